@@ -1,0 +1,36 @@
+namespace Kldload.Agent;
+
+/// <summary>
+/// The kldload parameters on the node's kernel command line (<c>/proc/cmdline</c>), written there by
+/// the provisioner's iPXE script: <c>kldload.server=URL kldload.token=TOKEN</c>.
+/// </summary>
+public sealed record KernelCommandLine(Uri? ServerUrl, string? BootToken, IReadOnlyDictionary<string, string> Parameters)
+{
+    /// <summary>Parses a kernel command line; unknown words are kept in <see cref="Parameters"/>.</summary>
+    public static KernelCommandLine Parse(string cmdline)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var word in cmdline.Split([' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = word.IndexOf('=', StringComparison.Ordinal);
+            if (eq < 0)
+            {
+                parameters[word] = string.Empty;
+            }
+            else
+            {
+                parameters[word[..eq]] = word[(eq + 1)..];
+            }
+        }
+
+        Uri? server = null;
+        if (parameters.TryGetValue("kldload.server", out var s) && Uri.TryCreate(s, UriKind.Absolute, out var uri)
+            && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+        {
+            server = uri;
+        }
+
+        parameters.TryGetValue("kldload.token", out var token);
+        return new KernelCommandLine(server, string.IsNullOrEmpty(token) ? null : token, parameters);
+    }
+}

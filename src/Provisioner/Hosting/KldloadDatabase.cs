@@ -1,0 +1,72 @@
+using LiteDB;
+
+namespace Kldload.Provisioner.Hosting;
+
+/// <summary>
+/// The embedded LiteDB database at <c>{Kldload:DataDir}/kldload.db</c>: opened once per process,
+/// shared by every store, disposed (and so checkpointed) on shutdown. Stores take this interface so
+/// a second backend can replace LiteDB without touching the engines.
+/// </summary>
+public interface IKldloadDatabase : IDisposable
+{
+    /// <summary>Full path of the database file.</summary>
+    string Path { get; }
+
+    /// <summary>The open database.</summary>
+    ILiteDatabase Database { get; }
+
+    /// <summary>True when a trivial read succeeds: used by <c>/readyz</c>.</summary>
+    bool IsHealthy(out string? problem);
+}
+
+/// <summary>
+/// LiteDB in shared connection mode, so the CLI (<c>kldload image ...</c>) can work on the same data
+/// directory while the server runs.
+/// </summary>
+public sealed class LiteKldloadDatabase : IKldloadDatabase
+{
+    private readonly LiteDatabase _db;
+
+    private LiteKldloadDatabase(string path, LiteDatabase db)
+    {
+        Path = path;
+        _db = db;
+    }
+
+    public string Path { get; }
+
+    public ILiteDatabase Database => _db;
+
+    /// <summary>Opens (creating if missing) the database file. Throws <see cref="SettingBindException"/> with a clear reason.</summary>
+    public static LiteKldloadDatabase Open(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            var db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
+            _ = db.UserVersion; // touch the file now: a damaged or unreadable file fails here, not on first use
+            return new LiteKldloadDatabase(path, db);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteException)
+        {
+            throw new SettingBindException("Kldload:DataDir", System.IO.Path.GetDirectoryName(path)!, $"cannot open the database {path}: {e.Message}", e);
+        }
+    }
+
+    public bool IsHealthy(out string? problem)
+    {
+        try
+        {
+            _ = _db.UserVersion;
+            problem = null;
+            return true;
+        }
+        catch (Exception e)
+        {
+            problem = $"database {Path}: {e.Message}";
+            return false;
+        }
+    }
+
+    public void Dispose() => _db.Dispose();
+}

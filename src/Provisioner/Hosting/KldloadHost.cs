@@ -1,0 +1,251 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Listeners;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Prometheus;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace Kldload.Provisioner.Hosting;
+
+/// <summary>
+/// Builds and runs the <c>kldload serve</c> web host: Serilog, the database, the listeners, health,
+/// readiness and metrics endpoints. A thin shell over the component libraries.
+/// </summary>
+public static partial class KldloadHost
+{
+    /// <summary>Builds the application from validated settings. The database is opened here.</summary>
+    public static WebApplication Build(KldloadConfiguration config, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = "kldload",
+        });
+
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddConfiguration(config.Root);
+        builder.WebHost.UseUrls(config.Urls.Select(u => u.OriginalString).ToArray());
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Kldload.ShutdownTimeout);
+
+        builder.Services.AddSerilog(CreateLogger(config.Kldload));
+
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(config.Kldload);
+        builder.Services.AddSingleton(config.Tftp);
+        builder.Services.AddSingleton(config.Dhcp);
+        builder.Services.AddSingleton(config.Boot);
+        builder.Services.AddSingleton(config.Attestation);
+        builder.Services.AddSingleton(config.Mesh);
+        builder.Services.AddSingleton(config.Auth);
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+        builder.Services.AddSingleton<IKldloadDatabase>(db);
+        builder.Services.AddSingleton<IReadinessCheck, DatabaseReadiness>();
+        builder.Services.AddSingleton<ServerUrl>();
+
+        builder.AddTftpListener(config);
+        builder.AddDhcpListener(config);
+
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(db.Dispose);
+
+        app.UseSerilogRequestLogging(o => o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} -> {StatusCode} in {Elapsed:0.0} ms");
+        app.UseHttpMetrics();
+        MapHealth(app);
+        app.MapMetrics("/metrics");
+        return app;
+    }
+
+    /// <summary>Runs <c>kldload serve</c> until SIGTERM/SIGINT. Returns the process exit code.</summary>
+    public static async Task<int> RunAsync(KldloadConfiguration config, CancellationToken cancellationToken = default)
+    {
+        WebApplication app;
+        try
+        {
+            app = Build(config);
+        }
+        catch (SettingBindException e)
+        {
+            await Console.Error.WriteLineAsync($"kldload: cannot start: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.BadSettings;
+        }
+
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Kldload.Host");
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (FindBindProblem(e, config) is { } problem)
+        {
+            await Console.Error.WriteLineAsync($"kldload: cannot start: {problem}").ConfigureAwait(false);
+            await StopQuietly(app).ConfigureAwait(false);
+            return ExitCodes.BadSettings;
+        }
+
+        var serverUrl = app.Services.GetRequiredService<ServerUrl>();
+        Log.Started(log, BuildInfo.Version, string.Join(", ", serverUrl.ListenUrls), serverUrl.Value, config.Kldload.DataDir);
+        if (config.Tftp.Enabled && config.Tftp.RootMissing)
+        {
+            Log.TftpRootMissing(log, config.Tftp.Root);
+        }
+
+        await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        Log.Stopped(log);
+        await app.DisposeAsync().ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+
+    private static async Task StopQuietly(WebApplication app)
+    {
+        try
+        {
+            await app.StopAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Already failing to start: the bind problem is the message that matters.
+        }
+
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Turns a bind failure into a line that names the setting to change.</summary>
+    private static string? FindBindProblem(Exception e, KldloadConfiguration config)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SettingBindException sbe)
+            {
+                return sbe.Message;
+            }
+        }
+
+        var socket = e as SocketException ?? e.InnerException as SocketException ?? e.InnerException?.InnerException as SocketException;
+        if (e is IOException || socket is not null)
+        {
+            var why = socket?.SocketErrorCode switch
+            {
+                SocketError.AddressAlreadyInUse => "the address is already in use",
+                SocketError.AccessDenied => "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+                SocketError.AddressNotAvailable => "the address is not on this host",
+                _ => e.Message,
+            };
+            var urls = string.Join(";", config.Urls.Select(u => u.OriginalString));
+            return $"urls = '{urls}': cannot listen: {why}; change --urls (or ASPNETCORE_URLS)";
+        }
+
+        return null;
+    }
+
+    private static void MapHealth(WebApplication app)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok\n")).ExcludeFromDescription();
+        app.MapGet("/readyz", (IEnumerable<IReadinessCheck> checks) =>
+        {
+            var failing = new List<string>();
+            foreach (var check in checks)
+            {
+                if (!check.IsReady(out var problem))
+                {
+                    failing.Add($"{check.Name}: {problem}");
+                }
+            }
+
+            return failing.Count == 0
+                ? Results.Text("ready\n")
+                : Results.Problem(title: "not ready", detail: string.Join("; ", failing), statusCode: StatusCodes.Status503ServiceUnavailable);
+        }).ExcludeFromDescription();
+    }
+
+    internal static Serilog.ILogger CreateLogger(KldloadSettings settings)
+    {
+        var level = settings.LogLevel switch
+        {
+            LogLevelSetting.Verbose => LogEventLevel.Verbose,
+            LogLevelSetting.Debug => LogEventLevel.Debug,
+            LogLevelSetting.Warning => LogEventLevel.Warning,
+            LogLevelSetting.Error => LogEventLevel.Error,
+            LogLevelSetting.Fatal => LogEventLevel.Fatal,
+            _ => LogEventLevel.Information,
+        };
+        var lc = new LoggerConfiguration()
+            .MinimumLevel.Is(level)
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.AspNetCore.Hosting.Diagnostics", LogEventLevel.Warning)
+            // A failed start is reported once, as one line naming the setting; not as a stack trace.
+            .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", LogEventLevel.Fatal)
+            .Enrich.FromLogContext();
+        lc = settings.LogFormat == LogFormat.Json
+            ? lc.WriteTo.Console(new RenderedCompactJsonFormatter())
+            : lc.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}");
+        return lc.CreateLogger();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kldload {Version} serving on {ListenUrls}; nodes use {ServerUrl}; data in {DataDir}")]
+        public static partial void Started(Microsoft.Extensions.Logging.ILogger logger, string version, string listenUrls, Uri serverUrl, string dataDir);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kldload stopped cleanly")]
+        public static partial void Stopped(Microsoft.Extensions.Logging.ILogger logger);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Tftp:Root {Root} does not exist: install Debian's ipxe package or set Tftp:Root; only generated files are served over TFTP")]
+        public static partial void TftpRootMissing(Microsoft.Extensions.Logging.ILogger logger, string root);
+    }
+}
+
+/// <summary>
+/// The URL nodes use to reach kldload: <c>Kldload:ServerUrl</c> when set, otherwise the first listen
+/// URL with a wildcard host replaced by this host's first non-loopback IPv4 address (and port 0
+/// replaced by the bound port).
+/// </summary>
+public sealed class ServerUrl(KldloadConfiguration config, IServer server)
+{
+    public IReadOnlyList<string> ListenUrls =>
+        server.Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? config.Urls.Select(u => u.OriginalString).ToList();
+
+    public Uri Value
+    {
+        get
+        {
+            if (config.Kldload.ServerUrl is { } configured)
+            {
+                return configured;
+            }
+
+            var first = ListenUrls.Count > 0 ? ListenUrls[0] : "http://0.0.0.0:8080";
+            var uri = new Uri(first.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal));
+            var host = uri.Host;
+            if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)))
+            {
+                host = FirstHostAddress()?.ToString() ?? "127.0.0.1";
+            }
+
+            return new UriBuilder(uri.Scheme, host, uri.Port).Uri;
+        }
+    }
+
+    private static IPAddress? FirstHostAddress() =>
+        NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
+}
+
+/// <summary>Process exit codes of every kldload command.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int BadSettings = 2;
+}

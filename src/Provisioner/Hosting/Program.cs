@@ -1,0 +1,3 @@
+using Kldload.Provisioner.Cli;
+
+return await KldloadCli.RunAsync(args).ConfigureAwait(false);

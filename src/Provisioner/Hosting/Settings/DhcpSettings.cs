@@ -1,0 +1,224 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+
+namespace Kldload.Provisioner.Hosting.Settings;
+
+/// <summary>How kldload takes part in DHCP on the boot network.</summary>
+public enum DhcpMode
+{
+    /// <summary>Never answer DHCP (default: a provisioner must not answer on a LAN by accident).</summary>
+    Off,
+
+    /// <summary>kldload owns the address pools and answers everything.</summary>
+    Full,
+
+    /// <summary>Another server owns addresses; kldload adds boot options for PXE clients only.</summary>
+    Proxy,
+}
+
+/// <summary>One address pool (<c>Dhcp:Subnets:N</c>).</summary>
+public sealed record DhcpSubnetSettings
+{
+    public required IPNetwork Network { get; init; }
+
+    public required IPAddress PoolStart { get; init; }
+
+    public required IPAddress PoolEnd { get; init; }
+
+    public IPAddress? Router { get; init; }
+
+    public IReadOnlyList<IPAddress> DnsServers { get; init; } = [];
+
+    public string? DomainName { get; init; }
+
+    public TimeSpan LeaseTime { get; init; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>A fixed address for one MAC (<c>Dhcp:Reservations:N</c>).</summary>
+public sealed record DhcpReservationSettings(PhysicalAddress Mac, IPAddress Address, string? Hostname);
+
+/// <summary>The <c>Dhcp</c> section.</summary>
+public sealed record DhcpSettings
+{
+    public DhcpMode Mode { get; init; } = DhcpMode.Off;
+
+    /// <summary>The one interface the listener binds to and answers on.</summary>
+    public string? Interface { get; init; }
+
+    /// <summary>The address kldload uses as server identifier (option 54) and siaddr.</summary>
+    public IPAddress? ServerAddress { get; init; }
+
+    public int Port { get; init; } = 67;
+
+    public int ProxyPort { get; init; } = 4011;
+
+    public IReadOnlyList<DhcpSubnetSettings> Subnets { get; init; } = [];
+
+    public IReadOnlyList<DhcpReservationSettings> Reservations { get; init; } = [];
+
+    internal static DhcpSettings Read(SettingsReader r)
+    {
+        var mode = r.Enum("Dhcp:Mode", DhcpMode.Off);
+        var iface = r.OptionalString("Dhcp:Interface");
+        var server = r.OptionalIPv4("Dhcp:ServerAddress");
+        var port = r.Int("Dhcp:Port", 67, 1, 65535);
+        var proxyPort = r.Int("Dhcp:ProxyPort", 4011, 1, 65535);
+
+        var subnets = new List<DhcpSubnetSettings>();
+        foreach (var key in r.Children("Dhcp:Subnets"))
+        {
+            var subnet = ReadSubnet(r, key);
+            if (subnet is not null)
+            {
+                subnets.Add(subnet);
+            }
+        }
+
+        var reservations = new List<DhcpReservationSettings>();
+        foreach (var key in r.Children("Dhcp:Reservations"))
+        {
+            var macText = r.Raw($"{key}:Mac");
+            var address = r.OptionalIPv4($"{key}:Address");
+            var hostname = r.OptionalString($"{key}:Hostname");
+            var mac = ParseMac(macText);
+            if (mac is null)
+            {
+                r.AddError($"{key}:Mac", macText, "allowed: a MAC address such as 52:54:00:12:34:56");
+            }
+
+            if (address is null)
+            {
+                r.AddError($"{key}:Address", null, "required: the IPv4 address reserved for this MAC");
+            }
+
+            if (mac is not null && address is not null)
+            {
+                if (mode == DhcpMode.Full && subnets.Count > 0 && !subnets.Any(s => s.Network.Contains(address)))
+                {
+                    r.AddError($"{key}:Address", address.ToString(), "allowed: an address inside one of Dhcp:Subnets");
+                }
+
+                reservations.Add(new DhcpReservationSettings(mac, address, hostname));
+            }
+        }
+
+        if (mode != DhcpMode.Off)
+        {
+            if (iface is null)
+            {
+                r.AddError("Dhcp:Interface", null, $"required when Dhcp:Mode is {mode}: the interface of the boot network, for example eth1");
+            }
+            else if (!NetworkInterface.GetAllNetworkInterfaces().Any(n => n.Name == iface))
+            {
+                var names = string.Join(", ", NetworkInterface.GetAllNetworkInterfaces().Select(n => n.Name));
+                r.AddError("Dhcp:Interface", iface, $"allowed: an interface of this host ({names})");
+            }
+        }
+
+        if (mode == DhcpMode.Full && subnets.Count == 0)
+        {
+            r.AddError("Dhcp:Subnets", null, "required when Dhcp:Mode is Full: at least one subnet with Network, PoolStart and PoolEnd");
+        }
+
+        return new DhcpSettings
+        {
+            Mode = mode,
+            Interface = iface,
+            ServerAddress = server,
+            Port = port,
+            ProxyPort = proxyPort,
+            Subnets = subnets,
+            Reservations = reservations,
+        };
+    }
+
+    private static DhcpSubnetSettings? ReadSubnet(SettingsReader r, string key)
+    {
+        var network = r.OptionalNetwork($"{key}:Network", AddressFamily.InterNetwork);
+        var start = r.OptionalIPv4($"{key}:PoolStart");
+        var end = r.OptionalIPv4($"{key}:PoolEnd");
+        var router = r.OptionalIPv4($"{key}:Router");
+        var dns = new List<IPAddress>();
+        foreach (var text in r.StringList($"{key}:DnsServers"))
+        {
+            if (IPAddress.TryParse(text, out var a) && a.AddressFamily == AddressFamily.InterNetwork)
+            {
+                dns.Add(a);
+            }
+            else
+            {
+                r.AddError($"{key}:DnsServers", text, "allowed: IPv4 addresses");
+            }
+        }
+
+        var domain = r.OptionalString($"{key}:DomainName");
+        var lease = r.Duration($"{key}:LeaseTime", TimeSpan.FromHours(1), TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
+
+        if (network is null)
+        {
+            r.AddError($"{key}:Network", null, "required: the subnet in CIDR notation, for example 10.0.0.0/24");
+            return null;
+        }
+
+        if (start is null || end is null)
+        {
+            r.AddError($"{key}:PoolStart", null, "required: PoolStart and PoolEnd, the first and last address handed out");
+            return null;
+        }
+
+        var ok = true;
+        foreach (var (name, address) in new[] { ("PoolStart", start), ("PoolEnd", end) })
+        {
+            if (!network.Value.Contains(address))
+            {
+                r.AddError($"{key}:{name}", address.ToString(), $"allowed: an address inside {network}");
+                ok = false;
+            }
+        }
+
+        if (ok && ToUInt32(start) > ToUInt32(end))
+        {
+            r.AddError($"{key}:PoolEnd", end.ToString(), $"allowed: an address not below PoolStart ({start})");
+            ok = false;
+        }
+
+        if (router is not null && !network.Value.Contains(router))
+        {
+            r.AddError($"{key}:Router", router.ToString(), $"allowed: an address inside {network}");
+        }
+
+        return ok ? new DhcpSubnetSettings
+        {
+            Network = network.Value,
+            PoolStart = start,
+            PoolEnd = end,
+            Router = router,
+            DnsServers = dns,
+            DomainName = domain,
+            LeaseTime = lease,
+        } : null;
+    }
+
+    internal static PhysicalAddress? ParseMac(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var hex = text.Replace(":", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal);
+        if (hex.Length != 12 || !hex.All(char.IsAsciiHexDigit))
+        {
+            return null;
+        }
+
+        return PhysicalAddress.Parse(hex.ToUpperInvariant());
+    }
+
+    private static uint ToUInt32(IPAddress a)
+    {
+        var b = a.GetAddressBytes();
+        return (uint)(b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]);
+    }
+}

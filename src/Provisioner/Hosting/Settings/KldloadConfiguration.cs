@@ -1,0 +1,107 @@
+namespace Kldload.Provisioner.Hosting.Settings;
+
+/// <summary>
+/// Every setting kldload reads, bound and validated in one pass. Sources, later overriding earlier:
+/// <c>appsettings.json</c> next to the binary, <c>ASPNETCORE_*</c> and <c>KLDLOAD_*</c> environment
+/// variables (<c>__</c> for <c>:</c>), then <c>--Section:Key=value</c> arguments.
+/// </summary>
+public sealed record KldloadConfiguration
+{
+    /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth"];
+
+    public required IConfigurationRoot Root { get; init; }
+
+    public required KldloadSettings Kldload { get; init; }
+
+    public required TftpSettings Tftp { get; init; }
+
+    public required DhcpSettings Dhcp { get; init; }
+
+    public required BootSettings Boot { get; init; }
+
+    public required AttestationSettings Attestation { get; init; }
+
+    public required MeshSettings Mesh { get; init; }
+
+    public required AuthSettings Auth { get; init; }
+
+    /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
+    public required IReadOnlyList<Uri> Urls { get; init; }
+
+    /// <summary>Builds the configuration from its standard sources.</summary>
+    public static IConfigurationRoot BuildRoot(IEnumerable<string> overrides, string? appSettingsPath = null)
+    {
+        appSettingsPath ??= Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        return new ConfigurationBuilder()
+            .AddJsonFile(appSettingsPath, optional: true, reloadOnChange: false)
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddEnvironmentVariables("KLDLOAD_")
+            .AddCommandLine(overrides.ToArray())
+            .Build();
+    }
+
+    /// <summary>Reads and validates every section; <paramref name="errors"/> lists every problem found.</summary>
+    public static KldloadConfiguration Load(IConfigurationRoot root, out IReadOnlyList<SettingError> errors, bool requireWritableDataDir = true)
+    {
+        var r = new SettingsReader(root);
+        var kldload = KldloadSettings.Read(r);
+        var config = new KldloadConfiguration
+        {
+            Root = root,
+            Kldload = kldload,
+            Tftp = TftpSettings.Read(r),
+            Dhcp = DhcpSettings.Read(r),
+            Boot = BootSettings.Read(r),
+            Attestation = AttestationSettings.Read(r),
+            Mesh = MeshSettings.Read(r),
+            Auth = AuthSettings.Read(r, kldload),
+            Urls = ReadUrls(r),
+        };
+
+        r.ReportUnknownKeys(Sections);
+        if (requireWritableDataDir)
+        {
+            CheckDataDir(r, kldload.DataDir);
+        }
+
+        errors = r.Errors;
+        return config;
+    }
+
+    private static List<Uri> ReadUrls(SettingsReader r)
+    {
+        var raw = r.Raw("urls") ?? "http://0.0.0.0:8080";
+        var urls = new List<Uri>();
+        foreach (var text in raw.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            // Kestrel accepts '*' and '+' as "any address"; Uri does not, so normalise for checking.
+            var normalised = text.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
+            if (Uri.TryCreate(normalised, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+            {
+                urls.Add(uri);
+            }
+            else
+            {
+                r.AddError("urls", text, "allowed: http://ADDRESS:PORT (set with --urls or ASPNETCORE_URLS), for example http://0.0.0.0:8080");
+            }
+        }
+
+        return urls;
+    }
+
+    private static void CheckDataDir(SettingsReader r, string dataDir)
+    {
+        try
+        {
+            Directory.CreateDirectory(dataDir);
+            var probe = Path.Combine(dataDir, $".write-probe-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            r.AddError("Kldload:DataDir", dataDir, $"cannot be created or written ({e.Message.TrimEnd('.')}); allowed: a writable directory");
+        }
+    }
+}

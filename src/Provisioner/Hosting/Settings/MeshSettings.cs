@@ -1,0 +1,78 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Kldload.Provisioner.Hosting.Settings;
+
+/// <summary>The <c>Mesh</c> section: the WireGuard mesh and its hub.</summary>
+public sealed record MeshSettings
+{
+    /// <summary>Bring up the hub interface (needs root). Identities are issued either way.</summary>
+    public bool Enabled { get; init; }
+
+    public string Interface { get; init; } = "kl0";
+
+    public int ListenPort { get; init; } = 51820;
+
+    /// <summary>host:port nodes dial; null = the host of <c>Kldload:ServerUrl</c> and <see cref="ListenPort"/>.</summary>
+    public string? Endpoint { get; init; }
+
+    /// <summary>The mesh's ULA /64; null = generated once and kept in the data directory.</summary>
+    public IPNetwork? Prefix6 { get; init; }
+
+    /// <summary>Optional IPv4 pool for mesh addresses.</summary>
+    public IPNetwork? Cidr4 { get; init; }
+
+    public TimeSpan CertificateLifetime { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long a released mesh address stays out of use.</summary>
+    public TimeSpan AddressQuarantine { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>WireGuard PersistentKeepalive in seconds; 0 = off.</summary>
+    public int Keepalive { get; init; } = 25;
+
+    internal static MeshSettings Read(SettingsReader r)
+    {
+        var iface = r.String("Mesh:Interface", "kl0");
+        if (iface.Length is 0 or > 15 || iface.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+        {
+            r.AddError("Mesh:Interface", iface, "allowed: a Linux interface name of 1 to 15 letters, digits, '-', '_' or '.'");
+        }
+
+        var endpoint = r.OptionalString("Mesh:Endpoint");
+        if (endpoint is not null && !IsHostPort(endpoint))
+        {
+            r.AddError("Mesh:Endpoint", endpoint, "allowed: HOST:PORT that nodes dial, for example 10.0.0.1:51820");
+        }
+
+        var prefix6 = r.OptionalNetwork("Mesh:Prefix6", AddressFamily.InterNetworkV6);
+        if (prefix6 is { } p && (p.PrefixLength != 64 || p.BaseAddress.GetAddressBytes()[0] != 0xFD))
+        {
+            r.AddError("Mesh:Prefix6", p.ToString(), "allowed: a unique local (fd00::/8) /64 prefix, for example fd12:3456:789a:1::/64");
+        }
+
+        return new MeshSettings
+        {
+            Enabled = r.Bool("Mesh:Enabled", false),
+            Interface = iface,
+            ListenPort = r.Int("Mesh:ListenPort", 51820, 1, 65535),
+            Endpoint = endpoint,
+            Prefix6 = prefix6,
+            Cidr4 = r.OptionalNetwork("Mesh:Cidr4", AddressFamily.InterNetwork),
+            CertificateLifetime = r.Duration("Mesh:CertificateLifetime", TimeSpan.FromDays(7), TimeSpan.FromMinutes(10), TimeSpan.FromDays(398)),
+            AddressQuarantine = r.Duration("Mesh:AddressQuarantine", TimeSpan.FromDays(30), TimeSpan.Zero, TimeSpan.FromDays(3650)),
+            Keepalive = r.Int("Mesh:Keepalive", 25, 0, 65535),
+        };
+    }
+
+    private static bool IsHostPort(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        var host = text[..colon].Trim('[', ']');
+        return Uri.CheckHostName(host) != UriHostNameType.Unknown;
+    }
+}

@@ -1,0 +1,25 @@
+using Kldload.Agent;
+
+namespace Kldload.Agent.Tests;
+
+public class KernelCommandLineTests
+{
+    [Fact]
+    public void Parse_KldloadParameters_AreRead()
+    {
+        var c = KernelCommandLine.Parse("initrd=initrd console=ttyS0 kldload.server=http://10.0.0.1:8080 kldload.token=abc_DEF-123 quiet\n");
+        Assert.Equal(new Uri("http://10.0.0.1:8080"), c.ServerUrl);
+        Assert.Equal("abc_DEF-123", c.BootToken);
+        Assert.Equal("ttyS0", c.Parameters["console"]);
+        Assert.Equal(string.Empty, c.Parameters["quiet"]);
+    }
+
+    [Theory]
+    [InlineData("console=ttyS0")]
+    [InlineData("kldload.server=ftp://x kldload.token=t")]
+    [InlineData("kldload.server=not-a-url kldload.token=t")]
+    public void Parse_MissingOrBadServer_IsNull(string line) => Assert.Null(KernelCommandLine.Parse(line).ServerUrl);
+
+    [Fact]
+    public void Parse_EmptyToken_IsNull() => Assert.Null(KernelCommandLine.Parse("kldload.token=").BootToken);
+}

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+
+namespace Kldload.Provisioner.Tests.Hosting;
+
+/// <summary>
+/// The real <c>kldload</c> binary run as a child process, as an operator runs it. Output is
+/// captured; the process is stopped by its own PID when the test ends.
+/// </summary>
+internal sealed partial class KldloadProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _stdout = new();
+    private readonly ConcurrentQueue<string> _stderr = new();
+
+    private KldloadProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) { _stdout.Enqueue(e.Data); } };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _stderr.Enqueue(e.Data); } };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Pid => _process.Id;
+
+    public string Stdout => string.Join('\n', _stdout);
+
+    public string Stderr => string.Join('\n', _stderr);
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static KldloadProcess Start(string workingDirectory, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kldload.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return new KldloadProcess(Process.Start(psi)!);
+    }
+
+    /// <summary>Runs a command to completion and returns its exit code.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args)
+    {
+        await using var p = Start(workingDirectory, args);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await p._process.WaitForExitAsync(cts.Token);
+        p._process.WaitForExit(); // drains the asynchronous output readers
+        return (p.ExitCode, p.Stdout, p.Stderr);
+    }
+
+    /// <summary>Waits for the start-up line and returns the first URL kldload listens on.</summary>
+    public async Task<Uri> WaitForListeningAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var match = ServingOn().Match(Stdout);
+            if (match.Success)
+            {
+                return new Uri(match.Groups[1].Value);
+            }
+
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"kldload exited with {_process.ExitCode}: {Stdout}\n{Stderr}");
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"kldload did not start within {timeout}: {Stdout}\n{Stderr}");
+    }
+
+    public void Signal(int signal) => _ = Kill(_process.Id, signal);
+
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            _process.WaitForExit();
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    [GeneratedRegex(@"serving on (https?://[^\s,;]+)")]
+    private static partial Regex ServingOn();
+}

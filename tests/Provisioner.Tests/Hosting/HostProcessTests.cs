@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using LiteDB;
@@ -9,7 +8,6 @@ namespace Kldload.Provisioner.Tests.Hosting;
 [Trait("Tier", "Integration")]
 public sealed class HostProcessTests : IDisposable
 {
-    private const int SigTerm = 15;
     private readonly string _dir = Directory.CreateTempSubdirectory("kldload-host-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -41,8 +39,7 @@ public sealed class HostProcessTests : IDisposable
             using var http = new HttpClient { BaseAddress = url };
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
 
-            var sw = Stopwatch.StartNew();
-            p.Signal(SigTerm);
+            p.Signal("TERM");
             Assert.True(await p.WaitForExitAsync(TimeSpan.FromSeconds(5)), "kldload did not exit within 5 s of SIGTERM");
             Assert.Equal(0, p.ExitCode);
             Assert.Contains("stopped cleanly", p.Stdout, StringComparison.Ordinal);

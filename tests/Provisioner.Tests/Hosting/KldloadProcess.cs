@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace Kldload.Provisioner.Tests.Hosting;
@@ -85,7 +84,12 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
         throw new TimeoutException($"kldload did not start within {timeout}: {Stdout}\n{Stderr}");
     }
 
-    public void Signal(int signal) => _ = Kill(_process.Id, signal);
+    /// <summary>Sends a signal to this process (by its PID) with kill(1).</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
 
     public async Task<bool> WaitForExitAsync(TimeSpan timeout)
     {
@@ -112,9 +116,6 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
 
         _process.Dispose();
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 
     [GeneratedRegex(@"serving on (https?://[^\s,;]+)")]
     private static partial Regex ServingOn();

@@ -66,7 +66,8 @@ public sealed record DhcpSettings
         var proxyPort = r.Int("Dhcp:ProxyPort", 4011, 1, 65535);
 
         var subnets = new List<DhcpSubnetSettings>();
-        foreach (var key in r.Children("Dhcp:Subnets"))
+        var subnetKeys = r.Children("Dhcp:Subnets");
+        foreach (var key in subnetKeys)
         {
             var subnet = ReadSubnet(r, key);
             if (subnet is not null)
@@ -116,7 +117,7 @@ public sealed record DhcpSettings
             }
         }
 
-        if (mode == DhcpMode.Full && subnets.Count == 0)
+        if (mode == DhcpMode.Full && subnetKeys.Count == 0)
         {
             r.AddError("Dhcp:Subnets", null, "required when Dhcp:Mode is Full: at least one subnet with Network, PoolStart and PoolEnd");
         }

@@ -1,5 +1,3 @@
-using Kldload.Dhcp;
-
 namespace Kldload.Dhcp.Tests;
 
 public class ClientArchitectureTests

@@ -1,5 +1,4 @@
 using System.Text;
-using Kldload.ImageStore;
 
 namespace Kldload.ImageStore.Tests;
 

@@ -1,5 +1,3 @@
-using Kldload.MeshCA;
-
 namespace Kldload.MeshCA.Tests;
 
 public class WireGuardKeyTests

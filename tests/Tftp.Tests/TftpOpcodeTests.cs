@@ -1,5 +1,3 @@
-using Kldload.Tftp;
-
 namespace Kldload.Tftp.Tests;
 
 public class TftpOpcodeTests

@@ -1,5 +1,3 @@
-using Kldload.Tpm;
-
 namespace Kldload.Tpm.Tests;
 
 public class TpmCommandCodeTests

@@ -43,6 +43,7 @@ public static class KldloadCli
         var root = new RootCommand("kldload: attested, mesh-native netboot provisioning (DHCP, TFTP, HTTP, TPM, WireGuard).");
         root.Subcommands.Add(ServeCommand());
         root.Subcommands.Add(VersionCommand());
+        root.Subcommands.Add(ImageCommands.Create());
         foreach (var c in root.Subcommands)
         {
             AcceptSettingOverrides(c);

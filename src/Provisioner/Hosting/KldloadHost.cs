@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Listeners;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -51,6 +52,8 @@ public static partial class KldloadHost
 
         builder.AddTftpListener(config);
         builder.AddDhcpListener(config);
+        builder.AddImageStore(config);
+        builder.AddMesh(config);
 
         configure?.Invoke(builder);
 
@@ -61,6 +64,7 @@ public static partial class KldloadHost
         app.UseHttpMetrics();
         MapHealth(app);
         app.MapMetrics("/metrics");
+        app.MapImageEndpoints();
         return app;
     }
 

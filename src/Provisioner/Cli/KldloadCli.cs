@@ -44,6 +44,7 @@ public static class KldloadCli
         root.Subcommands.Add(ServeCommand());
         root.Subcommands.Add(VersionCommand());
         root.Subcommands.Add(ImageCommands.Create());
+        root.Subcommands.Add(NodeCommands.Create());
         foreach (var c in root.Subcommands)
         {
             AcceptSettingOverrides(c);

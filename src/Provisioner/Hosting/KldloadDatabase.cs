@@ -44,7 +44,12 @@ public sealed class LiteKldloadDatabase : IKldloadDatabase
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
             var db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Shared });
-            _ = db.UserVersion; // touch the file now: a damaged or unreadable file fails here, not on first use
+            // Times are stored and read back as UTC (a pragma kept in the file); touching the file now
+            // makes a damaged or unreadable database fail here, not on first use.
+            if (!db.UtcDate)
+            {
+                db.UtcDate = true;
+            }
             return new LiteKldloadDatabase(path, db);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteException)

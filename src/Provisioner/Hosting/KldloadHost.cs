@@ -1,11 +1,15 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using System.Text.Json.Serialization;
 using Kldload.Provisioner.Api;
+using Kldload.Provisioner.Boot;
+using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Listeners;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Prometheus;
 using Serilog;
 using Serilog.Events;
@@ -33,7 +37,8 @@ public static partial class KldloadHost
         builder.WebHost.UseUrls(config.Urls.Select(u => u.OriginalString).ToArray());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Kldload.ShutdownTimeout);
 
-        builder.Services.AddSerilog(CreateLogger(config.Kldload));
+        var serilog = CreateLogger(config.Kldload);
+        builder.Services.AddSerilog(serilog);
 
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(config.Kldload);
@@ -49,6 +54,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<IKldloadDatabase>(db);
         builder.Services.AddSingleton<IReadinessCheck, DatabaseReadiness>();
         builder.Services.AddSingleton<ServerUrl>();
+        AddProvisioner(builder, config);
 
         builder.AddTftpListener(config);
         builder.AddDhcpListener(config);
@@ -60,12 +66,39 @@ public static partial class KldloadHost
         var app = builder.Build();
         app.Lifetime.ApplicationStopped.Register(db.Dispose);
 
-        app.UseSerilogRequestLogging(o => o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} -> {StatusCode} in {Elapsed:0.0} ms");
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.Logger = serilog;
+            // Path only: query strings and headers (bearer tokens) are never logged.
+            o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} -> {StatusCode} in {Elapsed:0.0} ms";
+        });
         app.UseHttpMetrics();
         MapHealth(app);
         app.MapMetrics("/metrics");
         app.MapImageEndpoints();
+        app.MapBootEndpoints();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
+        admin.MapNodeEndpoints();
         return app;
+    }
+
+    /// <summary>Inventory, boot policy, admin API: the provisioner's own services.</summary>
+    private static void AddProvisioner(WebApplicationBuilder builder, KldloadConfiguration config)
+    {
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
+        builder.Services.AddSingleton(AdminToken.LoadOrCreate(config.Auth));
+        builder.Services.AddSingleton<AdminAuthFilter>();
+        builder.Services.AddSingleton<LiteDbNodeStore>();
+        builder.Services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
+        builder.Services.AddSingleton<IProfileStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
+        builder.Services.AddSingleton<NodeService>();
+        builder.Services.AddSingleton<BootTokenStore>();
+        builder.Services.AddSingleton<BootPlanner>();
+        builder.Services.AddSingleton(IpxeTemplates.Load());
+        builder.Services.TryAddSingleton<IBootImageSource, UnavailableBootImageSource>();
     }
 
     /// <summary>Runs <c>kldload serve</c> until SIGTERM/SIGINT. Returns the process exit code.</summary>

@@ -1,0 +1,112 @@
+using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Inventory;
+
+namespace Kldload.Provisioner.Boot;
+
+/// <summary><c>GET /boot.ipxe</c>: the iPXE script a node runs after DHCP handed it to iPXE (ARCHITECTURE.md step 3).</summary>
+public static partial class BootEndpoints
+{
+    public static WebApplication MapBootEndpoints(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapGet("/boot.ipxe", BootScript).ExcludeFromDescription();
+        return app;
+    }
+
+    private static IResult BootScript(
+        HttpRequest request,
+        NodeService nodes,
+        BootPlanner planner,
+        BootTokenStore tokens,
+        IpxeTemplates templates,
+        ServerUrl serverUrl,
+        BootSettings boot,
+        TimeProvider time,
+        ILoggerFactory loggers)
+    {
+        var server = serverUrl.Value.ToString().TrimEnd('/');
+        var q = request.Query;
+        if (!q.ContainsKey("mac"))
+        {
+            // DHCP hands iPXE a bare URL; this chains back with iPXE's own variables filled in.
+            return Script(templates.Render("chain", new Dictionary<string, string> { ["server"] = server }));
+        }
+
+        var mac = NodeService.NormaliseMac(q["mac"].ToString());
+        if (mac is null)
+        {
+            return Results.Problem(title: "bad request", detail: $"mac '{Clip(q["mac"].ToString())}' is not a MAC address", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var facts = new BootFacts(
+            mac,
+            Field(q["uuid"].ToString())?.ToLowerInvariant(),
+            Field(q["serial"].ToString()),
+            Field(q["manufacturer"].ToString()),
+            Field(q["product"].ToString()),
+            Field(q["arch"].ToString()),
+            Field(q["platform"].ToString()));
+        var node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"})");
+        var now = time.GetUtcNow().UtcDateTime;
+        if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10))
+        {
+            nodes.MarkBootStarted(node, now);
+        }
+
+        var plan = planner.Plan(node);
+        var values = new Dictionary<string, string>
+        {
+            ["server"] = server,
+            ["mac"] = mac,
+            ["node_id"] = node.Id,
+            ["node_name"] = node.Name,
+            ["explanation"] = plan.Explanation,
+        };
+        var log = loggers.CreateLogger("Kldload.Boot");
+        if (plan.Image is not { } image)
+        {
+            Log.NoImage(log, node.Id, mac, plan.Explanation);
+            nodes.Record(node, NodeEventKind.Script, $"no image: {plan.Explanation}");
+            return Script(templates.Render("noimage", values));
+        }
+
+        var token = tokens.Issue(node.Id, mac, boot.TokenLifetime, image);
+        nodes.Update(node.Id, NodeEventKind.Script, $"script: {image.Name} {image.Version} ({plan.Explanation})", "node", n =>
+        {
+            n.Profile = plan.Profile?.Name;
+            n.LastBootedImage = new ImageRef { Name = image.Name, Version = image.Version };
+            n.LastBootedKernelDigest = image.KernelDigest;
+        });
+
+        values["image_name"] = image.Name;
+        values["image_version"] = image.Version;
+        values["kernel_digest"] = image.KernelDigest;
+        values["initrd_digest"] = image.InitrdDigest;
+        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs }.Where(s => !string.IsNullOrWhiteSpace(s)));
+        values["token"] = token.Token;
+        var template = string.Equals(facts.Platform, "efi", StringComparison.OrdinalIgnoreCase) ? "boot.efi" : "boot.pcbios";
+        Log.Script(log, node.Id, mac, image.Name, image.Version, template);
+        return Script(templates.Render(template, values));
+    }
+
+    private static IResult Script(string text) => Results.Text(text, "text/plain; charset=utf-8");
+
+    /// <summary>iPXE sends an empty string for unset variables; keep values short and printable.</summary>
+    private static string? Field(string value)
+    {
+        value = value.Trim();
+        return value.Length == 0 ? null : Clip(new string(value.Where(c => !char.IsControl(c)).ToArray()));
+    }
+
+    private static string Clip(string value) => value.Length <= 128 ? value : value[..128];
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "node {NodeId} ({Mac}) boots {Image} {Version} with {Template}")]
+        public static partial void Script(ILogger logger, string nodeId, string mac, string image, string version, string template);
+
+        [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "node {NodeId} ({Mac}) has no image: {Why}")]
+        public static partial void NoImage(ILogger logger, string nodeId, string mac, string why);
+    }
+}

@@ -1,0 +1,118 @@
+using System.Security.Cryptography;
+using Kldload.Provisioner.Hosting;
+using LiteDB;
+
+namespace Kldload.Provisioner.Boot;
+
+/// <summary>
+/// A short-lived token written on the node's kernel command line. It is bound to the MAC that
+/// fetched the script, opens attestation sessions until one completes, and expires after
+/// <c>Boot:TokenLifetime</c>. Kept in LiteDB so a restart of kldload does not strand a booting node.
+/// </summary>
+public sealed class BootToken
+{
+    /// <summary>43 characters of the base64url alphabet: safe on a kernel command line and in URLs.</summary>
+    [BsonId]
+    public string Token { get; set; } = string.Empty;
+
+    public string NodeId { get; set; } = string.Empty;
+
+    public string Mac { get; set; } = string.Empty;
+
+    public DateTime IssuedAt { get; set; }
+
+    public DateTime ExpiresAt { get; set; }
+
+    /// <summary>Set when an attestation opened by this token completed; the token opens no more sessions.</summary>
+    public DateTime? CompletedAt { get; set; }
+
+    /// <summary>The image served with this token (name version).</summary>
+    public string? ImageName { get; set; }
+
+    public string? ImageVersion { get; set; }
+
+    public string? KernelDigest { get; set; }
+
+    /// <summary>Authenticode digest of the kernel served, for the measured-boot check.</summary>
+    public string? KernelAuthenticodeDigest { get; set; }
+}
+
+/// <summary>Why a boot token was refused.</summary>
+public enum BootTokenProblem
+{
+    None,
+    Unknown,
+    Expired,
+    Used,
+    WrongMac,
+}
+
+/// <summary>Issues and checks boot tokens (LiteDB collection <c>boottokens</c>).</summary>
+public sealed class BootTokenStore
+{
+    private readonly ILiteCollection<BootToken> _tokens;
+    private readonly TimeProvider _time;
+
+    public BootTokenStore(IKldloadDatabase database, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        _tokens = database.Database.GetCollection<BootToken>("boottokens");
+        _tokens.EnsureIndex(t => t.ExpiresAt);
+        _time = time;
+    }
+
+    /// <summary>Creates a token for one boot of one node.</summary>
+    public BootToken Issue(string nodeId, string mac, TimeSpan lifetime, BootImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var now = _time.GetUtcNow().UtcDateTime;
+        var token = new BootToken
+        {
+            Token = Base64Url(RandomNumberGenerator.GetBytes(32)),
+            NodeId = nodeId,
+            Mac = mac,
+            IssuedAt = now,
+            ExpiresAt = now + lifetime,
+            ImageName = image.Name,
+            ImageVersion = image.Version,
+            KernelDigest = image.KernelDigest,
+            KernelAuthenticodeDigest = image.KernelAuthenticodeDigest,
+        };
+        _tokens.Insert(token);
+        _tokens.DeleteMany(t => t.ExpiresAt < now - TimeSpan.FromDays(1));
+        return token;
+    }
+
+    /// <summary>Checks a token presented by <paramref name="mac"/>.</summary>
+    public BootTokenProblem Check(string? tokenText, string? mac, out BootToken? token)
+    {
+        token = string.IsNullOrEmpty(tokenText) || tokenText.Length > 128 ? null : _tokens.FindById(tokenText);
+        if (token is null)
+        {
+            return BootTokenProblem.Unknown;
+        }
+
+        if (token.ExpiresAt <= _time.GetUtcNow().UtcDateTime)
+        {
+            return BootTokenProblem.Expired;
+        }
+
+        if (token.CompletedAt is not null)
+        {
+            return BootTokenProblem.Used;
+        }
+
+        return token.Mac == mac ? BootTokenProblem.None : BootTokenProblem.WrongMac;
+    }
+
+    /// <summary>Marks the token used: an attestation it opened completed.</summary>
+    public void Complete(BootToken token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        token.CompletedAt = _time.GetUtcNow().UtcDateTime;
+        _tokens.Update(token);
+    }
+
+    internal static string Base64Url(ReadOnlySpan<byte> bytes) =>
+        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Kldload.Provisioner.Api;
+using Kldload.Provisioner.Hosting;
+using Spectre.Console;
+
+namespace Kldload.Provisioner.Cli;
+
+/// <summary><c>kldload nodes ...</c>: the inventory, over the admin API of a running kldload.</summary>
+internal static class NodeCommands
+{
+    public static Command Create()
+    {
+        var nodes = new Command("nodes", "List and steer nodes through a running kldload (admin API; token from Auth:AdminTokenFile).");
+        var server = new Option<string?>("--server") { Description = "kldload URL (default Kldload:ServerUrl, else http://127.0.0.1:8080).", Recursive = true };
+        var json = new Option<bool>("--json") { Description = "Print JSON for scripts instead of a table.", Recursive = true };
+        nodes.Options.Add(server);
+        nodes.Options.Add(json);
+
+        var node = new Argument<string>("node") { Description = "Node id, name, MAC or UUID." };
+
+        var list = new Command("list", "List every node with its state, image, mesh address and last boot.");
+        list.SetAction((p, ct) => Run(p, server, ct, async c =>
+        {
+            var all = await c.GetAsync<List<NodeView>>("api/v1/nodes", ct).ConfigureAwait(false);
+            if (p.GetValue(json))
+            {
+                return Json(all);
+            }
+
+            var table = new Table().AddColumns("ID", "NAME", "STATE", "MAC", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH");
+            foreach (var n in all)
+            {
+                table.AddRow(n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.LastBootedImage ?? "-"),
+                    n.MeshAddress ?? "-", n.LastBootAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",
+                    n.LastBootToMeshSeconds is { } s ? $"{s:0.0} s" : "-");
+            }
+
+            AnsiConsole.Write(table);
+            return ExitCodes.Ok;
+        }));
+
+        var show = new Command("show", "Show one node.") { node };
+        show.SetAction((p, ct) => Run(p, server, ct, async c =>
+        {
+            var n = await c.GetAsync<NodeView>($"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}", ct).ConfigureAwait(false);
+            if (p.GetValue(json))
+            {
+                return Json(n);
+            }
+
+            var grid = new Grid().AddColumn().AddColumn();
+            foreach (var prop in typeof(NodeView).GetProperties())
+            {
+                var value = prop.GetValue(n) switch
+                {
+                    null => "-",
+                    IReadOnlyList<string> l => string.Join(' ', l),
+                    IReadOnlyDictionary<string, string> d => string.Join(", ", d.Select(kv => $"{kv.Key}={kv.Value}")),
+                    var v => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "-",
+                };
+                grid.AddRow(prop.Name, Markup.Escape(value));
+            }
+
+            AnsiConsole.Write(grid);
+            return ExitCodes.Ok;
+        }));
+
+        var events = new Command("events", "Show a node's history, oldest first.") { node };
+        events.SetAction((p, ct) => Run(p, server, ct, async c =>
+        {
+            var list = await c.GetAsync<List<NodeEventView>>($"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/events", ct).ConfigureAwait(false);
+            if (p.GetValue(json))
+            {
+                return Json(list);
+            }
+
+            var table = new Table().AddColumns("#", "AT", "KIND", "WHO", "WHAT");
+            foreach (var e in list)
+            {
+                table.AddRow(e.Id.ToString(CultureInfo.InvariantCulture), e.At.ToString("u", CultureInfo.InvariantCulture), e.Kind.ToString(), Markup.Escape(e.Actor), Markup.Escape(e.Message));
+            }
+
+            AnsiConsole.Write(table);
+            return ExitCodes.Ok;
+        }));
+
+        var approve = new Command("approve", "Approve a node's new EK (Enrolling or Quarantined).") { node };
+        approve.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/approve", new ActionNote(null)));
+
+        var channel = new Option<string?>("--channel") { Description = "Image channel the node boots from now on." };
+        var image = new Option<string?>("--image") { Description = "Pin an image instead: NAME VERSION as NAME:VERSION." };
+        var reimage = new Command("reimage", "Assign an image; the node's next boot takes it.") { node, channel, image };
+        reimage.SetAction((p, ct) =>
+        {
+            var pinned = p.GetValue(image)?.Split(':', 2);
+            var body = new ReimageRequest(p.GetValue(channel), pinned?[0], pinned?.Length == 2 ? pinned[1] : null);
+            return Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/reimage", body);
+        });
+
+        var decommission = new Command("decommission", "Revoke the node's EK and key and remove it from the mesh.") { node };
+        decommission.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/decommission", new ActionNote(null)));
+
+        var with = new Option<string>("--with") { Description = "The new hardware's node id, name or MAC (boot it once first).", Required = true };
+        var replace = new Command("replace", "Move a dead node's name, profile, labels and mesh address to new hardware; the old EK is revoked.") { node, with };
+        replace.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/replace", new ReplaceRequest(p.GetValue(with)!)));
+
+        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace })
+        {
+            nodes.Subcommands.Add(c);
+        }
+
+        return nodes;
+    }
+
+    private static Task<int> Action(ParseResult p, Option<string?> server, Option<bool> json, CancellationToken ct, string path, object body) =>
+        Run(p, server, ct, async c =>
+        {
+            var n = await c.PostAsync<NodeView>(path, body, ct).ConfigureAwait(false);
+            if (p.GetValue(json))
+            {
+                return Json(n);
+            }
+
+            Console.WriteLine($"{n.Id} {n.Name}: {n.State}{(n.StateReason is null ? string.Empty : $" ({n.StateReason})")}");
+            return ExitCodes.Ok;
+        });
+
+    private static int Json<T>(T value)
+    {
+        Console.WriteLine(JsonSerializer.Serialize(value, AdminClient.Json));
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Run(ParseResult p, Option<string?> server, CancellationToken ct, Func<AdminClient, Task<int>> action)
+    {
+        var stderr = p.InvocationConfiguration.Error;
+        var config = KldloadCli.LoadOrReport(SettingOverrides.From(p.UnmatchedTokens), stderr, requireWritableDataDir: false);
+        if (config is null)
+        {
+            return ExitCodes.BadSettings;
+        }
+
+        var token = AdminToken.TryRead(config.Auth.AdminTokenFile);
+        if (token is null)
+        {
+            await stderr.WriteLineAsync($"kldload: cannot read the admin token {config.Auth.AdminTokenFile} (set Auth:AdminTokenFile or Kldload:DataDir)").ConfigureAwait(false);
+            return ExitCodes.Failed;
+        }
+
+        using var client = new AdminClient(AdminClient.ResolveServer(p.GetValue(server), config), token);
+        try
+        {
+            return await action(client).ConfigureAwait(false);
+        }
+        catch (AdminApiException e)
+        {
+            await stderr.WriteLineAsync($"kldload: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failed;
+        }
+    }
+}

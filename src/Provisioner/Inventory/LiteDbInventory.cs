@@ -1,0 +1,63 @@
+using Kldload.Provisioner.Hosting;
+using LiteDB;
+
+namespace Kldload.Provisioner.Inventory;
+
+/// <summary>Nodes, events and profiles in kldload.db (collections <c>nodes</c>, <c>events</c>, <c>profiles</c>).</summary>
+public sealed class LiteDbNodeStore : INodeStore, IProfileStore
+{
+    private readonly ILiteCollection<NodeRecord> _nodes;
+    private readonly ILiteCollection<NodeEvent> _events;
+    private readonly ILiteCollection<Profile> _profiles;
+
+    public LiteDbNodeStore(IKldloadDatabase database)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        var db = database.Database;
+        _nodes = db.GetCollection<NodeRecord>("nodes");
+        _events = db.GetCollection<NodeEvent>("events", BsonAutoId.Int64);
+        _profiles = db.GetCollection<Profile>("profiles");
+        _nodes.EnsureIndex("macs", "$.Macs[*]");
+        _nodes.EnsureIndex(n => n.Uuid);
+        _nodes.EnsureIndex(n => n.EkFingerprint);
+        _events.EnsureIndex(e => e.NodeId);
+    }
+
+    public NodeRecord? Get(string id) => _nodes.FindById(id);
+
+    /// <summary>The live record with this MAC: a Replaced record only when no other has the MAC.</summary>
+    public NodeRecord? FindByMac(string mac) =>
+        _nodes.Find(Query.EQ("$.Macs[*] ANY", mac))
+            .OrderBy(n => n.State == NodeState.Replaced ? 1 : 0)
+            .ThenByDescending(n => n.LastSeenAt)
+            .FirstOrDefault();
+
+    public NodeRecord? FindByUuid(string uuid) => _nodes.FindOne(n => n.Uuid == uuid);
+
+    public IReadOnlyList<NodeRecord> FindByEkFingerprint(string fingerprint) => _nodes.Find(n => n.EkFingerprint == fingerprint).ToList();
+
+    public IReadOnlyList<NodeRecord> List() => _nodes.FindAll().OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+
+    public void Upsert(NodeRecord node) => _nodes.Upsert(node);
+
+    public NodeEvent Append(NodeEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        e.Id = 0;
+        _events.Insert(e);
+        return e;
+    }
+
+    public IReadOnlyList<NodeEvent> Events(string nodeId) => _events.Find(e => e.NodeId == nodeId).OrderBy(e => e.Id).ToList();
+
+    public IReadOnlyList<NodeEvent> EventsAfter(long afterId, int limit) =>
+        _events.Find(Query.GT("_id", afterId), limit: limit).OrderBy(e => e.Id).ToList();
+
+    IReadOnlyList<Profile> IProfileStore.List() => _profiles.FindAll().OrderByDescending(p => p.Priority).ThenBy(p => p.Name, StringComparer.Ordinal).ToList();
+
+    Profile? IProfileStore.Get(string name) => _profiles.FindById(name);
+
+    void IProfileStore.Upsert(Profile profile) => _profiles.Upsert(profile);
+
+    bool IProfileStore.Delete(string name) => _profiles.Delete(name);
+}

@@ -1,0 +1,118 @@
+namespace Kldload.Provisioner.Inventory;
+
+/// <summary>Where a relayed node sits: DHCP option 82 (RFC 3046) as the relay reported it, hex.</summary>
+public sealed class RelayLocation
+{
+    public string? CircuitId { get; set; }
+
+    public string? RemoteId { get; set; }
+}
+
+/// <summary>An image pinned by name and version (instead of following a channel).</summary>
+public sealed class ImageRef
+{
+    public string Name { get; set; } = string.Empty;
+
+    public string Version { get; set; } = string.Empty;
+
+    public override string ToString() => $"{Name} {Version}";
+}
+
+/// <summary>One racked node as the inventory keeps it (LiteDB collection <c>nodes</c>).</summary>
+public sealed class NodeRecord
+{
+    /// <summary>Stable id, 12 lowercase hex characters.</summary>
+    public string Id { get; set; } = string.Empty;
+
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>Lowercase, colon-separated.</summary>
+    public List<string> Macs { get; set; } = [];
+
+    /// <summary>SMBIOS system UUID, lowercase.</summary>
+    public string? Uuid { get; set; }
+
+    public string? Serial { get; set; }
+
+    public string? Manufacturer { get; set; }
+
+    public string? Product { get; set; }
+
+    /// <summary>iPXE's <c>${buildarch}</c> (x86_64, arm64, i386).</summary>
+    public string? Architecture { get; set; }
+
+    /// <summary>iPXE's <c>${platform}</c> (pcbios, efi).</summary>
+    public string? Platform { get; set; }
+
+    /// <summary>TPM2B_PUBLIC of the EK, base64.</summary>
+    public string? EkPublic { get; set; }
+
+    /// <summary>SHA-256 of the EK's TPMT_PUBLIC, lowercase hex.</summary>
+    public string? EkFingerprint { get; set; }
+
+    /// <summary>DER, base64.</summary>
+    public string? EkCertificate { get; set; }
+
+    /// <summary>True once an operator (or the enrollment policy) accepted this EK.</summary>
+    public bool EkApproved { get; set; }
+
+    /// <summary>TPM2B_PUBLIC of the AK last activated, base64.</summary>
+    public string? AkPublic { get; set; }
+
+    public string? WireGuardPublicKey { get; set; }
+
+    /// <summary>Mesh IPv6 address, bare (no prefix length).</summary>
+    public string? MeshAddress { get; set; }
+
+    public string? MeshAddress4 { get; set; }
+
+    /// <summary>Profile that matched at the last boot.</summary>
+    public string? Profile { get; set; }
+
+    /// <summary>Image channel assigned to this node; null = its profile's or the default.</summary>
+    public string? Channel { get; set; }
+
+    /// <summary>Image pinned to this node; wins over any channel.</summary>
+    public ImageRef? PinnedImage { get; set; }
+
+    public NodeState State { get; set; } = NodeState.Discovered;
+
+    /// <summary>Why the node is in its state (quarantine reason, operator note).</summary>
+    public string? StateReason { get; set; }
+
+    public DateTime FirstSeenAt { get; set; }
+
+    public DateTime LastSeenAt { get; set; }
+
+    /// <summary>When the current boot started (first DHCP packet seen, else the iPXE script request).</summary>
+    public DateTime? BootStartedAt { get; set; }
+
+    /// <summary>Set when an attestation of that boot completes.</summary>
+    public DateTime? LastBootAt { get; set; }
+
+    /// <summary>Seconds from the first DHCP packet of the last boot to mesh-ready.</summary>
+    public double? LastBootToMeshSeconds { get; set; }
+
+    /// <summary>Image (name version) and kernel digest served at the last boot.</summary>
+    public ImageRef? LastBootedImage { get; set; }
+
+    public string? LastBootedKernelDigest { get; set; }
+
+    /// <summary>Digest of the image the last successful attestation proved.</summary>
+    public string? LastAttestedImageDigest { get; set; }
+
+    /// <summary>Whether the last attested boot's event log measured the kernel (legacy BIOS does not).</summary>
+    public bool? KernelMeasured { get; set; }
+
+    public RelayLocation? Location { get; set; }
+
+    public Dictionary<string, string> Labels { get; set; } = [];
+
+    /// <summary>For a Replaced node: the node that took its identity; for the new one: the node it replaced.</summary>
+    public string? ReplacedBy { get; set; }
+
+    public string? Replaces { get; set; }
+
+    /// <summary>Mesh identity epoch; bumping it rotates the WireGuard key.</summary>
+    public int Epoch { get; set; }
+}

@@ -1,0 +1,246 @@
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Prometheus;
+
+namespace Kldload.Provisioner.Inventory;
+
+/// <summary>A state change that <see cref="NodeTransitions"/> does not allow (HTTP 409).</summary>
+public sealed class IllegalTransitionException : Exception
+{
+    public IllegalTransitionException(string nodeId, NodeState from, NodeState to)
+        : base($"node {nodeId} is {from}; it cannot become {to}")
+    {
+        From = from;
+        To = to;
+    }
+
+    public IllegalTransitionException()
+    {
+    }
+
+    public IllegalTransitionException(string message)
+        : base(message)
+    {
+    }
+
+    public IllegalTransitionException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public NodeState From { get; }
+
+    public NodeState To { get; }
+}
+
+/// <summary>What a booting node told us about itself (iPXE variables, DHCP facts).</summary>
+public sealed record BootFacts(string Mac, string? Uuid, string? Serial, string? Manufacturer, string? Product, string? Architecture, string? Platform);
+
+/// <summary>
+/// The inventory's single writer: creates nodes on first sight, applies state changes through the
+/// transition table, appends every change to the node's history and tells live listeners (the
+/// dashboard) about it.
+/// </summary>
+public sealed class NodeService
+{
+    private static readonly Gauge NodesByState = Metrics.CreateGauge("kldload_nodes", "Nodes by state.", "state");
+    private static readonly Counter BootSteps = Metrics.CreateCounter("kldload_boots_total", "Boot steps seen, by stage.", "stage");
+
+    private readonly INodeStore _store;
+    private readonly TimeProvider _time;
+    private readonly Lock _writeLock = new();
+    private readonly List<Channel<NodeEvent>> _subscribers = [];
+
+    public NodeService(INodeStore store, TimeProvider time)
+    {
+        _store = store;
+        _time = time;
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(UpdateStateGauge);
+    }
+
+    public INodeStore Store => _store;
+
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
+
+    /// <summary>Normalises a MAC to lowercase colon-separated form; null when it is not a MAC.</summary>
+    public static string? NormaliseMac(string? mac)
+    {
+        if (mac is null)
+        {
+            return null;
+        }
+
+        var hex = mac.Replace(":", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal);
+        if (hex.Length != 12 || !hex.All(char.IsAsciiHexDigit))
+        {
+            return null;
+        }
+
+        hex = hex.ToLowerInvariant();
+        return string.Join(':', Enumerable.Range(0, 6).Select(i => hex.Substring(i * 2, 2)));
+    }
+
+    /// <summary>Finds a node by id, name, MAC or UUID.</summary>
+    public NodeRecord? Find(string key)
+    {
+        if (_store.Get(key) is { } byId)
+        {
+            return byId;
+        }
+
+        if (NormaliseMac(key) is { } mac && _store.FindByMac(mac) is { } byMac)
+        {
+            return byMac;
+        }
+
+        return _store.List().FirstOrDefault(n => n.Name == key) ?? _store.FindByUuid(key.ToLowerInvariant());
+    }
+
+    /// <summary>Records a boot step of the node with this MAC, creating it (Discovered) on first sight.</summary>
+    public NodeRecord RecordBoot(BootFacts facts, NodeEventKind stage, string message)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        lock (_writeLock)
+        {
+            var now = Now;
+            // A Replaced record is history: its hardware is gone, so a new sighting of its MAC is
+            // new hardware. A Decommissioned record stays the node's record: it is refused later, by EK.
+            var node = _store.FindByMac(facts.Mac);
+            if (node is null || node.State == NodeState.Replaced)
+            {
+                node = NewNode(facts.Mac, now);
+            }
+
+            node.Uuid = facts.Uuid ?? node.Uuid;
+            node.Serial = facts.Serial ?? node.Serial;
+            node.Manufacturer = facts.Manufacturer ?? node.Manufacturer;
+            node.Product = facts.Product ?? node.Product;
+            node.Architecture = facts.Architecture ?? node.Architecture;
+            node.Platform = facts.Platform ?? node.Platform;
+            node.LastSeenAt = now;
+            _store.Upsert(node);
+            Emit(node, stage, message, "node", null);
+            BootSteps.WithLabels(stage.ToString()).Inc();
+            return node;
+        }
+    }
+
+    private NodeRecord NewNode(string mac, DateTime now)
+    {
+        var node = new NodeRecord
+        {
+            Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)),
+            Name = "node-" + mac.Replace(":", string.Empty, StringComparison.Ordinal)[6..],
+            Macs = [mac],
+            FirstSeenAt = now,
+            State = NodeState.Discovered,
+        };
+        if (_store.List().Any(n => n.Name == node.Name))
+        {
+            node.Name += "-" + node.Id[..4];
+        }
+
+        _store.Upsert(node);
+        Emit(node, NodeEventKind.StateChange, $"first seen ({mac})", "node", NodeState.Discovered.ToString());
+        return node;
+    }
+
+    /// <summary>Marks the start of a boot (first DHCP packet, else the script request) for time-to-mesh.</summary>
+    public void MarkBootStarted(NodeRecord node, DateTime at)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        lock (_writeLock)
+        {
+            node.BootStartedAt = at;
+            _store.Upsert(node);
+        }
+    }
+
+    /// <summary>Applies a state change through the transition table and records it.</summary>
+    public NodeRecord Transition(string nodeId, NodeState to, string actor, string? reason, Action<NodeRecord>? change = null)
+    {
+        lock (_writeLock)
+        {
+            var node = _store.Get(nodeId) ?? throw new KeyNotFoundException($"no node {nodeId}");
+            if (node.State != to && !NodeTransitions.IsAllowed(node.State, to))
+            {
+                throw new IllegalTransitionException(node.Id, node.State, to);
+            }
+
+            var from = node.State;
+            node.State = to;
+            node.StateReason = reason;
+            change?.Invoke(node);
+            _store.Upsert(node);
+            var message = from == to ? $"{to} again" : $"{from} -> {to}";
+            Emit(node, NodeEventKind.StateChange, reason is null ? message : $"{message}: {reason}", actor, to.ToString());
+            return node;
+        }
+    }
+
+    /// <summary>Changes a node's fields without a state change, with an event.</summary>
+    public NodeRecord Update(string nodeId, NodeEventKind kind, string message, string actor, Action<NodeRecord> change, string? reason = null)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        lock (_writeLock)
+        {
+            var node = _store.Get(nodeId) ?? throw new KeyNotFoundException($"no node {nodeId}");
+            change(node);
+            _store.Upsert(node);
+            Emit(node, kind, message, actor, reason);
+            return node;
+        }
+    }
+
+    /// <summary>Appends an event to a node's history.</summary>
+    public void Record(NodeRecord node, NodeEventKind kind, string message, string actor = "node", string? reason = null)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        lock (_writeLock)
+        {
+            Emit(node, kind, message, actor, reason);
+        }
+    }
+
+    /// <summary>A live feed of new events (for the dashboard). Dispose the subscription to stop.</summary>
+    public ChannelReader<NodeEvent> Subscribe(CancellationToken cancellationToken)
+    {
+        var channel = Channel.CreateBounded<NodeEvent>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
+        lock (_subscribers)
+        {
+            _subscribers.Add(channel);
+        }
+
+        cancellationToken.Register(() =>
+        {
+            lock (_subscribers)
+            {
+                _subscribers.Remove(channel);
+            }
+
+            channel.Writer.TryComplete();
+        });
+        return channel.Reader;
+    }
+
+    private void Emit(NodeRecord node, NodeEventKind kind, string message, string actor, string? reason)
+    {
+        var e = _store.Append(new NodeEvent { NodeId = node.Id, At = Now, Kind = kind, Message = message, Actor = actor, Reason = reason });
+        lock (_subscribers)
+        {
+            foreach (var s in _subscribers)
+            {
+                s.Writer.TryWrite(e);
+            }
+        }
+    }
+
+    private void UpdateStateGauge()
+    {
+        var counts = _store.List().GroupBy(n => n.State).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var state in Enum.GetValues<NodeState>())
+        {
+            NodesByState.WithLabels(state.ToString()).Set(counts.GetValueOrDefault(state));
+        }
+    }
+}

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json.Serialization;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Boot;
+using Kldload.Provisioner.Dashboard;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Listeners;
@@ -77,6 +78,7 @@ public static partial class KldloadHost
         app.MapMetrics("/metrics");
         app.MapImageEndpoints();
         app.MapBootEndpoints();
+        app.MapDashboard();
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();

@@ -136,6 +136,12 @@ internal static class NodeCommands
     private static async Task<int> Run(ParseResult p, Option<string?> server, CancellationToken ct, Func<AdminClient, Task<int>> action)
     {
         var stderr = p.InvocationConfiguration.Error;
+        if (Console.IsOutputRedirected)
+        {
+            // Piped output: no terminal width to fit, so never wrap a cell across lines.
+            AnsiConsole.Profile.Width = 400;
+        }
+
         var config = KldloadCli.LoadOrReport(SettingOverrides.From(p.UnmatchedTokens), stderr, requireWritableDataDir: false);
         if (config is null)
         {

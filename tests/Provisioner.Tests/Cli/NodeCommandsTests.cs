@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Kldload.Provisioner.Tests.Hosting;
+
+namespace Kldload.Provisioner.Tests.Cli;
+
+/// <summary>`kldload nodes ...` as an operator types it, against a running `kldload serve`.</summary>
+[Trait("Tier", "Integration")]
+public sealed class NodeCommandsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Nodes_ListShowEventsApproveReimage_AgainstRunningServer()
+    {
+        var dataDir = Path.Combine(_dir, "var");
+        await using var server = KldloadProcess.Start(_dir, "serve", "--urls", "http://127.0.0.1:0", $"--Kldload:DataDir={dataDir}", "--Tftp:Enabled=false");
+        var url = await server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
+        using (var http = new HttpClient { BaseAddress = url })
+        {
+            await http.GetStringAsync(new Uri("/boot.ipxe?mac=52:54:00:40:00:01&platform=efi&serial=SN-CLI", UriKind.Relative));
+        }
+
+        string[] common = ["--server", url.ToString(), $"--Kldload:DataDir={dataDir}"];
+
+        var (code, stdout, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "list", "--json", .. common]);
+        Assert.True(code == 0, stderr);
+        var node = Assert.Single(JsonDocument.Parse(stdout).RootElement.EnumerateArray());
+        Assert.Equal("Discovered", node.GetProperty("state").GetString());
+        var id = node.GetProperty("id").GetString()!;
+
+        (code, stdout, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "list", .. common]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("node-400001", stdout, StringComparison.Ordinal);
+
+        (code, stdout, _) = await KldloadProcess.RunAsync(_dir, ["nodes", "show", "52:54:00:40:00:01", "--json", .. common]);
+        Assert.Equal(0, code);
+        Assert.Equal("SN-CLI", JsonDocument.Parse(stdout).RootElement.GetProperty("serial").GetString());
+
+        (code, stdout, _) = await KldloadProcess.RunAsync(_dir, ["nodes", "events", id, "--json", .. common]);
+        Assert.Equal(0, code);
+        Assert.Contains(JsonDocument.Parse(stdout).RootElement.EnumerateArray(), e => e.GetProperty("kind").GetString() == "Script");
+
+        (code, _, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "approve", id, .. common]);
+        Assert.Equal(1, code);
+        Assert.Contains("409", stderr, StringComparison.Ordinal);
+        Assert.Contains("only Enrolling or Quarantined", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "show", "no-such-node", .. common]);
+        Assert.Equal(1, code);
+        Assert.Contains("404", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Nodes_ServerDown_SaysWhatToDo()
+    {
+        var dataDir = Path.Combine(_dir, "var");
+        Directory.CreateDirectory(dataDir);
+        File.WriteAllText(Path.Combine(dataDir, "admin.token"), "0123456789abcdef0123456789abcdef\n");
+        var (code, _, stderr) = await KldloadProcess.RunAsync(_dir, "nodes", "list", "--server", "http://127.0.0.1:9", $"--Kldload:DataDir={dataDir}");
+        Assert.Equal(1, code);
+        Assert.Contains("cannot reach kldload", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Nodes_NoTokenFile_ExitsOneNamingTheFile()
+    {
+        var (code, _, stderr) = await KldloadProcess.RunAsync(_dir, "nodes", "list", $"--Kldload:DataDir={Path.Combine(_dir, "empty")}");
+        Assert.Equal(1, code);
+        Assert.Contains("admin.token", stderr, StringComparison.Ordinal);
+    }
+}

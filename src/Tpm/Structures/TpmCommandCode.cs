@@ -1,4 +1,4 @@
-namespace Kldload.Tpm;
+namespace Kldload.Tpm.Structures;
 
 /// <summary>TPM_CC values used by kldload (TPM 2.0 Part 2, table 12).</summary>
 public enum TpmCommandCode : uint

@@ -22,4 +22,6 @@ public enum TpmCommandCode : uint
     PcrRead = 0x0000017E,
     PolicyPcr = 0x0000017F,
     Unseal = 0x0000015E,
+    PolicyGetDigest = 0x00000189,
+    EvictControl = 0x00000120,
 }

@@ -192,7 +192,7 @@ public class SwtpmCommandTests : IClassFixture<CapturedStateSwtpm>
         using var tpm = _swtpm.Connect();
         var pcrs = TpmlPcrSelection.Create(TpmAlgId.Sha256, 0, 7);
         var values = tpm.PcrRead(pcrs);
-        var expected = Verification.TpmPolicyDigest.PolicyPcr(TpmAlgId.Sha256, new byte[32], pcrs, pcrs.Enumerate().Select(p => values[p]));
+        var expected = Kldload.Tpm.Verification.TpmPolicyDigest.PolicyPcr(TpmAlgId.Sha256, new byte[32], pcrs, pcrs.Enumerate().Select(p => values[p]));
         var session = tpm.StartAuthSession(TpmSessionType.Trial);
         try
         {

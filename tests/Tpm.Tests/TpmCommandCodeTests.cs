@@ -1,3 +1,5 @@
+using Kldload.Tpm.Structures;
+
 namespace Kldload.Tpm.Tests;
 
 public class TpmCommandCodeTests

@@ -1,4 +1,4 @@
-namespace Kldload.Tpm;
+namespace Kldload.Tpm.Structures;
 
 /// <summary>TPM_CC values used by kldload (TPM 2.0 Part 2, table 12).</summary>
 public enum TpmCommandCode : uint
@@ -22,4 +22,6 @@ public enum TpmCommandCode : uint
     PcrRead = 0x0000017E,
     PolicyPcr = 0x0000017F,
     Unseal = 0x0000015E,
+    PolicyGetDigest = 0x00000189,
+    EvictControl = 0x00000120,
 }

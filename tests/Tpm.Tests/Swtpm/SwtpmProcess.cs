@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Kldload.Tpm.Device;
+using Kldload.Tpm.Transport;
+
+namespace Kldload.Tpm.Tests.Swtpm;
+
+/// <summary>
+/// A real swtpm (Debian's swtpm 0.7) on loopback ports chosen at random, with its state in a temp
+/// directory (a copy of TestData/state, or a fresh <c>swtpm_setup</c>). Stopped by PID on dispose.
+/// </summary>
+public sealed class SwtpmProcess : IDisposable
+{
+    private Process? _process;
+    private readonly bool _needInit;
+
+    private SwtpmProcess(string stateDir, bool needInit)
+    {
+        StateDir = stateDir;
+        _needInit = needInit;
+        (DataPort, ControlPort) = FreePortPair();
+    }
+
+    public string StateDir { get; }
+
+    public int DataPort { get; }
+
+    public int ControlPort { get; }
+
+    public string Tcti => $"swtpm:host=127.0.0.1,port={DataPort}";
+
+    /// <summary>Starts swtpm on a copy of the captured state (TestData/state: EKs persisted, EK certificates in NV).</summary>
+    public static SwtpmProcess StartFromCapturedState(bool needInit = false)
+    {
+        var dir = Directory.CreateTempSubdirectory("kltpm-").FullName;
+        File.Copy(TestVectors.PathOf("state/tpm2-00.permall"), Path.Combine(dir, "tpm2-00.permall"));
+        var p = new SwtpmProcess(dir, needInit);
+        p.Start();
+        return p;
+    }
+
+    /// <summary>Starts swtpm on an empty state directory (a manufactured-but-empty TPM).</summary>
+    public static SwtpmProcess StartEmpty()
+    {
+        var dir = Directory.CreateTempSubdirectory("kltpm-").FullName;
+        var p = new SwtpmProcess(dir, false);
+        p.Start();
+        return p;
+    }
+
+    /// <summary>Starts swtpm on a state prepared by the caller (e.g. swtpm_setup output).</summary>
+    public static SwtpmProcess StartOn(string stateDir)
+    {
+        var p = new SwtpmProcess(stateDir, false);
+        p.Start();
+        return p;
+    }
+
+    public void Start()
+    {
+        var flags = _needInit ? string.Empty : " --flags not-need-init,startup-clear";
+        var psi = new ProcessStartInfo("swtpm",
+            $"socket --tpm2 --tpmstate dir={StateDir} --server type=tcp,port={DataPort},bindaddr=127.0.0.1 " +
+            $"--ctrl type=tcp,port={ControlPort},bindaddr=127.0.0.1{flags}")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        _process = Process.Start(psi) ?? throw new InvalidOperationException("swtpm did not start");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"swtpm exited: {_process.StandardError.ReadToEnd()}");
+            }
+
+            if (PortOpen(DataPort) && PortOpen(ControlPort))
+            {
+                return;
+            }
+
+            Thread.Sleep(50);
+        }
+
+        throw new TimeoutException("swtpm did not open its ports in 15 s");
+    }
+
+    /// <summary>A command client; one TCP connection per command so tpm2-tools can run in between.</summary>
+    public Tpm2 Connect() => new(new SwtpmTcpTransport("127.0.0.1", DataPort) { ConnectionPerCommand = true });
+
+    public SwtpmControl Control() => new("127.0.0.1", ControlPort);
+
+    /// <summary>CMD_SHUTDOWN (state saved), waits for the process to exit.</summary>
+    public void Stop()
+    {
+        if (_process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            Control().Shutdown();
+        }
+        catch (Errors.TpmTransportException)
+        {
+            // fall through to the kill below
+        }
+
+        if (!_process.WaitForExit(5000))
+        {
+            _process.Kill();
+            _process.WaitForExit(5000);
+        }
+
+        _process.Dispose();
+        _process = null;
+    }
+
+    /// <summary>Stops and starts swtpm on the same state and ports.</summary>
+    public void Restart()
+    {
+        Stop();
+        Start();
+    }
+
+    /// <summary>Runs a tpm2-tools command against this swtpm; throws with stderr on a non-zero exit.</summary>
+    public string RunTool(string tool, string workDir, params string[] args)
+    {
+        var psi = new ProcessStartInfo(tool)
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workDir,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["TPM2TOOLS_TCTI"] = Tcti;
+        psi.Environment["TMPDIR"] = workDir;
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{tool} did not start");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(60_000))
+        {
+            p.Kill();
+            throw new TimeoutException($"{tool} timed out");
+        }
+
+        return p.ExitCode != 0
+            ? throw new InvalidOperationException($"{tool} {string.Join(' ', args)} exited {p.ExitCode}: {stderr.Result}")
+            : stdout.Result;
+    }
+
+    public void Dispose()
+    {
+        if (_process is not null)
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit(5000);
+            }
+
+            _process.Dispose();
+            _process = null;
+        }
+
+        try
+        {
+            Directory.Delete(StateDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static bool PortOpen(int port)
+    {
+        try
+        {
+            using var c = new TcpClient();
+            c.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static (int, int) FreePortPair()
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            var port = Random.Shared.Next(20000, 60000);
+            if (CanBind(port) && CanBind(port + 1))
+            {
+                return (port, port + 1);
+            }
+        }
+
+        throw new InvalidOperationException("no free port pair");
+    }
+
+    private static bool CanBind(int port)
+    {
+        try
+        {
+            var l = new TcpListener(IPAddress.Loopback, port);
+            l.Start();
+            l.Stop();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}

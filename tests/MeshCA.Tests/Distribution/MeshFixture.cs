@@ -11,7 +11,7 @@ namespace Kldload.MeshCA.Tests.Distribution;
 /// <summary>A complete mesh CA on a real LiteDB file and a real CA directory, with a manual clock.</summary>
 internal sealed class MeshFixture : IDisposable
 {
-    public MeshFixture(IPeerPolicy? policy = null, string? cidr4 = "100.64.0.0/24", string endpoint = "192.0.2.1:51820")
+    public MeshFixture(IPeerPolicy? policy = null, string? cidr4 = "100.64.0.0/24", string endpoint = "192.0.2.1:51820", IMeshHub? hub = null)
     {
         Dir = new TempDirectory();
         Clock = new ManualClock(DateTimeOffset.UtcNow);
@@ -36,7 +36,7 @@ internal sealed class MeshFixture : IDisposable
         };
         Roster = new MeshRoster(new LiteDbMeshRosterStore(Db), Topology, policy ?? HubAndSpokePolicy.Instance, Clock);
         Hub = new RecordingHub();
-        Service = new MeshIdentityService(Ca, Ipam, Roster, Hub, TimeSpan.FromDays(7));
+        Service = new MeshIdentityService(Ca, Ipam, Roster, hub ?? Hub, TimeSpan.FromDays(7));
     }
 
     public TempDirectory Dir { get; }

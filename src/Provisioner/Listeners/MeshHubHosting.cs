@@ -1,15 +1,135 @@
+using System.Globalization;
+using System.Text;
+using Kldload.MeshCA;
+using Kldload.MeshCA.Addressing;
+using Kldload.MeshCA.Authority;
+using Kldload.MeshCA.Distribution;
+using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 
 namespace Kldload.Provisioner.Listeners;
 
-/// <summary>Wires the WireGuard hub (Kldload.MeshCA) into the host when <c>Mesh:Enabled</c>.</summary>
+/// <summary>Wires the mesh (Kldload.MeshCA) into the host and, when <c>Mesh:Enabled</c>, the hub interface.</summary>
 public static class MeshHubHosting
 {
-    /// <summary>Registers the mesh CA services and, when enabled, the hub interface. Lands with the MeshCA issue.</summary>
+    /// <summary>Directory of the mesh CA, the hub key and nothing else, under <c>Kldload:DataDir</c>.</summary>
+    public const string CaDirectoryName = "meshca";
+
+    /// <summary>
+    /// Registers the mesh CA, IPAM, roster and <see cref="MeshIdentityService"/> (always: identities are
+    /// issued with or without a hub) and <see cref="IMeshHub"/>: the live hub when <c>Mesh:Enabled</c>,
+    /// otherwise a detached one. The CA and the mesh prefix are created at start, not on first use.
+    /// </summary>
     public static WebApplicationBuilder AddMesh(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(config);
+        var mesh = config.Mesh;
+        var caDirectory = Path.Combine(config.Kldload.DataDir, CaDirectoryName);
+        var services = builder.Services;
+
+        services.AddSingleton(sp => OpenAuthority(caDirectory, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new MeshAddressAllocator(
+            new LiteDbMeshAddressStore(sp.GetRequiredService<IKldloadDatabase>().Database),
+            new MeshAddressingOptions { Prefix6 = mesh.Prefix6, Cidr4 = mesh.Cidr4, Quarantine = mesh.AddressQuarantine },
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp =>
+        {
+            var ipam = sp.GetRequiredService<MeshAddressAllocator>();
+            var hubKey = HubKey.LoadOrCreate(caDirectory);
+            var topology = new MeshTopology
+            {
+                HubPublicKey = WireGuardKey.PublicKeyOf(hubKey),
+                HubAddress6 = ipam.HubAddress6,
+                HubAddress4 = ipam.HubAddress4,
+                Prefix6 = ipam.Prefix6,
+                Cidr4 = ipam.Cidr4,
+                HubEndpoint = ResolveEndpoint(mesh, sp.GetRequiredService<ServerUrl>().Value),
+                HubListenPort = mesh.ListenPort,
+                Keepalive = mesh.Keepalive,
+            };
+            return new MeshRoster(
+                new LiteDbMeshRosterStore(sp.GetRequiredService<IKldloadDatabase>().Database),
+                topology,
+                HubAndSpokePolicy.Instance,
+                sp.GetRequiredService<TimeProvider>());
+        });
+
+        if (mesh.Enabled)
+        {
+            var readiness = new ListenerReadiness("mesh");
+            services.AddSingleton(sp => new MeshHub(
+                mesh,
+                caDirectory,
+                sp.GetRequiredService<MeshRoster>,
+                readiness,
+                sp.GetRequiredService<ILogger<MeshHub>>()));
+            services.AddSingleton<IMeshHub>(sp => sp.GetRequiredService<MeshHub>());
+            services.AddSingleton<IReadinessCheck>(readiness);
+            services.AddHostedService(sp => sp.GetRequiredService<MeshHub>());
+        }
+        else
+        {
+            services.AddSingleton<IMeshHub>(DetachedMeshHub.Instance);
+        }
+
+        services.AddSingleton(sp => new MeshIdentityService(
+            sp.GetRequiredService<MeshCertificateAuthority>(),
+            sp.GetRequiredService<MeshAddressAllocator>(),
+            sp.GetRequiredService<MeshRoster>(),
+            sp.GetRequiredService<IMeshHub>(),
+            mesh.CertificateLifetime));
+        services.AddHostedService<MeshStartup>();
         return builder;
+    }
+
+    /// <summary><c>Mesh:Endpoint</c>, or the host of the server URL nodes use and <c>Mesh:ListenPort</c>.</summary>
+    public static string ResolveEndpoint(MeshSettings mesh, Uri serverUrl)
+    {
+        ArgumentNullException.ThrowIfNull(mesh);
+        ArgumentNullException.ThrowIfNull(serverUrl);
+        return mesh.Endpoint ?? string.Create(CultureInfo.InvariantCulture, $"{serverUrl.Host}:{mesh.ListenPort}");
+    }
+
+    private static MeshCertificateAuthority OpenAuthority(string caDirectory, TimeProvider time)
+    {
+        try
+        {
+            return MeshCertificateAuthority.OpenOrCreate(caDirectory, SiteName(), time);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new SettingBindException("Kldload:DataDir", Path.GetDirectoryName(caDirectory)!, $"cannot open the mesh CA in {caDirectory}: {e.Message}", e);
+        }
+    }
+
+    private static string SiteName()
+    {
+        var sb = new StringBuilder();
+        foreach (var c in Environment.MachineName)
+        {
+            sb.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '-');
+        }
+
+        return sb.Length == 0 ? "kldload" : sb.ToString();
+    }
+}
+
+/// <summary>Opens the mesh CA, the address plan and the roster at start, so a broken CA stops the service at once.</summary>
+internal sealed partial class MeshStartup(IServiceProvider services, ILogger<MeshStartup> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var identity = services.GetRequiredService<MeshIdentityService>();
+        Log.Ready(logger, identity.Authority.Directory, identity.Addresses.Prefix6.ToString(), identity.Roster.Topology.HubEndpoint, identity.Roster.Members.Count, identity.Roster.Epoch);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "mesh CA in {CaDirectory}; mesh prefix {Prefix6}; nodes dial {Endpoint}; {Members} members at epoch {Epoch}")]
+        public static partial void Ready(ILogger logger, string caDirectory, string prefix6, string endpoint, int members, ulong epoch);
     }
 }

@@ -1,0 +1,270 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Kldload.MeshCA.Distribution;
+
+/// <summary>
+/// Who is on the mesh and who has been thrown off it: members with their current keys, the denylist
+/// of revoked keys, and the mesh epoch that grows with every change. Builds each node's
+/// <see cref="PeerBundle"/> and the hub's configuration from that state.
+/// </summary>
+public sealed class MeshRoster
+{
+    private readonly IMeshRosterStore _store;
+    private readonly IPeerPolicy _policy;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, MeshMember> _members;
+    private readonly List<RevokedKey> _revoked;
+    private readonly HashSet<string> _revokedKeys;
+
+    public MeshRoster(IMeshRosterStore store, MeshTopology topology, IPeerPolicy policy, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(time);
+        _store = store;
+        Topology = topology;
+        _policy = policy;
+        _time = time;
+        _members = store.Members().ToDictionary(m => m.NodeId, StringComparer.Ordinal);
+        _revoked = [.. store.Revoked()];
+        _revokedKeys = _revoked.Select(r => Convert.ToBase64String(r.PublicKey)).ToHashSet(StringComparer.Ordinal);
+        Epoch = store.GetEpoch();
+    }
+
+    public MeshTopology Topology { get; }
+
+    /// <summary>The current mesh epoch.</summary>
+    public ulong Epoch { get; private set; }
+
+    public IReadOnlyList<MeshMember> Members
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _members.Values.OrderBy(m => m.NodeId, StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    public IReadOnlyList<RevokedKey> RevokedKeys
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _revoked];
+            }
+        }
+    }
+
+    public MeshMember? Find(string nodeId)
+    {
+        lock (_gate)
+        {
+            return _members.GetValueOrDefault(nodeId);
+        }
+    }
+
+    public bool IsRevoked(ReadOnlySpan<byte> publicKey)
+    {
+        var text = Convert.ToBase64String(publicKey);
+        lock (_gate)
+        {
+            return _revokedKeys.Contains(text);
+        }
+    }
+
+    /// <summary>
+    /// The key epoch <paramref name="nodeId"/> must derive next: its current one, or one past the
+    /// newest revoked key of that node (a revoked key can never come back).
+    /// </summary>
+    public uint KeyEpochFor(string nodeId)
+    {
+        lock (_gate)
+        {
+            var revoked = _revoked.Where(r => r.NodeId == nodeId).Select(r => (long)r.KeyEpoch + 1).DefaultIfEmpty(0).Max();
+            var current = _members.TryGetValue(nodeId, out var m) ? m.KeyEpoch : 0;
+            return (uint)Math.Max(revoked, current);
+        }
+    }
+
+    /// <summary>
+    /// Adds a member or updates it. A changed key revokes the previous one. Returns the key that was
+    /// replaced (and is now revoked), or null. Throws if the new key is revoked or held by another node.
+    /// </summary>
+    public byte[]? Upsert(MeshMember member)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        if (!WireGuardKey.IsAcceptablePeerKey(member.PublicKey))
+        {
+            throw new ArgumentException("not a usable X25519 public key", nameof(member));
+        }
+
+        lock (_gate)
+        {
+            var keyText = Convert.ToBase64String(member.PublicKey);
+            if (_revokedKeys.Contains(keyText))
+            {
+                throw new InvalidOperationException($"the key {keyText} of {member.NodeId} is revoked: derive a key with a newer epoch");
+            }
+
+            if (_members.Values.FirstOrDefault(m => m.NodeId != member.NodeId && m.PublicKey.AsSpan().SequenceEqual(member.PublicKey)) is { } holder)
+            {
+                throw new InvalidOperationException($"the key {keyText} already belongs to {holder.NodeId}");
+            }
+
+            byte[]? replaced = null;
+            if (_members.TryGetValue(member.NodeId, out var old))
+            {
+                if (old == member || Same(old, member))
+                {
+                    return null;
+                }
+
+                if (!old.PublicKey.AsSpan().SequenceEqual(member.PublicKey))
+                {
+                    RevokeLocked(old);
+                    replaced = old.PublicKey;
+                }
+            }
+
+            _members[member.NodeId] = member;
+            _store.SaveMember(member);
+            BumpLocked();
+            return replaced;
+        }
+    }
+
+    /// <summary>Revokes the node's current key and removes it from the mesh. Returns the revoked key, or null if not a member.</summary>
+    public byte[]? Revoke(string nodeId)
+    {
+        lock (_gate)
+        {
+            if (!_members.Remove(nodeId, out var old))
+            {
+                return null;
+            }
+
+            _store.DeleteMember(nodeId);
+            RevokeLocked(old);
+            BumpLocked();
+            return old.PublicKey;
+        }
+    }
+
+    /// <summary>The bundle for <paramref name="nodeId"/> at the current epoch, or null if it is not a member.</summary>
+    public PeerBundle? BundleFor(string nodeId)
+    {
+        lock (_gate)
+        {
+            if (!_members.TryGetValue(nodeId, out var node))
+            {
+                return null;
+            }
+
+            var t = Topology;
+            var hubAllowed = new List<IPNetwork> { t.Prefix6 };
+            if (t.Cidr4 is { } c4)
+            {
+                hubAllowed.Add(c4);
+            }
+
+            var peers = new List<MeshPeer>
+            {
+                new() { Name = PeerBundle.HubName, PublicKey = t.HubPublicKey, AllowedIps = hubAllowed, Endpoint = t.HubEndpoint, PersistentKeepalive = t.Keepalive },
+            };
+            foreach (var other in _members.Values.OrderBy(m => m.NodeId, StringComparer.Ordinal))
+            {
+                if (other.NodeId != nodeId && _policy.PeersDirectly(node, other))
+                {
+                    peers.Add(new MeshPeer { Name = other.NodeId, PublicKey = other.PublicKey, AllowedIps = HostRoutes(other), Endpoint = other.Endpoint, PersistentKeepalive = t.Keepalive });
+                }
+            }
+
+            var addresses = new List<InterfaceAddress> { new(node.Address6, t.Prefix6.PrefixLength) };
+            if (node.Address4 is { } a4 && t.Cidr4 is { } pool)
+            {
+                addresses.Add(new InterfaceAddress(a4, pool.PrefixLength));
+            }
+
+            return new PeerBundle
+            {
+                NodeId = nodeId,
+                Epoch = Epoch,
+                IssuedAt = _time.GetUtcNow(),
+                KeyEpoch = node.KeyEpoch,
+                Addresses = addresses,
+                ListenPort = null,
+                Peers = peers,
+                Revoked = [.. _revoked.Select(r => r.PublicKey)],
+            };
+        }
+    }
+
+    /// <summary>The hub's configuration at the current epoch: every member with its host routes.</summary>
+    public PeerBundle HubConfiguration()
+    {
+        lock (_gate)
+        {
+            var t = Topology;
+            var addresses = new List<InterfaceAddress> { new(t.HubAddress6, t.Prefix6.PrefixLength) };
+            if (t.HubAddress4 is { } h4 && t.Cidr4 is { } pool)
+            {
+                addresses.Add(new InterfaceAddress(h4, pool.PrefixLength));
+            }
+
+            return new PeerBundle
+            {
+                NodeId = PeerBundle.HubName,
+                Epoch = Epoch,
+                IssuedAt = _time.GetUtcNow(),
+                Addresses = addresses,
+                ListenPort = t.HubListenPort,
+                Peers = [.. _members.Values.OrderBy(m => m.NodeId, StringComparer.Ordinal).Select(HubPeerFor)],
+                Revoked = [.. _revoked.Select(r => r.PublicKey)],
+            };
+        }
+    }
+
+    /// <summary>How the hub configures <paramref name="member"/>: its host routes, no endpoint (the node dials in).</summary>
+    public static MeshPeer HubPeerFor(MeshMember member)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        return new MeshPeer { Name = member.NodeId, PublicKey = member.PublicKey, AllowedIps = HostRoutes(member), Endpoint = null, PersistentKeepalive = 0 };
+    }
+
+    private static List<IPNetwork> HostRoutes(MeshMember m)
+    {
+        var routes = new List<IPNetwork> { new(m.Address6, 128) };
+        if (m.Address4 is { AddressFamily: AddressFamily.InterNetwork } v4)
+        {
+            routes.Add(new IPNetwork(v4, 32));
+        }
+
+        return routes;
+    }
+
+    private static bool Same(MeshMember a, MeshMember b) =>
+        a.NodeId == b.NodeId && a.PublicKey.AsSpan().SequenceEqual(b.PublicKey) && a.KeyEpoch == b.KeyEpoch
+        && a.Address6.Equals(b.Address6) && Equals(a.Address4, b.Address4) && a.Endpoint == b.Endpoint;
+
+    private void RevokeLocked(MeshMember old)
+    {
+        var entry = new RevokedKey { PublicKey = old.PublicKey, NodeId = old.NodeId, KeyEpoch = old.KeyEpoch, RevokedAt = _time.GetUtcNow() };
+        if (_revokedKeys.Add(Convert.ToBase64String(old.PublicKey)))
+        {
+            _revoked.Add(entry);
+            _store.AddRevoked(entry);
+        }
+    }
+
+    private void BumpLocked()
+    {
+        Epoch++;
+        _store.SetEpoch(Epoch);
+    }
+}

@@ -1,0 +1,182 @@
+using Kldload.MeshCA;
+using Kldload.MeshCA.Distribution;
+using Kldload.MeshCA.Links;
+using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Hosting.Settings;
+
+namespace Kldload.Provisioner.Listeners;
+
+/// <summary>
+/// The mesh hub interface (<c>Mesh:Interface</c>, default <c>kl0</c>) run by kldload itself: created at
+/// start (kernel WireGuard where available, wireguard-go otherwise; a stale interface left by a crash is
+/// replaced), given the hub key, address and every member as a peer, changed live as nodes enrol or are
+/// revoked, and removed at shutdown.
+/// </summary>
+public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
+{
+    private readonly MeshSettings _settings;
+    private readonly string _caDirectory;
+    private readonly Func<MeshRoster> _roster;
+    private readonly ListenerReadiness _readiness;
+    private readonly ILogger<MeshHub> _logger;
+    private readonly Lock _gate = new();
+    private WireGuardLink? _link;
+
+    internal MeshHub(MeshSettings settings, string caDirectory, Func<MeshRoster> roster, ListenerReadiness readiness, ILogger<MeshHub> logger)
+    {
+        _settings = settings;
+        _caDirectory = caDirectory;
+        _roster = roster;
+        _readiness = readiness;
+        _logger = logger;
+    }
+
+    public bool IsRunning
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _link is not null;
+            }
+        }
+    }
+
+    /// <summary>The backend in use once started.</summary>
+    public WireGuardBackend? Backend => _link?.Backend;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var roster = _roster();
+        var hubKey = HubKey.LoadOrCreate(_caDirectory);
+        var stale = WireGuardLink.Exists(_settings.Interface);
+        WireGuardLink link;
+        try
+        {
+            link = WireGuardLink.Create(_settings.Interface);
+        }
+        catch (WireGuardLinkException e)
+        {
+            _readiness.MarkFailed(e.Message);
+            throw new SettingBindException("Mesh:Enabled", "true",
+                $"cannot create the hub interface {_settings.Interface}: {e.Message}; kldload needs root (CAP_NET_ADMIN) and kernel WireGuard or wireguard-go, or set Mesh:Enabled=false", e);
+        }
+
+        if (stale)
+        {
+            Log.StaleReplaced(_logger, _settings.Interface);
+        }
+
+        try
+        {
+            var configuration = roster.HubConfiguration();
+            try
+            {
+                link.SetPrivateKey(hubKey, _settings.ListenPort);
+            }
+            catch (WireGuardLinkException e)
+            {
+                throw new SettingBindException("Mesh:ListenPort", _settings.ListenPort.ToString(System.Globalization.CultureInfo.InvariantCulture), $"the hub cannot listen: {e.Message}", e);
+            }
+
+            LinkMeshHub.BringUp(link, configuration, hubKey);
+            lock (_gate)
+            {
+                _link = link;
+            }
+
+            _readiness.MarkBound();
+            Log.Up(_logger, link.Name, link.Backend, string.Join(", ", configuration.Addresses), _settings.ListenPort, configuration.Peers.Count, configuration.Epoch);
+            return Task.CompletedTask;
+        }
+        catch (Exception e)
+        {
+            link.Dispose();
+            _readiness.MarkFailed(e.Message);
+            if (e is WireGuardLinkException)
+            {
+                throw new SettingBindException("Mesh:Interface", _settings.Interface, $"cannot configure the hub interface: {e.Message}", e);
+            }
+
+            throw;
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        WireGuardLink? link;
+        lock (_gate)
+        {
+            link = _link;
+            _link = null;
+        }
+
+        if (link is not null)
+        {
+            link.Dispose();
+            _readiness.MarkFailed("stopped");
+            Log.Down(_logger, link.Name);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public void AddOrUpdatePeer(MeshPeer peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        lock (_gate)
+        {
+            if (_link is null)
+            {
+                return; // not up yet: StartAsync applies the whole roster
+            }
+
+            _link.SetPeer(peer);
+        }
+
+        Log.PeerSet(_logger, peer.Name, WireGuardKey.ToBase64(peer.PublicKey), string.Join(", ", peer.AllowedIps));
+    }
+
+    public void RemovePeer(ReadOnlySpan<byte> publicKey)
+    {
+        var key = WireGuardKey.ToBase64(publicKey);
+        lock (_gate)
+        {
+            if (_link is null)
+            {
+                return;
+            }
+
+            _link.RemovePeer(publicKey);
+        }
+
+        Log.PeerRemoved(_logger, key);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _link?.Dispose();
+            _link = null;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 701, Level = LogLevel.Information, Message = "mesh hub {Interface} up ({Backend}) with {Addresses}, UDP {ListenPort}, {Peers} peers at epoch {Epoch}")]
+        public static partial void Up(ILogger logger, string @interface, WireGuardBackend backend, string addresses, int listenPort, int peers, ulong epoch);
+
+        [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "mesh hub {Interface} existed at start (left by a crash?): replaced")]
+        public static partial void StaleReplaced(ILogger logger, string @interface);
+
+        [LoggerMessage(EventId = 703, Level = LogLevel.Information, Message = "mesh hub {Interface} removed")]
+        public static partial void Down(ILogger logger, string @interface);
+
+        [LoggerMessage(EventId = 704, Level = LogLevel.Information, Message = "mesh peer {Node} {PublicKey} set, allowed {AllowedIps}")]
+        public static partial void PeerSet(ILogger logger, string node, string publicKey, string allowedIps);
+
+        [LoggerMessage(EventId = 705, Level = LogLevel.Information, Message = "mesh peer {PublicKey} removed")]
+        public static partial void PeerRemoved(ILogger logger, string publicKey);
+    }
+}

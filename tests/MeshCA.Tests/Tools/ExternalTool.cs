@@ -1,0 +1,62 @@
+using System.Diagnostics;
+
+namespace Kldload.MeshCA.Tests.Tools;
+
+/// <summary>Runs a real command-line tool (wg, openssl, tpm2-tools, ip) with a bounded wait.</summary>
+internal static class ExternalTool
+{
+    public sealed record Result(int ExitCode, string StdOut, string StdErr);
+
+    /// <summary>Runs <paramref name="file"/> and throws with its stderr unless it exits 0.</summary>
+    public static string Run(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
+    {
+        var r = TryRun(file, args, stdin, timeout, env);
+        if (r.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {r.ExitCode}: {r.StdErr.Trim()} {r.StdOut.Trim()}");
+        }
+
+        return r.StdOut;
+    }
+
+    public static Result TryRun(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (env is not null)
+        {
+            foreach (var (k, v) in env)
+            {
+                psi.Environment[k] = v;
+            }
+        }
+
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            p.StandardInput.Write(stdin);
+        }
+
+        p.StandardInput.Close();
+        if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(30)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in time");
+        }
+
+        p.WaitForExit();
+        return new Result(p.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());
+    }
+}

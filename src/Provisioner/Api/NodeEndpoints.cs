@@ -203,6 +203,7 @@ public static class NodeEndpoints
                 n.Profile = old.Profile;
                 n.MeshAddress = old.MeshAddress;
                 n.MeshAddress4 = old.MeshAddress4;
+                n.MeshIdentity = old.EffectiveMeshIdentity;
                 n.Replaces = old.Id;
                 n.EkApproved = true;
             }, "replace");

@@ -3,6 +3,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.Json.Serialization;
 using Kldload.Provisioner.Api;
+using Kldload.Provisioner.Attestation;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Dashboard;
 using Kldload.Provisioner.Hosting.Settings;
@@ -79,6 +80,7 @@ public static partial class KldloadHost
         app.MapImageEndpoints();
         app.MapBootEndpoints();
         app.MapDashboard();
+        app.MapAttestationEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
@@ -101,6 +103,10 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<BootPlanner>();
         builder.Services.AddSingleton(IpxeTemplates.Load());
         builder.Services.TryAddSingleton<IBootImageSource, UnavailableBootImageSource>();
+        builder.Services.AddSingleton<AttestationSessionStore>();
+        builder.Services.AddSingleton<RevokedEkStore>();
+        builder.Services.AddSingleton<AttestationService>();
+        builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();
     }
 
     /// <summary>Runs <c>kldload serve</c> until SIGTERM/SIGINT. Returns the process exit code.</summary>

@@ -1,3 +1,5 @@
+using LiteDB;
+
 namespace Kldload.Provisioner.Inventory;
 
 /// <summary>Where a relayed node sits: DHCP option 82 (RFC 3046) as the relay reported it, hex.</summary>
@@ -113,6 +115,16 @@ public sealed class NodeRecord
 
     public string? Replaces { get; set; }
 
-    /// <summary>Mesh identity epoch; bumping it rotates the WireGuard key.</summary>
-    public int Epoch { get; set; }
+    /// <summary>WireGuard key epoch the node derives (<c>kldload/wg/v1/epoch=N</c>); bumping it rotates the key.</summary>
+    public uint Epoch { get; set; }
+
+    /// <summary>
+    /// The id MeshCA knows this node by (address, certificate, roster). It is the node's own id, except
+    /// after a replace, when new hardware carries on the identity of the node it replaced.
+    /// </summary>
+    public string? MeshIdentity { get; set; }
+
+    /// <summary>The MeshCA identity in force: <see cref="MeshIdentity"/>, else <see cref="Id"/>.</summary>
+    [BsonIgnore]
+    public string EffectiveMeshIdentity => MeshIdentity ?? Id;
 }

@@ -145,6 +145,32 @@ public sealed class NodeService
         return node;
     }
 
+    /// <summary>
+    /// A MAC that belonged to <paramref name="old"/> now boots with another TPM: new hardware. It gets
+    /// its own record (Discovered); the MAC moves to it; the old record keeps its identity.
+    /// </summary>
+    public NodeRecord RecordNewHardware(NodeRecord old, string mac)
+    {
+        ArgumentNullException.ThrowIfNull(old);
+        lock (_writeLock)
+        {
+            var now = Now;
+            var current = _store.Get(old.Id)!;
+            current.Macs.Remove(mac);
+            _store.Upsert(current);
+            Emit(current, NodeEventKind.Attestation, $"{mac} booted with another TPM: recorded as new hardware", "node", "new-hardware");
+            var node = NewNode(mac, now);
+            node.BootStartedAt = current.BootStartedAt;
+            node.LastBootedImage = current.LastBootedImage;
+            node.LastBootedKernelDigest = current.LastBootedKernelDigest;
+            node.Architecture = current.Architecture;
+            node.Platform = current.Platform;
+            _store.Upsert(node);
+            Emit(node, NodeEventKind.Attestation, $"new hardware behind {mac}; node {current.Id} ({current.Name}) had another TPM", "node", "new-hardware");
+            return node;
+        }
+    }
+
     /// <summary>Marks the start of a boot (first DHCP packet, else the script request) for time-to-mesh.</summary>
     public void MarkBootStarted(NodeRecord node, DateTime at)
     {

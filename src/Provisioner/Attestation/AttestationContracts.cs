@@ -1,0 +1,48 @@
+using System.Text.Json;
+
+namespace Kldload.Provisioner.Attestation;
+
+// The public wire contract of attestation (the provisioner issue): a node with only tpm2-tools and
+// curl can follow it. Binary TPM structures travel as base64 of their TPM marshalling, as tpm2-tools
+// writes them.
+
+/// <summary><c>POST /api/v1/attest/challenge</c>.</summary>
+public sealed record ChallengeRequest(string? BootToken, string? Mac);
+
+/// <summary>The session, a 32-byte nonce and the PCRs the quote must cover.</summary>
+public sealed record ChallengeResponse(string SessionId, string Nonce, IReadOnlyDictionary<string, IReadOnlyList<int>> PcrSelection);
+
+/// <summary><c>POST /api/v1/attest/quote</c>.</summary>
+public sealed record QuoteRequest(
+    string? SessionId,
+    string? EkPublic,
+    string? EkCertificate,
+    string? AkPublic,
+    string? Quote,
+    string? Signature,
+    Dictionary<string, Dictionary<string, string>>? Pcrs,
+    string? EventLog,
+    string? WireguardPublicKey,
+    Dictionary<string, JsonElement>? Facts);
+
+/// <summary>MakeCredential(EK, AK name, secret): only the TPM holding that EK, with that AK loaded, recovers the secret.</summary>
+public sealed record QuoteResponse(string CredentialBlob, string EncryptedSecret);
+
+/// <summary><c>POST /api/v1/attest/activate</c>: proof = base64(HMAC-SHA256(secret, UTF-8 session id)).</summary>
+public sealed record ActivateRequest(string? SessionId, string? Proof);
+
+/// <summary>The node's mesh identity, or (HTTP 202) the news that its EK waits for approval.</summary>
+public sealed record ActivateResponse(
+    string NodeId,
+    string State,
+    string? MeshAddress,
+    string? Certificate,
+    string? CaBundle,
+    string? WireguardConfig,
+    JsonElement? PeerBundle,
+    string? Detail);
+
+/// <summary><c>POST /api/v1/attest/ready</c>, sent through the mesh.</summary>
+public sealed record ReadyRequest(string? SessionId);
+
+public sealed record ReadyResponse(string NodeId, string State, double? BootToMeshSeconds);

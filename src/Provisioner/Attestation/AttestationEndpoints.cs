@@ -1,0 +1,78 @@
+using Kldload.MeshCA;
+using Kldload.MeshCA.Distribution;
+using Kldload.Provisioner.Api;
+using Kldload.Provisioner.Inventory;
+
+namespace Kldload.Provisioner.Attestation;
+
+/// <summary>
+/// The node-facing attestation routes (<c>/api/v1/attest/*</c>). They are authenticated by the boot
+/// token and by the attestation itself, never by the admin token. Refusals are problem+json with a
+/// <c>reason</c> member naming the check that failed.
+/// </summary>
+public static class AttestationEndpoints
+{
+    public static WebApplication MapAttestationEndpoints(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var attest = app.MapGroup("/api/v1/attest").WithTags("attestation");
+        attest.MapPost("/challenge", (ChallengeRequest body, AttestationService service) => Run(() => Results.Ok(service.Challenge(body))));
+        attest.MapPost("/quote", (QuoteRequest body, AttestationService service) => Run(() => Results.Ok(service.Quote(body))));
+        attest.MapPost("/activate", (ActivateRequest body, AttestationService service) => Run(() =>
+        {
+            var (status, response) = service.Activate(body);
+            return Results.Json(response, statusCode: status);
+        }));
+        attest.MapPost("/ready", (ReadyRequest body, AttestationService service, IMeshHub hub, HttpContext http) =>
+            Run(() => Results.Ok(service.Ready(body, http.Connection.RemoteIpAddress, hub.IsRunning))));
+        return app;
+    }
+
+    private static IResult Run(Func<IResult> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (AttestationRefusedException e)
+        {
+            return Results.Problem(
+                title: "attestation refused",
+                detail: e.Message,
+                statusCode: e.Status,
+                extensions: new Dictionary<string, object?> { ["reason"] = e.Reason });
+        }
+        catch (IllegalTransitionException e)
+        {
+            return Results.Problem(title: "illegal state change", detail: e.Message, statusCode: StatusCodes.Status409Conflict);
+        }
+    }
+}
+
+/// <summary>Takes a decommissioned or replaced node off the mesh and revokes its EK for good.</summary>
+public sealed class MeshLifecycleHooks(MeshIdentityService mesh, RevokedEkStore revoked, TimeProvider time) : INodeLifecycleHooks
+{
+    public void OnDecommissioned(NodeRecord node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (node.EkFingerprint is { } ek)
+        {
+            revoked.Revoke(ek, node.Id, $"node {node.Id} decommissioned", time.GetUtcNow().UtcDateTime);
+        }
+
+        mesh.Decommission(node.EffectiveMeshIdentity);
+    }
+
+    public void OnReplaced(NodeRecord old, NodeRecord replacement)
+    {
+        ArgumentNullException.ThrowIfNull(old);
+        ArgumentNullException.ThrowIfNull(replacement);
+        if (old.EkFingerprint is { } ek)
+        {
+            revoked.Revoke(ek, old.Id, $"node {old.Id} replaced by {replacement.Id}", time.GetUtcNow().UtcDateTime);
+        }
+
+        // The identity (and its address) carries on with the new hardware; the old key goes now.
+        mesh.Revoke(old.EffectiveMeshIdentity);
+    }
+}

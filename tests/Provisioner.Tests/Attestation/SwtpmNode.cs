@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Kldload.MeshCA;
+using Kldload.Tpm.Device;
+using Kldload.Tpm.Marshalling;
+using Kldload.Tpm.Structures;
+using Kldload.Tpm.Transport;
+
+namespace Kldload.Provisioner.Tests.Attestation;
+
+/// <summary>
+/// A node's TPM for the attestation tests: a real swtpm (Debian's) on loopback ports with its state
+/// in a temp directory, stopped by PID. <see cref="Agent"/> plays the node agent's part of the wire
+/// contract with Kldload.Tpm, step by step, so tests can break any step on purpose.
+/// </summary>
+internal sealed class SwtpmNode : IDisposable
+{
+    private readonly Process _process;
+
+    public SwtpmNode(string? stateDir = null)
+    {
+        StateDir = stateDir ?? Directory.CreateTempSubdirectory("klswtpm-").FullName;
+        (DataPort, ControlPort) = FreePorts();
+        var psi = new ProcessStartInfo("swtpm",
+            $"socket --tpm2 --tpmstate dir={StateDir} --server type=tcp,port={DataPort},bindaddr=127.0.0.1 " +
+            $"--ctrl type=tcp,port={ControlPort},bindaddr=127.0.0.1 --flags not-need-init,startup-clear")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        _process = Process.Start(psi)!;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!PortOpen(DataPort))
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException("swtpm did not start: " + (_process.HasExited ? _process.StandardError.ReadToEnd() : "timeout"));
+            }
+
+            Thread.Sleep(50);
+        }
+    }
+
+    public string StateDir { get; }
+
+    public int DataPort { get; }
+
+    public int ControlPort { get; }
+
+    public string Tcti => $"swtpm:host=127.0.0.1,port={DataPort}";
+
+    public Tpm2 Connect() => new(new SwtpmTcpTransport("127.0.0.1", DataPort) { ConnectionPerCommand = true });
+
+    /// <summary>The node's WireGuard key pair, derived from this TPM as the agent does it.</summary>
+    public (byte[] Private, byte[] Public) WireGuardKey(uint epoch = 0)
+    {
+        using var tpm = Connect();
+        using var hmac = TpmHmacKey.Open(tpm);
+        var priv = WireGuardKeyDerivation.DerivePrivateKey(new HmacAdapter(hmac), epoch);
+        return (priv, Kldload.MeshCA.WireGuardKey.PublicKeyOf(priv));
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            _process.WaitForExit(5000);
+        }
+
+        _process.Dispose();
+        Directory.Delete(StateDir, recursive: true);
+    }
+
+    private sealed class HmacAdapter(TpmHmacKey key) : ITpmHmac
+    {
+        public byte[] Hmac(ReadOnlySpan<byte> message) => key.Hmac(message);
+    }
+
+    private static (int, int) FreePorts()
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            using var a = new TcpListener(IPAddress.Loopback, 0);
+            a.Start();
+            var port = ((IPEndPoint)a.LocalEndpoint).Port;
+            if (port < 65535 && !PortOpen(port + 1))
+            {
+                return (port, port + 1);
+            }
+        }
+
+        throw new InvalidOperationException("no free port pair");
+    }
+
+    private static bool PortOpen(int port)
+    {
+        try
+        {
+            using var c = new TcpClient();
+            c.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>What the agent sends and receives, kept so tests can tamper with any part.</summary>
+internal sealed class AgentRun
+{
+    public required string SessionId { get; init; }
+
+    public required byte[] Nonce { get; init; }
+
+    public required Dictionary<string, object?> QuoteBody { get; init; }
+
+    public required byte[] WireGuardPublicKey { get; init; }
+}
+
+/// <summary>The agent side of the wire contract, over HTTP, against a swtpm.</summary>
+internal static class Agent
+{
+    public static readonly int[] Pcrs = [0, 1, 2, 3, 4, 5, 6, 7];
+
+    public static async Task<(string SessionId, byte[] Nonce)> ChallengeAsync(HttpClient http, string token, string mac)
+    {
+        var r = await http.PostAsJsonAsync(new Uri("/api/v1/attest/challenge", UriKind.Relative), new { bootToken = token, mac });
+        r.EnsureSuccessStatusCode();
+        var json = await r.Content.ReadFromJsonAsync<JsonElement>();
+        return (json.GetProperty("sessionId").GetString()!, Convert.FromBase64String(json.GetProperty("nonce").GetString()!));
+    }
+
+    /// <summary>Builds the quote request with the node's TPM: EK, AK, quote over SHA-256(nonce || wg key), PCR values.</summary>
+    public static Dictionary<string, object?> BuildQuote(Tpm2 tpm, EndorsementKey ek, AttestationKey ak, string sessionId, byte[] nonce, byte[] wgPublic, byte[]? qualifyingOverride = null)
+    {
+        var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, Pcrs);
+        var quote = ak.Quote(qualifyingOverride ?? SHA256.HashData([.. nonce, .. wgPublic]), selection);
+        var values = tpm.PcrRead(selection);
+        return new Dictionary<string, object?>
+        {
+            ["sessionId"] = sessionId,
+            ["ekPublic"] = Convert.ToBase64String(ek.Public.ToSizedBytes()),
+            ["akPublic"] = Convert.ToBase64String(ak.Public.ToSizedBytes()),
+            ["quote"] = Convert.ToBase64String(quote.AttestBytes),
+            ["signature"] = Convert.ToBase64String(TpmMarshal.ToBytes(quote.Signature)),
+            ["pcrs"] = new Dictionary<string, Dictionary<string, string>>
+            {
+                ["sha256"] = values.ToDictionary(kv => kv.Key.Pcr.ToString(System.Globalization.CultureInfo.InvariantCulture), kv => Convert.ToHexStringLower(kv.Value)),
+            },
+            ["wireguardPublicKey"] = Convert.ToBase64String(wgPublic),
+        };
+    }
+
+    public static async Task<HttpResponseMessage> PostAsync(HttpClient http, string step, object body) =>
+        await http.PostAsJsonAsync(new Uri($"/api/v1/attest/{step}", UriKind.Relative), body);
+
+    /// <summary>ActivateCredential on the TPM and the proof HMAC(secret, session id).</summary>
+    public static string Proof(EndorsementKey ek, AttestationKey ak, JsonElement credential, string sessionId)
+    {
+        var blob = TpmMarshal.Read<Tpm2bIdObject>(Convert.FromBase64String(credential.GetProperty("credentialBlob").GetString()!));
+        var secret = TpmMarshal.Read<Tpm2bEncryptedSecret>(Convert.FromBase64String(credential.GetProperty("encryptedSecret").GetString()!));
+        var recovered = ak.ActivateCredential(ek, blob, secret);
+        return Convert.ToBase64String(HMACSHA256.HashData(recovered, Encoding.UTF8.GetBytes(sessionId)));
+    }
+
+    /// <summary>The whole happy path; returns the activate response.</summary>
+    public static async Task<JsonElement> AttestAsync(HttpClient http, SwtpmNode node, string token, string mac, EkKind kind = EkKind.RsaL1)
+    {
+        using var tpm = node.Connect();
+        using var ek = EndorsementKey.Create(tpm, kind);
+        using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
+        var (_, wg) = node.WireGuardKey();
+        var (sessionId, nonce) = await ChallengeAsync(http, token, mac);
+        var q = await PostAsync(http, "quote", BuildQuote(tpm, ek, ak, sessionId, nonce, wg));
+        Assert.True(q.IsSuccessStatusCode, await q.Content.ReadAsStringAsync());
+        var proof = Proof(ek, ak, await q.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
+        var a = await PostAsync(http, "activate", new { sessionId, proof });
+        Assert.True(a.IsSuccessStatusCode, await a.Content.ReadAsStringAsync());
+        var body = await a.Content.ReadFromJsonAsync<JsonElement>();
+        if (body.GetProperty("state").GetString() == "Attested")
+        {
+            var ready = await PostAsync(http, "ready", new { sessionId });
+            Assert.True(ready.IsSuccessStatusCode, await ready.Content.ReadAsStringAsync());
+        }
+
+        return body;
+    }
+}

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Kldload.Provisioner.Tests.Attestation;
+
+/// <summary>
+/// The public wire contract followed by tools/attest-client.sh: tpm2-tools, curl, jq and openssl
+/// against a swtpm, and the real host.
+/// </summary>
+[Trait("Tier", "Peer")]
+public sealed class ReferenceClientTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-refclient-").FullName;
+    private TestHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        var images = new FixedImages();
+        images.Channels["stable"] = FixedImages.Image("live", "1");
+        _host = await TestHost.StartAsync(_dir, images, "--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task ReferenceClient_Tpm2ToolsAndCurl_NodeReachesReady()
+    {
+        using var tpm = new SwtpmNode();
+        const string mac = "52:54:00:60:00:01";
+        var script = await _host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi", UriKind.Relative));
+        var token = script.Split("kldload.token=")[1].Split('\n')[0].Trim();
+        var log = Path.Combine(_dir, "empty.log");
+        File.WriteAllBytes(log, EventLogs.EmptySha256());
+
+        var (code, stdout, stderr) = await RunAsync(tpm, _host.Http.BaseAddress!.ToString(), token, mac, log);
+        Assert.True(code == 0, $"attest-client.sh exited {code}: {stderr}");
+        var activated = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal("Attested", activated.GetProperty("state").GetString());
+        Assert.Contains("[Peer]", activated.GetProperty("wireguardConfig").GetString(), StringComparison.Ordinal);
+
+        var node = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
+        Assert.Equal("Ready", node.GetProperty("state").GetString());
+        Assert.Equal(activated.GetProperty("meshAddress").GetString(), node.GetProperty("meshAddress").GetString());
+    }
+
+    [Fact]
+    public async Task ReferenceClient_UsedToken_FailsWithReason()
+    {
+        using var tpm = new SwtpmNode();
+        var (code, _, stderr) = await RunAsync(tpm, _host.Http.BaseAddress!.ToString(), "not-a-token", "52:54:00:60:00:02", "/nonexistent");
+        Assert.Equal(1, code);
+        Assert.Contains("challenge refused with HTTP 401: token-unknown", stderr, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(SwtpmNode tpm, params string[] args)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tools", "attest-client.sh"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["TPM2TOOLS_TCTI"] = tpm.Tcti;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kldload.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
+    }
+}

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Kldload.Tpm.Bench.VerifierBenchmarks).Assembly).Run(args);

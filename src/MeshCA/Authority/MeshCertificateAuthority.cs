@@ -280,6 +280,17 @@ public sealed class MeshCertificateAuthority : IDisposable
         return w.Encode();
     }
 
+    /// <summary>
+    /// The trust anchors in a <c>caBundle</c> (roots and intermediate): only the self-signed CA
+    /// certificates. A node builds its <see cref="Distribution.PeerBundleVerifier"/> from these.
+    /// </summary>
+    public static IReadOnlyList<X509Certificate2> RootsOf(string caBundlePem)
+    {
+        var all = new X509Certificate2Collection();
+        all.ImportFromPem(caBundlePem);
+        return [.. all.Where(IsSelfSignedCa)];
+    }
+
     /// <summary>PEM of several certificates, one after another.</summary>
     public static string ToPem(IEnumerable<X509Certificate2> certificates)
     {

@@ -1,6 +1,6 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Runtime.Versioning;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Tests.Tools;

@@ -1,3 +1,4 @@
+using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.MeshCA.Tests.Tools;
 
@@ -135,8 +136,12 @@ public class MeshRosterTests
         File.WriteAllText(mesh.Dir.File("node.pem"), enrollment.CertificatePem);
         Assert.Equal($"{mesh.Dir.File("node.pem")}: OK", ExternalTool.Run("openssl", ["verify", "-CAfile", mesh.Dir.File("ca.pem"), mesh.Dir.File("node.pem")]).Trim());
 
-        var verifier = mesh.VerifierFor("n1");
-        Assert.Equal(BundleVerdict.Accepted, verifier.Offer(enrollment.Bundle, out var problem));
+        // The node knows only what it was handed: the caBundle and the JSON envelope.
+        var roots = MeshCertificateAuthority.RootsOf(enrollment.CaBundlePem);
+        Assert.Equal(mesh.Ca.TrustedRoots.Select(r => r.Thumbprint), roots.Select(r => r.Thumbprint));
+        Assert.True(SignedPeerBundle.TryParse(enrollment.Bundle.ToJson(), out var received, out _));
+        var verifier = new PeerBundleVerifier(roots, "n1", mesh.Clock);
+        Assert.Equal(BundleVerdict.Accepted, verifier.Offer(received!, out var problem));
         Assert.Null(problem);
         Assert.Equal(enrollment.Addresses.Address6, verifier.Current!.Addresses[0].Address);
         Assert.DoesNotContain("PrivateKey", enrollment.WgQuickConfig, StringComparison.Ordinal);

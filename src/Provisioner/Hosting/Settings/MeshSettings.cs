@@ -50,6 +50,12 @@ public sealed record MeshSettings
             r.AddError("Mesh:Prefix6", p.ToString(), "allowed: a unique local (fd00::/8) /64 prefix, for example fd12:3456:789a:1::/64");
         }
 
+        var cidr4 = r.OptionalNetwork("Mesh:Cidr4", AddressFamily.InterNetwork);
+        if (cidr4 is { } c && c.PrefixLength is < 8 or > 30)
+        {
+            r.AddError("Mesh:Cidr4", c.ToString(), "allowed: an IPv4 prefix of length 8 to 30, for example 100.64.0.0/16");
+        }
+
         return new MeshSettings
         {
             Enabled = r.Bool("Mesh:Enabled", false),
@@ -57,7 +63,7 @@ public sealed record MeshSettings
             ListenPort = r.Int("Mesh:ListenPort", 51820, 1, 65535),
             Endpoint = endpoint,
             Prefix6 = prefix6,
-            Cidr4 = r.OptionalNetwork("Mesh:Cidr4", AddressFamily.InterNetwork),
+            Cidr4 = cidr4,
             CertificateLifetime = r.Duration("Mesh:CertificateLifetime", TimeSpan.FromDays(7), TimeSpan.FromMinutes(10), TimeSpan.FromDays(398)),
             AddressQuarantine = r.Duration("Mesh:AddressQuarantine", TimeSpan.FromDays(30), TimeSpan.Zero, TimeSpan.FromDays(3650)),
             Keepalive = r.Int("Mesh:Keepalive", 25, 0, 65535),

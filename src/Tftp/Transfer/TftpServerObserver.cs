@@ -37,6 +37,11 @@ public class TftpServerObserver
     {
     }
 
+    /// <summary>The listener caught an unexpected exception while handling a datagram and carried on.</summary>
+    public virtual void ListenerFault(Exception exception)
+    {
+    }
+
     /// <summary>A request was answered with an ERROR and no transfer started. Called once per request.</summary>
     public virtual void RequestRefused(IPEndPoint client, string fileName, TftpRefusal refusal, string detail)
     {

@@ -20,7 +20,7 @@ public sealed record TftpNegotiation(int BlockSize, int WindowSize, TimeSpan? Cl
     /// <summary>
     /// Negotiates <paramref name="request"/>'s options within <paramref name="options"/>' limits:
     /// blksize (8..65464, capped), timeout (1..255 s, echoed unchanged as RFC 2349 requires),
-    /// tsize (answered with <paramref name="length"/> when known), windowsize (1..65535, capped).
+    /// tsize (answered with <paramref name="length"/> when known and not zero), windowsize (1..65535, capped).
     /// Invalid values and unknown options are left out of the OACK, never refused.
     /// </summary>
     public static TftpNegotiation Negotiate(TftpRequest request, TftpServerOptions options, long? length)
@@ -52,7 +52,9 @@ public sealed record TftpNegotiation(int BlockSize, int WindowSize, TimeSpan? Cl
                     clientTimeout = TimeSpan.FromSeconds(value);
                     accepted.Add(new TftpOption(name, value.ToString(CultureInfo.InvariantCulture)));
                     break;
-                case TftpOptionNames.TransferSize when length is { } known && !netascii && TryParse(option.Value, out _):
+                // Not for an empty file: curl treats "tsize 0" in an OACK as an illegal operation, and
+                // leaving an option out of the OACK is always allowed (RFC 2347 section 2).
+                case TftpOptionNames.TransferSize when length is { } known && known > 0 && !netascii && TryParse(option.Value, out _):
                     accepted.Add(new TftpOption(name, known.ToString(CultureInfo.InvariantCulture)));
                     break;
                 case TftpOptionNames.WindowSize when TryParse(option.Value, out var value) && value is >= 1 and <= 65535:

@@ -19,8 +19,8 @@ namespace Kldload.Tftp.Transfer;
 /// <item>The retransmission timeout starts at <see cref="TftpServerOptions.Timeout"/>, follows the
 /// measured round trip (RFC 6298 smoothing, Karn's rule: no samples from retransmitted blocks), is
 /// capped by the client's RFC 2349 timeout, and doubles on each timeout in a row.</item>
-/// <item>A flight goes out in bursts. After a timeout or a partial ACK the burst halves; each clean
-/// flight grows it by one block up to the window. Bursts after the first wait a millisecond, so a
+/// <item>A flight goes out in bursts. After a timeout the burst halves; each clean
+/// flight doubles it up to the window. Bursts after the first wait a millisecond, so a
 /// client whose receive buffer is smaller than the window drains it instead of losing the same tail
 /// again and again, while its ACK cadence (one per window) stays what was negotiated.</item>
 /// <item>Memory is bounded by one window of blocks, read from the one stream the file source opened.</item>
@@ -48,6 +48,7 @@ public sealed class TftpReadTransfer
     private readonly int _blockSize;
     private readonly int _window;
     private readonly int _stride;
+    private readonly int _slots;
     private byte[]? _ring;
     private readonly int[] _slotLength;
     private readonly long[] _slotSentAt;
@@ -55,6 +56,8 @@ public sealed class TftpReadTransfer
 
     private readonly long _startedAt;
     private readonly TimeSpan _maxRto;
+    private readonly TimeSpan _giveUpAfter;
+    private long _lastProgress;
     private TimeSpan _rto;
     private double _srttMs = -1;
     private double _rttVarMs;
@@ -104,14 +107,18 @@ public sealed class TftpReadTransfer
         _window = negotiation.WindowSize;
         _burst = _window;
         _stride = TftpData.HeaderSize + _blockSize;
-        _ring = ArrayPool<byte>.Shared.Rent(_stride * _window);
-        _slotLength = new int[_window];
-        _slotSentAt = new long[_window];
-        _slotResent = new bool[_window];
+        // Two windows: after repeated timeouts the flight spans two (see OnTimer).
+        _slots = 2 * _window;
+        _ring = ArrayPool<byte>.Shared.Rent(_stride * _slots);
+        _slotLength = new int[_slots];
+        _slotSentAt = new long[_slots];
+        _slotResent = new bool[_slots];
 
         _maxRto = negotiation.ClientTimeout ?? (options.MaxTimeout > options.Timeout ? options.MaxTimeout : options.Timeout);
         _rto = Clamp(options.Timeout);
+        _giveUpAfter = RetryBudget(options.Timeout, _maxRto, options.Retries);
         _startedAt = time.GetTimestamp();
+        _lastProgress = _startedAt;
         _timer = time.CreateTimer(static state => ((TftpReadTransfer)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -238,6 +245,7 @@ public sealed class TftpReadTransfer
             }
 
             _awaitingOptionAck = false;
+            _lastProgress = now;
             if (!_optionAckResent)
             {
                 SampleRtt(_time.GetElapsedTime(_optionAckSentAt, now));
@@ -269,25 +277,21 @@ public sealed class TftpReadTransfer
 
         _acked = block;
         _timeouts = 0;
+        _lastProgress = now;
         if (_acked == _lastBlock)
         {
             End(TftpTransferOutcome.Completed, null);
             return;
         }
 
-        if (block >= _flightEnd)
+        if (block >= _flightEnd && !_lossInFlight && _burst < _window)
         {
-            if (!_lossInFlight && _burst < _window)
-            {
-                _burst++;
-            }
+            _burst = Math.Min(_window, _burst * 2);
         }
-        else
-        {
-            // RFC 7440 section 4: the client missed a block; go on from the one after its ACK.
-            _burst = Math.Max(1, _burst / 2);
-        }
-
+        // Otherwise (RFC 7440 section 4) the client missed a block: go on from the one after its
+        // ACK. The burst stays: a block lost in the middle of a window is the path's loss, which
+        // smaller bursts do not cure; an overflowing client buffer loses the tail of each window,
+        // which the client cannot see, so that shows up as a timeout and halves the burst there.
         _lossInFlight = false;
         SendFlight(block + 1);
     }
@@ -315,7 +319,10 @@ public sealed class TftpReadTransfer
                 return;
             }
 
-            if (++_timeouts > _options.Retries)
+            // Give up after Retries timeouts in a row, and not before the time those retries would
+            // take at the configured timeout: a fast adaptive timeout must not end a transfer before a
+            // slow client's own timer (atftp: seconds) resends the ACK that was lost.
+            if (++_timeouts > _options.Retries && _time.GetElapsedTime(_lastProgress) >= _giveUpAfter)
             {
                 TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "timed out");
                 End(TftpTransferOutcome.TimedOut, $"no ACK after {_options.Retries} retransmissions");
@@ -335,7 +342,9 @@ public sealed class TftpReadTransfer
             }
             else
             {
-                SendFlight(_acked + 1);
+                // Lock-step (RFC 1350) clients answer a duplicate DATA with their ACK again and must
+                // never see a block ahead of the one they wait for: only windowed flights extend.
+                SendFlight(_acked + 1, extended: _timeouts >= 2 && _window > 1);
             }
         }
     }
@@ -350,24 +359,34 @@ public sealed class TftpReadTransfer
         }
     }
 
-    private void SendFlight(long first)
+    /// <summary>
+    /// Sends blocks from <paramref name="first"/> to the end of the window. An extended flight (after
+    /// a second timeout in a row) runs on for one more window. A client that has the whole window
+    /// and whose ACK was lost then gets the blocks it waits for and acknowledges them; without
+    /// them some clients (atftp) answer a resent window once and then wait for their own timer,
+    /// seconds long, while one lost packet stalls the transfer. A client that misses a block gets
+    /// it first. The window limit is exceeded only while the path is losing packets, and the
+    /// halved bursts keep the extra window from arriving all at once.
+    /// </summary>
+    private void SendFlight(long first, bool extended = false)
     {
-        if (!Fill())
+        var end = _acked + (extended ? 2 * _window : _window);
+        if (!Fill(end))
         {
             return;
         }
 
         _nextToSend = first;
-        _flightEnd = _read;
+        _flightEnd = Math.Min(_read, end);
         Pump();
     }
 
-    /// <summary>Reads blocks until the ring holds a full window after the acknowledged block, or the file ends.</summary>
-    private bool Fill()
+    /// <summary>Reads blocks up to <paramref name="limit"/> (at most two windows past the acknowledged block), or to the end of the file.</summary>
+    private bool Fill(long limit)
     {
         try
         {
-            while (_read < _acked + _window && (_lastBlock < 0 || _read < _lastBlock))
+            while (_read < limit && (_lastBlock < 0 || _read < _lastBlock))
             {
                 var block = _read + 1;
                 var slot = Slot(block);
@@ -414,24 +433,11 @@ public sealed class TftpReadTransfer
     {
         var sent = 0;
         long bytes = 0;
-        var resent = 0;
         while (_nextToSend <= _flightEnd && sent < _burst)
         {
             var block = _nextToSend++;
-            var slot = Slot(block);
-            if (block <= _highestSent)
-            {
-                _slotResent[slot] = true;
-                resent++;
-            }
-            else
-            {
-                _highestSent = block;
-            }
-
-            _slotSentAt[slot] = _time.GetTimestamp();
-            _transport.Send(_ring.AsSpan(slot * _stride, TftpData.HeaderSize + _slotLength[slot]), _client);
-            bytes += _slotLength[slot];
+            SendBlock(block);
+            bytes += _slotLength[Slot(block)];
             sent++;
         }
 
@@ -440,14 +446,28 @@ public sealed class TftpReadTransfer
             _observer.DataSent(sent, bytes);
         }
 
-        if (resent > 0)
-        {
-            _retransmissions += resent;
-            _observer.Retransmitted(resent);
-        }
-
         _pacing = _nextToSend <= _flightEnd;
         Arm(_pacing ? BurstGap : _rto);
+    }
+
+    /// <summary>Sends one block from the ring, counting it as a retransmission when it was sent before.</summary>
+    private void SendBlock(long block)
+    {
+        var slot = Slot(block);
+        var resent = block <= _highestSent;
+        if (resent)
+        {
+            _slotResent[slot] = true;
+            _retransmissions++;
+            _observer.Retransmitted(1);
+        }
+        else
+        {
+            _highestSent = block;
+        }
+
+        _slotSentAt[slot] = _time.GetTimestamp();
+        _transport.Send(_ring.AsSpan(slot * _stride, TftpData.HeaderSize + _slotLength[slot]), _client);
     }
 
     private void SampleRtt(TimeSpan sample)
@@ -468,6 +488,20 @@ public sealed class TftpReadTransfer
         _rto = Clamp(TimeSpan.FromMilliseconds(_srttMs + (4 * _rttVarMs)));
     }
 
+    /// <summary>Time <paramref name="retries"/> retransmissions take when the timeout starts at <paramref name="initial"/> and doubles up to <paramref name="max"/>.</summary>
+    private static TimeSpan RetryBudget(TimeSpan initial, TimeSpan max, int retries)
+    {
+        var total = TimeSpan.Zero;
+        var rto = initial < max ? initial : max;
+        for (var i = 0; i <= retries; i++)
+        {
+            total += rto;
+            rto = rto + rto > max ? max : rto + rto;
+        }
+
+        return total;
+    }
+
     private TimeSpan Clamp(TimeSpan rto) =>
         rto < _options.MinTimeout ? _options.MinTimeout : rto > _maxRto ? _maxRto : rto;
 
@@ -477,7 +511,7 @@ public sealed class TftpReadTransfer
         _timer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
-    private int Slot(long block) => (int)((block - 1) % _window);
+    private int Slot(long block) => (int)((block - 1) % _slots);
 
     private void End(TftpTransferOutcome outcome, string? detail)
     {

@@ -139,12 +139,10 @@ public class TftpTransferTests
         Ack(transfer, 0);
         Assert.Equal([1, 2, 3, 4], _transferPort.TakeAll().Select(RecordingTransport.DataBlock));
 
-        // RFC 7440 section 4: the client got 1 and 2 only; resend from 3, the burst halves.
+        // RFC 7440 section 4: the client got 1 and 2 only; resend from 3 with a full window.
         Ack(transfer, 2);
-        Assert.Equal([3, 4], _transferPort.TakeAll().Select(RecordingTransport.DataBlock));
-        Assert.Equal(2, transfer.Burst);
-        _time.Advance(TimeSpan.FromMilliseconds(1));
-        Assert.Equal([5, 6], _transferPort.TakeAll().Select(RecordingTransport.DataBlock));
+        Assert.Equal([3, 4, 5, 6], _transferPort.TakeAll().Select(RecordingTransport.DataBlock));
+        Assert.Equal(4, transfer.Burst);
 
         // A reordered, older ACK is stale: nothing happens.
         Ack(transfer, 1);
@@ -188,6 +186,36 @@ public class TftpTransferTests
 
         Assert.Equal(8, transfer.Burst);
         Assert.Equal(8, _transferPort.TakeAll().Count);
+    }
+
+    [Fact]
+    public void Timer_SecondTimeoutWithWindow_ExtendsFlightByOneWindow()
+    {
+        var transfer = Request("f", Pattern(100 * 512), [new("windowsize", "4")], Options() with { Timeout = TimeSpan.FromMilliseconds(50) })!;
+        _transferPort.TakeAll();
+        Ack(transfer, 0);
+        Assert.Equal([1, 2, 3, 4], _transferPort.TakeAll().Select(RecordingTransport.DataBlock));
+
+        // First timeout: the window again, in bursts of 2.
+        _time.Advance(TimeSpan.FromMilliseconds(50));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal([1, 2, 3, 4], _transferPort.TakeAll().Select(RecordingTransport.DataBlock));
+
+        // Second timeout: the window and the one after it (the client may hold the whole window
+        // and wait for block 5 while its ACK was lost), in bursts of 1.
+        var sent = new List<ushort>();
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        for (var i = 0; i < 10; i++)
+        {
+            sent.AddRange(_transferPort.TakeAll().Select(RecordingTransport.DataBlock));
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8], sent);
+
+        // The client acknowledges 8: it had 1..4 all along; the transfer goes on from 9.
+        Ack(transfer, 8);
+        Assert.Equal(9, RecordingTransport.DataBlock(_transferPort.TakeAll()[0]));
     }
 
     [Fact]

@@ -1,15 +1,49 @@
+using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Tftp.Files;
+using Kldload.Tftp.Transfer;
 
 namespace Kldload.Provisioner.Listeners;
 
 /// <summary>Wires the TFTP listener (Kldload.Tftp) into the host when <c>Tftp:Enabled</c>.</summary>
 public static class TftpListenerHosting
 {
-    /// <summary>Registers the TFTP listener and its readiness check. The listener lands with the TFTP issue.</summary>
+    /// <summary>
+    /// Registers the TFTP listener, its readiness check (<c>tftp</c>), its metrics and log lines, and
+    /// the file sources: <see cref="GeneratedFileSource"/> (a singleton other components map generated
+    /// files into, an iPXE script say) first, then the boot loaders under <c>Tftp:Root</c>.
+    /// </summary>
     public static WebApplicationBuilder AddTftpListener(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(config);
+        var settings = config.Tftp;
+        if (!settings.Enabled)
+        {
+            return builder;
+        }
+
+        var readiness = new ListenerReadiness("tftp");
+        builder.Services.AddSingleton(readiness);
+        builder.Services.AddSingleton<IReadinessCheck>(readiness);
+        builder.Services.AddSingleton<GeneratedFileSource>();
+        builder.Services.AddSingleton<ITftpFileSource>(sp =>
+        {
+            var generated = sp.GetRequiredService<GeneratedFileSource>();
+            return settings.RootMissing
+                ? new CompositeFileSource(generated)
+                : new CompositeFileSource(generated, new RootDirectoryFileSource(settings.Root));
+        });
+        builder.Services.AddSingleton(new TftpServerOptions
+        {
+            MaxSessions = settings.MaxSessions,
+            Timeout = settings.Timeout,
+            Retries = settings.Retries,
+            MaxBlockSize = settings.MaxBlockSize,
+            MaxWindowSize = settings.MaxWindowSize,
+        });
+        builder.Services.AddSingleton<TftpMetricsObserver>();
+        builder.Services.AddHostedService<TftpListenerService>();
         return builder;
     }
 }

@@ -1,0 +1,542 @@
+using System.Buffers;
+using System.Net;
+using Kldload.Tftp.Files;
+using Kldload.Tftp.Protocol;
+
+namespace Kldload.Tftp.Transfer;
+
+/// <summary>
+/// Sends one file to one client (a read request), as a state machine driven by received datagrams
+/// and one timer. It never touches a socket: datagrams go out through <see cref="ITftpTransport"/>
+/// and time comes from <see cref="TimeProvider"/>, so tests run it with a fake clock.
+/// <list type="bullet">
+/// <item>Blocks are numbered 1, 2, ... and go on the wire modulo 65536, so block 65536 is sent as 0
+/// (the rollover tftp-hpa and dnsmasq use).</item>
+/// <item>A flight is up to windowsize blocks (RFC 7440); the next flight starts when its last block is
+/// acknowledged. An ACK inside the flight restarts the window after the acknowledged block
+/// (RFC 7440 section 4). An ACK for a block already acknowledged is ignored, never answered with
+/// data (the Sorcerer's Apprentice fix, RFC 1123 section 4.2.3.1).</item>
+/// <item>The retransmission timeout starts at <see cref="TftpServerOptions.Timeout"/>, follows the
+/// measured round trip (RFC 6298 smoothing, Karn's rule: no samples from retransmitted blocks), is
+/// capped by the client's RFC 2349 timeout, and doubles on each timeout in a row.</item>
+/// <item>A flight goes out in bursts. After a timeout the burst halves; each clean
+/// flight doubles it up to the window. Bursts after the first wait a millisecond, so a
+/// client whose receive buffer is smaller than the window drains it instead of losing the same tail
+/// again and again, while its ACK cadence (one per window) stays what was negotiated.</item>
+/// <item>Memory is bounded by one window of blocks, read from the one stream the file source opened.</item>
+/// </list>
+/// </summary>
+public sealed class TftpReadTransfer
+{
+    private static readonly TimeSpan BurstGap = TimeSpan.FromMilliseconds(1);
+
+    private readonly Lock _gate = new();
+    private readonly SocketAddress _client;
+    private readonly IPEndPoint _clientEndPoint;
+    private readonly string _fileName;
+    private readonly TftpFile _file;
+    private readonly Stream _content;
+    private readonly TftpNegotiation _negotiation;
+    private readonly TftpServerOptions _options;
+    private readonly ITftpTransport _transport;
+    private readonly TimeProvider _time;
+    private readonly TftpServerObserver _observer;
+    private readonly Action? _onEnded;
+    private readonly TaskCompletionSource<TftpTransferResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ITimer _timer;
+
+    private readonly int _blockSize;
+    private readonly int _window;
+    private readonly int _stride;
+    private readonly int _slots;
+    private byte[]? _ring;
+    private readonly int[] _slotLength;
+    private readonly long[] _slotSentAt;
+    private readonly bool[] _slotResent;
+
+    private readonly long _startedAt;
+    private readonly TimeSpan _maxRto;
+    private readonly TimeSpan _giveUpAfter;
+    private long _lastProgress;
+    private TimeSpan _rto;
+    private double _srttMs = -1;
+    private double _rttVarMs;
+
+    private bool _awaitingOptionAck;
+    private bool _optionAckResent;
+    private long _optionAckSentAt;
+    private long _acked;
+    private long _read;
+    private long _highestSent;
+    private long _lastBlock = -1;
+    private long _nextToSend;
+    private long _flightEnd;
+    private int _burst;
+    private bool _lossInFlight;
+    private bool _pacing;
+    private long _deadline;
+    private int _timeouts;
+    private long _retransmissions;
+    private long _bytesAcknowledged;
+    private bool _done;
+
+    internal TftpReadTransfer(
+        SocketAddress client,
+        string fileName,
+        TftpFile file,
+        TftpNegotiation negotiation,
+        TftpServerOptions options,
+        ITftpTransport transport,
+        TimeProvider time,
+        TftpServerObserver observer,
+        Action? onEnded)
+    {
+        _client = client;
+        _clientEndPoint = (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(client);
+        _fileName = fileName;
+        _file = file;
+        _content = negotiation.Netascii ? new NetasciiReadStream(file.Content) : file.Content;
+        _negotiation = negotiation;
+        _options = options;
+        _transport = transport;
+        _time = time;
+        _observer = observer;
+        _onEnded = onEnded;
+
+        _blockSize = negotiation.BlockSize;
+        _window = negotiation.WindowSize;
+        _burst = _window;
+        _stride = TftpData.HeaderSize + _blockSize;
+        // Two windows: after repeated timeouts the flight spans two (see OnTimer).
+        _slots = 2 * _window;
+        _ring = ArrayPool<byte>.Shared.Rent(_stride * _slots);
+        _slotLength = new int[_slots];
+        _slotSentAt = new long[_slots];
+        _slotResent = new bool[_slots];
+
+        _maxRto = negotiation.ClientTimeout ?? (options.MaxTimeout > options.Timeout ? options.MaxTimeout : options.Timeout);
+        _rto = Clamp(options.Timeout);
+        _giveUpAfter = RetryBudget(options.Timeout, _maxRto, options.Retries);
+        _startedAt = time.GetTimestamp();
+        _lastProgress = _startedAt;
+        _timer = time.CreateTimer(static state => ((TftpReadTransfer)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Completes when the transfer ends, well or not; never faults.</summary>
+    public Task<TftpTransferResult> Completion => _completion.Task;
+
+    /// <summary>The client's address and port (its TID).</summary>
+    public IPEndPoint Client => _clientEndPoint;
+
+    /// <summary>The current retransmission timeout (for tests and diagnostics).</summary>
+    public TimeSpan RetransmissionTimeout
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _rto;
+            }
+        }
+    }
+
+    /// <summary>Blocks currently sent back to back (for tests and diagnostics).</summary>
+    public int Burst
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _burst;
+            }
+        }
+    }
+
+    /// <summary>Sends the OACK, or the first flight when no option was negotiated.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            if (_done)
+            {
+                return;
+            }
+
+            _observer.TransferStarted(new TftpTransferInfo(_clientEndPoint, _fileName, _negotiation.Netascii ? null : _file.Length, _blockSize, _window, _negotiation.OptionAck is not null));
+            if (_negotiation.OptionAck is { } optionAck)
+            {
+                _awaitingOptionAck = true;
+                SendOptionAck(optionAck);
+                Arm(_rto);
+            }
+            else
+            {
+                SendFlight(1);
+            }
+        }
+    }
+
+    /// <summary>Handles one datagram that arrived on this transfer's port.</summary>
+    public void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        lock (_gate)
+        {
+            if (_done)
+            {
+                return;
+            }
+
+            if (!source.Equals(_client))
+            {
+                // RFC 1350 section 4: answer the stranger, leave the transfer alone.
+                TftpErrorSender.Send(_transport, source, TftpErrorCode.UnknownTransferId, "unknown transfer ID");
+                _observer.PacketDropped(TftpDropReason.UnknownTransferId);
+                return;
+            }
+
+            if (!TftpPacket.TryReadOpcode(datagram, out var opcode))
+            {
+                _observer.PacketDropped(TftpDropReason.Malformed);
+                return;
+            }
+
+            switch (opcode)
+            {
+                case TftpOpcode.Ack when TftpAck.TryRead(datagram, out var ack, out _):
+                    OnAck(ack.Block);
+                    break;
+                case TftpOpcode.Error:
+                    var message = TftpError.TryRead(datagram, out var error, out _) ? $"client sent ERROR {(ushort)error.Code}: {error.Message}" : "client sent ERROR";
+                    End(TftpTransferOutcome.ClientError, message);
+                    break;
+                case TftpOpcode.Ack:
+                    _observer.PacketDropped(TftpDropReason.Malformed);
+                    break;
+                default:
+                    _observer.PacketDropped(TftpDropReason.Unexpected);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Stops the transfer (server shutdown); the client gets ERROR 0.</summary>
+    public void Cancel()
+    {
+        lock (_gate)
+        {
+            if (!_done)
+            {
+                TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "server shutting down");
+                End(TftpTransferOutcome.Cancelled, "server shutting down");
+            }
+        }
+    }
+
+    private void OnAck(ushort wireBlock)
+    {
+        var now = _time.GetTimestamp();
+        if (_awaitingOptionAck)
+        {
+            if (wireBlock != 0)
+            {
+                _observer.PacketDropped(TftpDropReason.Unexpected);
+                return;
+            }
+
+            _awaitingOptionAck = false;
+            _lastProgress = now;
+            if (!_optionAckResent)
+            {
+                SampleRtt(_time.GetElapsedTime(_optionAckSentAt, now));
+            }
+
+            _timeouts = 0;
+            SendFlight(1);
+            return;
+        }
+
+        // The most recent block at or below the highest sent with this number modulo 65536.
+        var block = _highestSent - (ushort)((ushort)_highestSent - wireBlock);
+        if (block <= _acked)
+        {
+            _observer.PacketDropped(TftpDropReason.DuplicateAck);
+            return;
+        }
+
+        var slot = Slot(block);
+        if (!_slotResent[slot])
+        {
+            SampleRtt(_time.GetElapsedTime(_slotSentAt[slot], now));
+        }
+
+        for (var b = _acked + 1; b <= block; b++)
+        {
+            _bytesAcknowledged += _slotLength[Slot(b)];
+        }
+
+        _acked = block;
+        _timeouts = 0;
+        _lastProgress = now;
+        if (_acked == _lastBlock)
+        {
+            End(TftpTransferOutcome.Completed, null);
+            return;
+        }
+
+        if (block >= _flightEnd && !_lossInFlight && _burst < _window)
+        {
+            _burst = Math.Min(_window, _burst * 2);
+        }
+        // Otherwise (RFC 7440 section 4) the client missed a block: go on from the one after its
+        // ACK. The burst stays: a block lost in the middle of a window is the path's loss, which
+        // smaller bursts do not cure; an overflowing client buffer loses the tail of each window,
+        // which the client cannot see, so that shows up as a timeout and halves the burst there.
+        _lossInFlight = false;
+        SendFlight(block + 1);
+    }
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            if (_done)
+            {
+                return;
+            }
+
+            var early = _time.GetElapsedTime(_time.GetTimestamp(), _deadline);
+            if (early > TimeSpan.Zero)
+            {
+                // A callback for an earlier arming that raced with a re-arm: wait for the real deadline.
+                _timer.Change(early, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            if (_pacing)
+            {
+                Pump();
+                return;
+            }
+
+            // Give up after Retries timeouts in a row, and not before the time those retries would
+            // take at the configured timeout: a fast adaptive timeout must not end a transfer before a
+            // slow client's own timer (atftp: seconds) resends the ACK that was lost.
+            if (++_timeouts > _options.Retries && _time.GetElapsedTime(_lastProgress) >= _giveUpAfter)
+            {
+                TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "timed out");
+                End(TftpTransferOutcome.TimedOut, $"no ACK after {_options.Retries} retransmissions");
+                return;
+            }
+
+            _rto = _rto + _rto > _maxRto ? _maxRto : _rto + _rto;
+            _burst = Math.Max(1, _burst / 2);
+            _lossInFlight = true;
+            if (_awaitingOptionAck)
+            {
+                _optionAckResent = true;
+                _retransmissions++;
+                _observer.Retransmitted(1);
+                SendOptionAck(_negotiation.OptionAck!);
+                Arm(_rto);
+            }
+            else
+            {
+                // Lock-step (RFC 1350) clients answer a duplicate DATA with their ACK again and must
+                // never see a block ahead of the one they wait for: only windowed flights extend.
+                SendFlight(_acked + 1, extended: _timeouts >= 2 && _window > 1);
+            }
+        }
+    }
+
+    private void SendOptionAck(TftpOptionAck optionAck)
+    {
+        Span<byte> buffer = stackalloc byte[512];
+        if (optionAck.TryWrite(buffer, out var written))
+        {
+            _optionAckSentAt = _time.GetTimestamp();
+            _transport.Send(buffer[..written], _client);
+        }
+    }
+
+    /// <summary>
+    /// Sends blocks from <paramref name="first"/> to the end of the window. An extended flight (after
+    /// a second timeout in a row) runs on for one more window. A client that has the whole window
+    /// and whose ACK was lost then gets the blocks it waits for and acknowledges them; without
+    /// them some clients (atftp) answer a resent window once and then wait for their own timer,
+    /// seconds long, while one lost packet stalls the transfer. A client that misses a block gets
+    /// it first. The window limit is exceeded only while the path is losing packets, and the
+    /// halved bursts keep the extra window from arriving all at once.
+    /// </summary>
+    private void SendFlight(long first, bool extended = false)
+    {
+        var end = _acked + (extended ? 2 * _window : _window);
+        if (!Fill(end))
+        {
+            return;
+        }
+
+        _nextToSend = first;
+        _flightEnd = Math.Min(_read, end);
+        Pump();
+    }
+
+    /// <summary>Reads blocks up to <paramref name="limit"/> (at most two windows past the acknowledged block), or to the end of the file.</summary>
+    private bool Fill(long limit)
+    {
+        try
+        {
+            while (_read < limit && (_lastBlock < 0 || _read < _lastBlock))
+            {
+                var block = _read + 1;
+                var slot = Slot(block);
+                var payload = _ring.AsSpan(slot * _stride + TftpData.HeaderSize, _blockSize);
+                var length = 0;
+                while (length < _blockSize)
+                {
+                    var n = _content.Read(payload[length..]);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    length += n;
+                }
+
+                TftpData.WriteHeader(_ring.AsSpan(slot * _stride), (ushort)block);
+                _slotLength[slot] = length;
+                _slotResent[slot] = false;
+                _read = block;
+                if (length < _blockSize)
+                {
+                    _lastBlock = block;
+                    if (!_file.IsUnchanged())
+                    {
+                        TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "file changed during transfer");
+                        End(TftpTransferOutcome.ReadError, "file changed during transfer");
+                        return false;
+                    }
+                }
+            }
+
+            return true;
+        }
+        catch (IOException e)
+        {
+            TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "read error");
+            End(TftpTransferOutcome.ReadError, e.Message);
+            return false;
+        }
+    }
+
+    private void Pump()
+    {
+        var sent = 0;
+        long bytes = 0;
+        while (_nextToSend <= _flightEnd && sent < _burst)
+        {
+            var block = _nextToSend++;
+            SendBlock(block);
+            bytes += _slotLength[Slot(block)];
+            sent++;
+        }
+
+        if (sent > 0)
+        {
+            _observer.DataSent(sent, bytes);
+        }
+
+        _pacing = _nextToSend <= _flightEnd;
+        Arm(_pacing ? BurstGap : _rto);
+    }
+
+    /// <summary>Sends one block from the ring, counting it as a retransmission when it was sent before.</summary>
+    private void SendBlock(long block)
+    {
+        var slot = Slot(block);
+        var resent = block <= _highestSent;
+        if (resent)
+        {
+            _slotResent[slot] = true;
+            _retransmissions++;
+            _observer.Retransmitted(1);
+        }
+        else
+        {
+            _highestSent = block;
+        }
+
+        _slotSentAt[slot] = _time.GetTimestamp();
+        _transport.Send(_ring.AsSpan(slot * _stride, TftpData.HeaderSize + _slotLength[slot]), _client);
+    }
+
+    private void SampleRtt(TimeSpan sample)
+    {
+        // RFC 6298 section 2, with the clock granularity folded into MinTimeout.
+        var r = sample.TotalMilliseconds;
+        if (_srttMs < 0)
+        {
+            _srttMs = r;
+            _rttVarMs = r / 2;
+        }
+        else
+        {
+            _rttVarMs = (0.75 * _rttVarMs) + (0.25 * Math.Abs(_srttMs - r));
+            _srttMs = (0.875 * _srttMs) + (0.125 * r);
+        }
+
+        _rto = Clamp(TimeSpan.FromMilliseconds(_srttMs + (4 * _rttVarMs)));
+    }
+
+    /// <summary>Time <paramref name="retries"/> retransmissions take when the timeout starts at <paramref name="initial"/> and doubles up to <paramref name="max"/>.</summary>
+    private static TimeSpan RetryBudget(TimeSpan initial, TimeSpan max, int retries)
+    {
+        var total = TimeSpan.Zero;
+        var rto = initial < max ? initial : max;
+        for (var i = 0; i <= retries; i++)
+        {
+            total += rto;
+            rto = rto + rto > max ? max : rto + rto;
+        }
+
+        return total;
+    }
+
+    private TimeSpan Clamp(TimeSpan rto) =>
+        rto < _options.MinTimeout ? _options.MinTimeout : rto > _maxRto ? _maxRto : rto;
+
+    private void Arm(TimeSpan due)
+    {
+        _deadline = _time.GetTimestamp() + (long)(due.TotalSeconds * _time.TimestampFrequency);
+        _timer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    private int Slot(long block) => (int)((block - 1) % _slots);
+
+    private void End(TftpTransferOutcome outcome, string? detail)
+    {
+        _done = true;
+        _timer.Dispose();
+        _file.Dispose();
+        _content.Dispose();
+        if (_ring is { } ring)
+        {
+            _ring = null;
+            ArrayPool<byte>.Shared.Return(ring);
+        }
+
+        var result = new TftpTransferResult(
+            _clientEndPoint,
+            _fileName,
+            outcome,
+            _bytesAcknowledged,
+            _blockSize,
+            _window,
+            _time.GetElapsedTime(_startedAt),
+            _retransmissions,
+            detail);
+        _observer.TransferEnded(result);
+        _onEnded?.Invoke();
+        _completion.TrySetResult(result);
+    }
+}

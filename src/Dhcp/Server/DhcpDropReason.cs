@@ -15,7 +15,7 @@ public enum DhcpDropReason : byte
     /// <summary>Every address of the pool is leased, offered or declined.</summary>
     PoolExhausted,
 
-    /// <summary>The table of pending offers is full (DISCOVER flood).</summary>
+    /// <summary>The table of pending offers was full (DISCOVER flood): the oldest offer was evicted. Counted, the new DISCOVER is still answered.</summary>
     OfferTableFull,
 
     /// <summary>A REQUEST or DECLINE meant for another server, or a REQUEST we have no record of.</summary>

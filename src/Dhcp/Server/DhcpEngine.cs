@@ -44,6 +44,8 @@ public sealed class DhcpEngine
         _time = time;
         _reservationByMac = options.Reservations.ToDictionary(r => r.HardwareAddress.ToLowerInvariant());
         _reservationByAddress = options.Reservations.ToDictionary(r => r.Address.Value);
+        // Large pools: at most half can be on offer at once. A full table evicts its oldest offer before a
+        // new one is made, so a flood recycles its own offers and a real client always gets one.
         var perSubnet = options.Subnets.Select(s => Math.Max(Math.Min(s.PoolSize, 16), s.PoolSize / 2)).ToArray();
         _offers = new PendingOffers(options.MaxPendingOffers, perSubnet);
         _cursor = options.Subnets.Select(s => s.PoolStart.Value).ToArray();
@@ -183,6 +185,11 @@ public sealed class DhcpEngine
         var now = _time.GetUtcNow();
         var clientId = ClientIdOf(request);
         var subnet = _options.Subnets[subnetIndex];
+        if (!_offers.TryGet(clientId, now, out _) && _offers.MakeRoom(subnetIndex, now) > 0)
+        {
+            Counters.CountDropped(DhcpDropReason.OfferTableFull);
+        }
+
         var address = ChooseAddress(request, clientId, subnetIndex, now, out var fromOffer);
         if (address is null)
         {
@@ -191,11 +198,6 @@ public sealed class DhcpEngine
 
         if (!fromOffer)
         {
-            if (!_offers.HasRoom(subnetIndex, now))
-            {
-                return DhcpOutcome.Ignored(DhcpDropReason.OfferTableFull, request);
-            }
-
             _offers.Add(clientId, address.Value, now + _options.OfferLifetime, subnetIndex);
         }
 

@@ -26,11 +26,35 @@ internal sealed class PendingOffers(int maxTotal, int[] maxPerSubnet)
         _byAddress.TryGetValue(address.Value, out var holder) && holder != clientId
         && _byClient.TryGetValue(holder, out var offer) && offer.Expires > now;
 
-    /// <summary>Whether a new offer in <paramref name="subnetIndex"/> fits (after dropping expired ones).</summary>
-    public bool HasRoom(int subnetIndex, DateTimeOffset now)
+    /// <summary>
+    /// Makes room for one more offer in <paramref name="subnetIndex"/>: expired offers go first, then the
+    /// oldest live ones. A flood therefore recycles its own offers instead of locking out real clients.
+    /// Returns the number of live offers evicted.
+    /// </summary>
+    public int MakeRoom(int subnetIndex, DateTimeOffset now)
     {
         Sweep(now);
-        return _byClient.Count < maxTotal && _perSubnet[subnetIndex] < maxPerSubnet[subnetIndex];
+        var evicted = 0;
+        var guard = _expiry.Count;
+        while ((_byClient.Count >= maxTotal || _perSubnet[subnetIndex] >= maxPerSubnet[subnetIndex]) && guard-- > 0 && _expiry.TryDequeue(out var head))
+        {
+            if (!_byClient.TryGetValue(head.ClientId, out var current) || current.Expires != head.Expires)
+            {
+                continue;
+            }
+
+            if (_byClient.Count >= maxTotal || current.SubnetIndex == subnetIndex)
+            {
+                Remove(head.ClientId);
+                evicted++;
+            }
+            else
+            {
+                _expiry.Enqueue(head);
+            }
+        }
+
+        return evicted;
     }
 
     public void Add(string clientId, Ipv4Address address, DateTimeOffset expires, int subnetIndex)

@@ -543,8 +543,9 @@ public sealed class DhcpEngine
             reply.Options.SetString(DhcpOptionCode.HostName, host);
         }
 
+        // Full mode: boot clients, and any client that asks for a boot file name (option 55 lists 67).
         var client = BootClient.From(request);
-        if (client.IsBootClient && _bootPolicy.Decide(client) is { } answer)
+        if ((client.IsBootClient || client.RequestsBootFile) && _bootPolicy.Decide(client) is { } answer)
         {
             AddBootOptions(reply, request, client, answer, proxy: false);
         }

@@ -24,6 +24,9 @@ public sealed record BootClient
 
     public RelayAgentInformation? RelayAgentInformation { get; init; }
 
+    /// <summary>Option 55 asks for option 67, the boot file name: the client wants boot information.</summary>
+    public bool RequestsBootFile { get; init; }
+
     /// <summary>True when the client is any kind of network boot client.</summary>
     public bool IsBootClient => IsPxeClient || IsHttpClient || IsIpxe;
 
@@ -50,6 +53,7 @@ public sealed record BootClient
             IsIpxe = options.Contains(DhcpOptionCode.IpxeEncapsulated) || options.UserClasses.Contains("iPXE"),
             MachineId = options.ClientMachineId,
             RelayAgentInformation = options.RelayAgentInformation,
+            RequestsBootFile = options.ParameterRequestList.Contains(DhcpOptionCode.BootFileName),
         };
     }
 }

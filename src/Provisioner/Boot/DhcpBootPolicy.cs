@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Boot;
 /// iPXE itself (user class <c>iPXE</c> or option 175) gets <c>{ServerUrl}/boot.ipxe</c>, which ends the
 /// chainload loop; UEFI HTTP boot (arch 16/19, vendor class <c>HTTPClient</c>) gets an http URL to the
 /// loader; PXE ROMs get a TFTP path by architecture (RFC 4578 section 2.1): 0 → Bios, 7/9 → EfiX64,
-/// 11 → EfiArm64. Other architectures get nothing rather than a loader they cannot run.
+/// 11 → EfiArm64; a client that only lists option 67 in option 55 is taken as BIOS. Other architectures get nothing rather than a loader they cannot run.
 /// </summary>
 public sealed class DhcpBootPolicy(BootSettings boot, ServerUrl serverUrl) : IDhcpBootPolicy
 {
@@ -34,7 +34,8 @@ public sealed class DhcpBootPolicy(BootSettings boot, ServerUrl serverUrl) : IDh
             return new BootAnswer { BootFile = Combine("tftp/" + file), VendorClass = "HTTPClient" };
         }
 
-        if (!client.IsPxeClient)
+        // A plain client that asks for option 67 (full mode only) is treated like a PXE client without option 93.
+        if (!client.IsPxeClient && !client.RequestsBootFile)
         {
             return null;
         }
@@ -46,7 +47,7 @@ public sealed class DhcpBootPolicy(BootSettings boot, ServerUrl serverUrl) : IDh
             ClientArchitecture.EfiArm64 => loaders.EfiArm64,
             _ => null,
         };
-        return loader is null ? null : new BootAnswer { BootFile = loader, VendorClass = "PXEClient" };
+        return loader is null ? null : new BootAnswer { BootFile = loader, VendorClass = client.IsPxeClient ? "PXEClient" : null };
     }
 
     private string Combine(string path) => BaseUrl.AbsoluteUri.TrimEnd('/') + "/" + path;

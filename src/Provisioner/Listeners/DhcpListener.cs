@@ -102,10 +102,12 @@ public sealed partial class DhcpListener(
         _store = null;
     }
 
+    /// <summary>Idempotent: the host disposes the listener after <see cref="StopAsync"/>.</summary>
     public void Dispose()
     {
         _transport?.Dispose();
         _store?.Dispose();
+        _store = null;
         _stop.Dispose();
     }
 

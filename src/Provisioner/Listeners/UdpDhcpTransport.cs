@@ -108,8 +108,15 @@ internal sealed class UdpDhcpTransport : IDhcpTransport, IDisposable
         socket.SendTo(payload, SocketFlags.None, destination);
     }
 
+    private int _disposed;
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stop.Cancel();
         foreach (var socket in _sockets.Values)
         {

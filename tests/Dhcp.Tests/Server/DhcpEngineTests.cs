@@ -451,4 +451,13 @@ public class DhcpEngineTests
         Assert.NotEqual(a, b);
         Assert.Equal(a, f2.Dora(1).YourAddress);
     }
+
+    [Fact]
+    public void Discover_PlainClientAskingForOption67_GetsBootFileInFullModeOnly()
+    {
+        static DhcpMessage Asking() => EngineFixture.Message(DhcpMessageType.Discover, 1, m => m.Options.Set(DhcpOptionCode.ParameterRequestList, [1, 3, 66, 67]));
+        var full = new EngineFixture().Reply(Asking())!;
+        Assert.Equal("undionly.kpxe", full.Options.GetString(DhcpOptionCode.BootFileName));
+        Assert.Equal(DhcpDropReason.NotBootClient, new EngineFixture(DhcpServerMode.Proxy).Send(Asking()).Drop);
+    }
 }

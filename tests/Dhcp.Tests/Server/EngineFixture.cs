@@ -24,6 +24,7 @@ internal sealed class FixedBootPolicy : IDhcpBootPolicy
         { IsHttpClient: true } => new BootAnswer { BootFile = "http://10.0.0.1:8080/tftp/ipxe.efi", VendorClass = "HTTPClient" },
         { IsPxeClient: true, Architecture: ClientArchitecture.X86Bios } => new BootAnswer { BootFile = "undionly.kpxe", VendorClass = "PXEClient" },
         { IsPxeClient: true } => new BootAnswer { BootFile = "ipxe.efi", VendorClass = "PXEClient" },
+        { RequestsBootFile: true } => new BootAnswer { BootFile = "undionly.kpxe" },
         _ => null,
     };
 }

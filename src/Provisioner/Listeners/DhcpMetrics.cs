@@ -53,8 +53,14 @@ internal static class DhcpMetrics
         foreach (var type in Enum.GetValues<DhcpMessageType>())
         {
             var name = type.ToString().ToLowerInvariant();
-            Received.WithLabels(name).IncTo(counters.Received(type));
-            Sent.WithLabels(name).IncTo(counters.Sent(type));
+            if (type is DhcpMessageType.Offer or DhcpMessageType.Ack or DhcpMessageType.Nak)
+            {
+                Sent.WithLabels(name).IncTo(counters.Sent(type));
+            }
+            else
+            {
+                Received.WithLabels(name).IncTo(counters.Received(type));
+            }
         }
 
         foreach (var reason in Enum.GetValues<DhcpDropReason>())

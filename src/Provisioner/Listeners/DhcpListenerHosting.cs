@@ -1,3 +1,6 @@
+using Kldload.Dhcp.Server;
+using Kldload.Provisioner.Boot;
+using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 
 namespace Kldload.Provisioner.Listeners;
@@ -5,11 +8,23 @@ namespace Kldload.Provisioner.Listeners;
 /// <summary>Wires the DHCP listener (Kldload.Dhcp) into the host unless <c>Dhcp:Mode</c> is Off.</summary>
 public static class DhcpListenerHosting
 {
-    /// <summary>Registers the DHCP listener and its readiness check. The listener lands with the DHCP issue.</summary>
+    /// <summary>
+    /// Registers the boot policy, the DHCP listener as a hosted service and its readiness check
+    /// (<c>dhcp</c>). With <c>Dhcp:Mode</c> Off nothing is registered: no socket is opened.
+    /// </summary>
     public static WebApplicationBuilder AddDhcpListener(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(config);
+        if (config.Dhcp.Mode == DhcpMode.Off)
+        {
+            return builder;
+        }
+
+        builder.Services.AddSingleton<IDhcpBootPolicy, DhcpBootPolicy>();
+        builder.Services.AddSingleton<DhcpListener>();
+        builder.Services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<DhcpListener>().Readiness);
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpListener>());
         return builder;
     }
 }

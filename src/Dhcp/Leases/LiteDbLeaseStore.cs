@@ -1,0 +1,263 @@
+using Kldload.Dhcp.Protocol;
+using Kldload.Dhcp.Server;
+using LiteDB;
+
+namespace Kldload.Dhcp.Leases;
+
+/// <summary>
+/// Leases in their own LiteDB file (Direct mode, opened once by the server), made durable by a
+/// write-ahead journal beside it.
+/// <para>
+/// Why the journal: LiteDB 5 commits by queueing pages for a background writer thread; <c>Commit</c>
+/// returns before the pages reach the file, so a <c>kill -9</c> right after an ACK could lose the lease
+/// it granted. Here every change is appended to <c>leases.journal</c> and the journal is fsynced in
+/// <see cref="Flush"/>, which the server calls before any reply of the batch leaves. On open the
+/// journal is replayed into LiteDB (a torn last record is ignored: its ACK was never sent). When the
+/// journal grows past <see cref="CompactAfterRecords"/> it is rewritten with one record per address
+/// (temporary file, fsync, atomic rename).
+/// </para>
+/// </summary>
+public sealed class LiteDbLeaseStore : ILeaseStore
+{
+    /// <summary>Journal records kept before it is rewritten as a snapshot.</summary>
+    public const int CompactAfterRecords = 200_000;
+
+    private const string CollectionName = "leases";
+
+    private readonly Lock _lock = new();
+    private readonly LiteDatabase _db;
+    private readonly ILiteCollection<BsonDocument> _leases;
+    private readonly string _journalPath;
+    private readonly Dictionary<uint, DhcpLease> _current = [];
+    private readonly List<DhcpLease> _staged = [];
+    private FileStream _journal;
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _journalRecords;
+    private bool _inTransaction;
+
+    private LiteDbLeaseStore(LiteDatabase db, string journalPath)
+    {
+        _db = db;
+        _leases = db.GetCollection<BsonDocument>(CollectionName);
+        _journalPath = journalPath;
+        foreach (var doc in _leases.FindAll())
+        {
+            if (FromDocument(doc) is { } lease)
+            {
+                _current[lease.Address.Value] = lease;
+            }
+        }
+
+        ReplayJournal();
+        _journal = OpenJournalForAppend();
+    }
+
+    /// <summary>Records written to the journal since it was last compacted.</summary>
+    public int JournalRecords => _journalRecords;
+
+    /// <summary>Opens (or creates) <paramref name="databasePath"/> and its journal <c>{path without .db}.journal</c>.</summary>
+    public static LiteDbLeaseStore Open(string databasePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(databasePath);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(databasePath))!;
+        Directory.CreateDirectory(directory);
+        var db = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
+        try
+        {
+            return new LiteDbLeaseStore(db, Path.ChangeExtension(databasePath, ".journal"));
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
+    }
+
+    public IReadOnlyList<DhcpLease> LoadAll()
+    {
+        lock (_lock)
+        {
+            return _current.Values.ToList();
+        }
+    }
+
+    public void Save(DhcpLease lease)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        lock (_lock)
+        {
+            _current[lease.Address.Value] = lease;
+            _staged.Add(lease);
+        }
+    }
+
+    public void Flush()
+    {
+        lock (_lock)
+        {
+            if (_staged.Count == 0)
+            {
+                return;
+            }
+
+            // 1. Journal: append the batch and fsync. After this the ACKs may leave.
+            var needed = _staged.Count * LeaseRecordCodec.MaxRecordLength;
+            if (_buffer.Length < needed)
+            {
+                _buffer = new byte[needed];
+            }
+
+            var n = 0;
+            foreach (var lease in _staged)
+            {
+                n += LeaseRecordCodec.Write(lease, _buffer.AsSpan(n));
+            }
+
+            _journal.Write(_buffer, 0, n);
+            _journal.Flush(flushToDisk: true);
+            _journalRecords += _staged.Count;
+
+            // 2. LiteDB: the queryable copy, one transaction per batch.
+            _inTransaction = _db.BeginTrans();
+            foreach (var lease in _staged)
+            {
+                _leases.Upsert(ToDocument(lease));
+            }
+
+            _db.Commit();
+            _inTransaction = false;
+            _staged.Clear();
+
+            if (_journalRecords >= CompactAfterRecords)
+            {
+                Compact();
+            }
+        }
+    }
+
+    /// <summary>Rewrites the journal as one record per address (for tests and at the size limit).</summary>
+    public void Compact()
+    {
+        lock (_lock)
+        {
+            var tmp = _journalPath + ".tmp";
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                var buffer = new byte[LeaseRecordCodec.MaxRecordLength];
+                foreach (var lease in _current.Values)
+                {
+                    fs.Write(buffer, 0, LeaseRecordCodec.Write(lease, buffer));
+                }
+
+                fs.Flush(flushToDisk: true);
+            }
+
+            _journal.Dispose();
+            File.Move(tmp, _journalPath, overwrite: true);
+            _journal = OpenJournalForAppend();
+            _journalRecords = _current.Count;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_inTransaction)
+            {
+                _db.Rollback();
+            }
+
+            _journal.Dispose();
+            _db.Dispose();
+        }
+    }
+
+    private FileStream OpenJournalForAppend() =>
+        new(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+
+    private void ReplayJournal()
+    {
+        if (!File.Exists(_journalPath))
+        {
+            return;
+        }
+
+        var bytes = File.ReadAllBytes(_journalPath);
+        var offset = 0;
+        var replayed = new List<DhcpLease>();
+        while (offset < bytes.Length && LeaseRecordCodec.TryRead(bytes.AsSpan(offset), out var lease, out var consumed))
+        {
+            replayed.Add(lease);
+            _current[lease.Address.Value] = lease;
+            offset += consumed;
+        }
+
+        if (offset < bytes.Length)
+        {
+            // A torn tail from a crash mid-write: its batch was never acknowledged. Cut it off so
+            // later appends start on a record boundary.
+            using var fs = new FileStream(_journalPath, FileMode.Open, FileAccess.Write);
+            fs.SetLength(offset);
+            fs.Flush(flushToDisk: true);
+        }
+
+        _journalRecords = replayed.Count;
+        if (replayed.Count > 0)
+        {
+            _db.BeginTrans();
+            foreach (var lease in replayed)
+            {
+                _leases.Upsert(ToDocument(lease));
+            }
+
+            _db.Commit();
+        }
+    }
+
+    private static BsonDocument ToDocument(DhcpLease lease)
+    {
+        var doc = new BsonDocument
+        {
+            ["_id"] = (long)lease.Address.Value,
+            ["address"] = lease.Address.ToString(),
+            ["clientId"] = lease.ClientId,
+            ["mac"] = lease.HardwareAddress,
+            ["state"] = (int)lease.State,
+            ["expires"] = lease.Expires.UtcDateTime,
+            ["expiresMs"] = lease.Expires.ToUnixTimeMilliseconds(),
+            ["relay"] = (long)lease.RelayAddress.Value,
+        };
+        if (lease.HostName is not null)
+        {
+            doc["hostName"] = lease.HostName;
+        }
+
+        if (lease.RelayAgentInformation is not null)
+        {
+            doc["option82"] = lease.RelayAgentInformation;
+        }
+
+        return doc;
+    }
+
+    private static DhcpLease? FromDocument(BsonDocument doc)
+    {
+        if (!doc["_id"].IsNumber || !doc["clientId"].IsString || !doc["mac"].IsString || !doc["expiresMs"].IsNumber)
+        {
+            return null;
+        }
+
+        return new DhcpLease
+        {
+            Address = new Ipv4Address((uint)doc["_id"].AsInt64),
+            ClientId = doc["clientId"].AsString,
+            HardwareAddress = doc["mac"].AsString,
+            State = (DhcpLeaseState)doc["state"].AsInt32,
+            Expires = DateTimeOffset.FromUnixTimeMilliseconds(doc["expiresMs"].AsInt64),
+            RelayAddress = new Ipv4Address((uint)doc["relay"].AsInt64),
+            HostName = doc["hostName"].IsString ? doc["hostName"].AsString : null,
+            RelayAgentInformation = doc["option82"].IsBinary ? doc["option82"].AsBinary : null,
+        };
+    }
+}

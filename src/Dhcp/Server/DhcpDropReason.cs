@@ -1,0 +1,29 @@
+namespace Kldload.Dhcp.Server;
+
+/// <summary>Why the engine sent nothing for a datagram. Counted per reason for metrics.</summary>
+public enum DhcpDropReason : byte
+{
+    /// <summary>The datagram is not a well-formed DHCP message (see <see cref="Protocol.DhcpReadError"/>).</summary>
+    Malformed = 0,
+
+    /// <summary>A BOOTREPLY, or a message type a server never receives (OFFER, ACK, NAK).</summary>
+    NotARequest,
+
+    /// <summary>No configured subnet matches the link (giaddr or the server's own subnet).</summary>
+    NoSubnet,
+
+    /// <summary>Every address of the pool is leased, offered or declined.</summary>
+    PoolExhausted,
+
+    /// <summary>The table of pending offers was full (DISCOVER flood): the oldest offer was evicted. Counted, the new DISCOVER is still answered.</summary>
+    OfferTableFull,
+
+    /// <summary>A REQUEST or DECLINE meant for another server, or a REQUEST we have no record of.</summary>
+    NotForUs,
+
+    /// <summary>Proxy mode: the client is not a PXE/HTTP/iPXE client.</summary>
+    NotBootClient,
+
+    /// <summary>The datagram arrived on a port the mode does not answer on.</summary>
+    WrongPort,
+}

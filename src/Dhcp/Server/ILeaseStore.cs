@@ -1,0 +1,40 @@
+namespace Kldload.Dhcp.Server;
+
+/// <summary>
+/// Where leases live between restarts. The engine calls <see cref="Save"/> as leases change and the
+/// server loop calls <see cref="Flush"/> before any reply leaves: an ACK is sent only once the lease
+/// it grants is durable, so a crash can never let one address go to two clients.
+/// </summary>
+public interface ILeaseStore : IDisposable
+{
+    /// <summary>Every stored lease (one per address), read once at start.</summary>
+    IReadOnlyList<DhcpLease> LoadAll();
+
+    /// <summary>Records a lease (insert or replace by address). Durable after the next <see cref="Flush"/>.</summary>
+    void Save(DhcpLease lease);
+
+    /// <summary>Makes every saved lease durable (written and synced to disk).</summary>
+    void Flush();
+}
+
+/// <summary>A store that keeps leases in memory only: for unit tests and benchmarks of the engine.</summary>
+public sealed class InMemoryLeaseStore : ILeaseStore
+{
+    private readonly Dictionary<uint, DhcpLease> _leases = [];
+
+    public int FlushCount { get; private set; }
+
+    public IReadOnlyList<DhcpLease> LoadAll() => _leases.Values.ToList();
+
+    public void Save(DhcpLease lease)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        _leases[lease.Address.Value] = lease;
+    }
+
+    public void Flush() => FlushCount++;
+
+    public void Dispose()
+    {
+    }
+}

@@ -1,0 +1,217 @@
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Kldload.Dhcp.Leases;
+using Kldload.Dhcp.Protocol;
+using Kldload.Dhcp.Server;
+using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Hosting.Settings;
+
+namespace Kldload.Provisioner.Listeners;
+
+/// <summary>
+/// Hosts the Kldload.Dhcp engine: resolves the server address, opens the lease store
+/// (<c>{Kldload:DataDir}/leases.db</c>, Full mode), binds the sockets on <c>Dhcp:Interface</c> and runs
+/// the receive loop until shutdown. A bind failure stops start-up with a <see cref="SettingBindException"/>.
+/// </summary>
+public sealed partial class DhcpListener(
+    DhcpSettings settings,
+    KldloadSettings kldload,
+    IDhcpBootPolicy bootPolicy,
+    TimeProvider time,
+    ILogger<DhcpListener> logger) : IHostedService, IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private UdpDhcpTransport? _transport;
+    private ILeaseStore? _store;
+    private Task? _loop;
+
+    /// <summary>Readiness of the DHCP listener for <c>/readyz</c>.</summary>
+    public ListenerReadiness Readiness { get; } = new("dhcp");
+
+    /// <summary>The running engine (null before start): leases, option 82 and counters for the provisioner.</summary>
+    public DhcpEngine? Engine { get; private set; }
+
+    /// <summary>Datagrams lost because the engine could not keep up.</summary>
+    public long QueueOverflows => _transport?.QueueOverflows ?? 0;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var iface = settings.Interface ?? throw new SettingBindException("Dhcp:Interface", string.Empty, "required when Dhcp:Mode is not Off");
+        var serverAddress = settings.ServerAddress is { } configured ? Ipv4Address.FromIPAddress(configured) : FirstAddressOf(iface);
+        var mode = settings.Mode == DhcpMode.Proxy ? DhcpServerMode.Proxy : DhcpServerMode.Full;
+        var options = new DhcpServerOptions
+        {
+            Mode = mode,
+            ServerAddress = serverAddress,
+            ProxyPort = settings.ProxyPort,
+            Subnets = settings.Subnets.Select(ToSubnet).ToList(),
+            Reservations = settings.Reservations.Select(r => new DhcpReservation(FormatMac(r.Mac.GetAddressBytes()), Ipv4Address.FromIPAddress(r.Address), r.Hostname)).ToList(),
+        };
+
+        var ports = new List<(int, string)> { (settings.Port, "Dhcp:Port") };
+        if (mode == DhcpServerMode.Proxy && settings.ProxyPort != settings.Port)
+        {
+            ports.Add((settings.ProxyPort, "Dhcp:ProxyPort"));
+        }
+
+        try
+        {
+            _transport = new UdpDhcpTransport(iface, ports, (key, port, e) => BindFailed(key, port, iface, e));
+        }
+        catch (SocketException e)
+        {
+            throw new SettingBindException("Dhcp:Interface", iface, $"cannot bind DHCP on this interface: {e.Message}", e);
+        }
+
+        var storePath = Path.Combine(kldload.DataDir, "leases.db");
+        try
+        {
+            _store = mode == DhcpServerMode.Full ? LiteDbLeaseStore.Open(storePath) : new InMemoryLeaseStore();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        {
+            _transport.Dispose();
+            Readiness.MarkFailed($"lease store {storePath}: {e.Message}");
+            throw new SettingBindException("Kldload:DataDir", kldload.DataDir, $"cannot open the DHCP lease store {storePath}: {e.Message}", e);
+        }
+
+        Engine = new DhcpEngine(options, _store, bootPolicy, time);
+        var server = new DhcpServer(Engine, _store, _transport)
+        {
+            Observer = Observe,
+            SendFailed = (reply, e) => Log.SendFailed(logger, reply.Destination.ToString(), e.Message),
+        };
+        DhcpMetrics.Register(this);
+        _transport.Start();
+        _loop = Task.Run(() => server.RunAsync(_stop.Token));
+        Readiness.MarkBound();
+        Log.Listening(logger, mode.ToString(), iface, string.Join(",", ports.Select(p => p.Item1)), serverAddress.ToString(), Engine.Leases.Count);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
+
+        _transport?.Dispose();
+        _store?.Dispose();
+        _store = null;
+    }
+
+    /// <summary>Idempotent: the host disposes the listener after <see cref="StopAsync"/>.</summary>
+    public void Dispose()
+    {
+        _transport?.Dispose();
+        _store?.Dispose();
+        _store = null;
+        _stop.Dispose();
+    }
+
+    private void BindFailed(string key, int port, string iface, SocketException e)
+    {
+        var why = e.SocketErrorCode switch
+        {
+            SocketError.AddressAlreadyInUse => "the port is already in use on this host (another DHCP server?)",
+            SocketError.AccessDenied => "permission denied (DHCP needs root or CAP_NET_BIND_SERVICE and CAP_NET_RAW)",
+            _ when e.NativeErrorCode == 19 => $"no such interface '{iface}' (Dhcp:Interface)",
+            _ => e.Message,
+        };
+        Readiness.MarkFailed($"{key} = {port}: {why}");
+        if (e.NativeErrorCode == 19 || e.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw new SettingBindException("Dhcp:Interface", iface, $"cannot bind DHCP: {why}", e);
+        }
+
+        throw new SettingBindException(key, port.ToString(System.Globalization.CultureInfo.InvariantCulture), $"cannot bind DHCP on {iface}: {why}", e);
+    }
+
+    private Ipv4Address FirstAddressOf(string iface)
+    {
+        var nic = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(n => n.Name == iface)
+            ?? throw new SettingBindException("Dhcp:Interface", iface, "no such interface on this host");
+        var address = nic.GetIPProperties().UnicastAddresses.Select(a => a.Address).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork);
+        if (address is null)
+        {
+            Readiness.MarkFailed($"{iface} has no IPv4 address");
+            throw new SettingBindException("Dhcp:Interface", iface, "the interface has no IPv4 address; assign one or set Dhcp:ServerAddress");
+        }
+
+        return Ipv4Address.FromIPAddress(address);
+    }
+
+    private static DhcpSubnet ToSubnet(DhcpSubnetSettings s) => new()
+    {
+        Network = Ipv4Address.FromIPAddress(s.Network.BaseAddress),
+        PrefixLength = s.Network.PrefixLength,
+        PoolStart = Ipv4Address.FromIPAddress(s.PoolStart),
+        PoolEnd = Ipv4Address.FromIPAddress(s.PoolEnd),
+        Router = s.Router is null ? null : Ipv4Address.FromIPAddress(s.Router),
+        DnsServers = s.DnsServers.Select(Ipv4Address.FromIPAddress).ToList(),
+        DomainName = s.DomainName,
+        LeaseTime = s.LeaseTime,
+    };
+
+    private static string FormatMac(byte[] mac) => string.Join(':', mac.Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+
+    private void Observe(DhcpDatagram datagram, DhcpOutcome outcome)
+    {
+        if (outcome.Drop == DhcpDropReason.Malformed && outcome.Request is null)
+        {
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.Malformed(logger, datagram.Source.ToString(), outcome.ReadError.ToString(), datagram.Length);
+            }
+
+            return;
+        }
+
+        if (!logger.IsEnabled(LogLevel.Debug) || outcome.Request is not { } request)
+        {
+            return;
+        }
+
+        using var scope = logger.BeginScope(new Dictionary<string, object>
+        {
+            ["mac"] = request.HardwareAddressText,
+            ["xid"] = request.TransactionId.ToString("x8", System.Globalization.CultureInfo.InvariantCulture),
+        });
+        var type = request.Options.MessageType?.ToString() ?? "none";
+        if (outcome.Reply is { } reply)
+        {
+            Log.Answered(logger, type, request.HardwareAddressText, reply.Type.ToString(), reply.Message.YourAddress.ToString(), reply.Message.BootFile, reply.Destination.ToString());
+        }
+        else if (outcome.Drop is { } reason)
+        {
+            Log.Dropped(logger, type, request.HardwareAddressText, reason.ToString());
+        }
+        else
+        {
+            Log.Recorded(logger, type, request.HardwareAddressText, request.ClientAddress.ToString());
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "DHCP {Mode} on {Interface} port {Ports}, server address {ServerAddress}, {Leases} leases loaded")]
+        public static partial void Listening(ILogger logger, string mode, string @interface, string ports, string serverAddress, int leases);
+
+        [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac}: {ReplyType} {Address} file '{BootFile}' to {Destination}")]
+        public static partial void Answered(ILogger logger, string type, string mac, string replyType, string address, string bootFile, string destination);
+
+        [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac} not answered: {Reason}")]
+        public static partial void Dropped(ILogger logger, string type, string mac, string reason);
+
+        [LoggerMessage(EventId = 403, Level = LogLevel.Debug, Message = "DHCP malformed datagram from {Source} ({Length} bytes): {Error}")]
+        public static partial void Malformed(ILogger logger, string source, string error, int length);
+
+        [LoggerMessage(EventId = 404, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac} recorded ({Address})")]
+        public static partial void Recorded(ILogger logger, string type, string mac, string address);
+
+        [LoggerMessage(EventId = 405, Level = LogLevel.Warning, Message = "DHCP reply to {Destination} could not be sent: {Error}")]
+        public static partial void SendFailed(ILogger logger, string destination, string error);
+    }
+}

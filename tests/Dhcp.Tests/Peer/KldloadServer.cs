@@ -1,0 +1,59 @@
+using System.Text.RegularExpressions;
+
+namespace Kldload.Dhcp.Tests.Peer;
+
+/// <summary>The real <c>kldload serve</c> binary started inside a lab namespace.</summary>
+internal sealed partial class KldloadServer
+{
+    private KldloadServer(PeerProcess process, string dataDir)
+    {
+        Process = process;
+        DataDir = dataDir;
+    }
+
+    public PeerProcess Process { get; }
+
+    public string DataDir { get; }
+
+    public string LeaseDbPath => Path.Combine(DataDir, "leases.db");
+
+    public Uri? HttpUrl { get; private set; }
+
+    /// <summary>Starts kldload in <paramref name="ns"/> and waits until its DHCP listener is bound.</summary>
+    public static async Task<KldloadServer> StartAsync(NetworkLab lab, string ns, string dataDir, params string[] settings)
+    {
+        string[] args =
+        [
+            Path.Combine(AppContext.BaseDirectory, "kldload.dll"), "serve", "--urls", "http://127.0.0.1:0",
+            "--Tftp:Enabled=false", $"--Kldload:DataDir={dataDir}", "--Kldload:LogLevel=Debug", .. settings,
+        ];
+        var process = lab.Start(ns, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", args);
+        var server = new KldloadServer(process, dataDir);
+        await process.WaitForOutputAsync(Listening(), TimeSpan.FromSeconds(60));
+        var url = await process.WaitForOutputAsync(ServingOn(), TimeSpan.FromSeconds(30));
+        server.HttpUrl = new Uri(url.Groups[1].Value);
+        return server;
+    }
+
+    /// <summary>Full-mode settings for the lab's server interface: pool .100-.199 of 10.X.0.0/24.</summary>
+    public static string[] FullMode(NetworkLab lab, string poolStart = "100", string poolEnd = "199") =>
+    [
+        "--Dhcp:Mode=Full", $"--Dhcp:Interface={lab.ServerIf}",
+        $"--Dhcp:Subnets:0:Network={lab.Prefix}.0.0/24", $"--Dhcp:Subnets:0:PoolStart={lab.Prefix}.0.{poolStart}",
+        $"--Dhcp:Subnets:0:PoolEnd={lab.Prefix}.0.{poolEnd}", $"--Dhcp:Subnets:0:Router={lab.Prefix}.0.1",
+        $"--Dhcp:Subnets:0:DnsServers:0={lab.Prefix}.0.1", "--Dhcp:Subnets:0:DomainName=rack.test",
+    ];
+
+    /// <summary>GET /metrics from inside the namespace (the HTTP listener is on the namespace's loopback).</summary>
+    public async Task<string> MetricsAsync(NetworkLab lab, string ns)
+    {
+        var (_, output) = await lab.RunAsync(ns, TimeSpan.FromSeconds(20), "curl", "-sS", new Uri(HttpUrl!, "/metrics").ToString());
+        return output;
+    }
+
+    [GeneratedRegex(@"DHCP (Full|Proxy) on \S+ port")]
+    private static partial Regex Listening();
+
+    [GeneratedRegex(@"serving on (http://[0-9.]+:\d+)")]
+    private static partial Regex ServingOn();
+}

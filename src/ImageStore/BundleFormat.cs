@@ -82,7 +82,7 @@ internal static class BundleWriter
             ["images"] = new JsonArray(images.Select(m => (JsonNode)ManifestJson.Write(m)).ToArray()),
             ["blobs"] = new JsonArray(blobs.Select(b => (JsonNode)new JsonObject { ["digest"] = b.ToString(), ["size"] = sizes[b] }).ToArray()),
         };
-        var indexBytes = Encoding.UTF8.GetBytes(index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var indexBytes = Encoding.UTF8.GetBytes(index.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         var signature = new JsonObject
         {
             ["algorithm"] = BundleSignatureAlgorithmNames.ToText(key.Algorithm),

@@ -102,12 +102,12 @@ internal static class BundleWriter
                 var compressed = BundleFormat.FromFileName(output) switch
                 {
                     BundleFormat.Compression.Gzip => new GZipStream(file, CompressionLevel.Fastest, leaveOpen: true),
-                    BundleFormat.Compression.Zstd => new CompressionStream(file, 3, leaveOpen: true),
+                    BundleFormat.Compression.Zstd => ZstdWithChecksum(file),
                     _ => (Stream)new NonClosingStream(file),
                 };
                 await using (compressed.ConfigureAwait(false))
                 {
-                    var tar = new TarWriter(compressed, TarEntryFormat.Pax, leaveOpen: true);
+                    var tar = new TarWriter(compressed, TarEntryFormat.Gnu, leaveOpen: true);
                     await using (tar.ConfigureAwait(false))
                     {
                         await WriteBytesAsync(tar, BundleFormat.IndexEntry, indexBytes, now, cancellationToken).ConfigureAwait(false);
@@ -117,7 +117,7 @@ internal static class BundleWriter
                             var source = new FileStream(store.Blobs.PathOf(b), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
                             await using (source.ConfigureAwait(false))
                             {
-                                var entry = new PaxTarEntry(TarEntryType.RegularFile, BundleFormat.BlobPrefix + b)
+                                var entry = new GnuTarEntry(TarEntryType.RegularFile, BundleFormat.BlobPrefix + b)
                                 {
                                     DataStream = new ProgressStream(source, progress, ownsInner: false),
                                     ModificationTime = now,
@@ -141,9 +141,17 @@ internal static class BundleWriter
         }
     }
 
+    /// <summary>zstd with its frame checksum on, so any flipped byte of the file fails decompression.</summary>
+    private static CompressionStream ZstdWithChecksum(Stream file)
+    {
+        var zstd = new CompressionStream(file, 3, leaveOpen: true);
+        zstd.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
+        return zstd;
+    }
+
     private static async Task WriteBytesAsync(TarWriter tar, string name, byte[] bytes, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
+        var entry = new GnuTarEntry(TarEntryType.RegularFile, name)
         {
             DataStream = new MemoryStream(bytes, writable: false),
             ModificationTime = now,
@@ -265,6 +273,9 @@ public sealed class BundleReader
         public string? SignerId { get; set; }
 
         public Dictionary<Sha256Digest, long> Blobs { get; } = [];
+
+        /// <summary>Where each entry's data lies in an uncompressed archive (for the padding check).</summary>
+        public List<(long Offset, long Length)> DataRanges { get; } = [];
     }
 
     private async Task<ArchiveContent> ReadArchiveAsync(string path, string staging, ITransferProgress progress, CancellationToken cancellationToken)
@@ -286,7 +297,7 @@ public sealed class BundleReader
             };
             await using (archive.ConfigureAwait(false))
             {
-                var tar = new TarReader(archive);
+                var tar = new TarReader(archive, leaveOpen: true);
                 await using (tar.ConfigureAwait(false))
                 {
                     while (await tar.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
@@ -294,6 +305,15 @@ public sealed class BundleReader
                         await ReadEntryAsync(entry, content, staging, cancellationToken).ConfigureAwait(false);
                     }
                 }
+
+                // Read to the very end: this checks the gzip CRC or zstd checksum over the whole
+                // file, and that nothing but tar's zero padding follows the end-of-archive marker.
+                await RequireZeroTailAsync(archive, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (ReferenceEquals(archive, counted))
+            {
+                await CheckUncompressedLayoutAsync(path, content.DataRanges, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or ZstdException or EndOfStreamException
@@ -309,8 +329,88 @@ public sealed class BundleReader
         return content;
     }
 
+    /// <summary>
+    /// For an uncompressed bundle, where no checksum covers the whole file, checks the layout byte
+    /// for byte: entries follow each other with one header block each (as export writes them),
+    /// every header's checksum (POSIX ustar: sum of the 512 header bytes with the checksum field
+    /// read as spaces, in octal at offset 148) is right, and all padding and the end is zeros.
+    /// </summary>
+    private static async Task CheckUncompressedLayoutAsync(string path, List<(long Offset, long Length)> ranges, CancellationToken cancellationToken)
+    {
+        const int Block = 512;
+        const int ChecksumOffset = 148;
+        const int ChecksumLength = 8;
+        var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, FileOptions.RandomAccess | FileOptions.Asynchronous);
+        await using (file.ConfigureAwait(false))
+        {
+            var header = new byte[Block];
+            long expected = 0;
+            foreach (var (offset, length) in ranges)
+            {
+                if (offset - Block != expected)
+                {
+                    throw new BundleException($"unexpected tar layout at offset {expected} (extra or missing headers; bundles are written by 'kldload image export'); nothing imported");
+                }
+
+                file.Position = expected;
+                await file.ReadExactlyAsync(header, cancellationToken).ConfigureAwait(false);
+                var field = System.Text.Encoding.ASCII.GetString(header, ChecksumOffset, ChecksumLength).Trim(' ', '\0');
+                long sum = 0;
+                for (var i = 0; i < Block; i++)
+                {
+                    sum += i is >= ChecksumOffset and < ChecksumOffset + ChecksumLength ? (byte)' ' : header[i];
+                }
+
+                if (field.Length == 0 || !field.All(c => c is >= '0' and <= '7') || Convert.ToInt64(field, 8) != sum)
+                {
+                    throw new BundleException($"tar header at offset {expected} fails its checksum (altered bundle); nothing imported");
+                }
+
+                expected = offset + ((length + Block - 1) / Block * Block);
+                await RequireZerosAsync(file, offset + length, expected, cancellationToken).ConfigureAwait(false);
+            }
+
+            await RequireZerosAsync(file, expected, file.Length, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task RequireZerosAsync(FileStream file, long from, long to, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[1 << 16];
+        file.Position = from;
+        while (from < to)
+        {
+            var n = (int)Math.Min(buffer.Length, to - from);
+            await file.ReadExactlyAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+            {
+                throw new BundleException($"non-zero bytes in tar padding near offset {from} (altered bundle); nothing imported");
+            }
+
+            from += n;
+        }
+    }
+
+    private static async Task RequireZeroTailAsync(Stream archive, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[1 << 16];
+        int n;
+        while ((n = await archive.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+            {
+                throw new BundleException("data follows the end of the tar archive (altered or concatenated bundle); nothing imported");
+            }
+        }
+    }
+
     private static async Task ReadEntryAsync(TarEntry entry, ArchiveContent content, string staging, CancellationToken cancellationToken)
     {
+        if (entry.DataOffset >= 0)
+        {
+            content.DataRanges.Add((entry.DataOffset, entry.Length));
+        }
+
         var name = entry.Name;
         if (name.StartsWith("./", StringComparison.Ordinal))
         {
@@ -331,6 +431,7 @@ public sealed class BundleReader
         {
             throw new BundleException($"entry '{entry.Name}' is a {entry.EntryType}, bundles hold regular files only; nothing imported");
         }
+
 
         switch (name)
         {

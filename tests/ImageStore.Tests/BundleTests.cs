@@ -77,14 +77,71 @@ public sealed class BundleTests : IDisposable
         await AssertRefusedAsync(bundle, $"blob {m.Initrd} does not match its content");
     }
 
-    [Fact]
-    public async Task ImportBundle_FlippedByteInCompressedBundle_Refused()
+    [Theory]
+    [InlineData("b.tar.gz", 3)]
+    [InlineData("b.tar.gz", 2)]
+    [InlineData("b.tar.gz", -8)]
+    [InlineData("b.tar.zst", 3)]
+    [InlineData("b.tar.zst", 2)]
+    [InlineData("b.tar.zst", -100)]
+    [InlineData("b.tar.zst", -2)]
+    public async Task ImportBundle_FlippedByteInCompressedBundle_Refused(string fileName, int where)
     {
-        var (_, bundle) = await ExportAsync("b.tar.gz");
+        // where > 0: at length/where; where < 0: that many bytes before the end (trailer, checksum, tar padding).
+        var (_, bundle) = await ExportAsync(fileName);
         var bytes = await File.ReadAllBytesAsync(bundle);
-        bytes[bytes.Length / 2] ^= 0x10;
+        bytes[where > 0 ? bytes.Length / where : bytes.Length + where] ^= 0x10;
         await File.WriteAllBytesAsync(bundle, bytes);
         await AssertRefusedAsync(bundle, "nothing imported");
+    }
+
+    [Fact]
+    public async Task ImportBundle_AnySingleByteFlippedInPlainBundle_Refused()
+    {
+        // Small blobs keep the archive short (12 blocks): every 7th byte of it is flipped, one at a time,
+        // which hits every header field, the signed index, the signature, both blobs and the padding.
+        var dir = Path.Combine(_source.Dir, "tiny");
+        Directory.CreateDirectory(dir);
+        await File.WriteAllBytesAsync(Path.Combine(dir, "kernel"), RandomNumberGenerator.GetBytes(700));
+        await File.WriteAllBytesAsync(Path.Combine(dir, "initrd"), RandomNumberGenerator.GetBytes(300));
+        var m = (await _source.ImportAsync("tiny", "1", dir)).Images[0];
+        var bundle = Path.Combine(_source.Dir, "tiny.tar");
+        using (var signer = BundleSigningKey.Load(Path.Combine(_keys, "site.key")))
+        {
+            await _source.Store.ExportAsync([m], bundle, signer, null);
+        }
+
+        var original = await File.ReadAllBytesAsync(bundle);
+        var flipped = Path.Combine(_source.Dir, "flipped.tar");
+        var accepted = new List<int>();
+        for (var i = 0; i < original.Length; i += 7)
+        {
+            var bytes = (byte[])original.Clone();
+            bytes[i] ^= 0x01;
+            await File.WriteAllBytesAsync(flipped, bytes);
+            try
+            {
+                await _target.Store.ImportBundleAsync(flipped, Trusted, "test");
+                accepted.Add(i);
+            }
+            catch (BundleException)
+            {
+            }
+        }
+
+        Assert.True(accepted.Count == 0, $"{original.Length} bytes; accepted flips at: {string.Join(",", accepted)}");
+        Assert.Empty(_target.Store.Catalog.List());
+        Assert.Empty(_target.Store.Blobs.Enumerate());
+    }
+
+    [Fact]
+    public async Task ImportBundle_DataAfterEndOfArchive_Refused()
+    {
+        var (_, bundle) = await ExportAsync("b.tar");
+        var bytes = await File.ReadAllBytesAsync(bundle);
+        bytes[^3] = 0x41;
+        await File.WriteAllBytesAsync(bundle, bytes);
+        await AssertRefusedAsync(bundle, "data follows the end of the tar archive");
     }
 
     [Fact]

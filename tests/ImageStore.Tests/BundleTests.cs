@@ -269,10 +269,10 @@ public sealed class BundleTests : IDisposable
     private static void WriteEntries(string path, Dictionary<string, byte[]> entries)
     {
         using var file = File.Create(path);
-        using var writer = new TarWriter(file, TarEntryFormat.Pax);
+        using var writer = new TarWriter(file, TarEntryFormat.Gnu);
         foreach (var (name, data) in entries)
         {
-            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(data) });
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(data) });
         }
     }
 }

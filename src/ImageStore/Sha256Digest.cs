@@ -20,6 +20,12 @@ public readonly record struct Sha256Digest
     public static Sha256Digest Of(ReadOnlySpan<byte> data)
         => new(Convert.ToHexStringLower(SHA256.HashData(data)));
 
+    /// <summary>The digest whose 32 raw bytes are <paramref name="hash"/> (the output of a SHA-256 computation).</summary>
+    public static Sha256Digest FromHash(ReadOnlySpan<byte> hash)
+        => hash.Length == SHA256.HashSizeInBytes
+            ? new(Convert.ToHexStringLower(hash))
+            : throw new ArgumentException($"a SHA-256 hash is {SHA256.HashSizeInBytes} bytes, not {hash.Length}", nameof(hash));
+
     /// <summary>Parses exactly 64 hex characters; upper case is refused so a digest has one spelling.</summary>
     public static bool TryParse(string? text, [NotNullWhen(true)] out Sha256Digest? digest)
     {

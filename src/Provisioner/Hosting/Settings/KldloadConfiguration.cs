@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Hosting.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images"];
 
     public required IConfigurationRoot Root { get; init; }
 
@@ -25,6 +25,8 @@ public sealed record KldloadConfiguration
     public required MeshSettings Mesh { get; init; }
 
     public required AuthSettings Auth { get; init; }
+
+    public required ImagesSettings Images { get; init; }
 
     /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
     public required IReadOnlyList<Uri> Urls { get; init; }
@@ -56,6 +58,7 @@ public sealed record KldloadConfiguration
             Attestation = AttestationSettings.Read(r),
             Mesh = MeshSettings.Read(r),
             Auth = AuthSettings.Read(r, kldload),
+            Images = ImagesSettings.Read(r, kldload),
             Urls = ReadUrls(r),
         };
 

@@ -1,0 +1,166 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace Kldload.ImageStore.Tests;
+
+/// <summary>The real <c>kldload image</c> CLI as a child process.</summary>
+[Trait("Tier", "Integration")]
+public sealed class ImageCliTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"klimg-cli-{Guid.NewGuid():N}");
+
+    public ImageCliTests() => Directory.CreateDirectory(_root);
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private string NewDataDir(string name)
+    {
+        var d = Path.Combine(_root, name);
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    [Fact]
+    public async Task Import_KilledMidCopy_NoPartialVisibleAndReimportSucceeds()
+    {
+        var data = NewDataDir("data");
+        var src = Path.Combine(_root, "big");
+        Directory.CreateDirectory(src);
+        await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), RandomNumberGenerator.GetBytes(4096));
+        using (var f = File.Create(Path.Combine(src, "initrd.img")))
+        {
+            f.SetLength(768L << 20); // sparse: cheap to create, still 768 MiB to copy and fsync
+        }
+
+        var blobs = Path.Combine(data, "images", "blobs");
+        await using (var import = KldloadRunner.Start(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable"))
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!Directory.Exists(blobs) || !Directory.EnumerateFiles(blobs, BlobStore.TempPrefix + "*").Any(p => new FileInfo(p).Length > (32 << 20)))
+            {
+                Assert.False(import.HasExited, $"import finished before it could be killed: {import.Stdout} {import.Stderr}");
+                Assert.True(DateTime.UtcNow < deadline, "the import never got going");
+                await Task.Delay(5);
+            }
+
+            import.KillHard(); // SIGKILL by PID, mid-copy
+        }
+
+        // Nothing partial is visible: every blob name verifies, no image and no channel exist.
+        foreach (var path in Directory.EnumerateFiles(blobs))
+        {
+            if (Sha256Digest.TryParse(Path.GetFileName(path), out var d))
+            {
+                Assert.Equal(d.Value, (await BlobStore.HashFileAsync(path)).Digest);
+            }
+        }
+
+        var list = await KldloadRunner.RunAsync(data, "image", "list", "--json");
+        Assert.Equal(0, list.ExitCode);
+        using (var doc = JsonDocument.Parse(list.Stdout))
+        {
+            Assert.Equal(0, doc.RootElement.GetProperty("images").GetArrayLength());
+            Assert.Equal(0, doc.RootElement.GetProperty("channels").GetArrayLength());
+        }
+
+        var again = await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable", "--quiet");
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        var show = await KldloadRunner.RunAsync(data, "image", "show", "--channel", "stable", "--json");
+        using var shown = JsonDocument.Parse(show.Stdout);
+        Assert.Equal(768L << 20, shown.RootElement.GetProperty("initrdSize").GetInt64());
+        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "verify", "--quiet")).ExitCode);
+    }
+
+    [Fact]
+    public async Task ExportImport_SignedBundleBetweenSites_ImportsAndTamperedRefused()
+    {
+        var site = NewDataDir("site");
+        var airgap = NewDataDir("airgap");
+        var keys = Path.Combine(_root, "keys");
+        Directory.CreateDirectory(keys);
+        Assert.Equal(0, (await KldloadRunner.RunAsync(site, "image", "keygen", "-o", Path.Combine(keys, "release"))).ExitCode);
+        var trusted = Path.Combine(airgap, "images", "trusted-keys");
+        Directory.CreateDirectory(trusted);
+        File.Copy(Path.Combine(keys, "release.pub"), Path.Combine(trusted, "release.pub"));
+
+        var src = Path.Combine(_root, "src");
+        Directory.CreateDirectory(src);
+        await File.WriteAllBytesAsync(Path.Combine(src, "vmlinuz-6.12.0"), RandomNumberGenerator.GetBytes(70_000));
+        await File.WriteAllBytesAsync(Path.Combine(src, "initrd.img-6.12.0"), RandomNumberGenerator.GetBytes(300_000));
+        await File.WriteAllTextAsync(Path.Combine(src, "manifest.json"), """{ "name": "debian-live", "version": "13.2", "cmdline": "console=ttyS0" }""");
+        Assert.Equal(0, (await KldloadRunner.RunAsync(site, "image", "import", src, "--channel", "stable")).ExitCode);
+
+        var bundle = Path.Combine(_root, "stable.tar.zst");
+        var export = await KldloadRunner.RunAsync(site, "image", "export", "--channel", "stable", "-o", bundle, "--sign", Path.Combine(keys, "release.key"));
+        Assert.True(export.ExitCode == 0, export.Stderr);
+
+        // Tampered copy first: refused with one line, exit 1, nothing imported.
+        var tampered = Path.Combine(_root, "tampered.tar.zst");
+        var bytes = await File.ReadAllBytesAsync(bundle);
+        bytes[bytes.Length - 100] ^= 0x04;
+        await File.WriteAllBytesAsync(tampered, bytes);
+        var refused = await KldloadRunner.RunAsync(airgap, "image", "import", tampered, "--channel", "stable");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Single(refused.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("kldload:", StringComparison.Ordinal));
+        Assert.Contains("nothing imported", refused.Stderr, StringComparison.Ordinal);
+        Assert.Contains("no images", (await KldloadRunner.RunAsync(airgap, "image", "list")).Stdout, StringComparison.Ordinal);
+
+        var imported = await KldloadRunner.RunAsync(airgap, "image", "import", bundle, "--channel", "stable");
+        Assert.True(imported.ExitCode == 0, imported.Stderr);
+        var a = await KldloadRunner.RunAsync(site, "image", "show", "--channel", "stable", "--json");
+        var b = await KldloadRunner.RunAsync(airgap, "image", "show", "--channel", "stable", "--json");
+        using var da = JsonDocument.Parse(a.Stdout);
+        using var db = JsonDocument.Parse(b.Stdout);
+        foreach (var p in new[] { "name", "version", "kernel", "initrd", "cmdline" })
+        {
+            Assert.Equal(da.RootElement.GetProperty(p).GetString(), db.RootElement.GetProperty(p).GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Gc_AfterDelete_RemovesOnlyUnreferencedBlobs()
+    {
+        var data = NewDataDir("gc");
+        var shared = RandomNumberGenerator.GetBytes(10_000);
+        foreach (var v in new[] { "1", "2" })
+        {
+            var src = Path.Combine(_root, "gc-src" + v);
+            Directory.CreateDirectory(src);
+            await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), shared);
+            await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(20_000));
+            Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "live", "--version", v, "--quiet")).ExitCode);
+        }
+
+        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "promote", "live", "2", "--channel", "stable")).ExitCode);
+        var refused = await KldloadRunner.RunAsync(data, "image", "delete", "live", "2");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("still used by channel stable", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "delete", "live", "1")).ExitCode);
+
+        var dry = await KldloadRunner.RunAsync(data, "image", "gc", "--dry-run", "--min-age", "00:00:00");
+        Assert.Contains("would remove 1 blob(s)", dry.Stdout, StringComparison.Ordinal);
+        var gc = await KldloadRunner.RunAsync(data, "image", "gc", "--min-age", "00:00:00");
+        Assert.Equal(0, gc.ExitCode);
+        Assert.Contains("removed 1 blob(s)", gc.Stdout, StringComparison.Ordinal);
+        Assert.Contains("kept 2", gc.Stdout, StringComparison.Ordinal);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "images", "blobs")).Length);
+        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "verify")).ExitCode);
+    }
+
+    [Theory]
+    [InlineData(2, "image", "show")]
+    [InlineData(2, "image", "promote", "live")]
+    [InlineData(2, "image", "export", "--channel", "stable", "--version", "a/1", "-o", "x.tar", "--sign", "k")]
+    [InlineData(2, "image", "list", "--Images:NoSuchKey=1")]
+    [InlineData(1, "image", "promote", "live", "9", "--channel", "stable")]
+    [InlineData(1, "image", "rollback", "--channel", "stable")]
+    [InlineData(1, "image", "import", "/nonexistent/path", "--name", "a", "--version", "1")]
+    public async Task Cli_BadInput_ExitCodeAndOneLine(int expected, params string[] args)
+    {
+        var data = NewDataDir("bad");
+        var r = await KldloadRunner.RunAsync(data, args);
+        Assert.Equal(expected, r.ExitCode);
+        Assert.Contains("kldload", r.Stderr, StringComparison.Ordinal);
+        Assert.Empty(r.Stdout);
+    }
+}

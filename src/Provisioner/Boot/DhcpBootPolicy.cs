@@ -2,6 +2,7 @@ using Kldload.Dhcp;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Inventory;
 
 namespace Kldload.Provisioner.Boot;
 
@@ -12,7 +13,7 @@ namespace Kldload.Provisioner.Boot;
 /// loader; PXE ROMs get a TFTP path by architecture (RFC 4578 section 2.1): 0 → Bios, 7/9 → EfiX64,
 /// 11 → EfiArm64; a client that only lists option 67 in option 55 is taken as BIOS. Other architectures get nothing rather than a loader they cannot run.
 /// </summary>
-public sealed class DhcpBootPolicy(BootSettings boot, ServerUrl serverUrl) : IDhcpBootPolicy
+public sealed class DhcpBootPolicy(BootSettings boot, ServerUrl serverUrl, DhcpBootRecorder? recorder = null) : IDhcpBootPolicy
 {
     private Uri? _serverUrl;
 
@@ -22,6 +23,13 @@ public sealed class DhcpBootPolicy(BootSettings boot, ServerUrl serverUrl) : IDh
     public BootAnswer? Decide(BootClient client)
     {
         ArgumentNullException.ThrowIfNull(client);
+        var answer = DecideLoader(client);
+        recorder?.Seen(client, answer);
+        return answer;
+    }
+
+    private BootAnswer? DecideLoader(BootClient client)
+    {
         var loaders = boot.Loaders;
         if (client.IsIpxe)
         {

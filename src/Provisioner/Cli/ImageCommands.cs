@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Inventory;
 
 namespace Kldload.Provisioner.Cli;
 
@@ -471,7 +472,10 @@ internal static class ImageCommands
         {
             try
             {
-                var store = new LiveImageStore(config.Images.Root, db.Database, TimeProvider.System);
+                // The inventory's references (pinned and last-booted images) protect blobs from gc here
+                // exactly as in the server.
+                var inventory = new LiteDbNodeStore(db);
+                var store = new LiveImageStore(config.Images.Root, db.Database, TimeProvider.System, [new InventoryImageReferences(inventory, inventory)]);
                 return await body(new ImageCliContext(config, store), stdout, stderr).ConfigureAwait(false);
             }
             catch (UsageException e)

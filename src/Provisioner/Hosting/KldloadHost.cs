@@ -84,6 +84,7 @@ public static partial class KldloadHost
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
+        admin.MapImageAdminEndpoints();
         return app;
     }
 

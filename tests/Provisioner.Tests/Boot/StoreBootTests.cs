@@ -58,7 +58,13 @@ public sealed class StoreBootTests : IAsyncLifetime
         Assert.Contains("/images/" + v2.Kernel, await _host.Http.GetStringAsync(new Uri("/boot.ipxe?mac=52:54:00:70:00:02&platform=efi", UriKind.Relative)), StringComparison.Ordinal);
 
         var store = _host.Service<LiveImageStore>();
-        store.Catalog.Rollback("stable", "test");
+        var rollback = await _host.Admin.PostAsync(new Uri("/api/v1/channels/stable/rollback", UriKind.Relative), null);
+        Assert.True(rollback.IsSuccessStatusCode, await rollback.Content.ReadAsStringAsync());
+        var channel = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/channels/stable", UriKind.Relative));
+        Assert.Equal("live/1", channel.GetProperty("channel").GetProperty("current").GetString());
+        Assert.Equal(["Promote", "Promote", "Rollback"], channel.GetProperty("history").EnumerateArray().Select(e => e.GetProperty("action").GetString()!).ToArray());
+        var unauthenticated = await _host.Http.PostAsync(new Uri("/api/v1/channels/stable/rollback", UriKind.Relative), null);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, unauthenticated.StatusCode);
         Assert.Contains("/images/" + v1.Kernel, await _host.Http.GetStringAsync(new Uri("/boot.ipxe?mac=52:54:00:70:00:03&platform=efi", UriKind.Relative)), StringComparison.Ordinal);
 
         // The inventory's references reach the store: node ...:02 last booted live/2, so it is kept.

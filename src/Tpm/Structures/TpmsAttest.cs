@@ -13,11 +13,16 @@ public readonly record struct TpmsClockInfo(ulong Clock, uint ResetCount, uint R
 {
     public static bool TryRead(ref TpmReader reader, out TpmsClockInfo value)
     {
-        value = new TpmsClockInfo(
-            reader.ReadUInt64("TPMS_CLOCK_INFO.clock"),
-            reader.ReadUInt32("TPMS_CLOCK_INFO.resetCount"),
-            reader.ReadUInt32("TPMS_CLOCK_INFO.restartCount"),
-            reader.ReadByte("TPMS_CLOCK_INFO.safe") != 0);
+        var clock = reader.ReadUInt64("TPMS_CLOCK_INFO.clock");
+        var reset = reader.ReadUInt32("TPMS_CLOCK_INFO.resetCount");
+        var restart = reader.ReadUInt32("TPMS_CLOCK_INFO.restartCount");
+        var safe = reader.ReadByte("TPMS_CLOCK_INFO.safe");
+        if (safe > 1)
+        {
+            reader.Fail($"TPMS_CLOCK_INFO.safe {safe} is not a TPMI_YES_NO");
+        }
+
+        value = new TpmsClockInfo(clock, reset, restart, safe == 1);
         return !reader.Failed;
     }
 

@@ -48,6 +48,11 @@ public static class AuthenticodeDigest
             0x20B => optional + 112, // PE32+
             _ => throw Malformed($"optional header magic 0x{magic:x}"),
         };
+        if (directories - optional > optionalSize)
+        {
+            throw Malformed("optional header too short for its data directories");
+        }
+
         var checksum = optional + 64;
         var numberOfRvaAndSizes = BinaryPrimitives.ReadUInt32LittleEndian(image[(directories - 4)..]);
         var certEntry = directories + (4 * 8); // data directory 4: Certificate Table

@@ -162,6 +162,8 @@ public sealed class ToolsCrossCheckTests : IClassFixture<CapturedStateSwtpm>, ID
     [InlineData(EkKind.RsaL1, false)]
     [InlineData(EkKind.EccP256L2, true)]
     [InlineData(EkKind.EccP384H3, false)]
+    [InlineData(EkKind.RsaH1, true)]
+    [InlineData(EkKind.EccP256H2, false)]
     public void ActivateCredential_OurMakeCredential_ReturnsSecretAndWrongNameFails(EkKind kind, bool eccAk)
     {
         using var tpm = _swtpm.Connect();

@@ -34,7 +34,7 @@ public class RealBootEventLogTests
     {
         var bytes = File.ReadAllBytes(TestVectors.PathOf("ovmf/binary_bios_measurements"));
         var log = TcgEventLog.Parse(bytes);
-        var target = log.BootApplications().Single().Digests[TpmAlgId.Sha256];
+        var target = log.BootApplications().Last().Digests[TpmAlgId.Sha256];
         var at = bytes.AsSpan().IndexOf(target);
         bytes[at] ^= 1;
         var replay = TcgEventLog.Parse(bytes).Replay(TpmAlgId.Sha256);
@@ -43,10 +43,14 @@ public class RealBootEventLogTests
     }
 
     [Fact]
-    public void Events_OvmfBoot_ExposeSeparatorsAndOneBootApplication()
+    public void Events_OvmfBoot_KernelMeasurementEqualsItsAuthenticodeDigest()
     {
         var log = Log();
-        Assert.Single(log.BootApplications());
+        var apps = log.BootApplications().ToList();
+        Assert.Equal(2, apps.Count); // the UEFI Shell, then the kernel it started
+        var kernel = Convert.FromHexString(File.ReadAllText(TestVectors.PathOf("ovmf/vmlinuz-6.1.0-56-amd64.sha256-authenticode.txt")).Trim());
+        Assert.Equal(kernel, apps[1].Digests[TpmAlgId.Sha256]);
+        Assert.All(apps, a => Assert.Equal(4u, a.PcrIndex));
         Assert.All(Enumerable.Range(0, 8), pcr => Assert.Contains(log.Events, e => e.PcrIndex == pcr && e.EventType == TcgEventType.Separator));
         Assert.Contains(log.Events, e => e.EventType == TcgEventType.EfiVariableDriverConfig && e.PcrIndex == 7);
     }

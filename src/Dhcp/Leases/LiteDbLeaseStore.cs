@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Kldload.Dhcp.Protocol;
 using Kldload.Dhcp.Server;
 using LiteDB;
@@ -29,11 +30,13 @@ public sealed class LiteDbLeaseStore : ILeaseStore
     private readonly ILiteCollection<BsonDocument> _leases;
     private readonly string _journalPath;
     private readonly Dictionary<uint, DhcpLease> _current = [];
-    private readonly List<DhcpLease> _staged = [];
+    private readonly Lock _flushLock = new();
+    private List<DhcpLease> _staged = [];
+    private readonly Channel<object> _dbWrites = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _dbWriter;
     private FileStream _journal;
     private byte[] _buffer = new byte[64 * 1024];
     private int _journalRecords;
-    private bool _inTransaction;
 
     private LiteDbLeaseStore(LiteDatabase db, string journalPath)
     {
@@ -50,6 +53,7 @@ public sealed class LiteDbLeaseStore : ILeaseStore
 
         ReplayJournal();
         _journal = OpenJournalForAppend();
+        _dbWriter = Task.Run(WriteDatabaseAsync);
     }
 
     /// <summary>Records written to the journal since it was last compacted.</summary>
@@ -91,42 +95,46 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
     }
 
+    /// <summary>
+    /// Appends every lease saved so far to the journal and fsyncs it. Saves may continue on other threads
+    /// while the disk works: the staged list is swapped under the lock and written outside it.
+    /// </summary>
     public void Flush()
     {
-        lock (_lock)
+        lock (_flushLock)
         {
-            if (_staged.Count == 0)
+            List<DhcpLease> batch;
+            lock (_lock)
             {
-                return;
+                if (_staged.Count == 0)
+                {
+                    return;
+                }
+
+                batch = _staged;
+                _staged = [];
             }
 
             // 1. Journal: append the batch and fsync. After this the ACKs may leave.
-            var needed = _staged.Count * LeaseRecordCodec.MaxRecordLength;
+            var needed = batch.Count * LeaseRecordCodec.MaxRecordLength;
             if (_buffer.Length < needed)
             {
                 _buffer = new byte[needed];
             }
 
             var n = 0;
-            foreach (var lease in _staged)
+            foreach (var lease in batch)
             {
                 n += LeaseRecordCodec.Write(lease, _buffer.AsSpan(n));
             }
 
             _journal.Write(_buffer, 0, n);
             _journal.Flush(flushToDisk: true);
-            _journalRecords += _staged.Count;
+            _journalRecords += batch.Count;
 
-            // 2. LiteDB: the queryable copy, one transaction per batch.
-            _inTransaction = _db.BeginTrans();
-            foreach (var lease in _staged)
-            {
-                _leases.Upsert(ToDocument(lease));
-            }
-
-            _db.Commit();
-            _inTransaction = false;
-            _staged.Clear();
+            // 2. LiteDB, the queryable copy, is written behind by its own thread: its commits (and
+            //    its periodic checkpoints) must not hold up replies. The journal already has the batch.
+            _dbWrites.Writer.TryWrite(batch.ToArray());
 
             if (_journalRecords >= CompactAfterRecords)
             {
@@ -135,16 +143,67 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
     }
 
+    /// <summary>Waits until every flushed lease is also in LiteDB (for tests and shutdown).</summary>
+    public void WaitForDatabase()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _dbWrites.Writer.TryWrite(done);
+        done.Task.Wait(TimeSpan.FromSeconds(30));
+    }
+
+    private async Task WriteDatabaseAsync()
+    {
+        var reader = _dbWrites.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            var batch = new List<DhcpLease>();
+            var waiters = new List<TaskCompletionSource>();
+            while (reader.TryRead(out var item))
+            {
+                if (item is DhcpLease[] leases)
+                {
+                    batch.AddRange(leases);
+                }
+                else if (item is TaskCompletionSource waiter)
+                {
+                    waiters.Add(waiter);
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                _db.BeginTrans();
+                foreach (var lease in batch)
+                {
+                    _leases.Upsert(ToDocument(lease));
+                }
+
+                _db.Commit();
+            }
+
+            foreach (var w in waiters)
+            {
+                w.TrySetResult();
+            }
+        }
+    }
+
     /// <summary>Rewrites the journal as one record per address (for tests and at the size limit).</summary>
     public void Compact()
     {
-        lock (_lock)
+        lock (_flushLock)
         {
+            List<DhcpLease> snapshot;
+            lock (_lock)
+            {
+                snapshot = _current.Values.ToList();
+            }
+
             var tmp = _journalPath + ".tmp";
             using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
                 var buffer = new byte[LeaseRecordCodec.MaxRecordLength];
-                foreach (var lease in _current.Values)
+                foreach (var lease in snapshot)
                 {
                     fs.Write(buffer, 0, LeaseRecordCodec.Write(lease, buffer));
                 }
@@ -155,19 +214,16 @@ public sealed class LiteDbLeaseStore : ILeaseStore
             _journal.Dispose();
             File.Move(tmp, _journalPath, overwrite: true);
             _journal = OpenJournalForAppend();
-            _journalRecords = _current.Count;
+            _journalRecords = snapshot.Count;
         }
     }
 
     public void Dispose()
     {
+        _dbWrites.Writer.TryComplete();
+        _dbWriter.Wait(TimeSpan.FromSeconds(30));
         lock (_lock)
         {
-            if (_inTransaction)
-            {
-                _db.Rollback();
-            }
-
             _journal.Dispose();
             _db.Dispose();
         }

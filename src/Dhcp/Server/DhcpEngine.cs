@@ -386,7 +386,8 @@ public sealed class DhcpEngine
             RelayAgentInformation = request.Options.Get(DhcpOptionCode.RelayAgentInformation),
             RelayAddress = request.RelayAddress,
         });
-        return Reply(DhcpMessageType.Ack, request, context, subnet, address);
+        var outcome = Reply(DhcpMessageType.Ack, request, context, subnet, address);
+        return outcome.Reply is { } reply ? outcome with { Reply = reply with { NeedsDurableLease = true } } : outcome;
     }
 
     private void Store(DhcpLease lease)

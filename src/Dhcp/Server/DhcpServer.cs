@@ -1,14 +1,17 @@
 namespace Kldload.Dhcp.Server;
 
 /// <summary>
-/// The receive loop: takes datagrams from the transport in batches, lets the engine answer each,
-/// makes the batch's lease changes durable with one <see cref="ILeaseStore.Flush"/>, and only then
-/// sends the replies. A hostile datagram costs one parse; nothing it contains can stop the loop.
+/// The receive loop: lets the engine answer each datagram and sends OFFERs, NAKs and INFORM answers at
+/// once. ACKs that grant a lease wait for a flusher thread, which makes every lease change durable with
+/// one <see cref="ILeaseStore.Flush"/> and only then sends them (group commit). The loop never waits for
+/// the disk, so a slow fsync delays ACKs a little and DISCOVERs not at all. A hostile datagram costs one
+/// parse; nothing it contains can stop the loop.
 /// </summary>
 public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransport transport)
 {
-    /// <summary>Most datagrams handled between two flushes.</summary>
-    public const int MaxBatch = 256;
+    private readonly Lock _gate = new();
+    private readonly AutoResetEvent _wake = new(false);
+    private List<DhcpReply> _pending = [];
 
     /// <summary>Called after each datagram (for logging in the host); exceptions it throws are ignored.</summary>
     public Action<DhcpDatagram, DhcpOutcome>? Observer { get; set; }
@@ -16,53 +19,96 @@ public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransp
     /// <summary>Called when sending a reply fails; the loop goes on.</summary>
     public Action<DhcpReply, Exception>? SendFailed { get; set; }
 
+    /// <summary>Called when the lease store cannot flush: the ACKs of that batch are not sent.</summary>
+    public Action<Exception>? FlushFailed { get; set; }
+
     public DhcpEngine Engine => engine;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var replies = new List<DhcpReply>(MaxBatch);
-        while (!cancellationToken.IsCancellationRequested)
+        var running = true;
+        var flusher = new Thread(() =>
         {
-            DhcpDatagram first;
-            try
+            while (Volatile.Read(ref running))
             {
-                first = await transport.ReceiveAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
+                _wake.WaitOne(TimeSpan.FromMilliseconds(200));
+                FlushAndSend();
             }
 
-            HandleOne(first, replies);
-            for (var n = 1; n < MaxBatch && transport.TryReceive(out var next); n++)
+            FlushAndSend();
+        })
+        {
+            IsBackground = true,
+            Name = "dhcp-lease-flush",
+        };
+        flusher.Start();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
             {
-                HandleOne(next, replies);
-            }
+                DhcpDatagram datagram;
+                try
+                {
+                    datagram = await transport.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
 
-            FlushAndSend(replies);
+                HandleOne(datagram);
+                while (transport.TryReceive(out var next))
+                {
+                    HandleOne(next);
+                }
+
+                // Releases and declines have no ACK waiting; their changes are flushed with the next group.
+                _wake.Set();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref running, false);
+            _wake.Set();
+            flusher.Join(TimeSpan.FromSeconds(10));
         }
     }
 
-    /// <summary>Handles datagrams synchronously (no socket): for fuzzing and benchmarks.</summary>
+    /// <summary>Handles datagrams synchronously (no socket, no thread): for fuzzing and benchmarks.</summary>
     public IReadOnlyList<DhcpReply> HandleBatch(IEnumerable<DhcpDatagram> datagrams)
     {
         ArgumentNullException.ThrowIfNull(datagrams);
         var replies = new List<DhcpReply>();
         foreach (var d in datagrams)
         {
-            HandleOne(d, replies);
+            if (engine.Handle(d.Buffer.AsSpan(0, d.Length), new DhcpReceiveContext(d.Source, d.LocalPort)).Reply is { } reply)
+            {
+                replies.Add(reply);
+            }
         }
 
         store.Flush();
         return replies;
     }
 
-    private void HandleOne(DhcpDatagram datagram, List<DhcpReply> replies)
+    private void HandleOne(DhcpDatagram datagram)
     {
         var outcome = engine.Handle(datagram.Buffer.AsSpan(0, datagram.Length), new DhcpReceiveContext(datagram.Source, datagram.LocalPort));
         if (outcome.Reply is { } reply)
         {
-            replies.Add(reply);
+            if (reply.NeedsDurableLease)
+            {
+                lock (_gate)
+                {
+                    _pending.Add(reply);
+                }
+
+                _wake.Set();
+            }
+            else
+            {
+                Send(reply);
+            }
         }
 
         if (Observer is { } observer)
@@ -78,22 +124,41 @@ public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransp
         }
     }
 
-    private void FlushAndSend(List<DhcpReply> replies)
+    private void FlushAndSend()
     {
-        // Durable before any ACK leaves: a crash after this point loses nothing the client was told.
-        store.Flush();
-        foreach (var reply in replies)
+        // Take the ACKs first: each was queued after its lease was saved, so the flush below covers it.
+        List<DhcpReply> ready;
+        lock (_gate)
         {
-            try
-            {
-                transport.Send(reply.Payload, reply.Destination, reply.LocalPort);
-            }
-            catch (Exception e)
-            {
-                SendFailed?.Invoke(reply, e);
-            }
+            ready = _pending;
+            _pending = [];
         }
 
-        replies.Clear();
+        try
+        {
+            store.Flush();
+        }
+        catch (Exception e)
+        {
+            FlushFailed?.Invoke(e);
+            return;
+        }
+
+        foreach (var reply in ready)
+        {
+            Send(reply);
+        }
+    }
+
+    private void Send(DhcpReply reply)
+    {
+        try
+        {
+            transport.Send(reply.Payload, reply.Destination, reply.LocalPort);
+        }
+        catch (Exception e)
+        {
+            SendFailed?.Invoke(reply, e);
+        }
     }
 }

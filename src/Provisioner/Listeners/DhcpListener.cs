@@ -21,7 +21,7 @@ public sealed partial class DhcpListener(
     ILogger<DhcpListener> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
-    private UdpDhcpTransport? _transport;
+    private DhcpUdpTransport? _transport;
     private ILeaseStore? _store;
     private Task? _loop;
 
@@ -56,7 +56,7 @@ public sealed partial class DhcpListener(
 
         try
         {
-            _transport = new UdpDhcpTransport(iface, ports, (key, port, e) => BindFailed(key, port, iface, e));
+            _transport = new DhcpUdpTransport(iface, ports, (key, port, e) => BindFailed(key, port, iface, e));
         }
         catch (SocketException e)
         {

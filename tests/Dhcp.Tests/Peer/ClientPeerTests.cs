@@ -75,6 +75,8 @@ public sealed partial class ClientPeerTests
         Assert.Contains("kldload_dhcp_packets_received_total{type=\"release\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("kldload_dhcp_packets_sent_total{type=\"nak\"} 0", metrics, StringComparison.Ordinal);
 
+        // A release is flushed with the next group commit (no ACK waits for it); give it that moment.
+        await Task.Delay(TimeSpan.FromSeconds(1));
         server.Process.Kill();
         using var store = LiteDbLeaseStore.Open(server.LeaseDbPath);
         var lease = Assert.Single(store.LoadAll());
@@ -101,6 +103,9 @@ public sealed partial class ClientPeerTests
         // SIGUSR2: release.
         client.Signal("USR2");
         await server.Process.WaitForOutputAsync(new Regex(@"DHCP Release from \S+ recorded"), Bounded);
+
+        // A release is flushed with the next group commit (no ACK waits for it); give it that moment.
+        await Task.Delay(TimeSpan.FromSeconds(1));
         client.Kill();
         server.Process.Kill();
         using var store = LiteDbLeaseStore.Open(server.LeaseDbPath);

@@ -11,7 +11,7 @@ namespace Kldload.Provisioner.Listeners;
 /// there) and pinned to the interface with SO_BINDTODEVICE, so nothing is received from or sent to
 /// any other interface. One receive loop per socket feeds a shared queue.
 /// </summary>
-internal sealed class UdpDhcpTransport : IDhcpTransport, IDisposable
+internal sealed class DhcpUdpTransport : IDhcpTransport, IDisposable
 {
     private const int SolSocket = 1;
     private const int SoBindToDevice = 25;
@@ -30,7 +30,7 @@ internal sealed class UdpDhcpTransport : IDhcpTransport, IDisposable
     private long _queueOverflows;
 
     /// <summary>Binds every port or throws <see cref="SocketException"/> naming none; the caller maps it to a setting.</summary>
-    public UdpDhcpTransport(string interfaceName, IReadOnlyList<(int Port, string SettingKey)> ports, Action<string, int, SocketException> onBindFailure)
+    public DhcpUdpTransport(string interfaceName, IReadOnlyList<(int Port, string SettingKey)> ports, Action<string, int, SocketException> onBindFailure)
     {
         foreach (var (port, key) in ports)
         {

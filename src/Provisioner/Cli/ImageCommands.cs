@@ -97,8 +97,12 @@ internal static class ImageCommands
             if (parse.GetValue(channel) is { } target)
             {
                 var chosen = images.Count == 1 ? images[0]
-                    : images.FirstOrDefault(i => bundleChannel is not null && i == images[^1])
-                      ?? throw new ImageCatalogException($"--channel {target}: the bundle holds {images.Count} images; promote one with 'kldload image promote NAME VERSION --channel {target}'");
+                    : throw new ImageCatalogException($"--channel {target}: the bundle holds {images.Count} images; promote one with 'kldload image promote NAME VERSION --channel {target}'");
+                if (bundleChannel is not null && bundleChannel != target)
+                {
+                    await stderr.WriteLineAsync($"kldload: note: the bundle was exported from channel {bundleChannel}; promoting to {target} as asked").ConfigureAwait(false);
+                }
+
                 if (ctx.Store.Catalog.GetChannel(target)?.Current != chosen.Key)
                 {
                     var change = ctx.Store.Catalog.Promote(target, chosen.Key, by);

@@ -18,6 +18,7 @@ public sealed class TftpUdpListener : IAsyncDisposable
     private const int RequestBufferSize = 65536;
     private const int TransferBufferSize = 2048;
     private const int RequestSocketReceiveBuffer = 4 * 1024 * 1024;
+    private const int ReceiverStackSize = 256 * 1024;
 
     private readonly IPEndPoint _endpoint;
     private readonly TftpServer _server;
@@ -139,7 +140,16 @@ public sealed class TftpUdpListener : IAsyncDisposable
             }
 
             _transfers[transfer] = socket!;
-            _ = ReceiveAcksAsync(transfer, socket!);
+
+            // A blocking receive on a thread of its own: an ACK is answered on the thread that got
+            // it, without the thread-pool hop an async receive takes. Lock-step transfers wait for
+            // every ACK, so that hop would cost throughput; a blocked thread costs only its stack.
+            var thread = new Thread(static state => ((Receiver)state!).Run(), ReceiverStackSize)
+            {
+                IsBackground = true,
+                Name = "tftp-transfer",
+            };
+            thread.Start(new Receiver(this, transfer, socket!));
         }
         catch (Exception e)
         {
@@ -172,47 +182,50 @@ public sealed class TftpUdpListener : IAsyncDisposable
         return new UdpTransport(socket);
     }
 
-    private async Task ReceiveAcksAsync(TftpReadTransfer transfer, Socket socket)
+    private sealed class Receiver(TftpUdpListener listener, TftpReadTransfer transfer, Socket socket)
     {
-        // Close the port as soon as the transfer ends, which also ends the pending receive.
-        _ = transfer.Completion.ContinueWith(static (_, s) => ((Socket)s!).Dispose(), socket, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        var buffer = ArrayPool<byte>.Shared.Rent(TransferBufferSize);
-        var address = new SocketAddress(socket.AddressFamily);
-        try
+        public void Run()
         {
-            while (!transfer.Completion.IsCompleted)
+            // Close the port as soon as the transfer ends, which also ends the blocked receive.
+            _ = transfer.Completion.ContinueWith(static (_, s) => ((Socket)s!).Dispose(), socket, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            var buffer = ArrayPool<byte>.Shared.Rent(TransferBufferSize);
+            var address = new SocketAddress(socket.AddressFamily);
+            try
             {
-                int received;
-                try
+                while (!transfer.Completion.IsCompleted)
                 {
-                    received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, address).ConfigureAwait(false);
-                }
-                catch (SocketException) when (!transfer.Completion.IsCompleted)
-                {
-                    continue;
-                }
+                    int received;
+                    try
+                    {
+                        received = socket.ReceiveFrom(buffer, SocketFlags.None, address);
+                    }
+                    catch (SocketException) when (!transfer.Completion.IsCompleted)
+                    {
+                        continue;
+                    }
 
-                try
-                {
-                    transfer.OnDatagram(buffer.AsSpan(0, received), address);
-                }
-                catch (Exception e)
-                {
-                    _observer.ListenerFault(e);
+                    try
+                    {
+                        transfer.OnDatagram(buffer.AsSpan(0, received), address);
+                    }
+                    catch (Exception e)
+                    {
+                        listener._observer.ListenerFault(e);
+                    }
                 }
             }
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (SocketException)
-        {
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            _transfers.TryRemove(transfer, out _);
-            socket.Dispose();
+            catch (ObjectDisposedException)
+            {
+            }
+            catch (SocketException)
+            {
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                listener._transfers.TryRemove(transfer, out _);
+                socket.Dispose();
+            }
         }
     }
 }

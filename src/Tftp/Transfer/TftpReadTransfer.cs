@@ -57,6 +57,7 @@ public sealed class TftpReadTransfer
     private readonly long _startedAt;
     private readonly TimeSpan _maxRto;
     private readonly TimeSpan _giveUpAfter;
+    private readonly TimeSpan _optionAckTimeout;
     private long _lastProgress;
     private TimeSpan _rto;
     private double _srttMs = -1;
@@ -117,6 +118,11 @@ public sealed class TftpReadTransfer
         _maxRto = negotiation.ClientTimeout ?? (options.MaxTimeout > options.Timeout ? options.MaxTimeout : options.Timeout);
         _rto = Clamp(options.Timeout);
         _giveUpAfter = RetryBudget(options.Timeout, _maxRto, options.Retries);
+
+        // The OACK waits for ACK 0 longer than the client's own timer: a client whose ACK 0 was lost
+        // sends it again when that timer fires, and some clients (atftp) abort on a second OACK.
+        // A client that missed the OACK repeats its request, which resends the OACK at once.
+        _optionAckTimeout = negotiation.ClientTimeout is { } clientTimeout ? clientTimeout + TimeSpan.FromSeconds(1) : options.OptionAckTimeout;
         _startedAt = time.GetTimestamp();
         _lastProgress = _startedAt;
         _timer = time.CreateTimer(static state => ((TftpReadTransfer)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -167,7 +173,7 @@ public sealed class TftpReadTransfer
             {
                 _awaitingOptionAck = true;
                 SendOptionAck(optionAck);
-                Arm(_rto);
+                Arm(_optionAckTimeout);
             }
             else
             {
@@ -217,6 +223,28 @@ public sealed class TftpReadTransfer
                     _observer.PacketDropped(TftpDropReason.Unexpected);
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// The client sent its request again: it did not get the OACK. Resends the OACK while ACK 0 is
+    /// still awaited; later repeats are ignored (the data already flows).
+    /// </summary>
+    public void OnRepeatedRequest()
+    {
+        lock (_gate)
+        {
+            if (_done || !_awaitingOptionAck)
+            {
+                _observer.PacketDropped(TftpDropReason.Unexpected);
+                return;
+            }
+
+            _optionAckResent = true;
+            _retransmissions++;
+            _observer.Retransmitted(1);
+            SendOptionAck(_negotiation.OptionAck!);
+            Arm(_optionAckTimeout);
         }
     }
 
@@ -322,7 +350,7 @@ public sealed class TftpReadTransfer
             // Give up after Retries timeouts in a row, and not before the time those retries would
             // take at the configured timeout: a fast adaptive timeout must not end a transfer before a
             // slow client's own timer (atftp: seconds) resends the ACK that was lost.
-            if (++_timeouts > _options.Retries && _time.GetElapsedTime(_lastProgress) >= _giveUpAfter)
+            if (++_timeouts > _options.Retries && (_awaitingOptionAck || _time.GetElapsedTime(_lastProgress) >= _giveUpAfter))
             {
                 TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "timed out");
                 End(TftpTransferOutcome.TimedOut, $"no ACK after {_options.Retries} retransmissions");
@@ -338,7 +366,7 @@ public sealed class TftpReadTransfer
                 _retransmissions++;
                 _observer.Retransmitted(1);
                 SendOptionAck(_negotiation.OptionAck!);
-                Arm(_rto);
+                Arm(_optionAckTimeout);
             }
             else
             {

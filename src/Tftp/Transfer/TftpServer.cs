@@ -16,6 +16,7 @@ public sealed class TftpServer
     private readonly ITftpFileSource _files;
     private readonly TimeProvider _time;
     private readonly TftpServerObserver _observer;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SocketAddress, TftpReadTransfer> _byClient = new();
     private int _active;
 
     public TftpServer(TftpServerOptions options, ITftpFileSource files, TimeProvider time, TftpServerObserver? observer = null)
@@ -76,6 +77,14 @@ public sealed class TftpServer
             return null;
         }
 
+        // The same client port asking again: it lost our OACK (or is impatient). The transfer it
+        // already has answers; a second transfer would race the first for the same client port.
+        if (_byClient.TryGetValue(client, out var existing))
+        {
+            existing.OnRepeatedRequest();
+            return null;
+        }
+
         if (Interlocked.Increment(ref _active) > _options.MaxSessions)
         {
             Interlocked.Decrement(ref _active);
@@ -117,8 +126,14 @@ public sealed class TftpServer
             var negotiation = TftpNegotiation.Negotiate(request, _options, file.Length);
             var clientCopy = new SocketAddress(client.Family, client.Size);
             client.Buffer.CopyTo(clientCopy.Buffer);
-            var transfer = new TftpReadTransfer(clientCopy, request.FileName, file, negotiation, _options, transferPort, _time, _observer, () => Interlocked.Decrement(ref _active));
+            TftpReadTransfer? transfer = null;
+            transfer = new TftpReadTransfer(clientCopy, request.FileName, file, negotiation, _options, transferPort, _time, _observer, () =>
+            {
+                _byClient.TryRemove(new KeyValuePair<SocketAddress, TftpReadTransfer>(clientCopy, transfer!));
+                Interlocked.Decrement(ref _active);
+            });
             started = true;
+            _byClient[clientCopy] = transfer;
             transfer.Start();
             return transfer;
         }

@@ -21,6 +21,13 @@ public sealed record TftpServerOptions
     /// <summary>Floor of the adaptive timeout: below it, scheduling jitter alone would cause retransmissions.</summary>
     public TimeSpan MinTimeout { get; init; } = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>
+    /// How long an OACK waits for ACK 0 before it is sent again, when the client sent no RFC 2349
+    /// timeout (else that timeout plus a second). Longer than common client timers (atftp, tftp-hpa:
+    /// 5 s) on purpose: see <see cref="TftpReadTransfer"/>.
+    /// </summary>
+    public TimeSpan OptionAckTimeout { get; init; } = TimeSpan.FromSeconds(6);
+
     /// <summary>Ceiling of the adaptive timeout when the client sent no RFC 2349 timeout.</summary>
     public TimeSpan MaxTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }

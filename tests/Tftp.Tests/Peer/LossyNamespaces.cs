@@ -4,8 +4,8 @@ namespace Kldload.Tftp.Tests.Peer;
 
 /// <summary>
 /// Two network namespaces joined by a veth pair (server 10.77.N.1, client 10.77.N.2), with an
-/// nftables rule in the client namespace that drops a share of UDP packets in both directions
-/// (this kernel has no netem). Deleted on dispose, also after a failure.
+/// nftables rule in the client namespace that drops a share of UDP packets in both directions on
+/// the client's link (this kernel has no netem). Deleted on dispose, also after a failure.
 /// </summary>
 internal sealed class LossyNamespaces : IAsyncDisposable
 {
@@ -56,11 +56,14 @@ internal sealed class LossyNamespaces : IAsyncDisposable
             await PeerProcess.MustRunAsync("ip", "-n", ns, "link", "set", link, "up");
         }
 
+        // netdev ingress and egress hooks on the client's veth: a drop there looks like loss on the
+        // wire. (A drop in the inet output hook makes sendto() fail with EPERM, which atftp treats
+        // as fatal: that is not packet loss.)
         var percent = dropPercent.ToString(CultureInfo.InvariantCulture);
         var rules = $$"""
-            table inet kltftploss {
-              chain input { type filter hook input priority 0; meta l4proto udp numgen random mod 100 < {{percent}} drop; }
-              chain output { type filter hook output priority 0; meta l4proto udp numgen random mod 100 < {{percent}} drop; }
+            table netdev kltftploss {
+              chain ingress { type filter hook ingress device "{{clientLink}}" priority 0; ip protocol udp numgen random mod 100 < {{percent}} drop; }
+              chain egress { type filter hook egress device "{{clientLink}}" priority 0; ip protocol udp numgen random mod 100 < {{percent}} drop; }
             }
             """;
         var file = Path.GetTempFileName();

@@ -66,6 +66,26 @@ public class TftpTransferTests
     }
 
     [Fact]
+    public void HandleRequest_RepeatedWhileAwaitingAckZero_ResendsOackFromSameTransfer()
+    {
+        var server = Server(Options());
+        var rrq = RequestBytes(TftpOpcode.ReadRequest, "f", "octet", [new("blksize", "1024")]);
+        var transfer = server.HandleRequest(rrq, Client, _requestPort, () => _transferPort)!;
+        Assert.True(TftpOptionAck.TryRead(Single(_transferPort.TakeAll()), out _, out _));
+
+        // The client lost the OACK and asks again: no second transfer, the OACK again.
+        Assert.Null(server.HandleRequest(rrq, Client, _requestPort, () => throw new InvalidOperationException("no second port")));
+        Assert.True(TftpOptionAck.TryRead(Single(_transferPort.TakeAll()), out _, out _));
+        Assert.Equal(1, server.ActiveTransfers);
+
+        // An OACK is not resent before the client's own timer (atftp aborts on a second OACK).
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Empty(_transferPort.TakeAll());
+        Ack(transfer, 0);
+        Assert.Equal(1, RecordingTransport.DataBlock(Single(_transferPort.TakeAll())));
+    }
+
+    [Fact]
     public void Ack_Duplicate_SendsNothing()
     {
         var transfer = Request("f", Pattern(5000), [])!;
@@ -347,8 +367,9 @@ public class TftpTransferTests
         var rrq = RequestBytes(TftpOpcode.ReadRequest, "f", "octet", []);
         Assert.NotNull(server.HandleRequest(rrq, Client, _requestPort, () => _transferPort));
         Assert.NotNull(server.HandleRequest(rrq, Stranger, _requestPort, () => _transferPort));
-        Assert.Null(server.HandleRequest(rrq, Client, _requestPort, () => _transferPort));
-        var error = AssertError(TftpErrorCode.NotDefined);
+        Assert.Null(server.HandleRequest(rrq, RecordingTransport.Address("127.0.0.1:40002"), _requestPort, () => _transferPort));
+        var (datagram, _) = Assert.Single(_requestPort.Sent);
+        Assert.True(TftpError.TryRead(datagram, out var error, out _));
         Assert.Equal("server busy", error.Message);
         Assert.Equal(2, server.ActiveTransfers);
     }

@@ -30,6 +30,28 @@ internal static class EventLogs
         return [.. log];
     }
 
+    /// <summary>
+    /// The empty log plus one EV_EFI_BOOT_SERVICES_APPLICATION event in PCR 4 per digest, in order:
+    /// what firmware logs when it starts a loader and the loader starts the kernel.
+    /// </summary>
+    public static byte[] WithBootApplications(params byte[][] sha256Digests)
+    {
+        var log = new List<byte>(EmptySha256());
+        foreach (var digest in sha256Digests)
+        {
+            var data = new byte[32]; // UEFI_IMAGE_LOAD_EVENT with no device path: enough for replay
+            log.AddRange(U32(4));             // pcrIndex
+            log.AddRange(U32(0x80000003));    // EV_EFI_BOOT_SERVICES_APPLICATION
+            log.AddRange(U32(1));             // digests.count
+            log.AddRange(U16(0x000B));        // TPM_ALG_SHA256
+            log.AddRange(digest);
+            log.AddRange(U32((uint)data.Length));
+            log.AddRange(data);
+        }
+
+        return [.. log];
+    }
+
     private static byte[] U32(uint v)
     {
         var b = new byte[4];

@@ -245,6 +245,50 @@ public sealed class AttestationFlowTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SoftwareKeyClaimingToBeARestrictedAk_QuoteAcceptedButNeverActivated()
+    {
+        using var tpm = new SwtpmNode();
+        const string mac = "52:54:00:50:00:0f";
+        var token = await BootAsync(mac);
+        using var t = tpm.Connect();
+        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
+        using var realAk = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
+        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        var body = Agent.BuildQuote(t, ek, realAk, sessionId, nonce, tpm.WireGuardKey().Public);
+
+        // An attacker's software RSA key dressed in every AK attribute, re-signing the quote body.
+        using var software = RSA.Create(2048);
+        var parameters = software.ExportParameters(includePrivateParameters: false);
+        var template = TpmTemplates.AkRsa2048();
+        var fakeAk = new TpmtPublic
+        {
+            Type = template.Type,
+            NameAlg = template.NameAlg,
+            ObjectAttributes = template.ObjectAttributes,
+            Symmetric = template.Symmetric,
+            Scheme = template.Scheme,
+            RsaKeyBits = 2048,
+            RsaExponent = 0,
+            Unique = parameters.Modulus!,
+        };
+        var attest = Convert.FromBase64String((string)body["quote"]!);
+        var signature = software.SignData(attest, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        body["akPublic"] = Convert.ToBase64String(fakeAk.ToSizedBytes());
+        body["signature"] = Convert.ToBase64String(Kldload.Tpm.Marshalling.TpmMarshal.ToBytes(TpmtSignature.Rsa(TpmAlgId.RsaSsa, TpmAlgId.Sha256, signature)));
+
+        // The evidence checks out on paper, so a credential is issued for the fake AK's name...
+        var q = await Agent.PostAsync(_host.Http, "quote", body);
+        Assert.Equal(HttpStatusCode.OK, q.StatusCode);
+
+        // ...but no TPM holds that AK, so the secret cannot be recovered: the TPM refuses with the real AK.
+        var credential = await q.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.ThrowsAny<Exception>(() => Agent.Proof(ek, realAk, credential, sessionId));
+        var r = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) });
+        await AssertRefusedAsync(r, "proof-wrong", mac);
+        Assert.DoesNotContain(await EventsAsync(mac), e => e.GetProperty("reason").GetString() == "Attested");
+    }
+
+    [Fact]
     public async Task Decommission_ThenNextBoot_EkRevoked()
     {
         using var tpm = new SwtpmNode();

@@ -79,6 +79,7 @@ public static partial class KldloadHost
         app.MapMetrics("/metrics");
         app.MapImageEndpoints();
         app.MapBootEndpoints();
+        app.MapLoaderEndpoints();
         app.MapDashboard();
         app.MapAttestationEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");

@@ -128,10 +128,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:03";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var r = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public));
         await AssertRefusedAsync(r, "event-log-missing", mac);
     }
@@ -160,10 +158,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:04";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var wg = tpm.WireGuardKey().Public;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, wg, qualifyingOverride: SHA256.HashData(nonce));
         await AssertRefusedAsync(await Agent.PostAsync(_host.Http, "quote", body), "nonce-mismatch", mac);
@@ -175,10 +171,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:05";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public);
         var sig = Convert.FromBase64String((string)body["signature"]!);
         sig[^5] ^= 0x01;
@@ -192,10 +186,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:06";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public);
         var pcrs = (Dictionary<string, Dictionary<string, string>>)body["pcrs"]!;
         pcrs["sha256"]["7"] = new string('f', 64);
@@ -233,10 +225,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:08";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var q = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public));
         Assert.Equal(HttpStatusCode.OK, q.StatusCode);
         var r = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) });
@@ -297,10 +287,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await _host.Admin.PostAsync(new Uri($"/api/v1/nodes/{mac}/decommission", UriKind.Relative), null)).StatusCode);
 
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var r = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public));
         Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
         Assert.Equal("ek-revoked", (await r.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
@@ -313,10 +301,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:0a";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public);
         using var other = RSA.Create(2048);
         using var selfSigned = new CertificateRequest("CN=not this EK", other, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1).CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
@@ -363,10 +349,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
     /// <summary>Attests with an event log of no measurements (swtpm's PCRs are all zero), up to activate.</summary>
     private async Task<JsonElement> AttestWithEmptyLogAsync(SwtpmNode node, string token, string mac)
     {
-        using var t = node.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, node, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, node.WireGuardKey().Public);
         body["eventLog"] = Convert.ToBase64String(EventLogs.EmptySha256());
         var q = await Agent.PostAsync(_host.Http, "quote", body);
@@ -383,10 +367,8 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:0c";
         var token = await BootAsync(mac);
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, token, mac);
+        using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var q = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public));
         var credential = await q.Content.ReadFromJsonAsync<JsonElement>();
         var eventsBefore = (await EventsAsync(mac)).Count;

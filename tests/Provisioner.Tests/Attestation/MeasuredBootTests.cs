@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Kldload.Tpm.Device;
 
 namespace Kldload.Provisioner.Tests.Attestation;
 
@@ -54,10 +53,8 @@ public sealed class MeasuredBootTests : IAsyncDisposable
     {
         var script = await host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi", UriKind.Relative));
         var token = script.Split("kldload.token=")[1].Split('\n')[0].Trim();
-        using var t = tpm.Connect();
-        using var ek = EndorsementKey.Create(t, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(t, ek, TpmTemplates.AkRsa2048());
-        var (sessionId, nonce) = await Agent.ChallengeAsync(host.Http, token, mac);
+        using var session = await Agent.BeginAsync(host.Http, tpm, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public);
         body["eventLog"] = Convert.ToBase64String(eventLog);
         var q = await Agent.PostAsync(host.Http, "quote", body);

@@ -126,9 +126,43 @@ internal sealed class AgentRun
     public required byte[] WireGuardPublicKey { get; init; }
 }
 
+/// <summary>An attestation in progress: the node's TPM connection, EK and AK, and the open session.</summary>
+internal sealed class AgentSession : IDisposable
+{
+    public required Tpm2 Tpm { get; init; }
+
+    public required EndorsementKey Ek { get; init; }
+
+    public required AttestationKey Ak { get; init; }
+
+    public required string SessionId { get; init; }
+
+    public required byte[] Nonce { get; init; }
+
+    public void Deconstruct(out Tpm2 tpm, out EndorsementKey ek, out AttestationKey ak, out string sessionId, out byte[] nonce) =>
+        (tpm, ek, ak, sessionId, nonce) = (Tpm, Ek, Ak, SessionId, Nonce);
+
+    public void Dispose()
+    {
+        Ak.Dispose();
+        Ek.Dispose();
+        Tpm.Dispose();
+    }
+}
+
 /// <summary>The agent side of the wire contract, over HTTP, against a swtpm.</summary>
 internal static class Agent
 {
+    /// <summary>Connects to the node's TPM, creates the EK (RSA L-1) and an RSA AK, and asks for a challenge.</summary>
+    public static async Task<AgentSession> BeginAsync(HttpClient http, SwtpmNode node, string token, string mac)
+    {
+        var tpm = node.Connect();
+        var ek = EndorsementKey.Create(tpm, EkKind.RsaL1);
+        var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
+        var (sessionId, nonce) = await ChallengeAsync(http, token, mac);
+        return new AgentSession { Tpm = tpm, Ek = ek, Ak = ak, SessionId = sessionId, Nonce = nonce };
+    }
+
     public static readonly int[] Pcrs = [0, 1, 2, 3, 4, 5, 6, 7];
 
     public static async Task<(string SessionId, byte[] Nonce)> ChallengeAsync(HttpClient http, string token, string mac)

@@ -76,9 +76,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
                     ?? throw new StepRefusedException($"activate returned an unusable mesh configuration: {error}");
                 Say($"attested: node {activation.NodeId} mesh {mesh.NodeAddress6}");
                 SaveBundle(activation.WireguardConfig);
-                ApplyMesh(mesh, wgPrivate);
-                await ReadyAsync(mesh, sessionId, activation.NodeId, ct);
-                return 0;
+                return await JoinMeshAsync(mesh, wgPrivate, sessionId, activation.NodeId, ct);
             }
             catch (HttpRequestException e)
             {
@@ -144,6 +142,29 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         Say("activate: credential recovered by the TPM");
         var activation = await PostAsync(http, "activate", new ActivateRequest(challenge.SessionId, proof), AgentJsonContext.Default.ActivateRequest, AgentJsonContext.Default.ActivateResponse, ct);
         return (challenge.SessionId, activation);
+    }
+
+    /// <summary>The boot token is spent once activation succeeded: retry the mesh steps, never the attestation.</summary>
+    private async Task<int> JoinMeshAsync(MeshConfiguration mesh, byte[] wgPrivate, string sessionId, string nodeId, CancellationToken ct)
+    {
+        var backoff = new Backoff(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30));
+        for (var attempt = 1; attempt <= 5; attempt++)
+        {
+            try
+            {
+                ApplyMesh(mesh, wgPrivate);
+                await ReadyAsync(mesh, sessionId, nodeId, ct);
+                return 0;
+            }
+            catch (Exception e) when (e is WireGuardLinkException or HttpRequestException or StepRefusedException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                Say($"FAILED: mesh join attempt {attempt}: {e.Message}");
+                await Task.Delay(backoff.Next(), ct);
+            }
+        }
+
+        Say("FAILED: the node attested but could not join the mesh; check UDP to the hub's WireGuard port, then reboot the node");
+        return 1;
     }
 
     private void ApplyMesh(MeshConfiguration mesh, byte[] wgPrivate)

@@ -1,5 +1,3 @@
-using Kldload.Agent;
-
 namespace Kldload.Agent.Tests;
 
 public class BootInterfaceTests

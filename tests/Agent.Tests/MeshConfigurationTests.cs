@@ -1,5 +1,4 @@
 using System.Net;
-using Kldload.Agent;
 
 namespace Kldload.Agent.Tests;
 

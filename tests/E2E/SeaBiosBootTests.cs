@@ -40,6 +40,7 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         var firstBootAt = first.GetProperty("lastBootAt").GetString();
         await lab.StopVmAsync(vm);
 
+        var rebootAt = DateTime.UtcNow;
         var again = await lab.StartVmAsync(mac, vm.TpmState);
         var deadline = DateTime.UtcNow + VmLimit;
         var second = await lab.WaitReadyAsync(again, mac, VmLimit);
@@ -53,6 +54,9 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         Assert.Equal(first.GetProperty("id").GetString(), second.GetProperty("id").GetString());
         Assert.Equal(first.GetProperty("wireguardPublicKey").GetString(), second.GetProperty("wireguardPublicKey").GetString());
         Assert.Equal(first.GetProperty("meshAddress").GetString(), second.GetProperty("meshAddress").GetString());
+        // The second boot is timed from its own first DHCP packet, not from the first boot's.
+        var secondSeconds = second.GetProperty("lastBootToMeshSeconds").GetDouble();
+        Assert.InRange(secondSeconds, 0.1, (DateTime.UtcNow - rebootAt).TotalSeconds);
         var ping = await lab.PingAsync(second.GetProperty("meshAddress").GetString()!);
         Assert.True(ping.ExitCode == 0, ping.Output);
         output.WriteLine($"reboot: same node {second.GetProperty("id").GetString()}, lastBootToMeshSeconds {BootLab.FormatSeconds(second.GetProperty("lastBootToMeshSeconds").GetDouble())}");

@@ -51,4 +51,7 @@ pids+=($!)
 
 echo "demo: dashboard http://10.76.0.1:8080/  admin token: $(cat "$work/data/admin.token")"
 echo "demo: node console: $work/node.serial.log (following it; Ctrl-C stops the demo)"
-tail -F "$work/node.serial.log" 2>/dev/null | grep --line-buffered -E 'kldload' || true
+# In the background with `wait`, so Ctrl-C (or TERM) runs the cleanup at once.
+tail -F "$work/node.serial.log" 2>/dev/null &
+pids+=($!)
+wait

@@ -6,12 +6,14 @@ RESULTS ?= artifacts/test-results
 # Local runs may skip slow tiers: make test FILTER='Tier!=Qemu'
 FILTER ?=
 
-.PHONY: help deps restore build format test ci run clean
+.PHONY: help deps restore build format test ci run clean image demo
 
 help:
 	@echo "make run     run kldload serve with the embedded defaults"
 	@echo "make ci      what CI runs: deps, restore, build (warnings are errors), format check, every test"
 	@echo "make test    every test (FILTER='Tier!=Qemu' to skip a tier locally)"
+	@echo "make image   the live image (kernel, initrd, manifest.json) in out/image"
+	@echo "make demo    kldload + one QEMU node in a private namespace"
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then scripts/install-deps.sh; else sudo scripts/install-deps.sh; fi
@@ -32,6 +34,13 @@ test: build
 	  rc=$$?; scripts/test-summary.sh $(RESULTS); exit $$rc
 
 ci: deps build format test
+
+image:
+	images/build.sh
+
+demo:
+	@[ -f out/image/manifest.json ] || images/build.sh
+	images/demo.sh
 
 run:
 	dotnet run --project src/Provisioner -- serve

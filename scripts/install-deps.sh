@@ -18,6 +18,8 @@ packages=(
   wireguard-tools wireguard-go
   # virtual machines for the end-to-end tier
   qemu-system-x86 qemu-utils ovmf ipxe
+  # live image builder (images/build.sh): depmod/modprobe -d, cpio, readelf
+  kmod cpio binutils
   # dashboard tests
   chromium
 )

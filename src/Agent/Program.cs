@@ -1,8 +1,8 @@
 using System.Reflection;
 using Kldload.Agent;
 
-// kldload-agent: runs inside the live image. The attestation and mesh join land with the agent issue;
-// today it reports what it would do from the kernel command line.
+// kldload-agent: runs inside the live image, started by its /init. Attests the node with its TPM,
+// joins the WireGuard mesh and reports ready; one console line per step.
 var version = typeof(KernelCommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 if (args is ["version"] or ["--version"])
 {
@@ -24,5 +24,19 @@ if (cmdline.ServerUrl is null || cmdline.BootToken is null)
     return 1;
 }
 
-Console.WriteLine($"kldload-agent {version}: server {cmdline.ServerUrl}");
-return 0;
+NodeAgent.Say($"{version}: server {cmdline.ServerUrl}");
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cts.Cancel();
+};
+try
+{
+    return await new NodeAgent(cmdline, new AgentOptions()).RunAsync(cts.Token);
+}
+catch (IOException e)
+{
+    NodeAgent.Say("FAILED: " + e.Message);
+    return 1;
+}

@@ -49,7 +49,7 @@ public static partial class BootEndpoints
             Field(q["platform"].ToString()));
         var node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"})");
         var now = time.GetUtcNow().UtcDateTime;
-        if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10))
+        if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10) || node.LastBootAt >= node.BootStartedAt)
         {
             nodes.MarkBootStarted(node, now);
         }

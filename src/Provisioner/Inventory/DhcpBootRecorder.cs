@@ -49,9 +49,10 @@ public sealed partial class DhcpBootRecorder(NodeService nodes, TimeProvider tim
         }
 
         var existing = nodes.Store.FindByMac(mac);
-        if (existing?.BootStartedAt is { } started && at - started < NewBootAfter && existing.LastSeenAt >= started)
+        if (existing?.BootStartedAt is { } started && at - started < NewBootAfter && existing.LastSeenAt >= started
+            && !(existing.LastBootAt >= started))
         {
-            return; // the same boot, still in firmware
+            return; // the same boot, still in firmware (a boot that already attested since then is over: this is a reboot)
         }
 
         var arch = client.Architecture?.ToString();

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Kldload.Agent;
+
+// The agent's half of the attestation wire contract (the provisioner's AttestationContracts), with
+// source-generated serialization so the NativeAOT binary needs no reflection.
+
+/// <summary><c>POST /api/v1/attest/challenge</c>.</summary>
+internal sealed record ChallengeRequest(string BootToken, string Mac);
+
+/// <summary>The session, the nonce and the PCRs the quote must cover.</summary>
+internal sealed record ChallengeResponse(string SessionId, string Nonce, Dictionary<string, List<int>>? PcrSelection);
+
+/// <summary><c>POST /api/v1/attest/quote</c>.</summary>
+internal sealed record QuoteRequest(
+    string SessionId,
+    string EkPublic,
+    string AkPublic,
+    string Quote,
+    string Signature,
+    Dictionary<string, Dictionary<string, string>> Pcrs,
+    string? EventLog,
+    string WireguardPublicKey);
+
+/// <summary>MakeCredential output.</summary>
+internal sealed record QuoteResponse(string CredentialBlob, string EncryptedSecret);
+
+/// <summary><c>POST /api/v1/attest/activate</c>.</summary>
+internal sealed record ActivateRequest(string SessionId, string Proof);
+
+/// <summary>The mesh identity (200) or the news that the EK waits for an operator (202).</summary>
+internal sealed record ActivateResponse(
+    string NodeId,
+    string State,
+    string? MeshAddress,
+    string? Certificate,
+    string? CaBundle,
+    string? WireguardConfig,
+    JsonElement? PeerBundle,
+    string? Detail);
+
+/// <summary><c>POST /api/v1/attest/ready</c>, through the mesh.</summary>
+internal sealed record ReadyRequest(string SessionId);
+
+/// <summary>The server's answer to ready.</summary>
+internal sealed record ReadyResponse(string NodeId, string State, double? BootToMeshSeconds);
+
+/// <summary>An RFC 9457 problem body (what the server says when it refuses a step).</summary>
+internal sealed record ProblemResponse(string? Title, string? Detail, string? Reason);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ChallengeRequest))]
+[JsonSerializable(typeof(ChallengeResponse))]
+[JsonSerializable(typeof(QuoteRequest))]
+[JsonSerializable(typeof(QuoteResponse))]
+[JsonSerializable(typeof(ActivateRequest))]
+[JsonSerializable(typeof(ActivateResponse))]
+[JsonSerializable(typeof(ReadyRequest))]
+[JsonSerializable(typeof(ReadyResponse))]
+[JsonSerializable(typeof(ProblemResponse))]
+internal sealed partial class AgentJsonContext : JsonSerializerContext;

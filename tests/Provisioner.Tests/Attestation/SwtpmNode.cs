@@ -20,38 +20,56 @@ namespace Kldload.Provisioner.Tests.Attestation;
 /// </summary>
 internal sealed class SwtpmNode : IDisposable
 {
-    private readonly Process _process;
+    private readonly Process _process = null!;
 
     public SwtpmNode(string? stateDir = null)
     {
         StateDir = stateDir ?? Directory.CreateTempSubdirectory("klswtpm-").FullName;
-        (DataPort, ControlPort) = FreePorts();
-        var psi = new ProcessStartInfo("swtpm",
-            $"socket --tpm2 --tpmstate dir={StateDir} --server type=tcp,port={DataPort},bindaddr=127.0.0.1 " +
-            $"--ctrl type=tcp,port={ControlPort},bindaddr=127.0.0.1 --flags not-need-init,startup-clear")
+        // Ports are picked free but can be taken by a parallel test before swtpm binds them: a start
+        // that fails is retried on fresh ports, and the last failure is reported with swtpm's stderr.
+        string failure = "not started";
+        for (var attempt = 0; attempt < 6; attempt++)
         {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        _process = Process.Start(psi)!;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (!PortOpen(DataPort))
-        {
-            if (_process.HasExited || DateTime.UtcNow > deadline)
+            (DataPort, ControlPort) = FreePorts();
+            var psi = new ProcessStartInfo("swtpm",
+                $"socket --tpm2 --tpmstate dir={StateDir} --server type=tcp,port={DataPort},bindaddr=127.0.0.1 " +
+                $"--ctrl type=tcp,port={ControlPort},bindaddr=127.0.0.1 --flags not-need-init,startup-clear")
             {
-                throw new InvalidOperationException("swtpm did not start: " + (_process.HasExited ? _process.StandardError.ReadToEnd() : "timeout"));
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            var process = Process.Start(psi)!;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (!process.HasExited && DateTime.UtcNow < deadline && !PortOpen(DataPort))
+            {
+                Thread.Sleep(50);
             }
 
-            Thread.Sleep(50);
+            if (!process.HasExited && PortOpen(DataPort))
+            {
+                _process = process;
+                return;
+            }
+
+            if (!process.HasExited)
+            {
+                process.Kill();
+                process.WaitForExit(5000);
+            }
+
+            failure = process.StandardError.ReadToEnd() is { Length: > 0 } err ? err.Trim() : $"no listener on {DataPort} in 30 s";
+            process.Dispose();
         }
+
+        throw new InvalidOperationException($"swtpm did not start after 6 attempts: {failure}");
     }
 
     public string StateDir { get; }
 
-    public int DataPort { get; }
+    public int DataPort { get; private set; }
 
-    public int ControlPort { get; }
+    public int ControlPort { get; private set; }
 
     public string Tcti => $"swtpm:host=127.0.0.1,port={DataPort}";
 

@@ -24,9 +24,9 @@ public sealed class SwtpmProcess : IDisposable
 
     public string StateDir { get; }
 
-    public int DataPort { get; }
+    public int DataPort { get; private set; }
 
-    public int ControlPort { get; }
+    public int ControlPort { get; private set; }
 
     public string Tcti => $"swtpm:host=127.0.0.1,port={DataPort}";
 
@@ -59,6 +59,26 @@ public sealed class SwtpmProcess : IDisposable
 
     public void Start()
     {
+        // A free port can be taken by a parallel test before swtpm binds it: retry on fresh ports.
+        var failure = "not started";
+        for (var attempt = 0; attempt < 6; attempt++)
+        {
+            if (attempt > 0)
+            {
+                (DataPort, ControlPort) = FreePortPair();
+            }
+
+            if (TryStart(out failure))
+            {
+                return;
+            }
+        }
+
+        throw new InvalidOperationException($"swtpm did not start after 6 attempts: {failure}");
+    }
+
+    private bool TryStart(out string failure)
+    {
         var flags = _needInit ? string.Empty : " --flags not-need-init,startup-clear";
         var psi = new ProcessStartInfo("swtpm",
             $"socket --tpm2 --tpmstate dir={StateDir} --server type=tcp,port={DataPort},bindaddr=127.0.0.1 " +
@@ -68,24 +88,29 @@ public sealed class SwtpmProcess : IDisposable
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        _process = Process.Start(psi) ?? throw new InvalidOperationException("swtpm did not start");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (DateTime.UtcNow < deadline)
+        var process = Process.Start(psi) ?? throw new InvalidOperationException("swtpm did not start");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline && !process.HasExited)
         {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"swtpm exited: {_process.StandardError.ReadToEnd()}");
-            }
-
             if (PortOpen(DataPort) && PortOpen(ControlPort))
             {
-                return;
+                _process = process;
+                failure = string.Empty;
+                return true;
             }
 
             Thread.Sleep(50);
         }
 
-        throw new TimeoutException("swtpm did not open its ports in 15 s");
+        if (!process.HasExited)
+        {
+            process.Kill();
+            process.WaitForExit(5000);
+        }
+
+        failure = process.StandardError.ReadToEnd() is { Length: > 0 } err ? err.Trim() : "ports not open in 30 s";
+        process.Dispose();
+        return false;
     }
 
     /// <summary>A command client; one TCP connection per command so tpm2-tools can run in between.</summary>

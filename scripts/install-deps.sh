@@ -20,6 +20,8 @@ packages=(
   qemu-system-x86 qemu-utils ovmf ipxe
   # live image builder (images/build.sh): depmod/modprobe -d, cpio, readelf
   kmod cpio binutils
+  # backup archives: age and age-keygen cross-check the age format
+  age
   # dashboard tests
   chromium
 )

@@ -188,6 +188,46 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
     }
 
+    /// <summary>
+    /// A consistent copy of every lease for a backup: the staged leases are flushed first, so the copy
+    /// holds exactly what clients may have been told, then the current set is taken under the lock.
+    /// </summary>
+    public IReadOnlyList<DhcpLease> Snapshot()
+    {
+        Flush();
+        return LoadAll();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="leases"/> in the journal's record format: a file that
+    /// <see cref="Open"/> replays into an empty lease database (a restore writes one as <c>leases.journal</c>).
+    /// </summary>
+    public static void WriteJournal(Stream destination, IEnumerable<DhcpLease> leases)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(leases);
+        var buffer = new byte[LeaseRecordCodec.MaxRecordLength];
+        foreach (var lease in leases)
+        {
+            destination.Write(buffer, 0, LeaseRecordCodec.Write(lease, buffer));
+        }
+    }
+
+    /// <summary>Reads a journal written by <see cref="WriteJournal"/>; a torn or damaged record ends it.</summary>
+    public static IReadOnlyList<DhcpLease> ReadJournal(ReadOnlySpan<byte> journal, out bool complete)
+    {
+        var leases = new List<DhcpLease>();
+        var offset = 0;
+        while (offset < journal.Length && LeaseRecordCodec.TryRead(journal[offset..], out var lease, out var consumed))
+        {
+            leases.Add(lease);
+            offset += consumed;
+        }
+
+        complete = offset == journal.Length;
+        return leases;
+    }
+
     /// <summary>Rewrites the journal as one record per address (for tests and at the size limit).</summary>
     public void Compact()
     {

@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Attestation;
+using Kldload.Provisioner.Backup;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Dashboard;
 using Kldload.Provisioner.Hosting.Settings;
@@ -50,6 +51,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(config.Attestation);
         builder.Services.AddSingleton(config.Mesh);
         builder.Services.AddSingleton(config.Auth);
+        builder.Services.AddSingleton(config.Backup);
         builder.Services.AddSingleton(TimeProvider.System);
 
         var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
@@ -86,6 +88,7 @@ public static partial class KldloadHost
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
         admin.MapImageAdminEndpoints();
+        admin.MapBackupEndpoints();
         return app;
     }
 
@@ -112,6 +115,9 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<RevokedEkStore>();
         builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();
+        builder.Services.AddSingleton<BackupService>();
+        builder.Services.AddSingleton<BackupScheduler>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BackupScheduler>());
     }
 
     /// <summary>Runs <c>kldload serve</c> until SIGTERM/SIGINT. Returns the process exit code.</summary>

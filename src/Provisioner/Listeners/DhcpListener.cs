@@ -31,6 +31,12 @@ public sealed partial class DhcpListener(
     /// <summary>The running engine (null before start): leases, option 82 and counters for the provisioner.</summary>
     public DhcpEngine? Engine { get; private set; }
 
+    /// <summary>
+    /// The durable leases as of now (Full mode), for a backup taken while serving; null when this
+    /// listener holds no lease database (Proxy mode, or not started).
+    /// </summary>
+    internal IReadOnlyList<DhcpLease>? SnapshotLeases() => (_store as LiteDbLeaseStore)?.Snapshot();
+
     /// <summary>Datagrams lost because the engine could not keep up.</summary>
     public long QueueOverflows => _transport?.QueueOverflows ?? 0;
 

@@ -260,7 +260,9 @@ public static class AgeHeader
             var b = input.ReadByte();
             if (b < 0)
             {
-                return raw.Count == start ? null : throw new AgeException(AgeFailure.Truncated, "the archive ends inside its header");
+                return raw.Count == start ? null
+                    : start == 0 ? throw new AgeException(AgeFailure.NotAge, "not an age v1 file (no age-encryption.org/v1 line)")
+                    : throw new AgeException(AgeFailure.Truncated, "the archive ends inside its header");
             }
 
             raw.Add((byte)b);

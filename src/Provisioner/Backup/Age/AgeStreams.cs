@@ -337,7 +337,9 @@ public sealed class AgeDecryptingStream : Stream
             var cut = last && sealedLength == full && TryOpen(nonce, plainLength);
             throw cut
                 ? new AgeException(AgeFailure.Truncated, $"the archive is cut short after payload byte {at + sealedLength} (its final chunk is missing)", e)
-                : new AgeException(AgeFailure.Damaged, $"the archive is damaged: chunk {_counter} (payload bytes {at}-{at + sealedLength - 1}) does not authenticate", e);
+                : new AgeException(AgeFailure.Damaged, last && sealedLength < full
+                    ? $"the archive is damaged or cut short: its last chunk ({_counter}, payload bytes {at}-{at + sealedLength - 1}) does not authenticate"
+                    : $"the archive is damaged: chunk {_counter} (payload bytes {at}-{at + sealedLength - 1}) does not authenticate", e);
         }
 
         if (last && plainLength == 0 && _counter > 0)

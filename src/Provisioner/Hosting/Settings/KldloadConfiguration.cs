@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Hosting.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup"];
 
     public required IConfigurationRoot Root { get; init; }
 
@@ -27,6 +27,8 @@ public sealed record KldloadConfiguration
     public required AuthSettings Auth { get; init; }
 
     public required ImagesSettings Images { get; init; }
+
+    public required BackupSettings Backup { get; init; }
 
     /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
     public required IReadOnlyList<Uri> Urls { get; init; }
@@ -59,6 +61,7 @@ public sealed record KldloadConfiguration
             Mesh = MeshSettings.Read(r),
             Auth = AuthSettings.Read(r, kldload),
             Images = ImagesSettings.Read(r, kldload),
+            Backup = BackupSettings.Read(r),
             Urls = ReadUrls(r),
         };
 

@@ -1,0 +1,104 @@
+using System.Globalization;
+using Kldload.Provisioner.Backup.Age;
+using Kldload.Provisioner.Hosting.Settings;
+
+namespace Kldload.Provisioner.Backup;
+
+/// <summary>
+/// <c>Backup:Schedule</c>: writes <c>kldload-backup-{time}.age</c> into <c>Backup:Directory</c> every
+/// interval (the first one interval after the newest existing backup, or at once when none is
+/// recent), through a temporary file and a rename, then keeps the newest <c>Backup:Keep</c>.
+/// </summary>
+public sealed partial class BackupScheduler(BackupService backups, BackupSettings settings, TimeProvider time, ILogger<BackupScheduler> logger) : BackgroundService
+{
+    public const string FilePrefix = "kldload-backup-";
+    public const string FileSuffix = ".age";
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (settings.Schedule is not { } interval || settings.Directory is not { } directory)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(directory);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var newest = Existing(directory).Select(f => (DateTimeOffset?)f.LastWriteTimeUtc).FirstOrDefault();
+            var due = newest is { } n ? n + interval : time.GetUtcNow();
+            var wait = due - time.GetUtcNow();
+            if (wait > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(wait, time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+
+            try
+            {
+                await RunOnceAsync(directory, stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Counted and logged by BackupService; try again after a short pause, not a full interval.
+                Log.WillRetry(logger, e.Message);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMinutes(Math.Min(5, interval.TotalMinutes)), time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes one scheduled backup and prunes old ones; returns the file written.</summary>
+    public async Task<string> RunOnceAsync(string directory, CancellationToken cancellationToken)
+    {
+        var name = FilePrefix + time.GetUtcNow().ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + FileSuffix;
+        var path = Path.Combine(directory, name);
+        var temp = Path.Combine(directory, "." + name + ".partial");
+        try
+        {
+            var file = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite, BufferSize = 1 << 16 });
+            await using (file.ConfigureAwait(false))
+            {
+                await backups.WriteAsync(file, Encryptor, settings.IncludeImages, "schedule", cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+
+        foreach (var old in Existing(directory).Skip(settings.Keep))
+        {
+            old.Delete();
+        }
+
+        return path;
+    }
+
+    private AgeEncryptingStream Encryptor(Stream output) => settings.Recipients.Count > 0
+        ? AgeEncryptingStream.ToRecipients(output, settings.Recipients, leaveOpen: true)
+        : AgeEncryptingStream.WithPassphrase(output, BackupSettings.ReadPassphrase(settings.PassphraseFile!) ?? throw new InvalidOperationException($"{settings.PassphraseFile} is empty"), leaveOpen: true);
+
+    private static IEnumerable<FileInfo> Existing(string directory) =>
+        new DirectoryInfo(directory).EnumerateFiles(FilePrefix + "*" + FileSuffix).OrderByDescending(f => f.Name, StringComparer.Ordinal);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "scheduled backup failed ({Reason}); retrying in a few minutes")]
+        public static partial void WillRetry(ILogger logger, string reason);
+    }
+}

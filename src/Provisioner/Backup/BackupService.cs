@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using Kldload.Dhcp.Leases;
+using Kldload.Dhcp.Server;
+using Kldload.ImageStore;
+using Kldload.Provisioner.Backup.Age;
+using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Listeners;
+using Prometheus;
+
+namespace Kldload.Provisioner.Backup;
+
+/// <summary>
+/// Backups taken by the running service (admin API and schedule): one at a time, while DHCP, TFTP
+/// and HTTP keep serving. Outcomes go to the log and to the <c>kldload_backup*</c> metrics.
+/// </summary>
+public sealed partial class BackupService(IKldloadDatabase database, KldloadConfiguration config, IServiceProvider services, TimeProvider time, ILogger<BackupService> logger)
+{
+    private static readonly Counter Runs = Metrics.CreateCounter("kldload_backups_total", "Backups by trigger (api, schedule) and outcome (ok, failed).", "trigger", "outcome");
+    private static readonly Gauge LastSuccess = Metrics.CreateGauge("kldload_backup_last_success_timestamp_seconds", "Unix time of the last backup that completed.");
+    private static readonly Gauge LastBytes = Metrics.CreateGauge("kldload_backup_last_bytes", "Plaintext size of the last completed backup, in bytes.");
+    private static readonly Gauge LastSeconds = Metrics.CreateGauge("kldload_backup_last_duration_seconds", "How long the last completed backup took.");
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>Where this service's backups read from.</summary>
+    public BackupSource Source() => CreateSource(database, config, () => services.GetService<DhcpListener>()?.SnapshotLeases());
+
+    /// <summary>The source for a data directory, live (<paramref name="liveLeases"/>) or stopped.</summary>
+    public static BackupSource CreateSource(IKldloadDatabase database, KldloadConfiguration config, Func<IReadOnlyList<DhcpLease>?>? liveLeases = null) => new()
+    {
+        Database = database.Database,
+        Leases = () => liveLeases?.Invoke() ?? ReadLeasesAtRest(config.Kldload.DataDir),
+        DataDir = config.Kldload.DataDir,
+        AdminTokenFile = config.Auth.AdminTokenFile,
+        ImagesRoot = config.Images.Root,
+        TrustedKeysDir = config.Images.TrustedKeysDir,
+        Settings = SettingsInForce(config),
+    };
+
+    /// <summary>Writes an encrypted backup to <paramref name="output"/>.</summary>
+    public async Task<BackupManifest> WriteAsync(Stream output, Func<Stream, AgeEncryptingStream> encrypt, bool includeImages, string trigger, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var age = encrypt(output);
+            await using (age.ConfigureAwait(false))
+            {
+                var manifest = await BackupWriter.WriteAsync(Source(), age, includeImages, NoTransferProgress.Instance, time, cancellationToken).ConfigureAwait(false);
+                await age.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                Runs.WithLabels(trigger, "ok").Inc();
+                LastSuccess.Set(time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0);
+                LastBytes.Set(age.Position);
+                LastSeconds.Set(seconds);
+                Log.Completed(logger, trigger, manifest.Counts.ToString(), age.Position, seconds);
+                return manifest;
+            }
+        }
+        catch (Exception e)
+        {
+            Runs.WithLabels(trigger, "failed").Inc();
+            Log.Failed(logger, trigger, e.Message);
+            throw;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Every key of kldload's own sections with its value (and the listen URLs).</summary>
+    internal static SortedDictionary<string, string?> SettingsInForce(KldloadConfiguration config)
+    {
+        var settings = new SortedDictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var section in KldloadConfiguration.Sections)
+        {
+            foreach (var (key, value) in config.Root.GetSection(section).AsEnumerable())
+            {
+                if (value is not null)
+                {
+                    settings[key] = value;
+                }
+            }
+        }
+
+        settings["urls"] = string.Join(';', config.Urls.Select(u => u.OriginalString));
+        return settings;
+    }
+
+    /// <summary>Leases of a lease database nobody holds open (DHCP off, proxy mode, or a stopped service).</summary>
+    private static List<DhcpLease>? ReadLeasesAtRest(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "leases.db");
+        if (!File.Exists(path) && !File.Exists(Path.ChangeExtension(path, ".journal")))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var store = LiteDbLeaseStore.Open(path);
+            return [.. store.LoadAll()];
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"the lease database {path} is in use ({e.Message}): is `kldload serve` running on this data directory? Back up through it (without --offline).", e);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "backup ({Trigger}) completed: {Counts}; {Bytes} bytes in {Seconds:0.00} s")]
+        public static partial void Completed(ILogger logger, string trigger, string counts, long bytes, double seconds);
+
+        [LoggerMessage(EventId = 901, Level = LogLevel.Error, Message = "backup ({Trigger}) failed: {Reason}")]
+        public static partial void Failed(ILogger logger, string trigger, string reason);
+    }
+}

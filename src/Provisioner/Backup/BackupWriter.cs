@@ -1,0 +1,272 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using JsonSerializer = System.Text.Json.JsonSerializer;
+using Kldload.Dhcp.Leases;
+using Kldload.Dhcp.Server;
+using Kldload.ImageStore;
+using Kldload.Provisioner.Hosting;
+using LiteDB;
+
+namespace Kldload.Provisioner.Backup;
+
+/// <summary>Where a backup reads the provisioner's state from: a running service or a stopped data directory.</summary>
+public sealed class BackupSource
+{
+    /// <summary>kldload.db (shared mode: readable while the service writes).</summary>
+    public required ILiteDatabase Database { get; init; }
+
+    /// <summary>The durable DHCP leases now, or null when there are none to keep.</summary>
+    public required Func<IReadOnlyList<DhcpLease>?> Leases { get; init; }
+
+    public required string DataDir { get; init; }
+
+    public required string AdminTokenFile { get; init; }
+
+    /// <summary>The image store root (<c>{DataDir}/images</c>); blobs are under <c>blobs/</c>.</summary>
+    public required string ImagesRoot { get; init; }
+
+    public required string TrustedKeysDir { get; init; }
+
+    /// <summary>The settings in force (every key of kldload's sections), stored for the operator.</summary>
+    public required IReadOnlyDictionary<string, string?> Settings { get; init; }
+}
+
+/// <summary>
+/// Writes one backup as a tar stream (to be encrypted by the caller): kldload.db collection by
+/// collection as BSON, read inside one LiteDB transaction; the DHCP leases in their journal format;
+/// the mesh CA directory; the admin token; the settings in force; and, unless left out, the image
+/// blobs and trusted bundle keys. <c>MANIFEST.json</c> comes last with every file's SHA-256.
+/// </summary>
+public static class BackupWriter
+{
+    private static readonly string[] s_imageCollections = ["image_manifests"];
+
+    public static async Task<BackupManifest> WriteAsync(BackupSource source, Stream output, bool includeImages, ITransferProgress progress, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(progress);
+        var created = time.GetUtcNow();
+
+        // 1. The database, first and quickly: everything else is either immutable (blobs) or tiny.
+        var (collections, userVersion) = await Task.Run(() => DumpDatabase(source.Database), cancellationToken).ConfigureAwait(false);
+        var leases = source.Leases();
+        var files = CollectFiles(source, includeImages);
+        var total = collections.Sum(c => (long)c.Bson.Length) + files.Sum(f => f.Size) + (leases?.Count ?? 0) * 64L;
+        progress.Start("backup", total);
+
+        var entries = new List<BackupEntry>();
+        var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        await using (tar.ConfigureAwait(false))
+        {
+            foreach (var c in collections)
+            {
+                entries.Add(await WriteBytesAsync(tar, BackupLayout.DatabasePrefix + c.Name + BackupLayout.DatabaseSuffix, c.Bson, 0b110_000_000, created, cancellationToken).ConfigureAwait(false));
+                progress.Advance(c.Bson.Length);
+            }
+
+            if (leases is not null)
+            {
+                using var journal = new MemoryStream();
+                LiteDbLeaseStore.WriteJournal(journal, leases);
+                entries.Add(await WriteBytesAsync(tar, BackupLayout.LeaseJournal, journal.ToArray(), 0b110_000_000, created, cancellationToken).ConfigureAwait(false));
+            }
+
+            foreach (var f in files)
+            {
+                entries.Add(await WriteFileAsync(tar, f.ArchivePath, f.FullPath, created, progress, cancellationToken).ConfigureAwait(false));
+            }
+
+            var settings = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string?>(source.Settings.ToDictionary(), StringComparer.Ordinal), BackupManifest.Json);
+            entries.Add(await WriteBytesAsync(tar, BackupLayout.Settings, settings, 0b110_000_000, created, cancellationToken).ConfigureAwait(false));
+
+            var counts = new BackupCounts
+            {
+                Collections = collections.Count,
+                Documents = collections.Sum(c => c.Count),
+                Nodes = CountOf(collections, "nodes"),
+                Events = CountOf(collections, "events"),
+                Images = s_imageCollections.Sum(n => CountOf(collections, n)),
+                Channels = CountOf(collections, "image_channels"),
+                Leases = leases?.Count ?? 0,
+                Blobs = files.Count(f => f.ArchivePath.StartsWith(BackupLayout.BlobsPrefix, StringComparison.Ordinal)),
+                BlobBytes = files.Where(f => f.ArchivePath.StartsWith(BackupLayout.BlobsPrefix, StringComparison.Ordinal)).Sum(f => f.Size),
+            };
+            var manifest = new BackupManifest
+            {
+                Created = created,
+                KldloadVersion = BuildInfo.Version,
+                Host = Environment.MachineName,
+                DataDir = source.DataDir,
+                IncludesImages = includeImages,
+                DatabaseUserVersion = userVersion,
+                Counts = counts,
+                Entries = entries,
+            };
+            await WriteBytesAsync(tar, BackupManifest.FileName, JsonSerializer.SerializeToUtf8Bytes(manifest, BackupManifest.Json), 0b110_000_000, created, cancellationToken).ConfigureAwait(false);
+            progress.Finish();
+            return manifest;
+        }
+    }
+
+    private static long CountOf(List<(string Name, byte[] Bson, long Count)> collections, string name) =>
+        collections.FirstOrDefault(c => c.Name == name).Count;
+
+    /// <summary>
+    /// Reads every collection inside one transaction. Each collection's snapshot is pinned (by a count)
+    /// before any is read, so all of them are taken within the same instant; writers are never blocked.
+    /// Runs on one thread: LiteDB transactions belong to the thread that began them.
+    /// </summary>
+    internal static (List<(string Name, byte[] Bson, long Count)> Collections, int UserVersion) DumpDatabase(ILiteDatabase db)
+    {
+        var names = db.GetCollectionNames().Order(StringComparer.Ordinal).ToList();
+        var result = new List<(string, byte[], long)>(names.Count);
+        var userVersion = db.UserVersion;
+        db.BeginTrans();
+        try
+        {
+            foreach (var name in names)
+            {
+                _ = db.GetCollection(name).Count();
+            }
+
+            foreach (var name in names)
+            {
+                using var buffer = new MemoryStream();
+                long count = 0;
+                foreach (var doc in db.GetCollection(name).FindAll())
+                {
+                    buffer.Write(BsonSerializer.Serialize(doc));
+                    count++;
+                }
+
+                result.Add((name, buffer.ToArray(), count));
+            }
+        }
+        finally
+        {
+            db.Rollback();
+        }
+
+        return (result, userVersion);
+    }
+
+    private static List<(string ArchivePath, string FullPath, long Size)> CollectFiles(BackupSource source, bool includeImages)
+    {
+        var files = new List<(string, string, long)>();
+        void AddTree(string directory, string prefix, Func<string, bool> include)
+        {
+            if (!Directory.Exists(directory))
+            {
+                return;
+            }
+
+            foreach (var path in Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            {
+                var relative = Path.GetRelativePath(directory, path).Replace('\\', '/');
+                var info = new FileInfo(path);
+                if (include(Path.GetFileName(path)) && info.LinkTarget is null)
+                {
+                    files.Add((prefix + relative, path, info.Length));
+                }
+            }
+        }
+
+        AddTree(Path.Combine(source.DataDir, Listeners.MeshHubHosting.CaDirectoryName), BackupLayout.MeshCaPrefix, _ => true);
+        if (File.Exists(source.AdminTokenFile))
+        {
+            files.Add((BackupLayout.AdminToken, source.AdminTokenFile, new FileInfo(source.AdminTokenFile).Length));
+        }
+
+        AddTree(source.TrustedKeysDir, BackupLayout.TrustedKeysPrefix, n => !n.StartsWith('.'));
+        if (includeImages)
+        {
+            // Only finished blobs: names that are digests (temporary files start with a dot).
+            AddTree(Path.Combine(source.ImagesRoot, "blobs"), BackupLayout.BlobsPrefix, n => Sha256Digest.TryParse(n, out _));
+        }
+
+        return files;
+    }
+
+    private static async Task<BackupEntry> WriteBytesAsync(TarWriter tar, string path, byte[] bytes, int mode, DateTimeOffset created, CancellationToken ct)
+    {
+        using var data = new MemoryStream(bytes, writable: false);
+        var entry = new PaxTarEntry(TarEntryType.RegularFile, path) { DataStream = data, Mode = (UnixFileMode)mode, ModificationTime = created };
+        await tar.WriteEntryAsync(entry, ct).ConfigureAwait(false);
+        return new BackupEntry(path, bytes.Length, Convert.ToHexStringLower(SHA256.HashData(bytes)), mode);
+    }
+
+    private static async Task<BackupEntry> WriteFileAsync(TarWriter tar, string path, string fullPath, DateTimeOffset created, ITransferProgress progress, CancellationToken ct)
+    {
+        var mode = (int)File.GetUnixFileMode(fullPath) & 0b111_111_111;
+        var file = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        await using (file.ConfigureAwait(false))
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            using var data = new HashingReadStream(file, hash, progress);
+            var entry = new PaxTarEntry(TarEntryType.RegularFile, path) { DataStream = data, Mode = (UnixFileMode)mode, ModificationTime = created };
+            await tar.WriteEntryAsync(entry, ct).ConfigureAwait(false);
+            if (data.BytesRead != file.Length)
+            {
+                throw new IOException($"{fullPath} changed size while it was being backed up");
+            }
+
+            return new BackupEntry(path, data.BytesRead, Convert.ToHexStringLower(hash.GetHashAndReset()), mode);
+        }
+    }
+
+    /// <summary>A file as the tar writer reads it, hashed and counted on the way through.</summary>
+    private sealed class HashingReadStream(FileStream inner, IncrementalHash hash, ITransferProgress progress) : Stream
+    {
+        private readonly long _length = inner.Length;
+
+        public long BytesRead { get; private set; }
+
+        public override bool CanRead => true;
+
+        // The tar writer asks for Length and Position to size the entry; nothing seeks.
+        public override bool CanSeek => true;
+
+        public override bool CanWrite => false;
+
+        public override long Length => _length;
+
+        public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = inner.Read(buffer[..(int)Math.Min(buffer.Length, _length - BytesRead)]);
+            Count(buffer[..n]);
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _length - BytesRead)], cancellationToken).ConfigureAwait(false);
+            Count(buffer.Span[..n]);
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private void Count(ReadOnlySpan<byte> data)
+        {
+            hash.AppendData(data);
+            BytesRead += data.Length;
+            progress.Advance(data.Length);
+        }
+    }
+}

@@ -1,10 +1,10 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using System.Text.Json;
-using JsonSerializer = System.Text.Json.JsonSerializer;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Backup.Age;
 using LiteDB;
+using JsonSerializer = System.Text.Json.JsonSerializer;
 
 namespace Kldload.Provisioner.Backup;
 

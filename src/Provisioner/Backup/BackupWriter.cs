@@ -1,11 +1,11 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
-using JsonSerializer = System.Text.Json.JsonSerializer;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Hosting;
 using LiteDB;
+using JsonSerializer = System.Text.Json.JsonSerializer;
 
 namespace Kldload.Provisioner.Backup;
 

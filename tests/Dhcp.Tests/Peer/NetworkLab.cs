@@ -100,7 +100,12 @@ internal sealed class NetworkLab : IDisposable
     /// setns(2) (which changes only that thread), creates the socket and exits. The socket stays in
     /// the namespace it was created in.
     /// </summary>
-    public static Socket CreateUdpSocketIn(string ns)
+    public static Socket CreateUdpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Dgram, ProtocolType.Udp);
+
+    /// <summary>A TCP (IPv4) socket inside <paramref name="ns"/>, for HTTP clients that reach a server there.</summary>
+    public static Socket CreateTcpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Stream, ProtocolType.Tcp);
+
+    private static Socket CreateSocketIn(string ns, SocketType type, ProtocolType protocol)
     {
         Socket? socket = null;
         Exception? error = null;
@@ -114,7 +119,7 @@ internal sealed class NetworkLab : IDisposable
                     throw new InvalidOperationException($"setns({ns}) failed: errno {Marshal.GetLastPInvokeError()}");
                 }
 
-                socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                socket = new Socket(AddressFamily.InterNetwork, type, protocol);
             }
             catch (Exception e)
             {

@@ -49,7 +49,7 @@ public static class BackupRestorer
     /// <summary>Reads the whole archive and checks every digest without writing anything.</summary>
     public static async Task<BackupManifest> VerifyAsync(Stream archive, AgeKeys keys, ITransferProgress progress, CancellationToken cancellationToken)
     {
-        return await ReadAsync(archive, keys, progress, (_, data, ct) => data.CopyToAsync(Stream.Null, ct), cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(archive, keys, progress, "verify", (_, data, ct) => data.CopyToAsync(Stream.Null, ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -78,7 +78,7 @@ public static class BackupRestorer
         try
         {
             var incoming = Path.Combine(staging, Incoming);
-            var manifest = await ReadAsync(archive, keys, progress, (entry, data, ct) => ExtractAsync(incoming, entry, data, ct), cancellationToken).ConfigureAwait(false);
+            var manifest = await ReadAsync(archive, keys, progress, "restore", (entry, data, ct) => ExtractAsync(incoming, entry, data, ct), cancellationToken).ConfigureAwait(false);
             Assemble(incoming, staging, manifest);
             Directory.Delete(incoming, recursive: true);
             var moved = Swap(staging, target, time);
@@ -95,9 +95,9 @@ public static class BackupRestorer
         }
     }
 
-    private static async Task<BackupManifest> ReadAsync(Stream archive, AgeKeys keys, ITransferProgress progress, Func<TarEntry, Stream, CancellationToken, Task> sink, CancellationToken ct)
+    private static async Task<BackupManifest> ReadAsync(Stream archive, AgeKeys keys, ITransferProgress progress, string label, Func<TarEntry, Stream, CancellationToken, Task> sink, CancellationToken ct)
     {
-        progress.Start("restore", archive.CanSeek ? archive.Length : 0);
+        progress.Start(label, archive.CanSeek ? archive.Length : 0);
         var counted = new CountingReadStream(archive, progress);
         try
         {

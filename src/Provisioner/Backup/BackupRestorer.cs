@@ -67,6 +67,11 @@ public static class BackupRestorer
                 $"the target directory {target} is not empty ({string.Join(", ", present.Take(5).Select(Path.GetFileName))}{(present.Count > 5 ? ", ..." : string.Empty)}): restore into an empty or new directory, or pass --force to move its content aside");
         }
 
+        if (Directory.Exists(target) && Hosting.DataDirectoryLock.IsHeld(target))
+        {
+            throw new BackupException(BackupFailure.TargetNotEmpty, $"a kldload serve is running on {target}: stop it before restoring");
+        }
+
         if (File.Exists(target))
         {
             throw new BackupException(BackupFailure.TargetNotEmpty, $"the target {target} is a file, not a directory");
@@ -232,6 +237,7 @@ public static class BackupRestorer
             }
 
             db.UserVersion = manifest.DatabaseUserVersion;
+            db.UtcDate = true; // as kldload opens it: times read back as UTC
             db.Checkpoint();
         }
 

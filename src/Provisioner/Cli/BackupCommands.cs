@@ -363,6 +363,9 @@ internal static class BackupCommands
             throw new IOException($"no kldload database at {config.Kldload.DatabasePath}: check Kldload:DataDir");
         }
 
+        // The lease database is not shared: a running server must take the backup itself.
+        using var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
+            ?? throw new IOException($"a kldload serve is running on {config.Kldload.DataDir}: back up through it (without --offline)");
         using var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
         var source = BackupService.CreateSource(db, config);
         var age = passphrase is null ? AgeEncryptingStream.ToRecipients(file, recipients, leaveOpen: true) : AgeEncryptingStream.WithPassphrase(file, passphrase, leaveOpen: true);

@@ -54,7 +54,20 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(config.Backup);
         builder.Services.AddSingleton(TimeProvider.System);
 
-        var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+        var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
+            ?? throw new SettingBindException("Kldload:DataDir", config.Kldload.DataDir,
+                "another kldload serve is using this data directory (it holds kldload.lock)");
+        LiteKldloadDatabase db;
+        try
+        {
+            db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+        }
+        catch
+        {
+            dataLock.Dispose();
+            throw;
+        }
+
         builder.Services.AddSingleton<IKldloadDatabase>(db);
         builder.Services.AddSingleton<IReadinessCheck, DatabaseReadiness>();
         builder.Services.AddSingleton<ServerUrl>();
@@ -69,6 +82,7 @@ public static partial class KldloadHost
 
         var app = builder.Build();
         app.Lifetime.ApplicationStopped.Register(db.Dispose);
+        app.Lifetime.ApplicationStopped.Register(dataLock.Dispose);
 
         app.UseSerilogRequestLogging(o =>
         {

@@ -246,6 +246,34 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task DataDirectory_InUseByAServer_SecondServerOfflineBackupAndForcedRestoreRefused()
+    {
+        var host = await StartAsync(Source);
+        await using (host.ConfigureAwait(false))
+        {
+            var second = await Assert.ThrowsAsync<Kldload.Provisioner.Hosting.SettingBindException>(() => StartAsync(Source));
+            Assert.Contains("another kldload serve is using this data directory", second.Message, StringComparison.Ordinal);
+
+            var offline = await CliAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}");
+            Assert.Equal(1, offline.Code);
+            Assert.Contains("back up through it (without --offline)", offline.Stderr, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(_dir, "x.age")));
+
+            var good = Path.Combine(_dir, "good.age");
+            await File.WriteAllBytesAsync(good, await BackupThroughApiAsync(host));
+            var forced = await CliAsync("restore", good, "-i", _identityFile, "--force", $"--Kldload:DataDir={Source}");
+            Assert.Equal(1, forced.Code);
+            Assert.Contains("stop it before restoring", forced.Stderr, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(Source, "kldload.db")));
+        }
+
+        // Stopped: the lock is released and an offline backup works.
+        var after = await CliAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
+        Assert.True(after.Code == 0, after.Stderr);
+        Assert.Contains("holds 0 nodes", after.Stdout, StringComparison.Ordinal);
+    }
+
     private static Task<TestHost> StartAsync(string dataDir, params string[] overrides) =>
         TestHost.StartAsync(dataDir, null, ["--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab", .. overrides]);
 

@@ -103,7 +103,7 @@ public static class BackupRestorer
     private static async Task<BackupManifest> ReadAsync(Stream archive, AgeKeys keys, ITransferProgress progress, string label, Func<TarEntry, Stream, CancellationToken, Task> sink, CancellationToken ct)
     {
         progress.Start(label, archive.CanSeek ? archive.Length : 0);
-        var counted = new CountingReadStream(archive, progress);
+        var counted = new ObservedReadStream(archive, progress: progress);
         try
         {
             await using var plain = AgeDecryptingStream.Open(counted, keys, leaveOpen: true);
@@ -134,9 +134,9 @@ public static class BackupRestorer
                         continue;
                     }
 
-                    var hashing = new HashingStream(data, hash);
+                    var hashing = new ObservedReadStream(data, hash);
                     await sink(entry, hashing, ct).ConfigureAwait(false);
-                    seen[entry.Name] = (hashing.Length, Convert.ToHexStringLower(hash.GetHashAndReset()));
+                    seen[entry.Name] = (hashing.BytesRead, Convert.ToHexStringLower(hash.GetHashAndReset()));
                 }
             }
 
@@ -314,94 +314,5 @@ public static class BackupRestorer
         }
 
         return aside;
-    }
-
-    private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        private long _length;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => _length;
-
-        public override long Position { get => _length; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer);
-            hash.AppendData(buffer[..n]);
-            _length += n;
-            return n;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            hash.AppendData(buffer.Span[..n]);
-            _length += n;
-            return n;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    private sealed class CountingReadStream(Stream inner, ITransferProgress progress) : Stream
-    {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer);
-            progress.Advance(n);
-            return n;
-        }
-
-        public override int ReadByte()
-        {
-            var b = inner.ReadByte();
-            if (b >= 0)
-            {
-                progress.Advance(1);
-            }
-
-            return b;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -203,7 +203,7 @@ public static class BackupWriter
         await using (file.ConfigureAwait(false))
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            using var data = new HashingReadStream(file, hash, progress);
+            using var data = new ObservedReadStream(file, hash, progress, file.Length);
             var entry = new PaxTarEntry(TarEntryType.RegularFile, path) { DataStream = data, Mode = (UnixFileMode)mode, ModificationTime = created };
             await tar.WriteEntryAsync(entry, ct).ConfigureAwait(false);
             if (data.BytesRead != file.Length)
@@ -212,61 +212,6 @@ public static class BackupWriter
             }
 
             return new BackupEntry(path, data.BytesRead, Convert.ToHexStringLower(hash.GetHashAndReset()), mode);
-        }
-    }
-
-    /// <summary>A file as the tar writer reads it, hashed and counted on the way through.</summary>
-    private sealed class HashingReadStream(FileStream inner, IncrementalHash hash, ITransferProgress progress) : Stream
-    {
-        private readonly long _length = inner.Length;
-
-        public long BytesRead { get; private set; }
-
-        public override bool CanRead => true;
-
-        // The tar writer asks for Length and Position to size the entry; nothing seeks.
-        public override bool CanSeek => true;
-
-        public override bool CanWrite => false;
-
-        public override long Length => _length;
-
-        public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer[..(int)Math.Min(buffer.Length, _length - BytesRead)]);
-            Count(buffer[..n]);
-            return n;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var n = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _length - BytesRead)], cancellationToken).ConfigureAwait(false);
-            Count(buffer.Span[..n]);
-            return n;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        private void Count(ReadOnlySpan<byte> data)
-        {
-            hash.AppendData(data);
-            BytesRead += data.Length;
-            progress.Advance(data.Length);
         }
     }
 }

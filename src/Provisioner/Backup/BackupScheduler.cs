@@ -9,7 +9,7 @@ namespace Kldload.Provisioner.Backup;
 /// interval (the first one interval after the newest existing backup, or at once when none is
 /// recent), through a temporary file and a rename, then keeps the newest <c>Backup:Keep</c>.
 /// </summary>
-public sealed partial class BackupScheduler(BackupService backups, BackupSettings settings, TimeProvider time, ILogger<BackupScheduler> logger) : BackgroundService
+public sealed partial class BackupScheduler(BackupService backups, BackupSettings settings, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<BackupScheduler> logger) : BackgroundService
 {
     public const string FilePrefix = "kldload-backup-";
     public const string FileSuffix = ".age";
@@ -21,7 +21,23 @@ public sealed partial class BackupScheduler(BackupService backups, BackupSetting
             return;
         }
 
+        // Start only once every listener and store has started (the mesh CA creates its files then).
+        var started = new TaskCompletionSource();
+        await using (lifetime.ApplicationStarted.Register(started.SetResult).ConfigureAwait(false))
+        await using (stoppingToken.Register(() => started.TrySetCanceled()).ConfigureAwait(false))
+        {
+            try
+            {
+                await started.Task.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         Directory.CreateDirectory(directory);
+        var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             var newest = Existing(directory).Select(f => (DateTimeOffset?)f.LastWriteTimeUtc).FirstOrDefault();
@@ -42,14 +58,16 @@ public sealed partial class BackupScheduler(BackupService backups, BackupSetting
             try
             {
                 await RunOnceAsync(directory, stoppingToken).ConfigureAwait(false);
+                failures = 0;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // Counted and logged by BackupService; try again after a short pause, not a full interval.
-                Log.WillRetry(logger, e.Message);
+                // Counted and logged by BackupService; try again soon (30 s, then up to 5 minutes), not a full interval.
+                var pause = TimeSpan.FromSeconds(Math.Min(Math.Min(300, 30 << Math.Min(failures++, 4)), interval.TotalSeconds));
+                Log.WillRetry(logger, e.Message, pause.TotalSeconds);
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMinutes(Math.Min(5, interval.TotalMinutes)), time, stoppingToken).ConfigureAwait(false);
+                    await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -98,7 +116,7 @@ public sealed partial class BackupScheduler(BackupService backups, BackupSetting
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "scheduled backup failed ({Reason}); retrying in a few minutes")]
-        public static partial void WillRetry(ILogger logger, string reason);
+        [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "scheduled backup failed ({Reason}); retrying in {Seconds} s")]
+        public static partial void WillRetry(ILogger logger, string reason, double seconds);
     }
 }

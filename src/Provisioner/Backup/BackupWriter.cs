@@ -74,7 +74,10 @@ public static class BackupWriter
 
             foreach (var f in files)
             {
-                entries.Add(await WriteFileAsync(tar, f.ArchivePath, f.FullPath, created, progress, cancellationToken).ConfigureAwait(false));
+                if (await WriteFileAsync(tar, f.ArchivePath, f.FullPath, created, progress, cancellationToken).ConfigureAwait(false) is { } entry)
+                {
+                    entries.Add(entry);
+                }
             }
 
             var settings = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string?>(source.Settings.ToDictionary(), StringComparer.Ordinal), BackupManifest.Json);
@@ -196,10 +199,21 @@ public static class BackupWriter
         return new BackupEntry(path, bytes.Length, Convert.ToHexStringLower(SHA256.HashData(bytes)), mode);
     }
 
-    private static async Task<BackupEntry> WriteFileAsync(TarWriter tar, string path, string fullPath, DateTimeOffset created, ITransferProgress progress, CancellationToken ct)
+    /// <summary>Writes one file; null when it vanished since it was listed (a finished temporary file, a collected blob).</summary>
+    private static async Task<BackupEntry?> WriteFileAsync(TarWriter tar, string path, string fullPath, DateTimeOffset created, ITransferProgress progress, CancellationToken ct)
     {
-        var mode = (int)File.GetUnixFileMode(fullPath) & 0b111_111_111;
-        var file = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        FileStream file;
+        int mode;
+        try
+        {
+            mode = (int)File.GetUnixFileMode(fullPath) & 0b111_111_111;
+            file = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+
         await using (file.ConfigureAwait(false))
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

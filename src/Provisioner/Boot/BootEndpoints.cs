@@ -23,6 +23,7 @@ public static partial class BootEndpoints
         ServerUrl serverUrl,
         BootSettings boot,
         TimeProvider time,
+        BootStepRecorder steps,
         ILoggerFactory loggers)
     {
         var server = serverUrl.Value.ToString().TrimEnd('/');
@@ -48,6 +49,7 @@ public static partial class BootEndpoints
             Field(q["arch"].ToString()),
             Field(q["platform"].ToString()));
         var node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"})");
+        steps.ScriptServed(request.HttpContext.Connection.RemoteIpAddress, node.Id);
         var now = time.GetUtcNow().UtcDateTime;
         if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10) || node.LastBootAt >= node.BootStartedAt)
         {

@@ -125,6 +125,8 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<IImageReferenceSource, InventoryImageReferences>();
         builder.Services.AddSingleton<DhcpBootRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpBootRecorder>());
+        builder.Services.AddSingleton<BootStepRecorder>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BootStepRecorder>());
         builder.Services.AddSingleton<AttestationSessionStore>();
         builder.Services.AddSingleton<RevokedEkStore>();
         builder.Services.AddSingleton<AttestationService>();

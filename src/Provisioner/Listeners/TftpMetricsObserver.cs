@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Listeners;
 /// Turns what the TFTP library reports into Prometheus metrics (<c>kldload_tftp_*</c>) and one log
 /// line per transfer outcome and per refused request.
 /// </summary>
-internal sealed partial class TftpMetricsObserver(ILogger<TftpMetricsObserver> log) : TftpServerObserver
+internal sealed partial class TftpMetricsObserver(ILogger<TftpMetricsObserver> log, Inventory.BootStepRecorder? steps = null) : TftpServerObserver
 {
     private static readonly Counter Started = Metrics.CreateCounter("kldload_tftp_transfers_started_total", "TFTP read transfers started.");
     private static readonly Counter Completed = Metrics.CreateCounter("kldload_tftp_transfers_completed_total", "TFTP read transfers completed (last block acknowledged).");
@@ -36,11 +36,13 @@ internal sealed partial class TftpMetricsObserver(ILogger<TftpMetricsObserver> l
         {
             Completed.Inc();
             Log.TransferCompleted(log, client, result.FileName, result.BytesAcknowledged, result.BlockSize, result.WindowSize, seconds, megabytesPerSecond, result.Retransmissions);
+            steps?.TftpTransfer(result.Client, $"TFTP: {result.FileName} sent, {result.BytesAcknowledged} bytes in {seconds:0.00} s (blksize {result.BlockSize}, windowsize {result.WindowSize})");
         }
         else
         {
             Failed.WithLabels(result.Outcome.ToString()).Inc();
             Log.TransferFailed(log, client, result.FileName, result.Outcome, result.Detail ?? string.Empty, result.BytesAcknowledged, result.BlockSize, result.WindowSize, seconds, megabytesPerSecond, result.Retransmissions);
+            steps?.TftpTransfer(result.Client, $"TFTP: {result.FileName} not completed ({result.Outcome}{(result.Detail is { } d ? ": " + d : string.Empty)}) after {result.BytesAcknowledged} bytes");
         }
     }
 

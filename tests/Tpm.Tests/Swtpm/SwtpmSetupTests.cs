@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Verification;
@@ -16,51 +15,9 @@ public sealed class SwtpmSetupTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, true);
 
-    private string Manufacture(string name)
-    {
-        var dir = Path.Combine(_root, name);
-        var state = Path.Combine(dir, "state");
-        var ca = Path.Combine(dir, "ca");
-        Directory.CreateDirectory(state);
-        Directory.CreateDirectory(ca);
-        File.WriteAllText(Path.Combine(ca, "swtpm-localca.conf"),
-            $"statedir = {ca}\nsigningkey = {ca}/signkey.pem\nissuercert = {ca}/issuercert.pem\ncertserial = {ca}/certserial\n");
-        File.WriteAllText(Path.Combine(ca, "swtpm-localca.options"), "--platform-manufacturer kldload\n--platform-version 2.1\n--platform-model swtpm\n");
-        File.WriteAllText(Path.Combine(dir, "swtpm_setup.conf"),
-            $"create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {ca}/swtpm-localca.conf\n" +
-            $"create_certs_tool_options = {ca}/swtpm-localca.options\nactive_pcr_banks = sha256\n");
-        var psi = new ProcessStartInfo("swtpm_setup")
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[]
-        {
-            "--tpm2", "--tpmstate", state, "--config", Path.Combine(dir, "swtpm_setup.conf"), "--createek", "--ecc", "--create-ek-cert",
-            "--lock-nvram", "--overwrite", "--logfile", Path.Combine(dir, "setup.log"),
-        })
-        {
-            psi.ArgumentList.Add(a);
-        }
+    private string Manufacture(string name) => SwtpmManufacturer.Manufacture(Path.Combine(_root, name));
 
-        psi.Environment["TMPDIR"] = dir;
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(120_000), "swtpm_setup timed out");
-        Assert.True(p.ExitCode == 0, $"swtpm_setup failed: {stderr.Result} {File.ReadAllText(Path.Combine(dir, "setup.log"))}");
-        return dir;
-    }
-
-    private static string TrustDirectory(string manufactured)
-    {
-        var trust = Path.Combine(manufactured, "trust");
-        Directory.CreateDirectory(trust);
-        File.Copy(Path.Combine(manufactured, "ca", "swtpm-localca-rootca-cert.pem"), Path.Combine(trust, "root.pem"));
-        File.Copy(Path.Combine(manufactured, "ca", "issuercert.pem"), Path.Combine(trust, "issuer.pem"));
-        return trust;
-    }
+    private static string TrustDirectory(string manufactured) => SwtpmManufacturer.TrustDirectory(manufactured);
 
     [Fact]
     public void EkCertificate_FreshSwtpmSetup_ValidatesAgainstItsCaOnly()

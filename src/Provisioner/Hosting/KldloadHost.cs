@@ -84,6 +84,17 @@ public static partial class KldloadHost
         app.Lifetime.ApplicationStopped.Register(db.Dispose);
         app.Lifetime.ApplicationStopped.Register(dataLock.Dispose);
 
+        // An unexpected exception is logged in full; the client gets problem+json naming only the
+        // exception type and the trace id to look for in the log (no messages, paths or stack).
+        app.UseExceptionHandler(errors => errors.Run(async context =>
+        {
+            var failure = context.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await Results.Problem(
+                title: "internal error",
+                detail: $"{failure?.GetType().Name ?? "error"} while handling {context.Request.Method} {context.Request.Path}; trace id {context.TraceIdentifier} in the server log",
+                statusCode: StatusCodes.Status500InternalServerError).ExecuteAsync(context).ConfigureAwait(false);
+        }));
         app.UseSerilogRequestLogging(o =>
         {
             o.Logger = serilog;

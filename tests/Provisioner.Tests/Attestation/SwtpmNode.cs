@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -9,7 +6,7 @@ using Kldload.MeshCA;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
-using Kldload.Tpm.Transport;
+using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Provisioner.Tests.Attestation;
 
@@ -20,60 +17,20 @@ namespace Kldload.Provisioner.Tests.Attestation;
 /// </summary>
 internal sealed class SwtpmNode : IDisposable
 {
-    private readonly Process _process = null!;
+    private readonly SwtpmProcess _swtpm;
 
-    public SwtpmNode(string? stateDir = null)
-    {
-        StateDir = stateDir ?? Directory.CreateTempSubdirectory("klswtpm-").FullName;
-        // Ports are picked free but can be taken by a parallel test before swtpm binds them: a start
-        // that fails is retried on fresh ports, and the last failure is reported with swtpm's stderr.
-        string failure = "not started";
-        for (var attempt = 0; attempt < 6; attempt++)
-        {
-            (DataPort, ControlPort) = FreePorts();
-            var psi = new ProcessStartInfo("swtpm",
-                $"socket --tpm2 --tpmstate dir={StateDir} --server type=tcp,port={DataPort},bindaddr=127.0.0.1 " +
-                $"--ctrl type=tcp,port={ControlPort},bindaddr=127.0.0.1 --flags not-need-init,startup-clear")
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            var process = Process.Start(psi)!;
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (!process.HasExited && DateTime.UtcNow < deadline && !PortOpen(DataPort))
-            {
-                Thread.Sleep(50);
-            }
+    public SwtpmNode(string? stateDir = null) =>
+        _swtpm = stateDir is null ? SwtpmProcess.StartEmpty() : SwtpmProcess.StartOn(stateDir);
 
-            if (!process.HasExited && PortOpen(DataPort))
-            {
-                _process = process;
-                return;
-            }
+    public string StateDir => _swtpm.StateDir;
 
-            if (!process.HasExited)
-            {
-                process.Kill();
-                process.WaitForExit(5000);
-            }
+    public int DataPort => _swtpm.DataPort;
 
-            failure = process.StandardError.ReadToEnd() is { Length: > 0 } err ? err.Trim() : $"no listener on {DataPort} in 30 s";
-            process.Dispose();
-        }
+    public int ControlPort => _swtpm.ControlPort;
 
-        throw new InvalidOperationException($"swtpm did not start after 6 attempts: {failure}");
-    }
+    public string Tcti => _swtpm.Tcti;
 
-    public string StateDir { get; }
-
-    public int DataPort { get; private set; }
-
-    public int ControlPort { get; private set; }
-
-    public string Tcti => $"swtpm:host=127.0.0.1,port={DataPort}";
-
-    public Tpm2 Connect() => new(new SwtpmTcpTransport("127.0.0.1", DataPort) { ConnectionPerCommand = true });
+    public Tpm2 Connect() => _swtpm.Connect();
 
     /// <summary>The node's WireGuard key pair, derived from this TPM as the agent does it.</summary>
     public (byte[] Private, byte[] Public) WireGuardKey(uint epoch = 0)
@@ -84,51 +41,11 @@ internal sealed class SwtpmNode : IDisposable
         return (priv, Kldload.MeshCA.WireGuardKey.PublicKeyOf(priv));
     }
 
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            _process.WaitForExit(5000);
-        }
-
-        _process.Dispose();
-        Directory.Delete(StateDir, recursive: true);
-    }
+    public void Dispose() => _swtpm.Dispose();
 
     private sealed class HmacAdapter(TpmHmacKey key) : ITpmHmac
     {
         public byte[] Hmac(ReadOnlySpan<byte> message) => key.Hmac(message);
-    }
-
-    private static (int, int) FreePorts()
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            using var a = new TcpListener(IPAddress.Loopback, 0);
-            a.Start();
-            var port = ((IPEndPoint)a.LocalEndpoint).Port;
-            if (port < 65535 && !PortOpen(port + 1))
-            {
-                return (port, port + 1);
-            }
-        }
-
-        throw new InvalidOperationException("no free port pair");
-    }
-
-    private static bool PortOpen(int port)
-    {
-        try
-        {
-            using var c = new TcpClient();
-            c.Connect(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 }
 
@@ -186,7 +103,7 @@ internal static class Agent
     public static async Task<(string SessionId, byte[] Nonce)> ChallengeAsync(HttpClient http, string token, string mac)
     {
         var r = await http.PostAsJsonAsync(new Uri("/api/v1/attest/challenge", UriKind.Relative), new { bootToken = token, mac });
-        r.EnsureSuccessStatusCode();
+        Assert.True(r.IsSuccessStatusCode, $"challenge: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
         var json = await r.Content.ReadFromJsonAsync<JsonElement>();
         return (json.GetProperty("sessionId").GetString()!, Convert.FromBase64String(json.GetProperty("nonce").GetString()!));
     }

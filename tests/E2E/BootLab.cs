@@ -14,6 +14,7 @@ internal sealed class BootLab : IAsyncDisposable
 {
     public const string ServerAddress = "10.77.0.1";
     public const int HttpPort = 8080;
+    private const string OvmfDirectory = "/usr/share/OVMF";
     private readonly List<Process> _processes = [];
     private readonly List<string> _dirs = [];
     private readonly string _suffix = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 2));
@@ -55,12 +56,12 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     /// <summary>Creates the namespace and bridge, imports the live image (built when missing) and starts kldload.</summary>
-    public static async Task<BootLab> StartAsync(string policy = "Lab")
+    public static async Task<BootLab> StartAsync(string policy = "Lab", IEnumerable<string>? extraSettings = null)
     {
         var lab = new BootLab();
         try
         {
-            await lab.SetUpAsync(policy);
+            await lab.SetUpAsync(policy, extraSettings ?? []);
             return lab;
         }
         catch
@@ -70,7 +71,7 @@ internal sealed class BootLab : IAsyncDisposable
         }
     }
 
-    private async Task SetUpAsync(string policy)
+    private async Task SetUpAsync(string policy, IEnumerable<string> extraSettings)
     {
         var image = await EnsureImageAsync();
         await Command.MustRunAsync("ip", "netns", "add", Namespace);
@@ -96,6 +97,7 @@ internal sealed class BootLab : IAsyncDisposable
             "--Mesh:Enabled=true", $"--Mesh:Interface=klm{_suffix}",
             $"--Attestation:EnrollmentPolicy={policy}",
             "--Boot:DefaultChannel=stable",
+            .. extraSettings,
         ], ServerLog));
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
@@ -112,8 +114,12 @@ internal sealed class BootLab : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a VM (SeaBIOS + QEMU's iPXE ROM) with a swtpm vTPM, on its own tap on the bridge.</summary>
-    public async Task<Vm> StartVmAsync(string mac, string? tpmState = null)
+    /// <summary>
+    /// Starts a VM with a swtpm vTPM, on its own tap on the bridge. <see cref="Firmware.SeaBios"/> boots
+    /// with QEMU's iPXE option ROM; <see cref="Firmware.Ovmf"/> has the NIC's option ROM disabled
+    /// (<c>romfile=</c>) so OVMF's own UEFI PXE client fetches the loader over TFTP.
+    /// </summary>
+    public async Task<Vm> StartVmAsync(string mac, string? tpmState = null, Firmware firmware = Firmware.SeaBios)
     {
         var index = _taps++;
         var tap = $"kltap{_suffix}{index}";
@@ -134,14 +140,37 @@ internal sealed class BootLab : IAsyncDisposable
         }
 
         var serial = Path.Combine(LogDir, $"vm{index}-{DateTime.UtcNow:HHmmss}.serial.log");
-        var qemu = Command.Start("ip",
+        List<string> args =
         [
             "netns", "exec", Namespace, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "1024",
             "-display", "none", "-monitor", "none", "-serial", $"file:{serial}",
-            "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0",
-            "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no", "-device", $"virtio-net-pci,netdev=n0,mac={mac}",
-            "-boot", "n",
-        ], Path.Combine(LogDir, $"qemu{index}.log"));
+            "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+            "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no",
+        ];
+        if (firmware == Firmware.Ovmf)
+        {
+            // Each VM gets its own copy of the variable store: OVMF writes its boot entries there.
+            var vars = Path.Combine(state, "OVMF_VARS.fd");
+            if (!File.Exists(vars))
+            {
+                File.Copy(Path.Combine(OvmfDirectory, "OVMF_VARS_4M.fd"), vars);
+            }
+
+            args.AddRange(
+            [
+                "-machine", "q35",
+                "-drive", $"if=pflash,format=raw,unit=0,readonly=on,file={Path.Combine(OvmfDirectory, "OVMF_CODE_4M.fd")}",
+                "-drive", $"if=pflash,format=raw,unit=1,file={vars}",
+                "-device", "tpm-crb,tpmdev=tpm0",
+                "-device", $"virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1",
+            ]);
+        }
+        else
+        {
+            args.AddRange(["-device", "tpm-tis,tpmdev=tpm0", "-device", $"virtio-net-pci,netdev=n0,mac={mac}", "-boot", "n"]);
+        }
+
+        var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
         _processes.Add(qemu);
         return new Vm(qemu, swtpm, state, serial, tap);
     }
@@ -189,7 +218,9 @@ internal sealed class BootLab : IAsyncDisposable
                 return node;
             }
 
-            var refused = File.Exists(vm.SerialLog) && Tail(vm.SerialLog).Contains("refused with HTTP", StringComparison.Ordinal);
+            var console = File.Exists(vm.SerialLog) ? Tail(vm.SerialLog) : "";
+            // The agent's refusal line, or OVMF falling through every network boot option to its shell.
+            var refused = console.Contains("refused with HTTP", StringComparison.Ordinal) || console.Contains("UEFI Interactive Shell", StringComparison.Ordinal);
             if (DateTime.UtcNow > deadline || vm.Qemu.HasExited || refused)
             {
                 Assert.Fail($"node {mac} not Ready after {limit.TotalSeconds} s (qemu exited: {vm.Qemu.HasExited})\n--- serial ---\n{Tail(vm.SerialLog)}\n--- kldload ---\n{Tail(ServerLog)}");
@@ -261,6 +292,16 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     public static string FormatSeconds(double s) => s.ToString("0.0", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The VM's firmware.</summary>
+internal enum Firmware
+{
+    /// <summary>SeaBIOS with QEMU's iPXE option ROM on the NIC (legacy BIOS; the kernel is not measured).</summary>
+    SeaBios,
+
+    /// <summary>OVMF (UEFI) with the NIC's option ROM off: its own PXE client loads ipxe.efi over TFTP.</summary>
+    Ovmf,
 }
 
 /// <summary>One running VM.</summary>

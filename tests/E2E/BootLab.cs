@@ -341,7 +341,7 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     /// <summary>Polls the VM's serial console until it shows <paramref name="line"/>; returns the console.</summary>
-    public async Task<string> WaitForConsoleAsync(Vm vm, string line, TimeSpan limit)
+    public async Task<string> WaitForConsoleAsync(Vm vm, string line, TimeSpan limit, TimeSpan? poll = null)
     {
         var deadline = DateTime.UtcNow + limit;
         while (true)
@@ -357,9 +357,22 @@ internal sealed class BootLab : IAsyncDisposable
                 Assert.Fail($"'{line}' not on the console after {limit.TotalSeconds} s (qemu exited: {vm.Qemu.HasExited})\n--- serial ---\n{Tail(vm.SerialLog)}\n--- kldload ---\n{Tail(ServerLog)}");
             }
 
-            await Task.Delay(2000);
+            await Task.Delay(poll ?? TimeSpan.FromSeconds(2));
         }
     }
+
+    /// <summary>
+    /// Makes kldload's HTTP port refuse connections from the segment (nftables in the lab's namespace,
+    /// TCP reset) until <see cref="UnblockHttpAsync"/>.
+    /// </summary>
+    public async Task BlockHttpAsync()
+    {
+        await Ns("nft", "add", "table", "inet", "kle2eblock");
+        await Ns("nft", "add", "chain", "inet", "kle2eblock", "input", "{ type filter hook input priority 0 ; }");
+        await Ns("nft", "add", "rule", "inet", "kle2eblock", "input", "iifname", Bridge, "tcp", "dport", HttpPort.ToString(CultureInfo.InvariantCulture), "reject", "with", "tcp", "reset");
+    }
+
+    public Task UnblockHttpAsync() => Ns("nft", "delete", "table", "inet", "kle2eblock");
 
     public Task<Command.Result> PingAsync(string address) =>
         Command.RunAsync("ip", ["netns", "exec", Namespace, "busybox", "ping", "-c", "3", "-W", "3", address], TimeSpan.FromSeconds(30));

@@ -31,8 +31,10 @@ mac=52:54:00:be:00:01
 srv=10.77.0.1
 pids=()
 qemu_pid=""
+swtpm_pid=""
 cleanup() {
   [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true
+  [ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
@@ -49,16 +51,18 @@ ip -n "$ns" tuntap add dev "$tap" mode tap
 ip -n "$ns" link set "$tap" master "$br" up
 
 mkdir -p "$work/tpm" "$work/www" "$work/data"
-swtpm socket --tpm2 --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm/sock" > "$work/swtpm.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [ -S "$work/tpm/sock" ] && break; sleep 0.1; done
 
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 
 # Starts the VM, waits for MARKER on its console; sets B_NET and B_READY (seconds since QEMU started).
 boot() { # label marker
   local serial=$work/$1.serial.log t0 netup="" t
-  rm -f "$serial"
+  rm -f "$serial" "$work/tpm/sock"
+  # swtpm ends when QEMU does: one per boot, on the same state directory (the same TPM).
+  swtpm socket --tpm2 --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm/sock" >> "$work/swtpm.log" 2>&1 &
+  swtpm_pid=$!
+  for _ in $(seq 50); do [ -S "$work/tpm/sock" ] && break; sleep 0.1; done
   t0=$(now)
   ip netns exec "$ns" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -display none -monitor none -serial "file:$serial" \
     -chardev "socket,id=chrtpm,path=$work/tpm/sock" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
@@ -67,13 +71,15 @@ boot() { # label marker
   local deadline=$(( $(date +%s) + 300 ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
     t=$(now)
-    if [ -z "$netup" ] && grep -q "kldload-init: eth0" "$serial" 2>/dev/null; then netup=$(echo "$t - $t0" | bc); fi
+    if [ -z "$netup" ] && grep -q "kldload-init: eth0" "$serial" 2>/dev/null; then netup=$(calc "$t - $t0"); fi
     if grep -q "$2" "$serial" 2>/dev/null; then
       kill "$qemu_pid"; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=""
-      B_NET=${netup:-nan}; B_READY=$(echo "$t - $t0" | bc)
+      kill "$swtpm_pid" 2>/dev/null || true; wait "$swtpm_pid" 2>/dev/null || true
+      B_NET=${netup:-nan}; B_READY=$(calc "$t - $t0")
       cp "$serial" "$work/$1.$(date +%s%N).serial.log"
       return
     fi
+    kill -0 "$qemu_pid" 2>/dev/null || { echo "bench: QEMU exited during the $1 boot; see $work" >&2; exit 1; }
     sleep 0.1
   done
   echo "bench: $1 boot did not show '$2' in 300 s; see $serial" >&2
@@ -164,8 +170,8 @@ row() { # label net[] ready[] srv[]
 row "kldload (attestation + mesh)" K_NET K_READY K_SRV
 row "dnsmasq + nginx (plain)" P_NET P_READY P_SRV
 kr=$(median "${K_READY[@]}"); pr=$(median "${P_READY[@]}"); ks=$(median "${K_SRV[@]}"); ps=$(median "${P_SRV[@]}")
-diff=$(echo "$kr - $pr" | bc -l)
-share=$(echo "($ks - $ps) / $diff * 100" | bc -l)
+diff=$(calc "$kr - $pr")
+share=$(calc "($ks - $ps) / $diff * 100")
 printf '\ndifference (median ready): %.1f s; of it in the server: %.2f s (%.1f%%); attestation requests alone %s s (median)\n' \
-  "$diff" "$(echo "$ks - $ps" | bc -l)" "$share" "$(median "${K_ATT[@]}")"
+  "$diff" "$(calc "$ks - $ps")" "$share" "$(median "${K_ATT[@]}")"
 printf 'kldload node history lastBootToMeshSeconds (first DHCP packet to mesh-ready): %s\n' "${K_HIST[*]}"

@@ -14,10 +14,13 @@ internal sealed class BootLab : IAsyncDisposable
 {
     public const string ServerAddress = "10.77.0.1";
     public const int HttpPort = 8080;
+    private const string OvmfDirectory = "/usr/share/OVMF";
     private readonly List<Process> _processes = [];
     private readonly List<string> _dirs = [];
     private readonly string _suffix = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 2));
     private int _taps;
+    private Process? _kldload;
+    private string? _dnsmasqNamespace;
 
     private BootLab()
     {
@@ -40,6 +43,9 @@ internal sealed class BootLab : IAsyncDisposable
 
     public string ServerLog => Path.Combine(LogDir, "kldload.log");
 
+    /// <summary>dnsmasq's lease file in proxy mode.</summary>
+    public string? DnsmasqLeases { get; private set; }
+
     public static string RepositoryRoot
     {
         get
@@ -55,12 +61,12 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     /// <summary>Creates the namespace and bridge, imports the live image (built when missing) and starts kldload.</summary>
-    public static async Task<BootLab> StartAsync(string policy = "Lab")
+    public static async Task<BootLab> StartAsync(LabOptions? options = null)
     {
         var lab = new BootLab();
         try
         {
-            await lab.SetUpAsync(policy);
+            await lab.SetUpAsync(options ?? new LabOptions());
             return lab;
         }
         catch
@@ -70,7 +76,7 @@ internal sealed class BootLab : IAsyncDisposable
         }
     }
 
-    private async Task SetUpAsync(string policy)
+    private async Task SetUpAsync(LabOptions options)
     {
         var image = await EnsureImageAsync();
         await Command.MustRunAsync("ip", "netns", "add", Namespace);
@@ -79,24 +85,47 @@ internal sealed class BootLab : IAsyncDisposable
         await Ns("ip", "addr", "add", ServerAddress + "/24", "dev", Bridge);
         await Ns("ip", "link", "set", Bridge, "up");
 
-        var kldload = Path.Combine(AppContext.BaseDirectory, "kldload.dll");
-        var import = await Command.RunAsync("dotnet", [kldload, "image", "import", image, "--name", "kldload-live", "--version", "1", "--channel", "stable", $"--Kldload:DataDir={DataDir}"], TimeSpan.FromMinutes(2));
-        Assert.True(import.ExitCode == 0, "image import failed: " + import.Output);
+        await ImportAsync(image, "1");
+        if (options.TwoImages)
+        {
+            // Version 2 is version 1 with another marker: the channel now points at 2, rollback target 1.
+            await ImportAsync(await MarkedImageAsync(image, "kldload-live 2"), "2");
+        }
 
-        _processes.Add(Command.Start("ip",
+        List<string> dhcp;
+        if (options.ProxyDhcp)
+        {
+            await StartDnsmasqAsync();
+            dhcp = ["--Dhcp:Mode=Proxy", $"--Dhcp:Interface={Bridge}"];
+        }
+        else
+        {
+            dhcp =
+            [
+                "--Dhcp:Mode=Full", $"--Dhcp:Interface={Bridge}",
+                "--Dhcp:Subnets:0:Network=10.77.0.0/24", "--Dhcp:Subnets:0:PoolStart=10.77.0.100", "--Dhcp:Subnets:0:PoolEnd=10.77.0.199",
+                $"--Dhcp:Subnets:0:Router={ServerAddress}",
+            ];
+        }
+
+        _kldload = Command.Start("ip",
         [
-            "netns", "exec", Namespace, "dotnet", kldload, "serve",
+            "netns", "exec", Namespace, "dotnet", KldloadDll, "serve",
             "--urls", $"http://[::]:{HttpPort}",
             $"--Kldload:ServerUrl={ServerUrl}",
             $"--Kldload:DataDir={DataDir}",
-            "--Dhcp:Mode=Full", $"--Dhcp:Interface={Bridge}",
-            "--Dhcp:Subnets:0:Network=10.77.0.0/24", "--Dhcp:Subnets:0:PoolStart=10.77.0.100", "--Dhcp:Subnets:0:PoolEnd=10.77.0.199",
-            $"--Dhcp:Subnets:0:Router={ServerAddress}",
+            .. dhcp,
             $"--Tftp:Endpoint={ServerAddress}:69",
+            // Debian's /usr/lib/ipxe/ipxe.efi is a symlink to /boot/ipxe.efi, outside Tftp:Root, and kldload
+            // refuses to follow it; snponly.efi is a plain file there and drives the NIC through the
+            // firmware's own network protocol (SNP), the one OVMF just PXE-booted over.
+            "--Boot:Loaders:EfiX64=snponly.efi",
             "--Mesh:Enabled=true", $"--Mesh:Interface=klm{_suffix}",
-            $"--Attestation:EnrollmentPolicy={policy}",
+            $"--Attestation:EnrollmentPolicy={options.Policy}",
             "--Boot:DefaultChannel=stable",
-        ], ServerLog));
+            .. options.Settings,
+        ], ServerLog);
+        _processes.Add(_kldload);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (true)
@@ -107,13 +136,82 @@ internal sealed class BootLab : IAsyncDisposable
                 break;
             }
 
-            Assert.True(DateTime.UtcNow < deadline && !_processes[0].HasExited, "kldload did not become ready:\n" + Tail(ServerLog));
+            Assert.True(DateTime.UtcNow < deadline && !_kldload.HasExited, "kldload did not become ready:\n" + Tail(ServerLog));
             await Task.Delay(1000);
         }
     }
 
-    /// <summary>Starts a VM (SeaBIOS + QEMU's iPXE ROM) with a swtpm vTPM, on its own tap on the bridge.</summary>
-    public async Task<Vm> StartVmAsync(string mac, string? tpmState = null)
+    private static string KldloadDll => Path.Combine(AppContext.BaseDirectory, "kldload.dll");
+
+    /// <summary>Runs the real <c>kldload</c> CLI inside the namespace against this lab's server and data directory.</summary>
+    public Task<Command.Result> CliAsync(params string[] args) =>
+        Command.RunAsync("ip", ["netns", "exec", Namespace, "dotnet", KldloadDll, .. args, $"--Kldload:DataDir={DataDir}", $"--Kldload:ServerUrl={ServerUrl}"], TimeSpan.FromMinutes(2));
+
+    private async Task ImportAsync(string dir, string version)
+    {
+        var import = await Command.RunAsync("dotnet", [KldloadDll, "image", "import", dir, "--name", "kldload-live", "--version", version, "--channel", "stable", $"--Kldload:DataDir={DataDir}"], TimeSpan.FromMinutes(2));
+        Assert.True(import.ExitCode == 0, $"image import of {dir} failed: {import.Output}");
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="image"/> whose init prints <c>kldload-image: {marker}</c>: a second gzip'd
+    /// cpio member appended to the initrd replaces /etc/kldload-image (the kernel unpacks concatenated
+    /// initramfs archives in order, later files win).
+    /// </summary>
+    private async Task<string> MarkedImageAsync(string image, string marker)
+    {
+        var dir = TempDir("kle2e-image-");
+        File.Copy(Path.Combine(image, "kernel"), Path.Combine(dir, "kernel"));
+        File.Copy(Path.Combine(image, "initrd"), Path.Combine(dir, "initrd"));
+        File.Copy(Path.Combine(image, "manifest.json"), Path.Combine(dir, "manifest.json"));
+        var overlay = Path.Combine(dir, "overlay");
+        Directory.CreateDirectory(Path.Combine(overlay, "etc"));
+        await File.WriteAllTextAsync(Path.Combine(overlay, "etc", "kldload-image"), marker + "\n");
+        var pack = await Command.RunAsync("sh", ["-c", "cd \"$1\" && echo etc/kldload-image | cpio --create --format=newc --owner=0:0 --quiet | gzip -n >> \"$2\"", "sh", overlay, Path.Combine(dir, "initrd")]);
+        Assert.True(pack.ExitCode == 0, "cpio overlay failed: " + pack.Output);
+        Directory.Delete(overlay, recursive: true);
+        return dir;
+    }
+
+    /// <summary>
+    /// Proxy mode's address owner: dnsmasq in a second namespace, joined to the bridge by a veth, hands out
+    /// 10.77.0.100-199 with no boot options; kldload (Dhcp:Mode=Proxy) adds only the PXE answer.
+    /// </summary>
+    private async Task StartDnsmasqAsync()
+    {
+        _dnsmasqNamespace = "kle2d" + _suffix;
+        var outside = "kldx" + _suffix;
+        var inside = "kldd" + _suffix;
+        await Command.MustRunAsync("ip", "netns", "add", _dnsmasqNamespace);
+        await Command.MustRunAsync("ip", "link", "add", outside, "netns", Namespace, "type", "veth", "peer", "name", inside, "netns", _dnsmasqNamespace);
+        await Ns("ip", "link", "set", outside, "master", Bridge);
+        await Ns("ip", "link", "set", outside, "up");
+        await Command.MustRunAsync("ip", "netns", "exec", _dnsmasqNamespace, "ip", "addr", "add", "10.77.0.2/24", "dev", inside);
+        await Command.MustRunAsync("ip", "netns", "exec", _dnsmasqNamespace, "ip", "link", "set", inside, "up");
+        var dnsmasqDir = TempDir("kle2e-dnsmasq-");
+        DnsmasqLeases = Path.Combine(dnsmasqDir, "leases");
+        var log = Path.Combine(LogDir, "dnsmasq.log");
+        _processes.Add(Command.Start("ip",
+        [
+            "netns", "exec", _dnsmasqNamespace, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+            $"--interface={inside}", "--bind-interfaces", "--dhcp-range=10.77.0.100,10.77.0.199,255.255.255.0,1h",
+            $"--dhcp-option=3,{ServerAddress}", $"--dhcp-leasefile={DnsmasqLeases}", "--dhcp-authoritative", "--no-ping",
+            "--log-dhcp", "--log-facility=-", $"--pid-file={Path.Combine(dnsmasqDir, "pid")}",
+        ], log));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!Tail(log).Contains("DHCP, IP range", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "dnsmasq did not start:\n" + Tail(log));
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>
+    /// Starts a VM with a swtpm vTPM, on its own tap on the bridge. <see cref="Firmware.SeaBios"/> boots
+    /// with QEMU's iPXE option ROM; <see cref="Firmware.Ovmf"/> has the NIC's option ROM disabled
+    /// (<c>romfile=</c>) so OVMF's own UEFI PXE client fetches the loader over TFTP.
+    /// </summary>
+    public async Task<Vm> StartVmAsync(string mac, string? tpmState = null, Firmware firmware = Firmware.SeaBios)
     {
         var index = _taps++;
         var tap = $"kltap{_suffix}{index}";
@@ -134,14 +232,37 @@ internal sealed class BootLab : IAsyncDisposable
         }
 
         var serial = Path.Combine(LogDir, $"vm{index}-{DateTime.UtcNow:HHmmss}.serial.log");
-        var qemu = Command.Start("ip",
+        List<string> args =
         [
             "netns", "exec", Namespace, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "1024",
             "-display", "none", "-monitor", "none", "-serial", $"file:{serial}",
-            "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0",
-            "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no", "-device", $"virtio-net-pci,netdev=n0,mac={mac}",
-            "-boot", "n",
-        ], Path.Combine(LogDir, $"qemu{index}.log"));
+            "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+            "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no",
+        ];
+        if (firmware == Firmware.Ovmf)
+        {
+            // Each VM gets its own copy of the variable store: OVMF writes its boot entries there.
+            var vars = Path.Combine(state, "OVMF_VARS.fd");
+            if (!File.Exists(vars))
+            {
+                File.Copy(Path.Combine(OvmfDirectory, "OVMF_VARS_4M.fd"), vars);
+            }
+
+            args.AddRange(
+            [
+                "-machine", "q35",
+                "-drive", $"if=pflash,format=raw,unit=0,readonly=on,file={Path.Combine(OvmfDirectory, "OVMF_CODE_4M.fd")}",
+                "-drive", $"if=pflash,format=raw,unit=1,file={vars}",
+                "-device", "tpm-crb,tpmdev=tpm0",
+                "-device", $"virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1",
+            ]);
+        }
+        else
+        {
+            args.AddRange(["-device", "tpm-tis,tpmdev=tpm0", "-device", $"virtio-net-pci,netdev=n0,mac={mac}", "-boot", "n"]);
+        }
+
+        var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
         _processes.Add(qemu);
         return new Vm(qemu, swtpm, state, serial, tap);
     }
@@ -156,48 +277,102 @@ internal sealed class BootLab : IAsyncDisposable
         await Command.RunAsync("ip", ["netns", "exec", Namespace, "ip", "link", "del", vm.Tap]);
     }
 
-    /// <summary>The node with <paramref name="mac"/> from <c>GET /api/v1/nodes</c>, or null.</summary>
+    /// <summary>The live node with <paramref name="mac"/> from <c>GET /api/v1/nodes</c> (a Replaced record only when no other has it), or null.</summary>
     public async Task<JsonElement?> NodeAsync(string mac)
     {
+        if (await ApiAsync("nodes") is not { } list)
+        {
+            return null;
+        }
+
+        return list.EnumerateArray()
+            .Where(n => n.GetProperty("macs").EnumerateArray().Any(m => string.Equals(m.GetString(), mac, StringComparison.OrdinalIgnoreCase)))
+            .OrderBy(n => n.GetProperty("state").GetString() == "Replaced" ? 1 : 0)
+            .Select(n => (JsonElement?)n)
+            .FirstOrDefault();
+    }
+
+    /// <summary>One node by id from <c>GET /api/v1/nodes/{id}</c>.</summary>
+    public async Task<JsonElement> NodeByIdAsync(string id) =>
+        await ApiAsync("nodes/" + id) ?? throw new InvalidOperationException($"GET /api/v1/nodes/{id} failed");
+
+    /// <summary>A node's history from <c>GET /api/v1/nodes/{id}/events</c>, oldest first.</summary>
+    public async Task<IReadOnlyList<JsonElement>> EventsAsync(string id) =>
+        (await ApiAsync($"nodes/{id}/events") ?? throw new InvalidOperationException($"GET /api/v1/nodes/{id}/events failed")).EnumerateArray().ToList();
+
+    private async Task<JsonElement?> ApiAsync(string path)
+    {
         var token = File.ReadAllText(Path.Combine(DataDir, "admin.token")).Trim();
-        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-sf", "-H", $"Authorization: Bearer {token}", $"{ServerUrl}/api/v1/nodes"], TimeSpan.FromSeconds(15));
+        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-sf", "-H", $"Authorization: Bearer {token}", $"{ServerUrl}/api/v1/{path}"], TimeSpan.FromSeconds(15));
         if (r.ExitCode != 0)
         {
             return null;
         }
 
         using var doc = JsonDocument.Parse(r.Output);
-        foreach (var n in doc.RootElement.EnumerateArray())
-        {
-            if (n.GetProperty("macs").EnumerateArray().Any(m => string.Equals(m.GetString(), mac, StringComparison.OrdinalIgnoreCase)))
-            {
-                return n.Clone();
-            }
-        }
-
-        return null;
+        return doc.RootElement.Clone();
     }
 
-    /// <summary>Polls until the node is Ready; fails with the serial console and server log after <paramref name="limit"/>.</summary>
-    public async Task<JsonElement> WaitReadyAsync(Vm vm, string mac, TimeSpan limit)
+    /// <summary>
+    /// Polls until the node behind <paramref name="mac"/> is Ready (with <c>lastBootAt</c> after
+    /// <paramref name="bootedAfter"/> when given); fails with the serial console and server log after
+    /// <paramref name="limit"/>, or at once when the agent reports a refusal or OVMF falls through to its shell.
+    /// </summary>
+    public async Task<JsonElement> WaitReadyAsync(Vm vm, string mac, TimeSpan limit, DateTime? bootedAfter = null)
     {
         var deadline = DateTime.UtcNow + limit;
         while (true)
         {
-            if (await NodeAsync(mac) is { } node && node.GetProperty("state").ToString() == "Ready")
+            if (await NodeAsync(mac) is { } node && node.GetProperty("state").ToString() == "Ready"
+                && (bootedAfter is null || node.GetProperty("lastBootAt").GetDateTime() > bootedAfter))
             {
                 return node;
             }
 
-            var refused = File.Exists(vm.SerialLog) && Tail(vm.SerialLog).Contains("refused with HTTP", StringComparison.Ordinal);
+            var console = Tail(vm.SerialLog);
+            var refused = console.Contains("refused with HTTP", StringComparison.Ordinal) || console.Contains("UEFI Interactive Shell", StringComparison.Ordinal);
             if (DateTime.UtcNow > deadline || vm.Qemu.HasExited || refused)
             {
-                Assert.Fail($"node {mac} not Ready after {limit.TotalSeconds} s (qemu exited: {vm.Qemu.HasExited})\n--- serial ---\n{Tail(vm.SerialLog)}\n--- kldload ---\n{Tail(ServerLog)}");
+                Assert.Fail($"node {mac} not Ready after {limit.TotalSeconds} s (qemu exited: {vm.Qemu.HasExited})\n--- serial ---\n{console}\n--- kldload ---\n{Tail(ServerLog)}");
             }
 
             await Task.Delay(3000);
         }
     }
+
+    /// <summary>Polls the VM's serial console until it shows <paramref name="line"/>; returns the console.</summary>
+    public async Task<string> WaitForConsoleAsync(Vm vm, string line, TimeSpan limit, TimeSpan? poll = null)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var console = File.Exists(vm.SerialLog) ? File.ReadAllText(vm.SerialLog) : string.Empty;
+            if (console.Contains(line, StringComparison.Ordinal))
+            {
+                return console;
+            }
+
+            if (DateTime.UtcNow > deadline || vm.Qemu.HasExited)
+            {
+                Assert.Fail($"'{line}' not on the console after {limit.TotalSeconds} s (qemu exited: {vm.Qemu.HasExited})\n--- serial ---\n{Tail(vm.SerialLog)}\n--- kldload ---\n{Tail(ServerLog)}");
+            }
+
+            await Task.Delay(poll ?? TimeSpan.FromSeconds(2));
+        }
+    }
+
+    /// <summary>
+    /// Makes kldload's HTTP port refuse connections from the segment (nftables in the lab's namespace,
+    /// TCP reset) until <see cref="UnblockHttpAsync"/>.
+    /// </summary>
+    public async Task BlockHttpAsync()
+    {
+        await Ns("nft", "add", "table", "inet", "kle2eblock");
+        await Ns("nft", "add", "chain", "inet", "kle2eblock", "input", "{ type filter hook input priority 0 ; }");
+        await Ns("nft", "add", "rule", "inet", "kle2eblock", "input", "iifname", Bridge, "tcp", "dport", HttpPort.ToString(CultureInfo.InvariantCulture), "reject", "with", "tcp", "reset");
+    }
+
+    public Task UnblockHttpAsync() => Ns("nft", "delete", "table", "inet", "kle2eblock");
 
     public Task<Command.Result> PingAsync(string address) =>
         Command.RunAsync("ip", ["netns", "exec", Namespace, "busybox", "ping", "-c", "3", "-W", "3", address], TimeSpan.FromSeconds(30));
@@ -224,6 +399,11 @@ internal sealed class BootLab : IAsyncDisposable
 
         _processes.Clear();
         await Command.RunAsync("ip", ["netns", "del", Namespace]);
+        if (_dnsmasqNamespace is not null)
+        {
+            await Command.RunAsync("ip", ["netns", "del", _dnsmasqNamespace]);
+        }
+
         foreach (var d in _dirs)
         {
             try
@@ -261,6 +441,32 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     public static string FormatSeconds(double s) => s.ToString("0.0", CultureInfo.InvariantCulture);
+}
+
+/// <summary>How a lab's kldload runs.</summary>
+internal sealed record LabOptions
+{
+    /// <summary><c>Attestation:EnrollmentPolicy</c>.</summary>
+    public string Policy { get; init; } = "Lab";
+
+    /// <summary>More <c>--Section:Key=value</c> settings for <c>kldload serve</c>.</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
+    /// <summary>dnsmasq owns the addresses and kldload runs <c>Dhcp:Mode=Proxy</c> (else Full).</summary>
+    public bool ProxyDhcp { get; init; }
+
+    /// <summary>Imports a second version of the image (marker <c>kldload-live 2</c>) onto the channel.</summary>
+    public bool TwoImages { get; init; }
+}
+
+/// <summary>The VM's firmware.</summary>
+internal enum Firmware
+{
+    /// <summary>SeaBIOS with QEMU's iPXE option ROM on the NIC (legacy BIOS; the kernel is not measured).</summary>
+    SeaBios,
+
+    /// <summary>OVMF (UEFI) with the NIC's option ROM off: its own PXE client loads ipxe.efi over TFTP.</summary>
+    Ovmf,
 }
 
 /// <summary>One running VM.</summary>

@@ -558,7 +558,9 @@ public sealed class DhcpEngine
     private void AddBootOptions(DhcpMessage reply, DhcpMessage request, BootClient client, BootAnswer answer, bool proxy)
     {
         reply.BootFile = answer.BootFile.Length < DhcpMessage.FileLength ? answer.BootFile : string.Empty;
-        if (answer.VendorClass is { } vendor)
+        // A proxyDHCP reply is recognised by option 60 "PXEClient" (PXE 2.1 section 2.2.5): without it
+        // an iPXE ROM (which also says PXEClient) discards the address-less offer and never asks for its boot file.
+        if ((answer.VendorClass ?? (proxy ? "PXEClient" : null)) is { } vendor)
         {
             reply.Options.SetString(DhcpOptionCode.VendorClassIdentifier, vendor);
         }

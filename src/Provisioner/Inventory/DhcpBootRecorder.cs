@@ -20,7 +20,9 @@ public sealed partial class DhcpBootRecorder(NodeService nodes, TimeProvider tim
     public void Seen(BootClient client, BootAnswer? answer)
     {
         ArgumentNullException.ThrowIfNull(client);
-        if ((client.IsPxeClient || client.IsHttpClient) && !client.IsIpxe)
+        // An iPXE option ROM (QEMU's, or one flashed on the NIC) is the firmware's PXE client, and its
+        // DHCP is the boot's first packet; a chainloaded iPXE's DHCP falls in the same boot and is skipped in Record.
+        if (client.IsPxeClient || client.IsHttpClient)
         {
             _queue.Writer.TryWrite((client, answer?.BootFile, time.GetUtcNow().UtcDateTime));
         }

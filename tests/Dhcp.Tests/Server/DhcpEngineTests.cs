@@ -402,6 +402,23 @@ public class DhcpEngineTests
     }
 
     [Fact]
+    public void Proxy_IpxeRomDiscover_OfferSaysPxeClientAndCarriesScriptUrl()
+    {
+        // QEMU's iPXE ROM: vendor class PXEClient, user class iPXE; the policy answers without a vendor class.
+        var f = new EngineFixture(DhcpServerMode.Proxy);
+        var outcome = f.Send(EngineFixture.Message(DhcpMessageType.Discover, 1, m =>
+        {
+            m.Options.SetString(DhcpOptionCode.VendorClassIdentifier, "PXEClient:Arch:00000:UNDI:002001");
+            m.Options.SetUInt16(DhcpOptionCode.ClientArchitecture, 0);
+            m.Options.SetString(DhcpOptionCode.UserClass, "iPXE");
+        }));
+        Assert.True(DhcpMessage.TryRead(outcome.Reply!.Payload, out var offer, out _));
+        Assert.Equal(Ipv4Address.Any, offer.YourAddress);
+        Assert.Equal("PXEClient", offer.Options.GetString(DhcpOptionCode.VendorClassIdentifier));
+        Assert.Equal("http://10.0.0.1:8080/boot.ipxe", offer.Options.GetString(DhcpOptionCode.BootFileName) ?? offer.BootFile);
+    }
+
+    [Fact]
     public void Proxy_NonPxeClient_IsIgnored()
     {
         var f = new EngineFixture(DhcpServerMode.Proxy);

@@ -123,7 +123,7 @@ public sealed partial class ClientPeerTests
         var (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "udhcpc", "-q", "-f", "-n", "-i", lab.ClientIf, "-s", script, "-t", "5", "-T", "2",
             "-V", "PXEClient:Arch:00007:UNDI:003016", "-x", "93:0007", "-O", "bootfile");
         Assert.True(code == 0, output);
-        Assert.Contains("boot_file=ipxe.efi", output, StringComparison.Ordinal);
+        Assert.Contains("boot_file=snponly.efi", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -6,14 +6,17 @@ public sealed record BootLoaderSettings
     /// <summary>Legacy BIOS PXE (option 93 = 0).</summary>
     public string Bios { get; init; } = "undionly.kpxe";
 
-    /// <summary>UEFI x64 PXE (option 93 = 7 or 9).</summary>
-    public string EfiX64 { get; init; } = "ipxe.efi";
+    /// <summary>
+    /// UEFI x64 PXE (option 93 = 7 or 9). iPXE on the firmware's own network driver: a plain file in
+    /// Debian's ipxe package (its <c>ipxe.efi</c> is a symlink out of <c>/usr/lib/ipxe</c>, never served).
+    /// </summary>
+    public string EfiX64 { get; init; } = "snponly.efi";
 
     /// <summary>UEFI ARM64 PXE (option 93 = 11).</summary>
     public string EfiArm64 { get; init; } = "ipxe-arm64.efi";
 
     /// <summary>UEFI HTTP boot (option 93 = 16): fetched over HTTP from <c>/tftp/</c> by this name.</summary>
-    public string EfiX64Http { get; init; } = "ipxe.efi";
+    public string EfiX64Http { get; init; } = "snponly.efi";
 }
 
 /// <summary>The <c>Boot</c> section: what nodes are told to boot.</summary>

@@ -22,6 +22,9 @@ kver=${kernel_pkg#linux-image-}
 packages=("$kernel_pkg" busybox-static iproute2 wireguard-tools libc6 libbpf1 libbsd0 libcap2 libelf1 libmd0 libmnl0 zlib1g libssl3 libsodium23)
 
 mkdir -p "$cache" "$out"
+# One build at a time per checkout: the stage and cache directories are shared.
+exec 9>"$root/out/.build.lock"
+flock 9
 missing=()
 for p in "${packages[@]}"; do
   ls "$cache/${p}_"*.deb >/dev/null 2>&1 || missing+=("$p")

@@ -46,6 +46,8 @@ internal sealed class BootLab : IAsyncDisposable
     /// <summary>dnsmasq's lease file in proxy mode.</summary>
     public string? DnsmasqLeases { get; private set; }
 
+    private static readonly SemaphoreSlim s_imageBuild = new(1, 1);
+
     public static string RepositoryRoot
     {
         get
@@ -426,15 +428,23 @@ internal sealed class BootLab : IAsyncDisposable
         return d;
     }
 
-    /// <summary>out/image, built with images/build.sh when it is missing.</summary>
+    /// <summary>out/image, built with images/build.sh when it is missing: once, however many tests start together.</summary>
     private static async Task<string> EnsureImageAsync()
     {
         var root = RepositoryRoot;
         var image = Path.Combine(root, "out", "image");
-        if (!File.Exists(Path.Combine(image, "manifest.json")))
+        await s_imageBuild.WaitAsync();
+        try
         {
-            var build = await Command.RunAsync(Path.Combine(root, "images", "build.sh"), [], TimeSpan.FromMinutes(8));
-            Assert.True(build.ExitCode == 0, "images/build.sh failed: " + build.Output);
+            if (!File.Exists(Path.Combine(image, "manifest.json")))
+            {
+                var build = await Command.RunAsync(Path.Combine(root, "images", "build.sh"), [], TimeSpan.FromMinutes(8));
+                Assert.True(build.ExitCode == 0, "images/build.sh failed: " + build.Output);
+            }
+        }
+        finally
+        {
+            s_imageBuild.Release();
         }
 
         return image;

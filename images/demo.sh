@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: kldload and one QEMU node (SeaBIOS + iPXE, swtpm vTPM) in a private network namespace.
 # The dashboard is reachable from this host over a veth pair. Ctrl-C stops everything and removes
-# the namespace. Needs root, qemu-system-x86, swtpm, wireguard-go; out/image from `make image`.
+# the namespace. Needs root, qemu-system-x86, swtpm, wireguard-go; builds out/image when it is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ns=kldemo$$
@@ -16,6 +16,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+if [ ! -f "$root/out/image/manifest.json" ]; then
+  echo "demo: building the live image (images/build.sh, a few minutes the first time)"
+  "$root/images/build.sh"
+fi
 echo "demo: building kldload"
 dotnet build "$root/src/Provisioner" -c Release --nologo -v quiet >/dev/null
 kldload=("$root/src/Provisioner/bin/Release/net10.0/kldload.dll")

@@ -39,8 +39,6 @@ public sealed class BackupSource
 /// </summary>
 public static class BackupWriter
 {
-    private static readonly string[] s_imageCollections = ["image_manifests"];
-
     public static async Task<BackupManifest> WriteAsync(BackupSource source, Stream output, bool includeImages, ITransferProgress progress, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -89,7 +87,7 @@ public static class BackupWriter
                 Documents = collections.Sum(c => c.Count),
                 Nodes = CountOf(collections, "nodes"),
                 Events = CountOf(collections, "events"),
-                Images = s_imageCollections.Sum(n => CountOf(collections, n)),
+                Images = CountOf(collections, "image_manifests"),
                 Channels = CountOf(collections, "image_channels"),
                 Leases = leases?.Count ?? 0,
                 Blobs = files.Count(f => f.ArchivePath.StartsWith(BackupLayout.BlobsPrefix, StringComparison.Ordinal)),

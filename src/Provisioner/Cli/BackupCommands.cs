@@ -54,27 +54,20 @@ internal static class BackupCommands
 
             if (parse.GetValue(recipientsFile) is { } rf)
             {
-                var lines = File.Exists(rf) ? File.ReadAllLines(rf).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList() : null;
-                if (lines is null)
+                try
                 {
-                    return Fail(stderr, $"--recipients-file {rf}: no such file", ExitCodes.BadSettings);
+                    recipients.AddRange(AgeRecipient.ReadFile(rf));
                 }
-
-                foreach (var line in lines)
+                catch (Exception e) when (e is AgeException or IOException or UnauthorizedAccessException)
                 {
-                    if (!AgeRecipient.TryParse(line, out var r, out var error))
-                    {
-                        return Fail(stderr, $"--recipients-file {rf}: '{line}' is {error}", ExitCodes.BadSettings);
-                    }
-
-                    recipients.Add(r!);
+                    return Fail(stderr, $"--recipients-file {e.Message}", ExitCodes.BadSettings);
                 }
             }
 
             string? passphrase = null;
             if (parse.GetValue(passphraseFile) is { } pf)
             {
-                passphrase = File.Exists(pf) ? BackupSettings.ReadPassphrase(pf) : null;
+                passphrase = BackupSettings.ReadPassphrase(pf);
                 if (passphrase is null)
                 {
                     return Fail(stderr, $"--passphrase-file {pf}: missing or empty (the first line is the passphrase)", ExitCodes.BadSettings);
@@ -274,7 +267,7 @@ internal static class BackupCommands
         string? passphrase = null;
         if (parse.GetValue(passphraseFile) is { } pf)
         {
-            passphrase = File.Exists(pf) ? BackupSettings.ReadPassphrase(pf) : null;
+            passphrase = BackupSettings.ReadPassphrase(pf);
             if (passphrase is null)
             {
                 Fail(stderr, $"--passphrase-file {pf}: missing or empty (the first line is the passphrase)", 0);

@@ -65,9 +65,7 @@ public sealed class AutoEnrollmentTests : IAsyncLifetime
 
     private async Task<(HttpResponseMessage Quote, AgentSession Session)> QuoteWithCertificateAsync(SwtpmNode tpm, string mac)
     {
-        var script = await _host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi&arch=x86_64", UriKind.Relative));
-        var token = script.Split("kldload.token=")[1].Split('\n')[0].Split(' ')[0].Trim();
-        var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
+        var session = await Agent.BeginAsync(_host.Http, tpm, await Agent.BootTokenAsync(_host.Http, mac), mac);
         var (t, ek, ak, sessionId, nonce) = session;
         var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public);
         body["eventLog"] = Convert.ToBase64String(EventLogs.EmptySha256());

@@ -100,6 +100,13 @@ internal static class Agent
 
     public static readonly int[] Pcrs = [0, 1, 2, 3, 4, 5, 6, 7];
 
+    /// <summary>Boots as UEFI iPXE would (<c>/boot.ipxe</c> with the MAC) and returns the boot token from the script.</summary>
+    public static async Task<string> BootTokenAsync(HttpClient http, string mac)
+    {
+        var script = await http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi&arch=x86_64", UriKind.Relative));
+        return script.Split("kldload.token=")[1].Split('\n')[0].Split(' ')[0].Trim();
+    }
+
     public static async Task<(string SessionId, byte[] Nonce)> ChallengeAsync(HttpClient http, string token, string mac)
     {
         var r = await http.PostAsJsonAsync(new Uri("/api/v1/attest/challenge", UriKind.Relative), new { bootToken = token, mac });

@@ -52,8 +52,8 @@ public sealed class BackupRestoreTests : IAsyncLifetime
             await ImportAsync(host, "1");
             await ImportAsync(host, "2");
             Assert.True((await host.Admin.PostAsync(new Uri("/api/v1/channels/stable/rollback", UriKind.Relative), null)).IsSuccessStatusCode);
-            await Agent.AttestAsync(host.Http, tpm, await BootTokenAsync(host, mac), mac);
-            await BootTokenAsync(host, "52:54:00:b0:00:02"); // a second node, only discovered
+            await Agent.AttestAsync(host.Http, tpm, await Agent.BootTokenAsync(host.Http, mac), mac);
+            await Agent.BootTokenAsync(host.Http, "52:54:00:b0:00:02"); // a second node, only discovered
             before = await host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
             Assert.Equal("Ready", before.GetProperty("state").GetString());
 
@@ -90,7 +90,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         {
             var channel = await restored.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/channels/stable", UriKind.Relative));
             Assert.Equal("live/1", channel.GetProperty("channel").GetProperty("current").GetString());
-            var activated = await Agent.AttestAsync(restored.Http, tpm, await BootTokenAsync(restored, mac), mac);
+            var activated = await Agent.AttestAsync(restored.Http, tpm, await Agent.BootTokenAsync(restored.Http, mac), mac);
             Assert.Equal("Attested", activated.GetProperty("state").GetString());
             var after = await restored.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
             Assert.Equal("Ready", after.GetProperty("state").GetString());
@@ -316,12 +316,6 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         {
             Directory.Delete(src, recursive: true);
         }
-    }
-
-    private static async Task<string> BootTokenAsync(TestHost host, string mac)
-    {
-        var script = await host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi&arch=x86_64", UriKind.Relative));
-        return script.Split("kldload.token=")[1].Split('\n')[0].Split(' ')[0].Trim();
     }
 
     private static async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)

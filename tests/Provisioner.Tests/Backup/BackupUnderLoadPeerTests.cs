@@ -34,14 +34,14 @@ public sealed class BackupUnderLoadPeerTests(Xunit.Abstractions.ITestOutputHelpe
         using var tpmB = new SwtpmNode();
         const string macA = "52:54:00:b1:00:0a";
         const string macB = "52:54:00:b1:00:0b";
-        await Agent.AttestAsync(http, tpmA, await BootTokenAsync(http, macA), macA);
+        await Agent.AttestAsync(http, tpmA, await Agent.BootTokenAsync(http, macA), macA);
         var before = await NodeAsync(http, macA);
 
         var identity = AgeIdentity.Generate();
         var archive = Path.Combine(lab.TempDir, "site.age");
         var load = lab.Start(lab.ClientNs, "perfdhcp", "-4", "-l", lab.ClientIf, "-r", "150", "-R", "200", "-p", "8", "-W", "2000000");
         await Task.Delay(TimeSpan.FromSeconds(2.5));
-        var attestB = Task.Run(async () => Agent.AttestAsync(http, tpmB, await BootTokenAsync(http, macB), macB));
+        var attestB = Task.Run(async () => Agent.AttestAsync(http, tpmB, await Agent.BootTokenAsync(http, macB), macB));
         var (backupCode, backupOutput) = await lab.RunAsync(lab.ServerNs, TimeSpan.FromSeconds(120), Dotnet, Kldload, "backup", "-o", archive,
             "-r", identity.Recipient.ToString(), "--server", server.HttpUrl!.ToString(), $"--Kldload:DataDir={data}", "-q");
         Assert.True(backupCode == 0, backupOutput);
@@ -75,7 +75,7 @@ public sealed class BackupUnderLoadPeerTests(Xunit.Abstractions.ITestOutputHelpe
         // returning clients get their addresses without any address going to two MACs.
         var again = await KldloadServer.StartAsync(lab, lab.ServerNs, restored, settings);
         using var http2 = InNamespace(lab.ServerNs, again.HttpUrl!, restored);
-        await Agent.AttestAsync(http2, tpmA, await BootTokenAsync(http2, macA), macA);
+        await Agent.AttestAsync(http2, tpmA, await Agent.BootTokenAsync(http2, macA), macA);
         var after = await NodeAsync(http2, macA);
         Assert.Equal("Ready", after.GetProperty("state").GetString());
         foreach (var key in new[] { "id", "meshAddress", "wireguardPublicKey" })
@@ -108,12 +108,6 @@ public sealed class BackupUnderLoadPeerTests(Xunit.Abstractions.ITestOutputHelpe
         await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(500_000));
         var (code, output) = await PeerProcess.RunAsync(TimeSpan.FromSeconds(120), Dotnet, Kldload, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", $"--Kldload:DataDir={data}", "-q");
         Assert.True(code == 0, output);
-    }
-
-    private static async Task<string> BootTokenAsync(HttpClient http, string mac)
-    {
-        var script = await http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi&arch=x86_64", UriKind.Relative));
-        return script.Split("kldload.token=")[1].Split('\n')[0].Split(' ')[0].Trim();
     }
 
     private static async Task<JsonElement> NodeAsync(HttpClient http, string mac)

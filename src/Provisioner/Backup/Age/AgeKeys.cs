@@ -29,6 +29,26 @@ public sealed record AgeRecipient
         return true;
     }
 
+    /// <summary>
+    /// Reads a recipients file (<c>age1...</c> one per line, <c>#</c> comments, as <c>age -R</c> takes it);
+    /// throws <see cref="AgeException"/> naming the file and the first bad line.
+    /// </summary>
+    public static IReadOnlyList<AgeRecipient> ReadFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new AgeException(AgeFailure.BadKey, $"{path}: no such file");
+        }
+
+        var recipients = new List<AgeRecipient>();
+        foreach (var line in File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
+        {
+            recipients.Add(TryParse(line, out var recipient, out var error) ? recipient! : throw new AgeException(AgeFailure.BadKey, $"{path}: '{line}' is {error}"));
+        }
+
+        return recipients.Count > 0 ? recipients : throw new AgeException(AgeFailure.BadKey, $"{path}: holds no age recipient (age1..., one per line)");
+    }
+
     public override string ToString() => Bech32.Encode("age", PublicKey);
 
     public bool Equals(AgeRecipient? other) => other is not null && PublicKey.AsSpan().SequenceEqual(other.PublicKey);

@@ -42,13 +42,9 @@ public sealed record BackupSettings
         var recipientsFile = r.OptionalString("Backup:RecipientsFile") is { Length: > 0 } rf ? Path.GetFullPath(rf) : null;
         var passphraseFile = r.OptionalString("Backup:PassphraseFile") is { Length: > 0 } pf ? Path.GetFullPath(pf) : null;
         var includeImages = r.Bool("Backup:IncludeImages", true);
-        var recipients = new List<AgeRecipient>();
-        if (recipientsFile is not null)
-        {
-            recipients.AddRange(ReadRecipients(r, recipientsFile));
-        }
+        var recipients = recipientsFile is null ? [] : ReadRecipients(r, recipientsFile);
 
-        if (passphraseFile is not null && (!File.Exists(passphraseFile) || ReadPassphrase(passphraseFile) is null))
+        if (passphraseFile is not null && ReadPassphrase(passphraseFile) is null)
         {
             r.AddError("Backup:PassphraseFile", passphraseFile, "allowed: a readable file whose first line is the passphrase");
         }
@@ -81,37 +77,26 @@ public sealed record BackupSettings
     /// <summary>The first line of a passphrase file, or null when it is missing or empty.</summary>
     public static string? ReadPassphrase(string path)
     {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
         using var reader = new StreamReader(path);
         var line = reader.ReadLine();
         return string.IsNullOrEmpty(line) ? null : line;
     }
 
-    private static List<AgeRecipient> ReadRecipients(SettingsReader r, string path)
+    private static IReadOnlyList<AgeRecipient> ReadRecipients(SettingsReader r, string path)
     {
-        var result = new List<AgeRecipient>();
-        if (!File.Exists(path))
+        try
         {
-            r.AddError("Backup:RecipientsFile", path, "allowed: a readable file of age recipients (age1..., one per line)");
-            return result;
+            return AgeRecipient.ReadFile(path);
         }
-
-        foreach (var line in File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
+        catch (Exception e) when (e is AgeException or IOException or UnauthorizedAccessException)
         {
-            if (AgeRecipient.TryParse(line, out var recipient, out var error))
-            {
-                result.Add(recipient!);
-            }
-            else
-            {
-                r.AddError("Backup:RecipientsFile", path, $"line '{line}' is {error}");
-            }
+            r.AddError("Backup:RecipientsFile", path, $"{e.Message}; allowed: a readable file of age recipients (age1..., one per line)");
+            return [];
         }
-
-        if (result.Count == 0)
-        {
-            r.AddError("Backup:RecipientsFile", path, "holds no age recipient (age1..., one per line)");
-        }
-
-        return result;
     }
 }

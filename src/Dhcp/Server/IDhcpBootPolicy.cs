@@ -22,6 +22,7 @@ public sealed record BootClient
 
     public Guid? MachineId { get; init; }
 
+    /// <summary>Option 82 of a relayed request (giaddr set); null for a request that came straight from the client.</summary>
     public RelayAgentInformation? RelayAgentInformation { get; init; }
 
     /// <summary>Option 55 asks for option 67, the boot file name: the client wants boot information.</summary>
@@ -52,7 +53,9 @@ public sealed record BootClient
             IsHttpClient = vendor.StartsWith("HTTPClient", StringComparison.Ordinal),
             IsIpxe = options.Contains(DhcpOptionCode.IpxeEncapsulated) || options.UserClasses.Contains("iPXE"),
             MachineId = options.ClientMachineId,
-            RelayAgentInformation = options.RelayAgentInformation,
+            // Option 82 is the relay's word about where the client sits (RFC 3046): a client that is
+            // not behind a relay (giaddr 0) may send one too, and it proves nothing.
+            RelayAgentInformation = request.RelayAddress.IsAny ? null : options.RelayAgentInformation,
             RequestsBootFile = options.ParameterRequestList.Contains(DhcpOptionCode.BootFileName),
         };
     }

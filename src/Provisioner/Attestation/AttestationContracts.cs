@@ -9,8 +9,11 @@ namespace Kldload.Provisioner.Attestation;
 /// <summary><c>POST /api/v1/attest/challenge</c>.</summary>
 public sealed record ChallengeRequest(string? BootToken, string? Mac);
 
-/// <summary>The session, a 32-byte nonce and the PCRs the quote must cover.</summary>
-public sealed record ChallengeResponse(string SessionId, string Nonce, IReadOnlyDictionary<string, IReadOnlyList<int>> PcrSelection);
+/// <summary>
+/// The session, a 32-byte nonce, the PCRs the quote must cover, and the WireGuard key epoch the
+/// node derives its key at (<c>kldload nodes rotate-key</c> raises it).
+/// </summary>
+public sealed record ChallengeResponse(string SessionId, string Nonce, IReadOnlyDictionary<string, IReadOnlyList<int>> PcrSelection, uint KeyEpoch);
 
 /// <summary><c>POST /api/v1/attest/quote</c>.</summary>
 public sealed record QuoteRequest(

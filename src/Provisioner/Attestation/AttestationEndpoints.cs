@@ -15,18 +15,28 @@ public static class AttestationEndpoints
     public static WebApplication MapAttestationEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var attest = app.MapGroup("/api/v1/attest").WithTags("attestation");
-        attest.MapPost("/challenge", (ChallengeRequest body, AttestationService service) => Run(() => Results.Ok(service.Challenge(body))));
-        attest.MapPost("/quote", (QuoteRequest body, AttestationService service) => Run(() => Results.Ok(service.Quote(body))));
-        attest.MapPost("/activate", (ActivateRequest body, AttestationService service) => Run(() =>
+        var attest = app.MapGroup("/api/v1/attest").WithTags("attestation").RequireRateLimiting(Boot.BootLanLimits.PerSourcePolicy);
+        attest.MapPost("/challenge", (ChallengeRequest body, AttestationService service, HttpContext http) =>
+            Run(() => Results.Ok(service.Challenge(body, http.Connection.RemoteIpAddress))));
+        attest.MapPost("/quote", (QuoteRequest body, AttestationService service, HttpContext http) =>
+            Run(() => Results.Ok(service.Quote(body, http.Connection.RemoteIpAddress))));
+        attest.MapPost("/activate", (ActivateRequest body, AttestationService service, HttpContext http) => Run(() =>
         {
-            var (status, response) = service.Activate(body);
-            return Results.Json(response, statusCode: status);
+            var result = service.Activate(body, http.Connection.RemoteIpAddress);
+            return Results.Json(result.Response, statusCode: result.Pending ? StatusCodes.Status202Accepted : StatusCodes.Status200OK);
         }));
         attest.MapPost("/ready", (ReadyRequest body, AttestationService service, IMeshHub hub, HttpContext http) =>
             Run(() => Results.Ok(service.Ready(body, http.Connection.RemoteIpAddress, hub.IsRunning))));
         return app;
     }
+
+    /// <summary>A refusal's HTTP status: 401 for a boot token problem, 409 for a state conflict, else 403.</summary>
+    public static int StatusFor(string reason) => reason switch
+    {
+        _ when reason.StartsWith("token-", StringComparison.Ordinal) && reason != "token-closed" => StatusCodes.Status401Unauthorized,
+        "not-attested" => StatusCodes.Status409Conflict,
+        _ => StatusCodes.Status403Forbidden,
+    };
 
     private static IResult Run(Func<IResult> step)
     {
@@ -39,7 +49,7 @@ public static class AttestationEndpoints
             return Results.Problem(
                 title: "attestation refused",
                 detail: e.Message,
-                statusCode: e.Status,
+                statusCode: StatusFor(e.Reason),
                 extensions: new Dictionary<string, object?> { ["reason"] = e.Reason });
         }
         catch (IllegalTransitionException e)
@@ -50,11 +60,18 @@ public static class AttestationEndpoints
 }
 
 /// <summary>Takes a decommissioned or replaced node off the mesh and revokes its EK for good.</summary>
-public sealed class MeshLifecycleHooks(MeshIdentityService mesh, RevokedEkStore revoked, TimeProvider time) : INodeLifecycleHooks
+public sealed class MeshLifecycleHooks(
+    MeshIdentityService mesh,
+    RevokedEkStore revoked,
+    AttestationSessionStore sessions,
+    Boot.BootTokenStore tokens,
+    TimeProvider time) : INodeLifecycleHooks
 {
     public void OnDecommissioned(NodeRecord node)
     {
         ArgumentNullException.ThrowIfNull(node);
+        sessions.CloseFor(node.Id, node.EkFingerprint, "decommissioned");
+        tokens.CloseFor(node.Id);
         if (node.EkFingerprint is { } ek)
         {
             revoked.Revoke(ek, node.Id, $"node {node.Id} decommissioned", time.GetUtcNow().UtcDateTime);
@@ -67,6 +84,8 @@ public sealed class MeshLifecycleHooks(MeshIdentityService mesh, RevokedEkStore 
     {
         ArgumentNullException.ThrowIfNull(old);
         ArgumentNullException.ThrowIfNull(replacement);
+        sessions.CloseFor(old.Id, old.EkFingerprint, "replaced");
+        tokens.CloseFor(old.Id);
         if (old.EkFingerprint is { } ek)
         {
             revoked.Revoke(ek, old.Id, $"node {old.Id} replaced by {replacement.Id}", time.GetUtcNow().UtcDateTime);

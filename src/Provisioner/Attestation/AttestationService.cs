@@ -1,6 +1,5 @@
 using System.Net;
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Kldload.MeshCA;
@@ -8,54 +7,21 @@ using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
 using Kldload.Tpm.Marshalling;
-using Kldload.Tpm.Structures;
 using Kldload.Tpm.Verification;
 using Prometheus;
 
 namespace Kldload.Provisioner.Attestation;
 
-/// <summary>
-/// A refused attestation step: the HTTP status, a machine-readable reason and a sentence for the
-/// operator. <see cref="Quarantine"/> says whether the node is moved to Quarantined.
-/// </summary>
-public sealed class AttestationRefusedException : Exception
-{
-    public AttestationRefusedException(int status, string reason, string message, bool quarantine)
-        : base(message)
-    {
-        Status = status;
-        Reason = reason;
-        Quarantine = quarantine;
-    }
-
-    public AttestationRefusedException()
-    {
-        Reason = string.Empty;
-    }
-
-    public AttestationRefusedException(string message)
-        : base(message)
-    {
-        Reason = string.Empty;
-    }
-
-    public AttestationRefusedException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-        Reason = string.Empty;
-    }
-
-    public int Status { get; }
-
-    public string Reason { get; }
-
-    public bool Quarantine { get; }
-}
+/// <summary>The result of activate: the node's mesh identity, or the news that it waits for approval.</summary>
+public sealed record ActivateResult(bool Pending, ActivateResponse Response);
 
 /// <summary>
-/// The server side of ARCHITECTURE.md step 5: challenge, quote, activate, ready. It trusts nothing a
-/// node says until the credential is activated, and then binds the node's WireGuard key (carried in
-/// the quote's qualifying data) to its TPM and gives it its mesh identity.
+/// The server side of attestation: challenge, quote, activate, ready. It decides nothing itself: the
+/// appraisal (<see cref="EvidenceAppraisal"/>) is a pure function, and this class gathers its inputs
+/// and applies its verdict. The rule it keeps: nothing unproven changes a node. Until activate proves
+/// that the TPM holding the EK released the credential, a request creates only its session and
+/// events; the verdict (admit, wait for approval, quarantine) is applied only then, in one inventory
+/// transaction.
 /// </summary>
 public sealed class AttestationService(
     NodeService nodes,
@@ -79,219 +45,137 @@ public sealed class AttestationService(
     private DateTime Now => time.GetUtcNow().UtcDateTime;
 
     /// <summary>Step 1: a boot token opens a session with a fresh nonce.</summary>
-    public ChallengeResponse Challenge(ChallengeRequest request)
+    public ChallengeResponse Challenge(ChallengeRequest request, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         var mac = NodeService.NormaliseMac(request.Mac);
         var problem = tokens.Check(request.BootToken, mac, out var token);
         if (problem != BootTokenProblem.None || token is null || mac is null)
         {
-            Count("challenge", "refused", "token-" + problem.ToString().ToLowerInvariant());
+            var reason = "token-" + problem.ToString().ToLowerInvariant();
             var why = problem switch
             {
-                BootTokenProblem.Expired => "the boot token expired (Boot:TokenLifetime): reboot the node to get a new one",
+                BootTokenProblem.Expired => "the boot token expired (Boot:TokenLifetime) or was closed: reboot the node to get a new one",
                 BootTokenProblem.Used => "the boot token was already used by a completed attestation: reboot the node",
                 BootTokenProblem.WrongMac => "the boot token belongs to another MAC",
                 _ => "unknown boot token: boot the node from kldload's iPXE script",
             };
-            throw new AttestationRefusedException(StatusCodes.Status401Unauthorized, "token-" + problem.ToString().ToLowerInvariant(), why, quarantine: false);
+            throw Refuse(new AttestationRefusedException("challenge", reason, why), null, token?.NodeId, source);
         }
 
         var session = sessions.Open(token.NodeId, token.Token, mac, settings.SessionLifetime);
-        if (nodes.Store.Get(token.NodeId) is { } node)
+        var node = nodes.Store.Get(token.NodeId);
+        if (node is not null)
         {
-            nodes.Record(node, NodeEventKind.Attestation, "attestation challenge issued");
+            nodes.Record(node, NodeEventKind.Attestation, $"attestation challenge issued (session {session.Id[..8]}, from {source?.ToString() ?? "unknown"})");
         }
 
         Count("challenge", "ok", "none");
-        return new ChallengeResponse(session.Id, Convert.ToBase64String(session.Nonce), new Dictionary<string, IReadOnlyList<int>> { ["sha256"] = settings.Pcrs });
+        return new ChallengeResponse(
+            session.Id,
+            Convert.ToBase64String(session.Nonce),
+            new Dictionary<string, IReadOnlyList<int>> { ["sha256"] = settings.Pcrs },
+            node?.Epoch ?? 0);
     }
 
-    /// <summary>Step 2: checks the evidence and answers with MakeCredential(EK, AK name, secret).</summary>
-    public QuoteResponse Quote(QuoteRequest request)
+    /// <summary>Step 2: appraises the evidence and answers with MakeCredential(EK, AK name, secret).</summary>
+    public QuoteResponse Quote(QuoteRequest request, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Find(request.SessionId, AttestationSessionState.Challenged)
-            ?? throw Refused("quote", StatusCodes.Status403Forbidden, "session-invalid", "unknown, expired or already used session: ask for a new challenge", null);
-
-        // Parse everything first: a malformed structure is refused before any policy is consulted.
-        var ekBytes = Base64(request.EkPublic, "ekPublic", session);
-        var akBytes = Base64(request.AkPublic, "akPublic", session);
-        var quoteBytes = Base64(request.Quote, "quote", session);
-        var signatureBytes = Base64(request.Signature, "signature", session);
-        var ek = Parse<Tpm2bPublic>(ekBytes, "ekPublic (TPM2B_PUBLIC)", session).Public;
-        var ak = Parse<Tpm2bPublic>(akBytes, "akPublic (TPM2B_PUBLIC)", session).Public;
-        var signature = Parse<TpmtSignature>(signatureBytes, "signature (TPMT_SIGNATURE)", session);
-        if (!WireGuardKey.TryParseBase64(request.WireguardPublicKey, out var wgKey) || !WireGuardKey.IsAcceptablePeerKey(wgKey))
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "wireguard-key-invalid", "wireguardPublicKey is not a usable X25519 key (base64 of 32 bytes, not of small order)", session);
-        }
-
-        var fingerprint = Convert.ToHexStringLower(SHA256.HashData(ek.ToBytes()));
-        var node = ResolveNode(session, fingerprint);
-        session.NodeId = node.Id;
-        if (revoked.IsRevoked(fingerprint, out var revokedWhy))
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again", session);
-        }
-
+        var session = sessions.Take(request.SessionId, AttestationSessionState.Challenged, AttestationSessionState.Quoted)
+            ?? throw Refuse(new AttestationRefusedException("quote", "session-invalid", "unknown, expired or already used session: ask for a new challenge"), null, null, source);
         try
         {
-            AkPolicy.Validate(ak);
-        }
-        catch (AttestationException e)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, Reason(e.Failure), e.Message, session);
-        }
-
-        var pcrValues = ReadPcrs(request.Pcrs, session);
-        var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, [.. settings.Pcrs]);
-        var qualifyingData = SHA256.HashData([.. session.Nonce, .. wgKey]);
-        try
-        {
-            QuoteVerifier.Verify(ak, quoteBytes, signature, qualifyingData, selection, pcrValues);
-        }
-        catch (AttestationException e)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, Reason(e.Failure), e.Message, session);
-        }
-
-        var policy = PolicyFor(node);
-        var kernelMeasured = CheckEventLog(request.EventLog, pcrValues, policy, session);
-        var certificate = CheckEkCertificate(request.EkCertificate, ek, session, out var certificateTrusted);
-
-        var known = node.EkFingerprint == fingerprint && node.EkApproved;
-        var accepted = known || policy == EnrollmentPolicy.Lab || (policy == EnrollmentPolicy.Auto && certificateTrusted);
-        if (!accepted && policy == EnrollmentPolicy.Auto)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "bad-ek-certificate",
-                "enrollment policy Auto needs an EK certificate that chains to a root in Attestation:EkRootsDir", session);
-        }
-
-        var secret = RandomNumberGenerator.GetBytes(32);
-        MadeCredential credential;
-        try
-        {
-            credential = CredentialMaker.Make(ek, ak.Name(), secret);
-        }
-        catch (AttestationException e)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, Reason(e.Failure), e.Message, session);
-        }
-
-        session.State = AttestationSessionState.Quoted;
-        session.Secret = secret;
-        session.EkPublic = ekBytes;
-        session.EkFingerprint = fingerprint;
-        session.EkCertificate = certificate;
-        session.AkPublic = akBytes;
-        session.WireGuardPublicKey = wgKey;
-        session.KernelMeasured = kernelMeasured;
-        session.EkAccepted = accepted;
-        sessions.Save(session);
-
-        nodes.Record(node, NodeEventKind.Attestation,
-            $"quote verified (EK {fingerprint[..16]}, kernel {(kernelMeasured ? "measured" : "not measured")}); credential issued");
-        Count("quote", "ok", "none");
-        return new QuoteResponse(
-            Convert.ToBase64String(TpmMarshal.ToBytes(credential.CredentialBlob)),
-            Convert.ToBase64String(TpmMarshal.ToBytes(credential.Secret)));
-    }
-
-    /// <summary>Step 3: the proof of the secret; only now is the AK, and so the quote, trusted.</summary>
-    public (int Status, ActivateResponse Response) Activate(ActivateRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Find(request.SessionId, AttestationSessionState.Quoted)
-            ?? throw Refused("activate", StatusCodes.Status403Forbidden, "session-invalid", "unknown, expired or already used session: start again with a challenge", null);
-
-        byte[] proof;
-        try
-        {
-            proof = Convert.FromBase64String(request.Proof ?? string.Empty);
-        }
-        catch (FormatException)
-        {
-            proof = [];
-        }
-
-        var expected = HMACSHA256.HashData(session.Secret!, Encoding.UTF8.GetBytes(session.Id));
-        if (!CryptographicOperations.FixedTimeEquals(proof, expected))
-        {
-            throw Refused("activate", StatusCodes.Status403Forbidden, "proof-wrong",
-                "the proof is not HMAC-SHA256(secret, session id): the credential was not activated by the TPM holding this EK with this AK", session);
-        }
-
-        session.State = AttestationSessionState.Activated;
-        session.Secret = null;
-        sessions.Save(session);
-
-        var node = nodes.Store.Get(session.NodeId)!;
-        var approved = session.EkAccepted || (node.EkApproved && node.EkFingerprint == session.EkFingerprint);
-        if (!approved)
-        {
-            node = nodes.Transition(node.Id, NodeState.Enrolling, "node", "new EK proven by the TPM; waits for an operator: kldload nodes approve " + node.Id, n =>
+            var evidence = QuoteEvidence.Read(request);
+            var fingerprint = Identify(evidence);
+            if (revoked.IsRevoked(fingerprint, out var revokedWhy))
             {
-                n.EkPublic = Convert.ToBase64String(session.EkPublic!);
-                n.EkFingerprint = session.EkFingerprint;
-                n.EkCertificate = session.EkCertificate is null ? null : Convert.ToBase64String(session.EkCertificate);
-                n.EkApproved = false;
-            });
-            Count("activate", "pending", "approval");
-            return (StatusCodes.Status202Accepted, new ActivateResponse(node.Id, node.State.ToString(), null, null, null, null, null,
-                $"the EK is new and enrollment policy is Approve: waiting for an operator (kldload nodes approve {node.Id}); retry the attestation"));
-        }
+                throw new AttestationRefusedException("quote", "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again");
+            }
 
-        if (node.State == NodeState.Quarantined)
+            // Read-only: which record this EK would land on, for its approval and its policy.
+            var candidate = Candidate(session, fingerprint);
+            var ekApproved = candidate is { EkApproved: true } && candidate.EkFingerprint == fingerprint;
+            var token = tokens.Find(session.BootToken);
+            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, PolicyFor(candidate), _ekRoots.Value);
+            var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, ekApproved, policy, new ServedBoot(token?.KernelAuthenticodeDigest));
+
+            var secret = RandomNumberGenerator.GetBytes(32);
+            MadeCredential credential;
+            try
+            {
+                credential = CredentialMaker.Make(evidence.Ek, evidence.Ak.Name(), secret);
+            }
+            catch (AttestationException e)
+            {
+                throw new AttestationRefusedException("quote", EvidenceAppraisal.Reason(e.Failure), e.Message);
+            }
+
+            session.Secret = secret;
+            session.EkPublic = evidence.EkPublicBytes;
+            session.EkFingerprint = fingerprint;
+            session.EkCertificate = verdict.EkCertificate;
+            session.AkPublic = evidence.AkPublicBytes;
+            session.WireGuardPublicKey = evidence.WireGuardPublicKey;
+            session.KernelMeasured = verdict.KernelMeasured;
+            session.EkAccepted = verdict.Outcome == AttestationOutcome.Admit;
+            session.Outcome = verdict.Outcome;
+            session.OutcomeReason = verdict.Reason;
+            session.OutcomeDetail = verdict.Detail;
+            sessions.Save(session);
+
+            if (nodes.Store.Get(session.NodeId) is { } named)
+            {
+                nodes.Record(named, NodeEventKind.Attestation,
+                    $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
+            }
+
+            Count("quote", "ok", verdict.Reason ?? "none");
+            return new QuoteResponse(
+                Convert.ToBase64String(TpmMarshal.ToBytes(credential.CredentialBlob)),
+                Convert.ToBase64String(TpmMarshal.ToBytes(credential.Secret)));
+        }
+        catch (AttestationRefusedException e)
         {
-            throw Refused("activate", StatusCodes.Status403Forbidden, "quarantined",
-                $"node {node.Id} is quarantined ({node.StateReason}); an operator must approve it first", null);
+            throw Refuse(e, session, session.NodeId, source);
         }
+    }
 
-        MeshEnrollment enrollment;
+    /// <summary>Step 3: the proof of the secret. Only now is the TPM, and so the quote, trusted, and the verdict applied.</summary>
+    public ActivateResult Activate(ActivateRequest request, IPAddress? source = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var session = sessions.Take(request.SessionId, AttestationSessionState.Quoted, AttestationSessionState.Activated)
+            ?? throw Refuse(new AttestationRefusedException("activate", "session-invalid", "unknown, expired or already used session: start again with a challenge"), null, null, source);
         try
         {
-            var epoch = node.Epoch;
-            enrollment = mesh.Enroll(node.EffectiveMeshIdentity, Convert.FromHexString(session.EkFingerprint!), session.WireGuardPublicKey!, epoch);
-        }
-        catch (MeshEnrollmentException e)
-        {
-            throw Refused("activate", StatusCodes.Status403Forbidden, "mesh-refused", e.Message, session);
-        }
+            var expected = HMACSHA256.HashData(session.Secret!, Encoding.UTF8.GetBytes(session.Id));
+            if (!CryptographicOperations.FixedTimeEquals(ProofBytes(request.Proof), expected))
+            {
+                throw new AttestationRefusedException("activate", "proof-wrong",
+                    "the proof is not HMAC-SHA256(secret, session id): the credential was not activated by the TPM holding this EK with this AK");
+            }
 
-        var token = tokens.Check(session.BootToken, session.Mac, out var bootToken) == BootTokenProblem.None ? bootToken : null;
-        if (token is not null)
-        {
-            tokens.Complete(token);
+            // Proven. Everything that may have changed since the quote is checked again before any effect.
+            var fingerprint = session.EkFingerprint!;
+            if (revoked.IsRevoked(fingerprint, out var revokedWhy))
+            {
+                throw new AttestationRefusedException("activate", "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again");
+            }
+
+            var token = tokens.Check(session.BootToken, session.Mac, out var bootToken) == BootTokenProblem.None ? bootToken : null;
+            if (token is null)
+            {
+                throw new AttestationRefusedException("activate", "token-closed", "the boot token of this session expired or was closed (decommission, replace): reboot the node");
+            }
+
+            session.Secret = null;
+            return Apply(session, token);
         }
-
-        var now = Now;
-        node = nodes.Transition(node.Id, NodeState.Attested, "node", "credential activated: TPM, AK and quote trusted", n =>
+        catch (AttestationRefusedException e)
         {
-            n.EkPublic = Convert.ToBase64String(session.EkPublic!);
-            n.EkFingerprint = session.EkFingerprint;
-            n.EkCertificate = session.EkCertificate is null ? n.EkCertificate : Convert.ToBase64String(session.EkCertificate);
-            n.EkApproved = true;
-            n.AkPublic = Convert.ToBase64String(session.AkPublic!);
-            n.WireGuardPublicKey = WireGuardKey.ToBase64(session.WireGuardPublicKey!);
-            n.MeshAddress = enrollment.Addresses.Address6.ToString();
-            n.MeshAddress4 = enrollment.Addresses.Address4?.ToString();
-            n.KernelMeasured = session.KernelMeasured;
-            n.LastAttestedImageDigest = token?.KernelDigest ?? n.LastBootedKernelDigest;
-            n.LastBootAt = now;
-        });
-        Count("activate", "ok", "none");
-
-        using var bundle = JsonDocument.Parse(enrollment.Bundle.ToJson());
-        return (StatusCodes.Status200OK, new ActivateResponse(
-            node.Id,
-            node.State.ToString(),
-            node.MeshAddress,
-            enrollment.CertificatePem,
-            enrollment.CaBundlePem,
-            enrollment.WgQuickConfig,
-            bundle.RootElement.Clone(),
-            null));
+            throw Refuse(e, session, session.ResolvedNodeId ?? session.NodeId, source);
+        }
     }
 
     /// <summary>Step 4: the node reached the hub through its tunnel; it is Ready.</summary>
@@ -299,8 +183,8 @@ public sealed class AttestationService(
     {
         ArgumentNullException.ThrowIfNull(request);
         var session = sessions.Find(request.SessionId, AttestationSessionState.Activated)
-            ?? throw Refused("ready", StatusCodes.Status403Forbidden, "session-invalid", "unknown or expired session", null);
-        var node = nodes.Store.Get(session.NodeId)!;
+            ?? throw Refuse(new AttestationRefusedException("ready", "session-invalid", "unknown or expired session"), null, null, remote);
+        var node = nodes.Store.Get(session.ResolvedNodeId ?? session.NodeId)!;
         if (node.State == NodeState.Ready)
         {
             return new ReadyResponse(node.Id, node.State.ToString(), node.LastBootToMeshSeconds);
@@ -308,15 +192,14 @@ public sealed class AttestationService(
 
         if (node.State != NodeState.Attested)
         {
-            throw Refused("ready", StatusCodes.Status409Conflict, "not-attested", $"node {node.Id} is {node.State}, not Attested", null);
+            throw Refuse(new AttestationRefusedException("ready", "not-attested", $"node {node.Id} is {node.State}, not Attested"), null, null, remote);
         }
 
         var mapped = remote?.IsIPv4MappedToIPv6 == true ? remote.MapToIPv4() : remote;
         var viaMesh = mapped is not null && (mapped.ToString() == node.MeshAddress || mapped.ToString() == node.MeshAddress4);
         if (hubRunning && !viaMesh)
         {
-            throw Refused("ready", StatusCodes.Status403Forbidden, "not-via-mesh",
-                $"ready must arrive through the mesh from {node.MeshAddress}, not from {mapped}", null);
+            throw Refuse(new AttestationRefusedException("ready", "not-via-mesh", $"ready must arrive through the mesh from {node.MeshAddress}, not from {mapped}"), null, null, remote);
         }
 
         var now = Now;
@@ -335,16 +218,202 @@ public sealed class AttestationService(
 
     private static void Count(string step, string outcome, string reason) => Outcomes.WithLabels(step, outcome, reason).Inc();
 
-    /// <summary>The node this EK belongs to: the identity follows the TPM, not the NIC.</summary>
-    private NodeRecord ResolveNode(AttestationSession session, string fingerprint)
+    private static byte[] ProofBytes(string? proof)
+    {
+        try
+        {
+            return Convert.FromBase64String(proof ?? string.Empty);
+        }
+        catch (FormatException)
+        {
+            return [];
+        }
+    }
+
+    private static string Identify(QuoteEvidence evidence)
+    {
+        try
+        {
+            return EkIdentity.Fingerprint(evidence.Ek);
+        }
+        catch (AttestationException e)
+        {
+            throw new AttestationRefusedException("quote", EvidenceAppraisal.Reason(e.Failure), e.Message);
+        }
+    }
+
+    /// <summary>
+    /// The record an EK would land on, read only: the node that already owns this EK, else the node
+    /// the boot token was issued to if it has no EK yet, else none (new hardware gets a new record).
+    /// </summary>
+    private NodeRecord? Candidate(AttestationSession session, string fingerprint)
+    {
+        var owner = nodes.Store.FindByEkFingerprint(fingerprint).FirstOrDefault(n => n.State != NodeState.Replaced);
+        if (owner is not null)
+        {
+            return owner;
+        }
+
+        var tokenNode = nodes.Store.Get(session.NodeId);
+        return tokenNode is { EkFingerprint: null } ? tokenNode : null;
+    }
+
+    /// <summary>
+    /// The enrollment policy for a node. A profile may always lower trust (to Approve); it may raise
+    /// it (Auto, Lab) only when it matches on operator-set labels alone, because every other
+    /// criterion (MAC, UUID, serial, option 82 of an unrelayed packet) is something the node says
+    /// about itself.
+    /// </summary>
+    private EnrollmentPolicy PolicyFor(NodeRecord? node)
+    {
+        if (node is null || planner.MatchProfile(node) is not { } profile
+            || !Enum.TryParse<EnrollmentPolicy>(profile.EnrollmentPolicy, out var wanted))
+        {
+            return settings.EnrollmentPolicy;
+        }
+
+        return Trust(wanted) <= Trust(settings.EnrollmentPolicy) || profile.Match.IsOperatorSetOnly ? wanted : settings.EnrollmentPolicy;
+    }
+
+    private static int Trust(EnrollmentPolicy policy) => policy switch
+    {
+        EnrollmentPolicy.Approve => 0,
+        EnrollmentPolicy.Auto => 1,
+        _ => 2,
+    };
+
+    /// <summary>Applies a proven session's verdict: identity, state, mesh and session together.</summary>
+    private ActivateResult Apply(AttestationSession session, BootToken token)
+    {
+        var fingerprint = session.EkFingerprint!;
+        var outcome = session.Outcome;
+
+        // Identity follows the TPM. Everything below runs in one inventory transaction.
+        var (node, quarantined, pending) = nodes.Atomically(() =>
+        {
+            var node = ResolveProven(session, fingerprint);
+            if (NodeTransitions.IsTerminal(node.State))
+            {
+                throw new AttestationRefusedException("activate", "node-closed", $"node {node.Id} is {node.State}: it never attests again");
+            }
+
+            session.ResolvedNodeId = node.Id;
+            if (outcome == AttestationOutcome.Quarantine)
+            {
+                node = nodes.Transition(node.Id, NodeState.Quarantined, "node", $"{session.OutcomeReason}: {session.OutcomeDetail}", n => BindEk(n, session, approved: n.EkApproved && n.EkFingerprint == fingerprint));
+                session.ClosedBecause = session.OutcomeReason;
+                sessions.Save(session);
+                return (node, true, false);
+            }
+
+            var approved = outcome == AttestationOutcome.Admit || (node.EkApproved && node.EkFingerprint == fingerprint);
+            if (!approved)
+            {
+                node = nodes.Transition(node.Id, NodeState.Enrolling, "node", "new EK proven by the TPM; waits for an operator: kldload nodes approve " + node.Id, n => BindEk(n, session, approved: false));
+                sessions.Save(session);
+                return (node, false, true);
+            }
+
+            if (node.State == NodeState.Quarantined)
+            {
+                throw new AttestationRefusedException("activate", "quarantined", $"node {node.Id} is quarantined ({node.StateReason}); an operator must approve it first");
+            }
+
+            sessions.Save(session);
+            return (node, false, false);
+        });
+
+        if (quarantined)
+        {
+            throw new AttestationRefusedException("activate", session.OutcomeReason ?? "policy", $"{session.OutcomeDetail} (node {node.Id} is quarantined)");
+        }
+
+        if (pending)
+        {
+            Count("activate", "pending", "approval");
+            return new ActivateResult(true, new ActivateResponse(node.Id, node.State.ToString(), null, null, null, null, null,
+                $"the EK is new and enrollment policy is Approve: waiting for an operator (kldload nodes approve {node.Id}); retry the attestation"));
+        }
+
+        // Mesh enrolment is idempotent for one node and key (same address, same member), so it goes
+        // first; the inventory change that makes the node Attested is one transaction after it.
+        MeshEnrollment enrollment;
+        try
+        {
+            enrollment = mesh.Enroll(node.EffectiveMeshIdentity, Convert.FromHexString(fingerprint), session.WireGuardPublicKey!, node.Epoch);
+        }
+        catch (MeshEnrollmentException e)
+        {
+            throw new AttestationRefusedException("activate", "mesh-refused", e.Message);
+        }
+
+        var now = Now;
+        try
+        {
+            node = nodes.Atomically(() =>
+            {
+                tokens.Complete(token);
+                return nodes.Transition(node.Id, NodeState.Attested, "node", "credential activated: TPM, AK and quote trusted", n =>
+            {
+                BindEk(n, session, approved: true);
+                n.AkPublic = Convert.ToBase64String(session.AkPublic!);
+                n.WireGuardPublicKey = WireGuardKey.ToBase64(session.WireGuardPublicKey!);
+                n.MeshAddress = enrollment.Addresses.Address6.ToString();
+                n.MeshAddress4 = enrollment.Addresses.Address4?.ToString();
+                n.KernelMeasured = session.KernelMeasured;
+                n.LastAttestedImageDigest = token.KernelDigest ?? n.LastBootedKernelDigest;
+                n.LastBootAt = now;
+            });
+            });
+        }
+        catch (IllegalTransitionException)
+        {
+            // Decommissioned while the mesh enrolment ran: take the member off again. (A replaced
+            // node's key is on the denylist already, so its enrolment was refused.)
+            if (nodes.Store.Get(node.Id)?.State == NodeState.Decommissioned)
+            {
+                mesh.Decommission(node.EffectiveMeshIdentity);
+            }
+
+            throw new AttestationRefusedException("activate", "node-closed", $"node {node.Id} was closed (decommission or replace) during its attestation");
+        }
+
+        Count("activate", "ok", "none");
+
+        using var bundle = JsonDocument.Parse(enrollment.Bundle.ToJson());
+        return new ActivateResult(false, new ActivateResponse(
+            node.Id,
+            node.State.ToString(),
+            node.MeshAddress,
+            enrollment.CertificatePem,
+            enrollment.CaBundlePem,
+            enrollment.WgQuickConfig,
+            bundle.RootElement.Clone(),
+            null));
+    }
+
+    private static void BindEk(NodeRecord n, AttestationSession session, bool approved)
+    {
+        n.EkPublic = Convert.ToBase64String(session.EkPublic!);
+        n.EkFingerprint = session.EkFingerprint;
+        n.EkCertificate = session.EkCertificate is null ? n.EkCertificate : Convert.ToBase64String(session.EkCertificate);
+        n.EkApproved = approved;
+    }
+
+    /// <summary>
+    /// The record a proven TPM belongs to. The TPM is proven, the MAC it booted behind is not: so a
+    /// proven TPM may take a MAC only from a placeholder record (one that never attested), never from
+    /// a node with a TPM of its own.
+    /// </summary>
+    private NodeRecord ResolveProven(AttestationSession session, string fingerprint)
     {
         var tokenNode = nodes.Store.Get(session.NodeId)!;
-        var owner = nodes.Store.FindByEkFingerprint(fingerprint).FirstOrDefault(n => n.State is not (NodeState.Replaced));
+        var owner = nodes.Store.FindByEkFingerprint(fingerprint).FirstOrDefault(n => n.State != NodeState.Replaced);
         if (owner is not null)
         {
             if (owner.Id != tokenNode.Id)
             {
-                nodes.Update(owner.Id, NodeEventKind.Attestation, $"its TPM booted behind {session.Mac}", "node", n =>
+                nodes.Update(owner.Id, NodeEventKind.Attestation, $"its TPM (proven) booted behind {session.Mac}", "node", n =>
                 {
                     if (!n.Macs.Contains(session.Mac))
                     {
@@ -354,8 +423,12 @@ public sealed class AttestationService(
                     n.BootStartedAt = tokenNode.BootStartedAt;
                     n.LastBootedKernelDigest = tokenNode.LastBootedKernelDigest;
                     n.LastBootedImage = tokenNode.LastBootedImage;
+                    n.LastSeenAt = Now;
                 });
-                nodes.Update(tokenNode.Id, NodeEventKind.Attestation, $"{session.Mac} now belongs to node {owner.Id} (its TPM)", "node", n => n.Macs.Remove(session.Mac));
+                if (tokenNode.EkFingerprint is null)
+                {
+                    nodes.Update(tokenNode.Id, NodeEventKind.Attestation, $"{session.Mac} belongs to node {owner.Id} (its TPM proved it)", "node", n => n.Macs.Remove(session.Mac));
+                }
             }
 
             return nodes.Store.Get(owner.Id)!;
@@ -366,211 +439,29 @@ public sealed class AttestationService(
             return tokenNode;
         }
 
-        // Same MAC, another TPM: new hardware. It is not silently trusted: it gets its own record,
-        // and an operator decides (approve, or replace to carry on the old identity).
-        var fresh = nodes.RecordNewHardware(tokenNode, session.Mac);
-        return fresh;
+        // Same MAC, another proven TPM: new hardware. It gets its own record; the old record is not
+        // touched, and an operator decides (approve, or replace to carry on the old identity).
+        return nodes.RecordNewHardware(tokenNode, session.Mac);
     }
 
-    private EnrollmentPolicy PolicyFor(NodeRecord node) =>
-        planner.MatchProfile(node)?.EnrollmentPolicy is { } p && Enum.TryParse<EnrollmentPolicy>(p, out var parsed) ? parsed : settings.EnrollmentPolicy;
-
-    private AttestationRefusedException Refused(string step, int status, string reason, string message, AttestationSession? session)
+    /// <summary>Records and counts a refusal; before proof it changes nothing but the session.</summary>
+    private AttestationRefusedException Refuse(AttestationRefusedException refusal, AttestationSession? session, string? nodeId, IPAddress? source)
     {
-        Count(step, "refused", reason);
+        Count(refusal.Step, "refused", refusal.Reason);
         if (session is not null)
         {
             session.State = AttestationSessionState.Failed;
             session.Secret = null;
+            session.ClosedBecause ??= refusal.Reason;
             sessions.Save(session);
-            if (nodes.Store.Get(session.NodeId) is { } node)
-            {
-                if (!NodeTransitions.IsTerminal(node.State) && status == StatusCodes.Status403Forbidden)
-                {
-                    nodes.Transition(node.Id, NodeState.Quarantined, "node", $"{reason}: {message}");
-                    nodes.Record(node, NodeEventKind.Attestation, $"attestation refused: {message}", "node", reason);
-                }
-                else
-                {
-                    nodes.Record(node, NodeEventKind.Attestation, $"attestation refused: {message}", "node", reason);
-                }
-            }
         }
 
-        return new AttestationRefusedException(status, reason, message, session is not null);
+        if (nodeId is not null && nodes.Store.Get(nodeId) is { } node)
+        {
+            nodes.Record(node, NodeEventKind.Attestation,
+                $"attestation {refusal.Step} refused (from {source?.ToString() ?? "unknown"}{(session is null ? string.Empty : $", session {session.Id[..8]}")}): {refusal.Message}", "node", refusal.Reason);
+        }
+
+        return refusal;
     }
-
-    private byte[] Base64(string? value, string field, AttestationSession session)
-    {
-        try
-        {
-            var bytes = Convert.FromBase64String(value ?? throw new FormatException());
-            return bytes.Length > 0 ? bytes : throw new FormatException();
-        }
-        catch (FormatException)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "malformed-evidence", $"{field} is missing or not base64", session);
-        }
-    }
-
-    private T Parse<T>(byte[] bytes, string what, AttestationSession session)
-        where T : ITpmStructure<T>
-    {
-        if (!TpmMarshal.TryRead<T>(bytes, out var value, out var error))
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "malformed-evidence", $"{what} does not parse: {error}", session);
-        }
-
-        return value;
-    }
-
-    private Dictionary<(TpmAlgId Hash, int Pcr), byte[]> ReadPcrs(Dictionary<string, Dictionary<string, string>>? pcrs, AttestationSession session)
-    {
-        var values = new Dictionary<(TpmAlgId, int), byte[]>();
-        if (pcrs is null || !pcrs.TryGetValue("sha256", out var bank))
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "malformed-evidence", "pcrs.sha256 is missing", session);
-        }
-
-        foreach (var (index, hex) in bank)
-        {
-            if (!int.TryParse(index, out var pcr) || pcr is < 0 or > 23 || hex.Length != 64)
-            {
-                throw Refused("quote", StatusCodes.Status403Forbidden, "malformed-evidence", $"pcrs.sha256[{index}] is not a PCR index with a 32-byte hex value", session);
-            }
-
-            try
-            {
-                values[(TpmAlgId.Sha256, pcr)] = Convert.FromHexString(hex);
-            }
-            catch (FormatException)
-            {
-                throw Refused("quote", StatusCodes.Status403Forbidden, "malformed-evidence", $"pcrs.sha256[{index}] is not hex", session);
-            }
-        }
-
-        return values;
-    }
-
-    /// <summary>Replays the event log against the quoted PCRs and finds the kernel measurement.</summary>
-    private bool CheckEventLog(string? eventLog, Dictionary<(TpmAlgId Hash, int Pcr), byte[]> pcrValues, EnrollmentPolicy policy, AttestationSession session)
-    {
-        if (string.IsNullOrEmpty(eventLog))
-        {
-            if (policy != EnrollmentPolicy.Lab)
-            {
-                throw Refused("quote", StatusCodes.Status403Forbidden, "event-log-missing",
-                    "no measured-boot event log was sent; only enrollment policy Lab accepts a quote without one", session);
-            }
-
-            return RequireMeasured(measured: false, session);
-        }
-
-        TcgEventLog log;
-        try
-        {
-            log = TcgEventLog.Parse(Convert.FromBase64String(eventLog));
-        }
-        catch (Exception e) when (e is FormatException or AttestationException or ArgumentException)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "malformed-evidence", $"eventLog does not parse: {e.Message}", session);
-        }
-
-        var replay = log.Replay(TpmAlgId.Sha256);
-        foreach (var pcr in settings.Pcrs)
-        {
-            var quoted = pcrValues.GetValueOrDefault((TpmAlgId.Sha256, pcr));
-            var replayed = replay.GetValueOrDefault((TpmAlgId.Sha256, pcr)) ?? new byte[32];
-            if (quoted is null || !CryptographicOperations.FixedTimeEquals(quoted, replayed))
-            {
-                throw Refused("quote", StatusCodes.Status403Forbidden, "pcr-mismatch",
-                    $"PCR {pcr}: the event log replays to {Convert.ToHexStringLower(replayed)[..16]}…, the quote says {(quoted is null ? "nothing" : Convert.ToHexStringLower(quoted)[..16] + "…")}", session);
-            }
-        }
-
-        // iPXE loads the kernel last: firmware measures each EFI application it starts into PCR 4.
-        tokens.Check(session.BootToken, session.Mac, out var token);
-        var served = token?.KernelAuthenticodeDigest;
-        var applications = log.BootApplications()
-            .Select(e => e.Digests.TryGetValue(TpmAlgId.Sha256, out var d) ? Convert.ToHexStringLower(d) : null)
-            .OfType<string>()
-            .ToList();
-        if (served is not null && applications.Contains(served, StringComparer.Ordinal))
-        {
-            return RequireMeasured(measured: true, session);
-        }
-
-        if (served is not null && applications.Count >= 2)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "wrong-kernel-measured",
-                $"the last EFI application measured is {applications[^1][..16]}…, not the kernel kldload served ({served[..16]}…)", session);
-        }
-
-        return RequireMeasured(measured: false, session);
-    }
-
-    private bool RequireMeasured(bool measured, AttestationSession session) =>
-        measured || !settings.RequireMeasuredKernel
-            ? measured
-            : throw Refused("quote", StatusCodes.Status403Forbidden, "kernel-not-measured",
-                "the event log has no measurement of the kernel and Attestation:RequireMeasuredKernel is true", session);
-
-    private byte[]? CheckEkCertificate(string? base64, TpmtPublic ek, AttestationSession session, out bool trusted)
-    {
-        trusted = false;
-        if (string.IsNullOrEmpty(base64))
-        {
-            return null;
-        }
-
-        byte[] der;
-        X509Certificate2 certificate;
-        try
-        {
-            der = Convert.FromBase64String(base64);
-            certificate = X509CertificateLoader.LoadCertificate(der);
-        }
-        catch (Exception e) when (e is FormatException or CryptographicException)
-        {
-            throw Refused("quote", StatusCodes.Status403Forbidden, "bad-ek-certificate", $"ekCertificate is not a DER certificate: {e.Message}", session);
-        }
-
-        using (certificate)
-        {
-            if (!EkCertificateValidator.KeyMatches(certificate, ek))
-            {
-                throw Refused("quote", StatusCodes.Status403Forbidden, "bad-ek-certificate", "the EK certificate's key is not the EK presented", session);
-            }
-
-            if (_ekRoots.Value is { } validator)
-            {
-                try
-                {
-                    validator.Validate(certificate, ek);
-                    trusted = true;
-                }
-                catch (AttestationException e)
-                {
-                    throw Refused("quote", StatusCodes.Status403Forbidden, "bad-ek-certificate", e.Message, session);
-                }
-            }
-        }
-
-        return der;
-    }
-
-    /// <summary>Stable reason names for the failures the TPM library reports.</summary>
-    internal static string Reason(AttestationFailure failure) => failure switch
-    {
-        AttestationFailure.NonceMismatch => "nonce-mismatch",
-        AttestationFailure.SignatureInvalid or AttestationFailure.SignatureSchemeMismatch => "signature-invalid",
-        AttestationFailure.PcrDigestMismatch or AttestationFailure.PcrValueMissing or AttestationFailure.PcrSelectionMismatch or AttestationFailure.EventLogReplayMismatch => "pcr-mismatch",
-        AttestationFailure.AkNotRestricted => "ak-not-restricted",
-        AttestationFailure.AkNotFixedTpm or AttestationFailure.AkNotFixedParent or AttestationFailure.AkNotSensitiveDataOrigin
-            or AttestationFailure.AkNotSigning or AttestationFailure.AkCanDecrypt or AttestationFailure.AkUnsupportedScheme => "ak-attributes",
-        AttestationFailure.EkCertificateUntrusted or AttestationFailure.EkCertificateKeyMismatch => "bad-ek-certificate",
-        AttestationFailure.EkUnsupported => "ek-unsupported",
-        AttestationFailure.BadMagic or AttestationFailure.NotAQuote or AttestationFailure.Malformed => "malformed-evidence",
-        _ => failure.ToString(),
-    };
 }

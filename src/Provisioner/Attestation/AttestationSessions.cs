@@ -54,6 +54,20 @@ public sealed class AttestationSession
 
     /// <summary>The enrollment policy already accepted the EK when the quote was checked.</summary>
     public bool EkAccepted { get; set; }
+
+    /// <summary>The appraisal's outcome, applied only once activate proves the TPM holds the EK.</summary>
+    public AttestationOutcome Outcome { get; set; }
+
+    /// <summary>For <see cref="AttestationOutcome.Quarantine"/>: the reason and the sentence.</summary>
+    public string? OutcomeReason { get; set; }
+
+    public string? OutcomeDetail { get; set; }
+
+    /// <summary>The record the proven TPM resolved to at activate (may differ from <see cref="NodeId"/>).</summary>
+    public string? ResolvedNodeId { get; set; }
+
+    /// <summary>Why the session was closed before completing (refusal, decommission, replace).</summary>
+    public string? ClosedBecause { get; set; }
 }
 
 /// <summary>Attestation sessions in LiteDB.</summary>
@@ -62,11 +76,15 @@ public sealed class AttestationSessionStore
     private readonly ILiteCollection<AttestationSession> _sessions;
     private readonly TimeProvider _time;
 
+    private readonly Lock _gate = new();
+
     public AttestationSessionStore(IKldloadDatabase database, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(database);
         _sessions = database.Database.GetCollection<AttestationSession>("attestsessions");
         _sessions.EnsureIndex(s => s.ExpiresAt);
+        _sessions.EnsureIndex(s => s.NodeId);
+        _sessions.EnsureIndex(s => s.EkFingerprint);
         _time = time;
     }
 
@@ -101,7 +119,52 @@ public sealed class AttestationSessionStore
         return s is not null && s.State == expected && s.ExpiresAt > _time.GetUtcNow().UtcDateTime ? s : null;
     }
 
+    /// <summary>
+    /// Takes the session for one step: if it exists, has not expired and is in <paramref name="expected"/>,
+    /// it moves to <paramref name="next"/> at once, so two concurrent requests never both use it.
+    /// </summary>
+    public AttestationSession? Take(string? id, AttestationSessionState expected, AttestationSessionState next)
+    {
+        lock (_gate)
+        {
+            var session = Find(id, expected);
+            if (session is null)
+            {
+                return null;
+            }
+
+            session.State = next;
+            _sessions.Update(session);
+            return session;
+        }
+    }
+
     public void Save(AttestationSession session) => _sessions.Update(session);
+
+    /// <summary>Closes every open session of a node (by the node that opened it, or by its EK): decommission and replace.</summary>
+    public int CloseFor(string nodeId, string? ekFingerprint, string why)
+    {
+        lock (_gate)
+        {
+            var open = _sessions.Find(s => s.NodeId == nodeId).ToList();
+            if (ekFingerprint is not null)
+            {
+                open.AddRange(_sessions.Find(s => s.EkFingerprint == ekFingerprint));
+            }
+
+            var closed = 0;
+            foreach (var s in open.Where(s => s.State is AttestationSessionState.Challenged or AttestationSessionState.Quoted).DistinctBy(s => s.Id))
+            {
+                s.State = AttestationSessionState.Failed;
+                s.Secret = null;
+                s.ClosedBecause = why;
+                _sessions.Update(s);
+                closed++;
+            }
+
+            return closed;
+        }
+    }
 }
 
 /// <summary>EKs that must never attest again (decommissioned nodes, replaced hardware). Collection <c>revokedeks</c>.</summary>

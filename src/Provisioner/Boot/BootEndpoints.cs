@@ -10,7 +10,7 @@ public static partial class BootEndpoints
     public static WebApplication MapBootEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/boot.ipxe", BootScript).ExcludeFromDescription();
+        app.MapGet("/boot.ipxe", BootScript).ExcludeFromDescription().RequireRateLimiting(BootLanLimits.PerSourcePolicy);
         return app;
     }
 
@@ -24,6 +24,7 @@ public static partial class BootEndpoints
         BootSettings boot,
         TimeProvider time,
         BootStepRecorder steps,
+        BootLanLimits limits,
         ILoggerFactory loggers)
     {
         var server = serverUrl.Value.ToString().TrimEnd('/');
@@ -48,7 +49,22 @@ public static partial class BootEndpoints
             Field(q["product"].ToString()),
             Field(q["arch"].ToString()),
             Field(q["platform"].ToString()));
-        var node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"})");
+        if (!limits.TryMintToken(mac))
+        {
+            return Results.Problem(title: "too many requests", detail: $"{mac} asked for more boot scripts than Limits:PerMacTokensPerMinute allows; retry in a minute",
+                statusCode: StatusCodes.Status429TooManyRequests);
+        }
+
+        NodeRecord node;
+        try
+        {
+            node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"}) from {request.HttpContext.Connection.RemoteIpAddress}");
+        }
+        catch (InventoryFullException e)
+        {
+            return Results.Problem(title: "inventory full", detail: e.Message, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
         steps.ScriptServed(request.HttpContext.Connection.RemoteIpAddress, node.Id);
         var now = time.GetUtcNow().UtcDateTime;
         if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10) || node.LastBootAt >= node.BootStartedAt)

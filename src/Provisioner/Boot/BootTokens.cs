@@ -58,6 +58,7 @@ public sealed class BootTokenStore
         ArgumentNullException.ThrowIfNull(database);
         _tokens = database.Database.GetCollection<BootToken>("boottokens");
         _tokens.EnsureIndex(t => t.ExpiresAt);
+        _tokens.EnsureIndex(t => t.NodeId);
         _time = time;
     }
 
@@ -82,6 +83,10 @@ public sealed class BootTokenStore
         _tokens.DeleteMany(t => t.ExpiresAt < now - TimeSpan.FromDays(1));
         return token;
     }
+
+    /// <summary>The token as stored, whatever its state; null when unknown.</summary>
+    public BootToken? Find(string? tokenText) =>
+        string.IsNullOrEmpty(tokenText) || tokenText.Length > 128 ? null : _tokens.FindById(tokenText);
 
     /// <summary>Checks a token presented by <paramref name="mac"/>.</summary>
     public BootTokenProblem Check(string? tokenText, string? mac, out BootToken? token)
@@ -111,6 +116,21 @@ public sealed class BootTokenStore
         ArgumentNullException.ThrowIfNull(token);
         token.CompletedAt = _time.GetUtcNow().UtcDateTime;
         _tokens.Update(token);
+    }
+
+    /// <summary>Ends every open token of a node (decommission, replace): none opens a session again.</summary>
+    public int CloseFor(string nodeId)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        var closed = 0;
+        foreach (var token in _tokens.Find(t => t.NodeId == nodeId && t.CompletedAt == null && t.ExpiresAt > now).ToList())
+        {
+            token.ExpiresAt = now;
+            _tokens.Update(token);
+            closed++;
+        }
+
+        return closed;
     }
 
     internal static string Base64Url(ReadOnlySpan<byte> bytes) =>

@@ -52,6 +52,8 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(config.Mesh);
         builder.Services.AddSingleton(config.Auth);
         builder.Services.AddSingleton(config.Backup);
+        builder.Services.AddSingleton(config.Limits);
+        builder.Services.AddSingleton(config.Inventory);
         builder.Services.AddSingleton(TimeProvider.System);
 
         var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
@@ -68,6 +70,7 @@ public static partial class KldloadHost
             throw;
         }
 
+        EkFingerprintMigration.Run(db);
         builder.Services.AddSingleton<IKldloadDatabase>(db);
         builder.Services.AddSingleton<IReadinessCheck, DatabaseReadiness>();
         builder.Services.AddSingleton<ServerUrl>();
@@ -102,6 +105,7 @@ public static partial class KldloadHost
             o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} -> {StatusCode} in {Elapsed:0.0} ms";
         });
         app.UseHttpMetrics();
+        app.UseRateLimiter();
         MapHealth(app);
         app.MapMetrics("/metrics");
         app.MapImageEndpoints();
@@ -128,8 +132,14 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<LiteDbNodeStore>();
         builder.Services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
         builder.Services.AddSingleton<IProfileStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
-        builder.Services.AddSingleton<NodeService>();
+        builder.Services.AddSingleton(sp => new NodeService(sp.GetRequiredService<INodeStore>(), sp.GetRequiredService<TimeProvider>())
+        {
+            MaxDiscovered = config.Inventory.MaxDiscovered,
+        });
         builder.Services.AddSingleton<BootTokenStore>();
+        builder.Services.AddSingleton<BootLanLimits>();
+        builder.Services.AddRateLimiter(o => BootLanLimits.Configure(o, config.Limits));
+        builder.Services.AddHostedService<DiscoveredExpiry>();
         builder.Services.AddSingleton<BootPlanner>();
         builder.Services.AddSingleton(IpxeTemplates.Load());
         builder.Services.AddSingleton<IBootImageSource, StoreBootImageSource>();

@@ -9,6 +9,18 @@ public interface INodeStore
 
     NodeRecord? FindByUuid(string uuid);
 
+    /// <summary>The node with this name (names are unique), by index.</summary>
+    NodeRecord? FindByName(string name);
+
+    /// <summary>How many nodes are in <paramref name="state"/>, by index.</summary>
+    int Count(NodeState state);
+
+    /// <summary>Discovered nodes that never attested and were last seen before <paramref name="before"/>: removed with their history.</summary>
+    int DeleteStaleDiscovered(DateTime before, int limit);
+
+    /// <summary>Runs <paramref name="work"/> as one transaction of the store: all of its writes or none.</summary>
+    T InTransaction<T>(Func<T> work);
+
     /// <summary>Nodes whose EK has this fingerprint (more than one only after a replace).</summary>
     IReadOnlyList<NodeRecord> FindByEkFingerprint(string fingerprint);
 

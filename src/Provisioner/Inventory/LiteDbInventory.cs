@@ -9,17 +9,20 @@ public sealed class LiteDbNodeStore : INodeStore, IProfileStore
     private readonly ILiteCollection<NodeRecord> _nodes;
     private readonly ILiteCollection<NodeEvent> _events;
     private readonly ILiteCollection<Profile> _profiles;
+    private readonly ILiteDatabase _db;
 
     public LiteDbNodeStore(IKldloadDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
-        var db = database.Database;
+        var db = _db = database.Database;
         _nodes = db.GetCollection<NodeRecord>("nodes");
         _events = db.GetCollection<NodeEvent>("events", BsonAutoId.Int64);
         _profiles = db.GetCollection<Profile>("profiles");
         _nodes.EnsureIndex("macs", "$.Macs[*]");
         _nodes.EnsureIndex(n => n.Uuid);
         _nodes.EnsureIndex(n => n.EkFingerprint);
+        _nodes.EnsureIndex(n => n.Name);
+        _nodes.EnsureIndex(n => n.State);
         _events.EnsureIndex(e => e.NodeId);
     }
 
@@ -33,6 +36,51 @@ public sealed class LiteDbNodeStore : INodeStore, IProfileStore
             .FirstOrDefault();
 
     public NodeRecord? FindByUuid(string uuid) => _nodes.FindOne(n => n.Uuid == uuid);
+
+    public NodeRecord? FindByName(string name) => _nodes.FindOne(n => n.Name == name);
+
+    public int Count(NodeState state) => _nodes.Count(Query.EQ(nameof(NodeRecord.State), state.ToString()));
+
+    public int DeleteStaleDiscovered(DateTime before, int limit)
+    {
+        var stale = _nodes.Find(Query.EQ(nameof(NodeRecord.State), NodeState.Discovered.ToString()))
+            .Where(n => n.EkFingerprint is null && n.LastSeenAt < before && n.FirstSeenAt < before)
+            .Take(limit)
+            .Select(n => n.Id)
+            .ToList();
+        foreach (var id in stale)
+        {
+            _events.DeleteMany(e => e.NodeId == id);
+            _nodes.Delete(id);
+        }
+
+        return stale.Count;
+    }
+
+    public T InTransaction<T>(Func<T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var began = _db.BeginTrans();
+        try
+        {
+            var result = work();
+            if (began)
+            {
+                _db.Commit();
+            }
+
+            return result;
+        }
+        catch
+        {
+            if (began)
+            {
+                _db.Rollback();
+            }
+
+            throw;
+        }
+    }
 
     public IReadOnlyList<NodeRecord> FindByEkFingerprint(string fingerprint) => _nodes.Find(n => n.EkFingerprint == fingerprint).ToList();
 

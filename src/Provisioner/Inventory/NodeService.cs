@@ -33,6 +33,24 @@ public sealed class IllegalTransitionException : Exception
     public NodeState To { get; }
 }
 
+/// <summary>The inventory refused to record a new node (<c>Inventory:MaxDiscovered</c>).</summary>
+public sealed class InventoryFullException : Exception
+{
+    public InventoryFullException()
+    {
+    }
+
+    public InventoryFullException(string message)
+        : base(message)
+    {
+    }
+
+    public InventoryFullException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
 /// <summary>What a booting node told us about itself (iPXE variables, DHCP facts).</summary>
 public sealed record BootFacts(string Mac, string? Uuid, string? Serial, string? Manufacturer, string? Product, string? Architecture, string? Platform);
 
@@ -93,7 +111,7 @@ public sealed class NodeService
             return byMac;
         }
 
-        return _store.List().FirstOrDefault(n => n.Name == key) ?? _store.FindByUuid(key.ToLowerInvariant());
+        return _store.FindByName(key) ?? _store.FindByUuid(key.ToLowerInvariant());
     }
 
     /// <summary>Records a boot step of the node with this MAC, creating it (Discovered) on first sight.</summary>
@@ -108,15 +126,26 @@ public sealed class NodeService
             var node = _store.FindByMac(facts.Mac);
             if (node is null || node.State == NodeState.Replaced)
             {
+                if (_store.Count(NodeState.Discovered) >= MaxDiscovered)
+                {
+                    throw new InventoryFullException($"the inventory holds Inventory:MaxDiscovered ({MaxDiscovered}) Discovered nodes that never attested; {facts.Mac} is not recorded");
+                }
+
                 node = NewNode(facts.Mac, now);
             }
 
-            node.Uuid = facts.Uuid ?? node.Uuid;
-            node.Serial = facts.Serial ?? node.Serial;
-            node.Manufacturer = facts.Manufacturer ?? node.Manufacturer;
-            node.Product = facts.Product ?? node.Product;
-            node.Architecture = facts.Architecture ?? node.Architecture;
-            node.Platform = facts.Platform ?? node.Platform;
+            // What a node says about itself is recorded only until its TPM has proven who it is:
+            // after that, a script request (anyone can send one with this MAC) changes no fact.
+            if (node.EkFingerprint is null)
+            {
+                node.Uuid = facts.Uuid ?? node.Uuid;
+                node.Serial = facts.Serial ?? node.Serial;
+                node.Manufacturer = facts.Manufacturer ?? node.Manufacturer;
+                node.Product = facts.Product ?? node.Product;
+                node.Architecture = facts.Architecture ?? node.Architecture;
+                node.Platform = facts.Platform ?? node.Platform;
+            }
+
             node.LastSeenAt = now;
             _store.Upsert(node);
             Emit(node, stage, message, "node", null);
@@ -135,7 +164,7 @@ public sealed class NodeService
             FirstSeenAt = now,
             State = NodeState.Discovered,
         };
-        if (_store.List().Any(n => n.Name == node.Name))
+        if (_store.FindByName(node.Name) is not null)
         {
             node.Name += "-" + node.Id[..4];
         }
@@ -146,8 +175,9 @@ public sealed class NodeService
     }
 
     /// <summary>
-    /// A MAC that belonged to <paramref name="old"/> now boots with another TPM: new hardware. It gets
-    /// its own record (Discovered); the MAC moves to it; the old record keeps its identity.
+    /// A MAC that belongs to <paramref name="old"/> now boots with another (proven) TPM: new hardware.
+    /// It gets its own record (Discovered) with that MAC; the old record keeps its MAC and identity
+    /// (a MAC proves nothing, so one TPM cannot take another node's record away).
     /// </summary>
     public NodeRecord RecordNewHardware(NodeRecord old, string mac)
     {
@@ -156,10 +186,9 @@ public sealed class NodeService
         {
             var now = Now;
             var current = _store.Get(old.Id)!;
-            current.Macs.Remove(mac);
-            _store.Upsert(current);
             Emit(current, NodeEventKind.Attestation, $"{mac} booted with another TPM: recorded as new hardware", "node", "new-hardware");
             var node = NewNode(mac, now);
+            node.LastSeenAt = now;
             node.BootStartedAt = current.BootStartedAt;
             node.LastBootedImage = current.LastBootedImage;
             node.LastBootedKernelDigest = current.LastBootedKernelDigest;
@@ -168,6 +197,31 @@ public sealed class NodeService
             _store.Upsert(node);
             Emit(node, NodeEventKind.Attestation, $"new hardware behind {mac}; node {current.Id} ({current.Name}) had another TPM", "node", "new-hardware");
             return node;
+        }
+    }
+
+    /// <summary>Most Discovered (never attested) nodes the inventory records (<c>Inventory:MaxDiscovered</c>).</summary>
+    public int MaxDiscovered { get; init; } = 50_000;
+
+    /// <summary>
+    /// Runs <paramref name="work"/> as one inventory transaction under the single-writer lock: every
+    /// write it makes through this service (and the stores that share the database) lands, or none.
+    /// </summary>
+    public T Atomically<T>(Func<T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        lock (_writeLock)
+        {
+            return _store.InTransaction(work);
+        }
+    }
+
+    /// <summary>Removes Discovered nodes that never attested and were not seen since <paramref name="before"/>.</summary>
+    public int ExpireDiscovered(DateTime before, int limit = 1_000)
+    {
+        lock (_writeLock)
+        {
+            return _store.DeleteStaleDiscovered(before, limit);
         }
     }
 

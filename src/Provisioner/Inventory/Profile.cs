@@ -23,6 +23,12 @@ public sealed class ProfileMatch
     /// <summary>Labels the node must carry, with these values.</summary>
     public Dictionary<string, string> Labels { get; set; } = [];
 
+    /// <summary>
+    /// True when the profile matches on operator-set labels alone: the only criterion a node cannot
+    /// set by what it says about itself. Only such a profile may raise an enrollment policy.
+    /// </summary>
+    public bool IsOperatorSetOnly => Labels.Count > 0 && Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0;
+
     public bool IsEmpty => Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0 && Labels.Count == 0;
 }
 

@@ -60,6 +60,9 @@ public enum AttestationFailure
     /// <summary>The EK type or parameters are not supported for MakeCredential.</summary>
     EkUnsupported,
 
+    /// <summary>The EK lacks the TCG EK template's attributes or policy and no certificate vouches for its key.</summary>
+    EkTemplateMismatch,
+
     /// <summary>The event log replay differs from the quoted PCR values.</summary>
     EventLogReplayMismatch,
 }

@@ -104,7 +104,15 @@ public sealed class TcgEventLog
         for (var i = 0; i < algorithms; i++)
         {
             var alg = (TpmAlgId)U16(spec, ref sp);
-            sizes[alg] = U16(spec, ref sp);
+            var declared = U16(spec, ref sp);
+            var known = TpmHash.DigestSize(alg);
+            if (known > 0 && declared != known)
+            {
+                // A bank whose declared size differs from its algorithm's would replay to values no TPM holds.
+                throw Malformed($"Spec ID event declares {declared}-byte digests for algorithm 0x{(ushort)alg:x4}, whose digests are {known} bytes");
+            }
+
+            sizes[alg] = declared;
         }
 
         var events = new List<TcgEvent>();

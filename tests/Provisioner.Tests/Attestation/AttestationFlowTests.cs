@@ -122,7 +122,7 @@ public sealed class AttestationFlowTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Quote_ApprovePolicyWithoutEventLog_EventLogMissing()
+    public async Task Activate_ApprovePolicyWithoutEventLog_QuarantinedOnceProven()
     {
         await RestartAsync("Approve");
         using var tpm = new SwtpmNode();
@@ -130,8 +130,13 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         var token = await BootAsync(mac);
         using var session = await Agent.BeginAsync(_host.Http, tpm, token, mac);
         var (t, ek, ak, sessionId, nonce) = session;
-        var r = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public));
-        await AssertRefusedAsync(r, "event-log-missing", mac);
+        var q = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(t, ek, ak, sessionId, nonce, tpm.WireGuardKey().Public));
+        Assert.Equal(HttpStatusCode.OK, q.StatusCode);
+        Assert.Equal("Discovered", (await NodeAsync(mac)).GetProperty("state").GetString());
+
+        // Only once the TPM proves it holds the EK does the missing log count against the node.
+        var proof = Agent.Proof(ek, ak, await q.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
+        await AssertQuarantinedAsync(await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof }), "event-log-missing", mac);
     }
 
     [Fact]
@@ -153,7 +158,7 @@ public sealed class AttestationFlowTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Quote_WrongNonce_QuarantinedWithReason()
+    public async Task Quote_WrongNonce_RefusedAndNodeUnchanged()
     {
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:50:00:04";
@@ -338,7 +343,10 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         var r = await _host.Admin.PostAsJsonAsync(new Uri($"/api/v1/nodes/{oldId}/replace", UriKind.Relative), new { with = newId });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
 
-        var done = await AttestWithEmptyLogAsync(replacement, token, mac);
+        // Replace closed every token of the old record: the new hardware reboots for a new one.
+        var closed = await Agent.PostAsync(_host.Http, "challenge", new { bootToken = token, mac });
+        Assert.Equal(HttpStatusCode.Unauthorized, closed.StatusCode);
+        var done = await AttestWithEmptyLogAsync(replacement, await BootAsync(mac), mac);
         Assert.Equal("Attested", done.GetProperty("state").GetString());
         var node = await NodeAsync(newId);
         Assert.Equal(oldName, node.GetProperty("name").GetString());
@@ -389,10 +397,23 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         Assert.Equal("token-unknown", (await r.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
     }
 
+    /// <summary>A refusal before proof: the reason is given and recorded, and the node's record is untouched.</summary>
     private async Task AssertRefusedAsync(HttpResponseMessage response, string reason, string mac)
     {
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(reason, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        var node = await NodeAsync(mac);
+        Assert.Equal("Discovered", node.GetProperty("state").GetString());
+        Assert.Equal(JsonValueKind.Null, node.GetProperty("ekFingerprint").ValueKind);
+        Assert.Equal(JsonValueKind.Null, node.GetProperty("meshAddress").ValueKind);
+        Assert.Contains(await EventsAsync(mac), e => e.GetProperty("reason").GetString() == reason);
+    }
+
+    /// <summary>Proven evidence that fails policy: refused at activate, and the node is quarantined with the reason.</summary>
+    private async Task AssertQuarantinedAsync(HttpResponseMessage response, string reason, string mac)
+    {
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.Equal(reason, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
         var node = await NodeAsync(mac);
         Assert.Equal("Quarantined", node.GetProperty("state").GetString());

@@ -50,7 +50,7 @@ public sealed class AutoEnrollmentTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Auto_EkCertificateFromAnotherManufacturer_RefusedAndQuarantined()
+    public async Task Auto_EkCertificateFromAnotherManufacturer_RefusedAndNodeUnchanged()
     {
         using var tpm = new SwtpmNode(Path.Combine(_foreign, "state"));
         const string mac = "52:54:00:a7:00:02";
@@ -60,7 +60,8 @@ public sealed class AutoEnrollmentTests : IAsyncLifetime
         var problem = await quote.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("bad-ek-certificate", problem.GetProperty("reason").GetString());
         var node = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
-        Assert.Equal("Quarantined", node.GetProperty("state").GetString());
+        Assert.Equal("Discovered", node.GetProperty("state").GetString());
+        Assert.Equal(JsonValueKind.Null, node.GetProperty("ekFingerprint").ValueKind);
     }
 
     private async Task<(HttpResponseMessage Quote, AgentSession Session)> QuoteWithCertificateAsync(SwtpmNode tpm, string mac)

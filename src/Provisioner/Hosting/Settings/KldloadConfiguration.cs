@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Hosting.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
 
     public required IConfigurationRoot Root { get; init; }
 
@@ -29,6 +29,10 @@ public sealed record KldloadConfiguration
     public required ImagesSettings Images { get; init; }
 
     public required BackupSettings Backup { get; init; }
+
+    public required LimitsSettings Limits { get; init; }
+
+    public required InventorySettings Inventory { get; init; }
 
     /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
     public required IReadOnlyList<Uri> Urls { get; init; }
@@ -62,6 +66,8 @@ public sealed record KldloadConfiguration
             Auth = AuthSettings.Read(r, kldload),
             Images = ImagesSettings.Read(r, kldload),
             Backup = BackupSettings.Read(r),
+            Limits = LimitsSettings.Read(r),
+            Inventory = InventorySettings.Read(r),
             Urls = ReadUrls(r),
         };
 

@@ -1,0 +1,50 @@
+using Kldload.Provisioner.Hosting.Settings;
+
+namespace Kldload.Provisioner.Inventory;
+
+/// <summary>
+/// Removes Discovered nodes that never attested once <c>Inventory:DiscoveredTtl</c> has passed since
+/// they were last seen: a script request costs an attacker nothing, so what it creates must not
+/// stay forever.
+/// </summary>
+public sealed partial class DiscoveredExpiry(NodeService nodes, InventorySettings settings, TimeProvider time, ILogger<DiscoveredExpiry> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var period = TimeSpan.FromTicks(Math.Clamp(settings.DiscoveredTtl.Ticks / 4, TimeSpan.FromSeconds(15).Ticks, TimeSpan.FromMinutes(10).Ticks));
+        using var timer = new PeriodicTimer(period, time);
+        do
+        {
+            try
+            {
+                var removed = 0;
+                int batch;
+                do
+                {
+                    batch = nodes.ExpireDiscovered(time.GetUtcNow().UtcDateTime - settings.DiscoveredTtl);
+                    removed += batch;
+                }
+                while (batch > 0 && !stoppingToken.IsCancellationRequested);
+
+                if (removed > 0)
+                {
+                    Log.Expired(logger, removed, settings.DiscoveredTtl);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                Log.Failed(logger, e);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 420, Level = LogLevel.Information, Message = "removed {Count} Discovered nodes that never attested within {Ttl} (Inventory:DiscoveredTtl)")]
+        public static partial void Expired(ILogger logger, int count, TimeSpan ttl);
+
+        [LoggerMessage(EventId = 421, Level = LogLevel.Warning, Message = "expiring Discovered nodes failed")]
+        public static partial void Failed(ILogger logger, Exception e);
+    }
+}

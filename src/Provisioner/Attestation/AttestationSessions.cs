@@ -103,9 +103,11 @@ public sealed class AttestationSessionStore
             State = AttestationSessionState.Challenged,
         };
         _sessions.Insert(session);
-        _sessions.DeleteMany(s => s.ExpiresAt < now - TimeSpan.FromDays(1));
         return session;
     }
+
+    /// <summary>Deletes sessions that expired more than a day ago (run in the background, not per request).</summary>
+    public int DeleteExpired() => _sessions.DeleteMany(s => s.ExpiresAt < _time.GetUtcNow().UtcDateTime - TimeSpan.FromDays(1));
 
     /// <summary>The session if it exists, has not expired and is in <paramref name="expected"/>.</summary>
     public AttestationSession? Find(string? id, AttestationSessionState expected)

@@ -55,10 +55,38 @@ public static partial class BootEndpoints
                 statusCode: StatusCodes.Status429TooManyRequests);
         }
 
+        // Every write of one script request (node, history, boot start, token) is one transaction:
+        // one commit instead of eight.
         NodeRecord node;
+        BootPlan plan;
+        BootToken? token;
         try
         {
-            node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"}) from {request.HttpContext.Connection.RemoteIpAddress}");
+            (node, plan, token) = nodes.Atomically(() =>
+            {
+                var node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"}) from {request.HttpContext.Connection.RemoteIpAddress}");
+                var now = time.GetUtcNow().UtcDateTime;
+                if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10) || node.LastBootAt >= node.BootStartedAt)
+                {
+                    nodes.MarkBootStarted(node, now);
+                }
+
+                var plan = planner.Plan(node);
+                if (plan.Image is not { } image)
+                {
+                    nodes.Record(node, NodeEventKind.Script, $"no image: {plan.Explanation}");
+                    return (node, plan, (BootToken?)null);
+                }
+
+                var token = tokens.Issue(node.Id, mac, boot.TokenLifetime, image);
+                node = nodes.Update(node.Id, NodeEventKind.Script, $"script: {image.Name} {image.Version} ({plan.Explanation})", "node", n =>
+                {
+                    n.Profile = plan.Profile?.Name;
+                    n.LastBootedImage = new ImageRef { Name = image.Name, Version = image.Version };
+                    n.LastBootedKernelDigest = image.KernelDigest;
+                });
+                return (node, plan, token);
+            });
         }
         catch (InventoryFullException e)
         {
@@ -66,13 +94,6 @@ public static partial class BootEndpoints
         }
 
         steps.ScriptServed(request.HttpContext.Connection.RemoteIpAddress, node.Id);
-        var now = time.GetUtcNow().UtcDateTime;
-        if (node.BootStartedAt is null || now - node.BootStartedAt > TimeSpan.FromMinutes(10) || node.LastBootAt >= node.BootStartedAt)
-        {
-            nodes.MarkBootStarted(node, now);
-        }
-
-        var plan = planner.Plan(node);
         var values = new Dictionary<string, string>
         {
             ["server"] = server,
@@ -82,20 +103,11 @@ public static partial class BootEndpoints
             ["explanation"] = plan.Explanation,
         };
         var log = loggers.CreateLogger("Kldload.Boot");
-        if (plan.Image is not { } image)
+        if (plan.Image is not { } image || token is null)
         {
             Log.NoImage(log, node.Id, mac, plan.Explanation);
-            nodes.Record(node, NodeEventKind.Script, $"no image: {plan.Explanation}");
             return Script(templates.Render("noimage", values));
         }
-
-        var token = tokens.Issue(node.Id, mac, boot.TokenLifetime, image);
-        nodes.Update(node.Id, NodeEventKind.Script, $"script: {image.Name} {image.Version} ({plan.Explanation})", "node", n =>
-        {
-            n.Profile = plan.Profile?.Name;
-            n.LastBootedImage = new ImageRef { Name = image.Name, Version = image.Version };
-            n.LastBootedKernelDigest = image.KernelDigest;
-        });
 
         values["image_name"] = image.Name;
         values["image_version"] = image.Version;

@@ -80,7 +80,6 @@ public sealed class BootTokenStore
             KernelAuthenticodeDigest = image.KernelAuthenticodeDigest,
         };
         _tokens.Insert(token);
-        _tokens.DeleteMany(t => t.ExpiresAt < now - TimeSpan.FromDays(1));
         return token;
     }
 
@@ -117,6 +116,9 @@ public sealed class BootTokenStore
         token.CompletedAt = _time.GetUtcNow().UtcDateTime;
         _tokens.Update(token);
     }
+
+    /// <summary>Deletes tokens that expired more than a day ago (run in the background, not per request).</summary>
+    public int DeleteExpired() => _tokens.DeleteMany(t => t.ExpiresAt < _time.GetUtcNow().UtcDateTime - TimeSpan.FromDays(1));
 
     /// <summary>Ends every open token of a node (decommission, replace): none opens a session again.</summary>
     public int CloseFor(string nodeId)

@@ -4,10 +4,16 @@ namespace Kldload.Provisioner.Inventory;
 
 /// <summary>
 /// Removes Discovered nodes that never attested once <c>Inventory:DiscoveredTtl</c> has passed since
-/// they were last seen: a script request costs an attacker nothing, so what it creates must not
-/// stay forever.
+/// they were last seen (a script request costs an attacker nothing, so what it creates must not
+/// stay forever), and boot tokens and attestation sessions a day after they expired.
 /// </summary>
-public sealed partial class DiscoveredExpiry(NodeService nodes, InventorySettings settings, TimeProvider time, ILogger<DiscoveredExpiry> logger) : BackgroundService
+public sealed partial class DiscoveredExpiry(
+    NodeService nodes,
+    Boot.BootTokenStore tokens,
+    Attestation.AttestationSessionStore sessions,
+    InventorySettings settings,
+    TimeProvider time,
+    ILogger<DiscoveredExpiry> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -30,6 +36,9 @@ public sealed partial class DiscoveredExpiry(NodeService nodes, InventorySetting
                 {
                     Log.Expired(logger, removed, settings.DiscoveredTtl);
                 }
+
+                tokens.DeleteExpired();
+                sessions.DeleteExpired();
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

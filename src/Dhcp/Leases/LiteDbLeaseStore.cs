@@ -264,8 +264,9 @@ public sealed class LiteDbLeaseStore : ILeaseStore
                 snapshot = _current.Values.ToList();
             }
 
-            _journal.Dispose();
+            // The old file stays open for appends until the new one has replaced it.
             RewriteJournal(snapshot);
+            _journal.Dispose();
             _journal = OpenJournalForAppend();
             _journalRecords = snapshot.Count;
         }

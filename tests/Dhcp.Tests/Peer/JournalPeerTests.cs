@@ -80,6 +80,37 @@ public sealed class JournalPeerTests
         Assert.Equal("id:" + Convert.ToHexString(longId), leases[granted[1]].ClientId);
     }
 
+    [Fact]
+    public async Task Serve_JournalRecordWithValidChecksumButUnknownState_ExitsNamingTheOffsetAndKeepsTheJournal()
+    {
+        using var lab = new NetworkLab();
+        var data = Directory.CreateDirectory(Path.Combine(lab.TempDir, "var")).FullName;
+        var good = new DhcpLease
+        {
+            Address = Ipv4Address.Parse($"{lab.Prefix}.0.100"),
+            ClientId = "hw:525400000001",
+            HardwareAddress = "52:54:00:00:00:01",
+            State = DhcpLeaseState.Active,
+            Expires = DateTimeOffset.UtcNow.AddHours(1),
+        };
+        using var journal = new MemoryStream();
+        LiteDbLeaseStore.WriteJournal(journal, [good, good with { Address = Ipv4Address.Parse($"{lab.Prefix}.0.101") }]);
+        var bytes = journal.ToArray();
+        var second = LeaseJournal.HeaderLength + (bytes.Length - LeaseJournal.HeaderLength) / 2;
+        bytes[second + LeaseRecordCodec.LengthSize + 4] = 7; // state 7, checksum made valid again
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(bytes.Length - 4), LeaseRecordCodec.Crc32(bytes.AsSpan(second, bytes.Length - 4 - second)));
+        var path = Path.Combine(data, "leases.journal");
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var server = lab.Start(lab.ServerNs, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "kldload.dll"), "serve", "--urls", "http://127.0.0.1:0", "--Tftp:Enabled=false",
+             $"--Kldload:DataDir={data}", .. KldloadServer.FullMode(lab)]);
+        await server.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, server.ExitCode);
+        Assert.Contains($"{path}: cannot replay past offset {second}", server.Output, StringComparison.Ordinal);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
+    }
+
     private static byte[] Mac(int n) => [0x52, 0x54, 0x00, 0x4a, 0x00, (byte)n];
 
     private static async Task<Ipv4Address> DoraAsync(Socket socket, Client client, Ipv4Address serverId)

@@ -13,9 +13,12 @@ namespace Kldload.Dhcp.Leases;
 /// returns before the pages reach the file, so a <c>kill -9</c> right after an ACK could lose the lease
 /// it granted. Here every change is appended to <c>leases.journal</c> and the journal is fsynced in
 /// <see cref="Flush"/>, which the server calls before any reply of the batch leaves. On open the
-/// journal is replayed into LiteDB (a torn last record is ignored: its ACK was never sent). When the
-/// journal grows past <see cref="CompactAfterRecords"/> it is rewritten with one record per address
-/// (temporary file, fsync, atomic rename).
+/// journal is replayed into LiteDB (a torn last record is cut off: its ACK was never sent; a record
+/// with a valid checksum that cannot be read stops the open with a <see cref="LeaseJournalException"/>
+/// naming its offset). The journal alone is enough: with the LiteDB file gone, replay restores every
+/// acknowledged lease. When the journal grows past <see cref="CompactAfterRecords"/> it is rewritten
+/// with one record per address (temporary file, fsync, atomic rename). A version 1 journal (an older
+/// kldload's) is replayed and rewritten in the current format on open (<see cref="LeaseJournal"/>).
 /// </para>
 /// </summary>
 public sealed class LiteDbLeaseStore : ILeaseStore
@@ -85,9 +88,16 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
     }
 
+    /// <exception cref="ArgumentException">The lease cannot be written to the journal (a field longer than 64 KiB).</exception>
     public void Save(DhcpLease lease)
     {
         ArgumentNullException.ThrowIfNull(lease);
+        if (!LeaseRecordCodec.TryMeasure(lease, out _, out var error))
+        {
+            // Refused here, on the caller's thread, so a lease the journal cannot hold never reaches Flush.
+            throw new ArgumentException($"lease {lease.Address} cannot be journaled: {error}", nameof(lease));
+        }
+
         lock (_lock)
         {
             _current[lease.Address.Value] = lease;
@@ -116,7 +126,13 @@ public sealed class LiteDbLeaseStore : ILeaseStore
             }
 
             // 1. Journal: append the batch and fsync. After this the ACKs may leave.
-            var needed = batch.Count * LeaseRecordCodec.MaxRecordLength;
+            var needed = 0;
+            foreach (var lease in batch)
+            {
+                LeaseRecordCodec.TryMeasure(lease, out var length, out _);
+                needed += length;
+            }
+
             if (_buffer.Length < needed)
             {
                 _buffer = new byte[needed];
@@ -202,30 +218,39 @@ public sealed class LiteDbLeaseStore : ILeaseStore
     /// Writes <paramref name="leases"/> in the journal's record format: a file that
     /// <see cref="Open"/> replays into an empty lease database (a restore writes one as <c>leases.journal</c>).
     /// </summary>
+    /// <exception cref="ArgumentException">A lease cannot be journaled (see <see cref="Save"/>).</exception>
     public static void WriteJournal(Stream destination, IEnumerable<DhcpLease> leases)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(leases);
-        var buffer = new byte[LeaseRecordCodec.MaxRecordLength];
+        LeaseJournal.WriteHeader(destination);
+        var buffer = Array.Empty<byte>();
         foreach (var lease in leases)
         {
+            if (!LeaseRecordCodec.TryMeasure(lease, out var length, out var error))
+            {
+                throw new ArgumentException($"lease {lease.Address} cannot be journaled: {error}", nameof(leases));
+            }
+
+            if (buffer.Length < length)
+            {
+                buffer = new byte[Math.Max(length, 4096)];
+            }
+
             destination.Write(buffer, 0, LeaseRecordCodec.Write(lease, buffer));
         }
     }
 
-    /// <summary>Reads a journal written by <see cref="WriteJournal"/>; a torn or damaged record ends it.</summary>
+    /// <summary>
+    /// Reads a journal of either format version (one written by <see cref="WriteJournal"/>, a live
+    /// journal, or an older kldload's). A torn tail ends it (<paramref name="complete"/> is false).
+    /// </summary>
+    /// <exception cref="LeaseJournalException">A record with a valid checksum that cannot be read; its offset is named.</exception>
     public static IReadOnlyList<DhcpLease> ReadJournal(ReadOnlySpan<byte> journal, out bool complete)
     {
-        var leases = new List<DhcpLease>();
-        var offset = 0;
-        while (offset < journal.Length && LeaseRecordCodec.TryRead(journal[offset..], out var lease, out var consumed))
-        {
-            leases.Add(lease);
-            offset += consumed;
-        }
-
-        complete = offset == journal.Length;
-        return leases;
+        var contents = LeaseJournal.Read(journal);
+        complete = !contents.HasTornTail;
+        return contents.Leases;
     }
 
     /// <summary>Rewrites the journal as one record per address (for tests and at the size limit).</summary>
@@ -239,23 +264,25 @@ public sealed class LiteDbLeaseStore : ILeaseStore
                 snapshot = _current.Values.ToList();
             }
 
-            var tmp = _journalPath + ".tmp";
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                var buffer = new byte[LeaseRecordCodec.MaxRecordLength];
-                foreach (var lease in snapshot)
-                {
-                    fs.Write(buffer, 0, LeaseRecordCodec.Write(lease, buffer));
-                }
-
-                fs.Flush(flushToDisk: true);
-            }
-
+            // The old file stays open for appends until the new one has replaced it.
+            RewriteJournal(snapshot);
             _journal.Dispose();
-            File.Move(tmp, _journalPath, overwrite: true);
             _journal = OpenJournalForAppend();
             _journalRecords = snapshot.Count;
         }
+    }
+
+    /// <summary>Replaces the journal with a current-format one holding <paramref name="leases"/> (temporary file, fsync, atomic rename).</summary>
+    private void RewriteJournal(IEnumerable<DhcpLease> leases)
+    {
+        var tmp = _journalPath + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            WriteJournal(fs, leases);
+            fs.Flush(flushToDisk: true);
+        }
+
+        File.Move(tmp, _journalPath, overwrite: true);
     }
 
     public void Dispose()
@@ -269,8 +296,16 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
     }
 
-    private FileStream OpenJournalForAppend() =>
-        new(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+    private FileStream OpenJournalForAppend()
+    {
+        if (!File.Exists(_journalPath) || new FileInfo(_journalPath).Length == 0)
+        {
+            // A new journal starts with its header, made durable before any record is appended.
+            RewriteJournal([]);
+        }
+
+        return new(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+    }
 
     private void ReplayJournal()
     {
@@ -280,25 +315,39 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
 
         var bytes = File.ReadAllBytes(_journalPath);
-        var offset = 0;
-        var replayed = new List<DhcpLease>();
-        while (offset < bytes.Length && LeaseRecordCodec.TryRead(bytes.AsSpan(offset), out var lease, out var consumed))
+        LeaseJournalContents contents;
+        try
         {
-            replayed.Add(lease);
-            _current[lease.Address.Value] = lease;
-            offset += consumed;
+            contents = LeaseJournal.Read(bytes);
+        }
+        catch (LeaseJournalException e)
+        {
+            // Nothing is truncated: the records after the rejected one were acknowledged to clients.
+            throw new LeaseJournalException(_journalPath, e.Offset, e.Reason);
         }
 
-        if (offset < bytes.Length)
+        var replayed = contents.Leases;
+        foreach (var lease in replayed)
+        {
+            _current[lease.Address.Value] = lease;
+        }
+
+        _journalRecords = replayed.Count;
+        if (contents.Version != LeaseJournal.CurrentVersion)
+        {
+            // An older kldload's journal: everything it holds is in _current now; rewrite it in the
+            // current format (atomically) so appends never mix two formats in one file.
+            RewriteJournal(_current.Values);
+            _journalRecords = _current.Count;
+        }
+        else if (contents.HasTornTail)
         {
             // A torn tail from a crash mid-write: its batch was never acknowledged. Cut it off so
             // later appends start on a record boundary.
             using var fs = new FileStream(_journalPath, FileMode.Open, FileAccess.Write);
-            fs.SetLength(offset);
+            fs.SetLength(contents.ValidLength);
             fs.Flush(flushToDisk: true);
         }
-
-        _journalRecords = replayed.Count;
         if (replayed.Count > 0)
         {
             _db.BeginTrans();

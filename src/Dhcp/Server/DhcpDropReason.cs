@@ -26,4 +26,12 @@ public enum DhcpDropReason : byte
 
     /// <summary>The datagram arrived on a port the mode does not answer on.</summary>
     WrongPort,
+
+    /// <summary>
+    /// Full mode: an option kept with the lease (61 client identifier, 12 host name, 82 relay agent
+    /// information) is longer than one option can carry (255 bytes, RFC 2132 section 2), which only
+    /// RFC 3396 concatenation produces. Refused rather than leased: such a value is no identity a
+    /// client could present consistently, and the lease and its journal record stay bounded.
+    /// </summary>
+    OversizedOption,
 }

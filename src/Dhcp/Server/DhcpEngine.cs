@@ -18,6 +18,13 @@ public sealed class DhcpEngine
     /// <summary>The server and relay port (RFC 2131 section 4.1).</summary>
     public const int ServerPort = 67;
 
+    /// <summary>
+    /// The longest client identifier, host name or option 82 a lease keeps: what one option carries
+    /// (RFC 2132 section 2). Longer values (RFC 3396 concatenation) are dropped as
+    /// <see cref="DhcpDropReason.OversizedOption"/>.
+    /// </summary>
+    public const int MaxLeaseOptionLength = 255;
+
     private static readonly IPAddress LimitedBroadcast = IPAddress.Broadcast;
 
     private readonly DhcpServerOptions _options;
@@ -161,6 +168,11 @@ public sealed class DhcpEngine
         if (context.LocalPort == _options.ProxyPort && _options.ProxyPort != ServerPort)
         {
             return DhcpOutcome.Ignored(DhcpDropReason.WrongPort, request);
+        }
+
+        if (HasOversizedLeaseOption(request))
+        {
+            return DhcpOutcome.Ignored(DhcpDropReason.OversizedOption, request);
         }
 
         return type switch
@@ -666,6 +678,15 @@ public sealed class DhcpEngine
 
         return linkAddress == _options.ServerAddress && _options.Subnets.Count == 1 ? 0 : -1;
     }
+
+    /// <summary>
+    /// True when an option the lease keeps (61, 12, 82) is longer than <see cref="MaxLeaseOptionLength"/>:
+    /// only RFC 3396 concatenation of several instances makes one that long.
+    /// </summary>
+    private static bool HasOversizedLeaseOption(DhcpMessage request) =>
+        request.Options.Get(DhcpOptionCode.ClientIdentifier) is { Length: > MaxLeaseOptionLength }
+        || request.Options.Get(DhcpOptionCode.HostName) is { Length: > MaxLeaseOptionLength }
+        || request.Options.Get(DhcpOptionCode.RelayAgentInformation) is { Length: > MaxLeaseOptionLength };
 
     /// <summary>RFC 2131 section 4.2: option 61 when present, otherwise htype and chaddr.</summary>
     private static string ClientIdOf(DhcpMessage request) =>

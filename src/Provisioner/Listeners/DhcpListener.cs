@@ -74,7 +74,7 @@ public sealed partial class DhcpListener(
         {
             _store = mode == DhcpServerMode.Full ? LiteDbLeaseStore.Open(storePath) : new InMemoryLeaseStore();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException or LeaseJournalException)
         {
             _transport.Dispose();
             Readiness.MarkFailed($"lease store {storePath}: {e.Message}");

@@ -139,16 +139,4 @@ public sealed class LiteDbLeaseStoreTests : IDisposable
         Assert.DoesNotContain(fresh, reopened.LoadAll().Where(l => l.HardwareAddress != "52:54:00:00:00:06").Select(l => l.Address));
         Assert.Equal(6, f2.Engine.ActiveLeaseCount);
     }
-
-    private sealed class LeaseComparer : IEqualityComparer<DhcpLease>
-    {
-        public static readonly LeaseComparer Instance = new();
-
-        public bool Equals(DhcpLease? x, DhcpLease? y) =>
-            x is not null && y is not null && x.Address == y.Address && x.ClientId == y.ClientId && x.HardwareAddress == y.HardwareAddress
-            && x.State == y.State && x.Expires == y.Expires && x.HostName == y.HostName && x.RelayAddress == y.RelayAddress
-            && (x.RelayAgentInformation ?? []).SequenceEqual(y.RelayAgentInformation ?? []);
-
-        public int GetHashCode(DhcpLease obj) => obj.Address.GetHashCode();
-    }
 }

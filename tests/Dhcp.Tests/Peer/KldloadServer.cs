@@ -44,6 +44,26 @@ internal sealed partial class KldloadServer
         $"--Dhcp:Subnets:0:DnsServers:0={lab.Prefix}.0.1", "--Dhcp:Subnets:0:DomainName=rack.test",
     ];
 
+    /// <summary>
+    /// Deletes the LiteDB lease files of a stopped server (the database and its log), leaving only
+    /// <c>leases.journal</c>: the journal must be enough on its own to restore every acknowledged lease.
+    /// </summary>
+    public void DeleteLeaseDatabase()
+    {
+        if (!Process.HasExited)
+        {
+            throw new InvalidOperationException("kldload is still running");
+        }
+
+        foreach (var file in Directory.GetFiles(DataDir, "leases*"))
+        {
+            if (Path.GetFileName(file) != "leases.journal")
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
     /// <summary>GET /metrics from inside the namespace (the HTTP listener is on the namespace's loopback).</summary>
     public async Task<string> MetricsAsync(NetworkLab lab, string ns)
     {

@@ -274,6 +274,48 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         Assert.Contains("holds 0 nodes", after.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Restore_OfflineBackupWithLeaseOfLongClientId_EveryLeaseBackFromTheJournal()
+    {
+        // A data directory as a stopped service leaves it (DHCP is off in the test host, so the lease
+        // files are not held), with a lease whose client id (200 bytes, 403 characters) the version 1
+        // journal could not hold, between two ordinary ones.
+        var host = await StartAsync(Source);
+        await host.DisposeAsync();
+        Kldload.Dhcp.Server.DhcpLease Lease(int n, string clientId) => new()
+        {
+            Address = new Kldload.Dhcp.Protocol.Ipv4Address(0x0A000064u + (uint)n),
+            ClientId = clientId,
+            HardwareAddress = $"52:54:00:b0:01:{n:x2}",
+            State = Kldload.Dhcp.Server.DhcpLeaseState.Active,
+            Expires = DateTimeOffset.FromUnixTimeMilliseconds(1_900_000_000_000),
+            HostName = n == 2 ? new string('h', 255) : null,
+            RelayAgentInformation = n == 3 ? [1, 3, 1, 2, 3] : null,
+        };
+        Kldload.Dhcp.Server.DhcpLease[] leases = [Lease(1, "hw:525400b00101"), Lease(2, "id:" + new string('A', 400)), Lease(3, "hw:525400b00103")];
+        using (var store = Kldload.Dhcp.Leases.LiteDbLeaseStore.Open(Path.Combine(Source, "leases.db")))
+        {
+            foreach (var lease in leases)
+            {
+                store.Save(lease);
+            }
+
+            store.Flush();
+        }
+
+        var file = Path.Combine(_dir, "leases.age");
+        var backup = await CliAsync("backup", "--offline", "-o", file, "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
+        Assert.True(backup.Code == 0, backup.Stderr);
+        var target = Path.Combine(_dir, "restored");
+        var restore = await CliAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
+        Assert.True(restore.Code == 0, restore.Stderr);
+
+        using var restored = Kldload.Dhcp.Leases.LiteDbLeaseStore.Open(Path.Combine(target, "leases.db"));
+        var back = restored.LoadAll().OrderBy(l => l.Address).ToList();
+        Assert.Equal(leases.Select(l => (l.Address, l.ClientId, l.HardwareAddress, l.HostName)), back.Select(l => (l.Address, l.ClientId, l.HardwareAddress, l.HostName)));
+        Assert.Equal(leases[2].RelayAgentInformation, back[2].RelayAgentInformation);
+    }
+
     private static Task<TestHost> StartAsync(string dataDir, params string[] overrides) =>
         TestHost.StartAsync(dataDir, null, ["--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab", .. overrides]);
 

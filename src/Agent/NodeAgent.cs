@@ -23,7 +23,7 @@ internal sealed class StepRefusedException(string message) : Exception(message);
 /// </summary>
 internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
 {
-    private static readonly int[] DefaultPcrs = [0, 1, 2, 3, 4, 5, 6, 7];
+    private static readonly int[] DefaultPcrs = [0, 1, 2, 3, 4, 5, 6, 7, 9];
     private readonly Uri _server = cmdline.ServerUrl!;
 
     public static void Say(string line) => Console.WriteLine("kldload-agent: " + line);

@@ -95,8 +95,8 @@ public static class NodeEndpoints
         {
             var updated = node.State switch
             {
-                NodeState.Enrolling => nodes.Update(node.Id, NodeEventKind.Operator, "EK approved; the node's next attestation completes", actor, n => n.EkApproved = true, "approved"),
-                NodeState.Quarantined => nodes.Transition(node.Id, NodeState.Enrolling, actor, "approved after quarantine; the node's next attestation decides", n => n.EkApproved = true),
+                NodeState.Enrolling => nodes.Update(node.Id, NodeEventKind.Operator, "EK and firmware approved; the node's next attestation completes and pins its firmware PCRs anew", actor, ApproveRecord, "approved"),
+                NodeState.Quarantined => nodes.Transition(node.Id, NodeState.Enrolling, actor, "approved after quarantine; the node's next attestation decides", ApproveRecord),
                 _ => throw new IllegalTransitionException($"node {node.Id} is {node.State}: only Enrolling or Quarantined nodes wait for approval"),
             };
             return Results.Ok(NodeView.From(updated));
@@ -105,6 +105,13 @@ public static class NodeEndpoints
         {
             return Conflict(e);
         }
+    }
+
+    /// <summary>An approval accepts the EK and the firmware as they are now: the next attestation pins PCRs 0, 2 and 7 again.</summary>
+    private static void ApproveRecord(NodeRecord n)
+    {
+        n.EkApproved = true;
+        n.PinnedPcrs = null;
     }
 
     private static IResult Reimage(string id, ReimageRequest body, NodeService nodes, IBootImageSource images, HttpContext http)

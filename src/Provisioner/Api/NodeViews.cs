@@ -37,6 +37,23 @@ public sealed record NodeView(
     string? ReplacedBy,
     string? Replaces)
 {
+    /// <summary>Whether PCR 9 of the last attested boot measured the kernel command line kldload served.</summary>
+    public bool? CommandLineMeasured { get; init; }
+
+    /// <summary>Whether PCR 9 of the last attested boot measured the initrd kldload served.</summary>
+    public bool? InitrdMeasured { get; init; }
+
+    /// <summary>Why the initrd was not measured, and which loaders would measure it.</summary>
+    public string? InitrdNote => InitrdMeasured == false
+        ? "initrd not measured: iPXE hands it to the kernel by the initrd= argument, which the EFI stub does not measure; a loader that serves it through LoadFile2 (GRUB 2.12 in the signed Secure Boot path) has it measured into PCR 9"
+        : null;
+
+    /// <summary>Firmware PCRs pinned at the first attestation (0, 2, 7).</summary>
+    public IReadOnlyDictionary<int, string>? PinnedPcrs { get; init; }
+
+    /// <summary>Configuration PCRs of the last attestation (1, 3, 5, 6), recorded only.</summary>
+    public IReadOnlyDictionary<int, string>? ConfigurationPcrs { get; init; }
+
     public static NodeView From(NodeRecord n)
     {
         ArgumentNullException.ThrowIfNull(n);
@@ -45,7 +62,13 @@ public sealed record NodeView(
             n.EkFingerprint, n.EkApproved, n.EkCertificate is not null, n.WireGuardPublicKey, n.MeshAddress, n.MeshAddress4,
             n.Profile, n.Channel, n.PinnedImage?.ToString(), n.LastBootedImage?.ToString(), n.LastAttestedImageDigest, n.KernelMeasured,
             Utc(n.FirstSeenAt), Utc(n.LastSeenAt), n.LastBootAt is { } b ? Utc(b) : null, n.LastBootToMeshSeconds,
-            n.Location?.CircuitId, n.Location?.RemoteId, n.Labels, n.ReplacedBy, n.Replaces);
+            n.Location?.CircuitId, n.Location?.RemoteId, n.Labels, n.ReplacedBy, n.Replaces)
+        {
+            CommandLineMeasured = n.CommandLineMeasured,
+            InitrdMeasured = n.InitrdMeasured,
+            PinnedPcrs = n.PinnedPcrs,
+            ConfigurationPcrs = n.ConfigurationPcrs,
+        };
     }
 
     internal static DateTime Utc(DateTime t) => t.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(t, DateTimeKind.Utc) : t.ToUniversalTime();

@@ -95,10 +95,12 @@ public sealed class AttestationService(
 
             // Read-only: which record this EK would land on, for its approval and its policy.
             var candidate = Candidate(session, fingerprint);
-            var ekApproved = candidate is { EkApproved: true } && candidate.EkFingerprint == fingerprint;
+            var own = candidate is not null && candidate.EkFingerprint == fingerprint;
+            var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
             var token = tokens.Find(session.BootToken);
-            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, PolicyFor(candidate), _ekRoots.Value);
-            var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, ekApproved, policy, new ServedBoot(token?.KernelAuthenticodeDigest));
+            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
+            var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest);
+            var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
             var secret = RandomNumberGenerator.GetBytes(32);
             MadeCredential credential;
@@ -122,6 +124,11 @@ public sealed class AttestationService(
             session.Outcome = verdict.Outcome;
             session.OutcomeReason = verdict.Reason;
             session.OutcomeDetail = verdict.Detail;
+            session.CommandLineMeasured = verdict.CommandLineMeasured;
+            session.InitrdMeasured = verdict.InitrdMeasured;
+            session.FirmwarePcrs = new Dictionary<int, string>(verdict.FirmwarePcrs);
+            session.ConfigurationPcrs = new Dictionary<int, string>(verdict.ConfigurationPcrs);
+            session.Drift = verdict.Drift;
             sessions.Save(session);
 
             if (nodes.Store.Get(session.NodeId) is { } named)
@@ -306,6 +313,15 @@ public sealed class AttestationService(
                 return (node, true, false);
             }
 
+            if (outcome == AttestationOutcome.AwaitApproval && session.OutcomeReason == "firmware-drift")
+            {
+                var approvedEk = node.EkApproved && node.EkFingerprint == fingerprint;
+                node = nodes.Transition(node.Id, NodeState.Enrolling, "node", $"{session.Drift}; waits for an operator (Attestation:FirmwareDrift=Approve): kldload nodes approve {node.Id}", n => BindEk(n, session, approved: approvedEk));
+                nodes.Record(node, NodeEventKind.Attestation, session.Drift!, "node", "firmware-drift");
+                sessions.Save(session);
+                return (node, false, true);
+            }
+
             var approved = outcome == AttestationOutcome.Admit || (node.EkApproved && node.EkFingerprint == fingerprint);
             if (!approved)
             {
@@ -361,6 +377,13 @@ public sealed class AttestationService(
                 n.MeshAddress = enrollment.Addresses.Address6.ToString();
                 n.MeshAddress4 = enrollment.Addresses.Address4?.ToString();
                 n.KernelMeasured = session.KernelMeasured;
+                n.CommandLineMeasured = session.CommandLineMeasured;
+                n.InitrdMeasured = session.InitrdMeasured;
+                n.ConfigurationPcrs = session.ConfigurationPcrs;
+                if (n.PinnedPcrs is not { Count: > 0 } || session.Drift is not null)
+                {
+                    n.PinnedPcrs = session.FirmwarePcrs;
+                }
                 n.LastAttestedImageDigest = token.KernelDigest ?? n.LastBootedKernelDigest;
                 n.LastBootAt = now;
             });
@@ -376,6 +399,11 @@ public sealed class AttestationService(
             }
 
             throw new AttestationRefusedException("activate", "node-closed", $"node {node.Id} was closed (decommission or replace) during its attestation");
+        }
+
+        if (session.Drift is not null)
+        {
+            nodes.Record(node, NodeEventKind.Attestation, $"{session.Drift}; accepted and pinned anew (Attestation:FirmwareDrift=Accept)", "node", "firmware-drift");
         }
 
         Count("activate", "ok", "none");

@@ -63,6 +63,17 @@ public sealed class AttestationSession
 
     public string? OutcomeDetail { get; set; }
 
+    public bool CommandLineMeasured { get; set; }
+
+    public bool InitrdMeasured { get; set; }
+
+    public Dictionary<int, string>? FirmwarePcrs { get; set; }
+
+    public Dictionary<int, string>? ConfigurationPcrs { get; set; }
+
+    /// <summary>Pinned firmware PCRs that changed (accepted, awaiting approval or quarantined), described.</summary>
+    public string? Drift { get; set; }
+
     /// <summary>The record the proven TPM resolved to at activate (may differ from <see cref="NodeId"/>).</summary>
     public string? ResolvedNodeId { get; set; }
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.Provisioner.Hosting.Settings;
@@ -24,10 +25,18 @@ public sealed record AppraisalPolicy(
     IReadOnlyList<int> Pcrs,
     bool RequireMeasuredKernel,
     EnrollmentPolicy Enrollment,
-    EkCertificateValidator? EkRoots);
+    EkCertificateValidator? EkRoots,
+    FirmwareDrift FirmwareDrift = FirmwareDrift.Approve);
 
-/// <summary>What kldload served for the boot the session belongs to.</summary>
-public sealed record ServedBoot(string? KernelAuthenticodeDigest);
+/// <summary>What the inventory knows of this EK: whether it is approved, and the firmware PCRs pinned for it.</summary>
+public sealed record AppraisalHistory(bool EkApproved, IReadOnlyDictionary<int, string>? PinnedPcrs);
+
+/// <summary>
+/// What kldload served for the boot the session belongs to: the kernel's Authenticode digest, the
+/// load options the loader hands the kernel (iPXE: image name, a space, the arguments) and the
+/// initrd's SHA-256.
+/// </summary>
+public sealed record ServedBoot(string? KernelAuthenticodeDigest, string? LoadOptions = null, string? InitrdSha256 = null);
 
 /// <summary>
 /// The appraisal of a quote. The credential is issued whatever the outcome: only a TPM that proves
@@ -40,7 +49,23 @@ public sealed record QuoteVerdict(
     bool KernelMeasured,
     AttestationOutcome Outcome,
     string? Reason,
-    string? Detail);
+    string? Detail)
+{
+    /// <summary>Whether PCR 9 carried the kernel command line kldload served (the EFI stub's LoadOptions tag).</summary>
+    public bool CommandLineMeasured { get; init; }
+
+    /// <summary>Whether PCR 9 carried the initrd kldload served (the EFI stub's "Linux initrd" tag, LoadFile2 only).</summary>
+    public bool InitrdMeasured { get; init; }
+
+    /// <summary>Firmware code and Secure Boot PCRs (0, 2, 7) as quoted: pinned on the first attestation.</summary>
+    public IReadOnlyDictionary<int, string> FirmwarePcrs { get; init; } = new Dictionary<int, string>();
+
+    /// <summary>Configuration PCRs (1, 3, 5, 6) as quoted: recorded, not pinned.</summary>
+    public IReadOnlyDictionary<int, string> ConfigurationPcrs { get; init; } = new Dictionary<int, string>();
+
+    /// <summary>A pinned firmware PCR that changed, described; null when none did.</summary>
+    public string? Drift { get; init; }
+}
 
 /// <summary>
 /// The appraisal as a pure function: evidence, the session's nonce, what the inventory knows of
@@ -51,11 +76,13 @@ public sealed record QuoteVerdict(
 public static class EvidenceAppraisal
 {
     /// <summary>Appraises a quote; throws <see cref="AttestationRefusedException"/> for evidence that proves nothing.</summary>
-    public static QuoteVerdict Appraise(QuoteEvidence evidence, ReadOnlySpan<byte> nonce, bool ekApproved, AppraisalPolicy policy, ServedBoot served)
+    public static QuoteVerdict Appraise(QuoteEvidence evidence, ReadOnlySpan<byte> nonce, AppraisalHistory history, AppraisalPolicy policy, ServedBoot served)
     {
         ArgumentNullException.ThrowIfNull(evidence);
+        ArgumentNullException.ThrowIfNull(history);
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(served);
+        var ekApproved = history.EkApproved;
 
         // Rule 1: the EK is a key kldload can protect a credential to; its identity is its key.
         var (certificate, certificateTrusted) = CheckEkCertificate(evidence, policy.EkRoots);
@@ -79,14 +106,70 @@ public static class EvidenceAppraisal
 
         var outcome = accepted ? AttestationOutcome.Admit : AttestationOutcome.AwaitApproval;
 
-        // Rule 4: the event log replays to the quoted PCRs and measured the kernel kldload served.
-        var (measured, reason, detail) = AppraiseEventLog(evidence, policy, served);
-        if (reason is not null)
+        // Rule 4: the event log replays to the quoted PCRs and measured what kldload served.
+        var boot = AppraiseEventLog(evidence, policy, served);
+        var firmware = Quoted(evidence, policy, FirmwarePcrIndices);
+        var configuration = Quoted(evidence, policy, ConfigurationPcrIndices);
+        var verdict = new QuoteVerdict(fingerprint, certificate, boot.KernelMeasured, outcome, null, null)
         {
-            return new QuoteVerdict(fingerprint, certificate, measured, AttestationOutcome.Quarantine, reason, detail);
+            CommandLineMeasured = boot.CommandLineMeasured,
+            InitrdMeasured = boot.InitrdMeasured,
+            FirmwarePcrs = firmware,
+            ConfigurationPcrs = configuration,
+        };
+        if (boot.Reason is not null)
+        {
+            return verdict with { Outcome = AttestationOutcome.Quarantine, Reason = boot.Reason, Detail = boot.Detail };
         }
 
-        return new QuoteVerdict(fingerprint, certificate, measured, outcome, null, null);
+        // Rule 5: firmware code and Secure Boot configuration (PCRs 0, 2, 7) stay as first attested.
+        var drift = Drift(history.PinnedPcrs, firmware);
+        if (drift is null)
+        {
+            return verdict;
+        }
+
+        return policy.FirmwareDrift switch
+        {
+            FirmwareDrift.Quarantine => verdict with { Outcome = AttestationOutcome.Quarantine, Reason = "firmware-drift", Detail = drift, Drift = drift },
+            FirmwareDrift.Accept => verdict with { Drift = drift },
+            _ => verdict with { Outcome = AttestationOutcome.AwaitApproval, Reason = "firmware-drift", Detail = drift, Drift = drift },
+        };
+    }
+
+    /// <summary>PCRs pinned per node on its first attestation: firmware code (0, 2) and Secure Boot policy (7).</summary>
+    public static readonly int[] FirmwarePcrIndices = [0, 2, 7];
+
+    /// <summary>PCRs recorded but not pinned: boot order and configuration (1, 3, 5, 6) change legitimately.</summary>
+    public static readonly int[] ConfigurationPcrIndices = [1, 3, 5, 6];
+
+    /// <summary>
+    /// The digest the Linux EFI stub extends into PCR 9 for its load options: SHA-256 of the UTF-16LE
+    /// string the loader passed, with its terminating NUL (checked against a real OVMF boot of Debian's
+    /// 6.1 kernel in tests/Tpm.Tests/TestData/ovmf).
+    /// </summary>
+    public static string LoadOptionsDigest(string loadOptions)
+    {
+        ArgumentNullException.ThrowIfNull(loadOptions);
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.Unicode.GetBytes(loadOptions + "\0")));
+    }
+
+    private static Dictionary<int, string> Quoted(QuoteEvidence evidence, AppraisalPolicy policy, int[] indices) =>
+        indices.Where(policy.Pcrs.Contains)
+            .Where(i => evidence.Pcrs.ContainsKey((TpmAlgId.Sha256, i)))
+            .ToDictionary(i => i, i => Convert.ToHexStringLower(evidence.Pcrs[(TpmAlgId.Sha256, i)]));
+
+    private static string? Drift(IReadOnlyDictionary<int, string>? pinned, IReadOnlyDictionary<int, string> quoted)
+    {
+        if (pinned is null || pinned.Count == 0)
+        {
+            return null;
+        }
+
+        var changed = pinned.Where(p => quoted.TryGetValue(p.Key, out var now) && now != p.Value)
+            .Select(p => $"PCR {p.Key} {Short(p.Value)} -> {Short(quoted[p.Key])}")
+            .ToList();
+        return changed.Count == 0 ? null : "firmware PCRs changed since they were pinned: " + string.Join(", ", changed);
     }
 
     /// <summary>Stable reason names for the failures the TPM library reports.</summary>
@@ -180,13 +263,13 @@ public static class EvidenceAppraisal
     /// extended into PCR 4 after it. Returns a reason for a failure of policy (applied only once the
     /// TPM is proven); throws for a log that does not parse.
     /// </summary>
-    private static (bool Measured, string? Reason, string? Detail) AppraiseEventLog(QuoteEvidence evidence, AppraisalPolicy policy, ServedBoot served)
+    private static BootAppraisal AppraiseEventLog(QuoteEvidence evidence, AppraisalPolicy policy, ServedBoot served)
     {
         if (evidence.EventLog is null)
         {
             return policy.Enrollment == EnrollmentPolicy.Lab
                 ? NotMeasured(policy)
-                : (false, "event-log-missing", "no measured-boot event log was sent; only enrollment policy Lab accepts a quote without one");
+                : Fails("event-log-missing", "no measured-boot event log was sent; only enrollment policy Lab accepts a quote without one");
         }
 
         TcgEventLog log;
@@ -206,14 +289,20 @@ public static class EvidenceAppraisal
             var replayed = replay.GetValueOrDefault((TpmAlgId.Sha256, pcr)) ?? new byte[32];
             if (quoted is null || !CryptographicOperations.FixedTimeEquals(quoted, replayed))
             {
-                return (false, "pcr-mismatch",
+                return Fails("pcr-mismatch",
                     $"PCR {pcr}: the event log replays to {Convert.ToHexStringLower(replayed)[..16]}…, the quote says {(quoted is null ? "nothing" : Convert.ToHexStringLower(quoted)[..16] + "…")}");
             }
         }
 
+        var (commandLine, initrd, pcr9Reason, pcr9Detail) = policy.Pcrs.Contains(9) ? AppraisePcr9(log, served) : (false, false, null, null);
+        if (pcr9Reason is not null)
+        {
+            return Fails(pcr9Reason, pcr9Detail!);
+        }
+
         if (served.KernelAuthenticodeDigest is not { } kernel)
         {
-            return NotMeasured(policy);
+            return NotMeasured(policy) with { CommandLineMeasured = commandLine, InitrdMeasured = initrd };
         }
 
         var pcr4 = log.Events.Where(e => e.PcrIndex == 4).ToList();
@@ -226,30 +315,81 @@ public static class EvidenceAppraisal
         if (kernelAt < 0)
         {
             return applications.Count >= 1
-                ? (false, "wrong-kernel-measured", $"the last EFI application measured is {Short(applications[^1].Digest)}, not the kernel kldload served ({Short(kernel)})")
-                : NotMeasured(policy);
+                ? Fails("wrong-kernel-measured", $"the last EFI application measured is {Short(applications[^1].Digest)}, not the kernel kldload served ({Short(kernel)})")
+                : NotMeasured(policy) with { CommandLineMeasured = commandLine, InitrdMeasured = initrd };
         }
 
         if (kernelAt != applications.Count - 1)
         {
-            return (false, "wrong-kernel-measured",
+            return Fails("wrong-kernel-measured",
                 $"the kernel kldload served ({Short(kernel)}) was measured, but another EFI application ({Short(applications[^1].Digest)}) was started after it");
         }
 
         if (applications[kernelAt].Position != pcr4.Count - 1)
         {
             var after = pcr4[applications[kernelAt].Position + 1];
-            return (false, "wrong-kernel-measured",
+            return Fails("wrong-kernel-measured",
                 $"something was extended into PCR 4 after the kernel (event {after.Index}, type {after.EventType}): PCR 4 must end with the kernel kldload served");
         }
 
-        return (true, null, null);
+        if (!commandLine && policy.RequireMeasuredKernel && served.LoadOptions is not null)
+        {
+            return Fails("kernel-not-measured", "PCR 9 has no measurement of the kernel command line (LoadOptions tag) and Attestation:RequireMeasuredKernel is true");
+        }
+
+        return new BootAppraisal(true, commandLine, initrd, null, null);
     }
 
-    private static (bool, string?, string?) NotMeasured(AppraisalPolicy policy) =>
+    /// <summary>Tagged events (TCG_PCClientTaggedEvent) of the Linux EFI stub in PCR 9.</summary>
+    private const uint InitrdTag = 0x8F3B22EC;
+
+    private const uint LoadOptionsTag = 0x8F3B22ED;
+
+    /// <summary>
+    /// PCR 9: the Linux EFI stub measures its load options (the kernel command line, which carries the
+    /// boot token) as an EV_EVENT_TAG <c>LOADED_IMAGE::LoadOptions</c>, and an initrd it loads through
+    /// LoadFile2 as <c>Linux initrd</c>. A present tag that differs from what was served is refused;
+    /// a missing tag is "not measured".
+    /// </summary>
+    private static (bool CommandLine, bool Initrd, string? Reason, string? Detail) AppraisePcr9(TcgEventLog log, ServedBoot served)
+    {
+        bool commandLine = false, initrd = false;
+        foreach (var e in log.Events.Where(e => e.PcrIndex == 9 && e.EventType == TcgEventType.EventTag && e.Data.Length >= 8))
+        {
+            var tag = BinaryPrimitives.ReadUInt32LittleEndian(e.Data);
+            var digest = e.Digests.TryGetValue(TpmAlgId.Sha256, out var d) ? Convert.ToHexStringLower(d) : string.Empty;
+            if (tag == LoadOptionsTag && served.LoadOptions is { } options)
+            {
+                var expected = LoadOptionsDigest(options);
+                if (digest != expected)
+                {
+                    return (false, false, "wrong-cmdline-measured", $"PCR 9 measured a kernel command line with digest {Short(digest)}, not the one kldload served ({Short(expected)})");
+                }
+
+                commandLine = true;
+            }
+            else if (tag == InitrdTag && served.InitrdSha256 is { } initrdDigest)
+            {
+                if (digest != initrdDigest)
+                {
+                    return (false, false, "wrong-initrd-measured", $"PCR 9 measured an initrd with digest {Short(digest)}, not the one kldload served ({Short(initrdDigest)})");
+                }
+
+                initrd = true;
+            }
+        }
+
+        return (commandLine, initrd, null, null);
+    }
+
+    private static BootAppraisal Fails(string reason, string detail) => new(false, false, false, reason, detail);
+
+    private static BootAppraisal NotMeasured(AppraisalPolicy policy) =>
         policy.RequireMeasuredKernel
-            ? (false, "kernel-not-measured", "the event log has no measurement of the kernel and Attestation:RequireMeasuredKernel is true")
-            : (false, null, null);
+            ? Fails("kernel-not-measured", "the event log has no measurement of the kernel and Attestation:RequireMeasuredKernel is true")
+            : new BootAppraisal(false, false, false, null, null);
+
+    private sealed record BootAppraisal(bool KernelMeasured, bool CommandLineMeasured, bool InitrdMeasured, string? Reason, string? Detail);
 
     private static string Short(string hex) => hex.Length > 16 ? hex[..16] + "…" : hex;
 }

@@ -117,7 +117,9 @@ public static partial class BootEndpoints
         values["token"] = token.Token;
         var template = string.Equals(facts.Platform, "efi", StringComparison.OrdinalIgnoreCase) ? "boot.efi" : "boot.pcbios";
         Log.Script(log, node.Id, mac, image.Name, image.Version, template);
-        return Script(templates.Render(template, values));
+        var script = templates.Render(template, values);
+        tokens.RecordLoadOptions(token, BootTokenStore.LoadOptionsOf(script));
+        return Script(script);
     }
 
     private static IResult Script(string text) => Results.Text(text, "text/plain; charset=utf-8");

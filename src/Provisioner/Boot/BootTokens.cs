@@ -35,6 +35,15 @@ public sealed class BootToken
 
     /// <summary>Authenticode digest of the kernel served, for the measured-boot check.</summary>
     public string? KernelAuthenticodeDigest { get; set; }
+
+    /// <summary>SHA-256 of the initrd served (the Linux EFI stub's "Linux initrd" tag in PCR 9).</summary>
+    public string? InitrdDigest { get; set; }
+
+    /// <summary>
+    /// The load options iPXE hands the kernel for this script: the kernel image's name, a space and
+    /// the arguments of its <c>kernel</c> line, as the EFI stub measures them into PCR 9.
+    /// </summary>
+    public string? LoadOptions { get; set; }
 }
 
 /// <summary>Why a boot token was refused.</summary>
@@ -78,6 +87,7 @@ public sealed class BootTokenStore
             ImageVersion = image.Version,
             KernelDigest = image.KernelDigest,
             KernelAuthenticodeDigest = image.KernelAuthenticodeDigest,
+            InitrdDigest = image.InitrdDigest,
         };
         _tokens.Insert(token);
         return token;
@@ -115,6 +125,58 @@ public sealed class BootTokenStore
         ArgumentNullException.ThrowIfNull(token);
         token.CompletedAt = _time.GetUtcNow().UtcDateTime;
         _tokens.Update(token);
+    }
+
+    /// <summary>Records the load options of the script rendered for this token.</summary>
+    public void RecordLoadOptions(BootToken token, string? loadOptions)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        token.LoadOptions = loadOptions;
+        _tokens.Update(token);
+    }
+
+    /// <summary>
+    /// The load options iPXE passes to the kernel a script's <c>kernel</c> line loads
+    /// (<c>kernel [--name N] URI ARGS...</c>): the image name (N, else the last segment of the URI's
+    /// path), then a space and the arguments joined by single spaces. Null when the script has no
+    /// kernel line.
+    /// </summary>
+    public static string? LoadOptionsOf(string script)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        var line = script.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("kernel ", StringComparison.Ordinal));
+        if (line is null)
+        {
+            return null;
+        }
+
+        var words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries).Skip(1).ToList();
+        string? name = null;
+        while (words.Count > 0 && words[0].StartsWith('-'))
+        {
+            var option = words[0];
+            words.RemoveAt(0);
+            if (option is "--name" or "-n" && words.Count > 0)
+            {
+                name = words[0];
+                words.RemoveAt(0);
+            }
+            else if (option.StartsWith("--name=", StringComparison.Ordinal))
+            {
+                name = option["--name=".Length..];
+            }
+        }
+
+        if (words.Count == 0)
+        {
+            return null;
+        }
+
+        var uri = words[0];
+        var path = uri.Split('?', '#')[0];
+        name ??= path[(path.LastIndexOf('/') + 1)..];
+        var args = words.Skip(1).ToList();
+        return args.Count == 0 ? name : name + " " + string.Join(' ', args);
     }
 
     /// <summary>Deletes tokens that expired more than a day ago (run in the background, not per request).</summary>

@@ -106,6 +106,18 @@ public sealed class NodeRecord
     /// <summary>Whether the last attested boot's event log measured the kernel (legacy BIOS does not).</summary>
     public bool? KernelMeasured { get; set; }
 
+    /// <summary>Whether PCR 9 of the last attested boot measured the command line kldload served.</summary>
+    public bool? CommandLineMeasured { get; set; }
+
+    /// <summary>Whether PCR 9 of the last attested boot measured the initrd kldload served (LoadFile2 loaders only).</summary>
+    public bool? InitrdMeasured { get; set; }
+
+    /// <summary>Firmware PCRs (0, 2, 7, SHA-256 hex) pinned at the first attestation; a change is drift.</summary>
+    public Dictionary<int, string>? PinnedPcrs { get; set; }
+
+    /// <summary>Configuration PCRs (1, 3, 5, 6) of the last attestation: recorded, not pinned.</summary>
+    public Dictionary<int, string>? ConfigurationPcrs { get; set; }
+
     public RelayLocation? Location { get; set; }
 
     public Dictionary<string, string> Labels { get; set; } = [];

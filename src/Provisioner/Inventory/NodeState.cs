@@ -6,7 +6,7 @@ public enum NodeState
     /// <summary>Seen booting (iPXE script requested); nothing proven yet.</summary>
     Discovered,
 
-    /// <summary>Its EK is new and waits for an operator's approval (enrollment policy Approve).</summary>
+    /// <summary>Its EK is new, or its firmware changed, and it waits for an operator's approval.</summary>
     Enrolling,
 
     /// <summary>Credential activated: the TPM, the AK and everything the quote said are trusted.</summary>
@@ -35,10 +35,10 @@ public static class NodeTransitions
     {
         [NodeState.Discovered] = [NodeState.Enrolling, NodeState.Attested, NodeState.Quarantined, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
         [NodeState.Enrolling] = [NodeState.Discovered, NodeState.Attested, NodeState.Quarantined, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
-        [NodeState.Attested] = [NodeState.Discovered, NodeState.Ready, NodeState.Quarantined, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
-        [NodeState.Ready] = [NodeState.Discovered, NodeState.Attested, NodeState.Quarantined, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
+        [NodeState.Attested] = [NodeState.Discovered, NodeState.Enrolling, NodeState.Ready, NodeState.Quarantined, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
+        [NodeState.Ready] = [NodeState.Discovered, NodeState.Enrolling, NodeState.Attested, NodeState.Quarantined, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
         [NodeState.Quarantined] = [NodeState.Discovered, NodeState.Enrolling, NodeState.Reimaging, NodeState.Decommissioned, NodeState.Replaced],
-        [NodeState.Reimaging] = [NodeState.Discovered, NodeState.Attested, NodeState.Quarantined, NodeState.Decommissioned, NodeState.Replaced],
+        [NodeState.Reimaging] = [NodeState.Discovered, NodeState.Enrolling, NodeState.Attested, NodeState.Quarantined, NodeState.Decommissioned, NodeState.Replaced],
         [NodeState.Decommissioned] = [],
         [NodeState.Replaced] = [],
     };

@@ -52,6 +52,34 @@ internal static class EventLogs
         return [.. log];
     }
 
+    /// <summary>The empty log plus the given events (SHA-256 bank only), in order.</summary>
+    public static byte[] With(params (uint Pcr, uint Type, byte[] Digest, byte[] Data)[] events)
+    {
+        var log = new List<byte>(EmptySha256());
+        foreach (var (pcr, type, digest, data) in events)
+        {
+            log.AddRange(U32(pcr));
+            log.AddRange(U32(type));
+            log.AddRange(U32(1));
+            log.AddRange(U16(0x000B));
+            log.AddRange(digest);
+            log.AddRange(U32((uint)data.Length));
+            log.AddRange(data);
+        }
+
+        return [.. log];
+    }
+
+    /// <summary>EV_EFI_BOOT_SERVICES_APPLICATION in PCR 4.</summary>
+    public static (uint, uint, byte[], byte[]) Application(byte[] digest) => (4, 0x80000003, digest, new byte[32]);
+
+    /// <summary>An EV_EVENT_TAG of the Linux EFI stub in PCR 9 (TCG_PCClientTaggedEvent: id, size, text).</summary>
+    public static (uint, uint, byte[], byte[]) StubTag(uint id, string text, byte[] digest)
+    {
+        var body = Encoding.ASCII.GetBytes(text + "\0");
+        return (9, 0x00000006, digest, [.. U32(id), .. U32((uint)body.Length), .. body]);
+    }
+
     private static byte[] U32(uint v)
     {
         var b = new byte[4];

@@ -98,7 +98,7 @@ internal static class Agent
         return new AgentSession { Tpm = tpm, Ek = ek, Ak = ak, SessionId = sessionId, Nonce = nonce };
     }
 
-    public static readonly int[] Pcrs = [0, 1, 2, 3, 4, 5, 6, 7];
+    public static readonly int[] Pcrs = [0, 1, 2, 3, 4, 5, 6, 7, 9];
 
     /// <summary>Boots as UEFI iPXE would (<c>/boot.ipxe</c> with the MAC) and returns the boot token from the script.</summary>
     public static async Task<string> BootTokenAsync(HttpClient http, string mac)

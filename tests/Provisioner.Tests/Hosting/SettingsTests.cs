@@ -29,7 +29,7 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal(DhcpMode.Off, config.Dhcp.Mode);
         Assert.Equal(69, config.Tftp.Endpoint.Port);
         Assert.Equal(EnrollmentPolicy.Approve, config.Attestation.EnrollmentPolicy);
-        Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7], config.Attestation.Pcrs);
+        Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 9], config.Attestation.Pcrs);
         Assert.Equal(TimeSpan.FromMinutes(15), config.Boot.TokenLifetime);
         Assert.False(config.Mesh.Enabled);
         Assert.Equal(new Uri("http://0.0.0.0:8080"), Assert.Single(config.Urls));

@@ -14,6 +14,19 @@ public enum EnrollmentPolicy
 }
 
 /// <summary>The <c>Attestation</c> section.</summary>
+/// <summary>What happens when a pinned firmware PCR (0, 2, 7) of a known node changes.</summary>
+public enum FirmwareDrift
+{
+    /// <summary>The node is quarantined.</summary>
+    Quarantine,
+
+    /// <summary>The node waits in Enrolling until <c>kldload nodes approve</c>, with the drift shown (default).</summary>
+    Approve,
+
+    /// <summary>The new values are pinned and the node goes on; the drift is an event.</summary>
+    Accept,
+}
+
 public sealed record AttestationSettings
 {
     public EnrollmentPolicy EnrollmentPolicy { get; init; } = EnrollmentPolicy.Approve;
@@ -21,8 +34,11 @@ public sealed record AttestationSettings
     /// <summary>Directory of trusted EK roots and intermediates (PEM or DER); never fetched from the network.</summary>
     public string? EkRootsDir { get; init; }
 
-    /// <summary>SHA-256 PCRs every quote must cover. Default 0-7.</summary>
-    public IReadOnlyList<int> Pcrs { get; init; } = [0, 1, 2, 3, 4, 5, 6, 7];
+    /// <summary>SHA-256 PCRs every quote must cover. Default 0-7 and 9 (the kernel's command line and initrd).</summary>
+    public IReadOnlyList<int> Pcrs { get; init; } = [0, 1, 2, 3, 4, 5, 6, 7, 9];
+
+    /// <summary>What a change of a pinned firmware PCR (0, 2, 7) does.</summary>
+    public FirmwareDrift FirmwareDrift { get; init; } = FirmwareDrift.Approve;
 
     /// <summary>Refuse boots whose event log carries no kernel measurement (legacy BIOS).</summary>
     public bool RequireMeasuredKernel { get; init; }
@@ -62,8 +78,9 @@ public sealed record AttestationSettings
         {
             EnrollmentPolicy = policy,
             EkRootsDir = rootsDir is null ? null : Path.GetFullPath(rootsDir),
-            Pcrs = pcrTexts.Count == 0 ? [0, 1, 2, 3, 4, 5, 6, 7] : pcrs.Order().ToList(),
+            Pcrs = pcrTexts.Count == 0 ? [0, 1, 2, 3, 4, 5, 6, 7, 9] : pcrs.Order().ToList(),
             RequireMeasuredKernel = r.Bool("Attestation:RequireMeasuredKernel", false),
+            FirmwareDrift = r.Enum("Attestation:FirmwareDrift", FirmwareDrift.Approve),
             SessionLifetime = r.Duration("Attestation:SessionLifetime", TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(10), TimeSpan.FromHours(1)),
         };
     }

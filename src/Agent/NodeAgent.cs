@@ -78,7 +78,8 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
                         Say("wireguard: the unsigned wireguardConfig differs from the signed peer bundle; applying the signed bundle only");
                     }
 
-                    Say($"attested: node {verified.NodeId} mesh {verified.Mesh.NodeAddress6}, peer bundle epoch {verified.Bundle.Epoch} verified");
+                    Say($"attested: node {verified.NodeId}{(verified.MeshIdentity == verified.NodeId ? string.Empty : $" (mesh identity {verified.MeshIdentity})")} " +
+                        $"mesh {verified.Mesh.NodeAddress6}, peer bundle epoch {verified.Bundle.Epoch} verified");
                     SaveBundle(WireGuardConfigRenderer.RenderWgQuick(verified.Bundle), outcome.KeyEpoch);
                     return await JoinMeshAsync(verified.Mesh, outcome.WireGuardPrivateKey, outcome.SessionId, verified.NodeId, ct);
                 }

@@ -16,7 +16,7 @@ internal enum TrustFailure : byte
     /// <summary>The node certificate does not chain to a root of the caBundle.</summary>
     NodeCertificateUntrusted = 3,
 
-    /// <summary>The node certificate certifies another WireGuard key, or another node.</summary>
+    /// <summary>The node certificate certifies another WireGuard key, or is not a node certificate.</summary>
     NodeCertificateMismatch = 4,
 
     /// <summary><see cref="PeerBundleVerifier"/> refused the bundle (signer outside the CA, bad signature, other node, stale...).</summary>
@@ -38,10 +38,13 @@ internal sealed class ProvisionerUntrustedException(TrustFailure failure, string
 /// <summary>
 /// What survived verification: the bundle (signed by the CA), the configuration rendered from it, and
 /// the SHA-256 of the DER SubjectPublicKeyInfo of the mesh root that vouched for both, which the
-/// caller compares with the pin.
+/// caller compares with the pin. <see cref="NodeId"/> is the inventory id of the (unsigned) answer;
+/// <see cref="MeshIdentity"/> the id the CA certified, which differs after <c>kldload nodes replace</c>
+/// (the new hardware carries the old node's mesh identity).
 /// </summary>
 internal sealed record VerifiedActivation(
     string NodeId,
+    string MeshIdentity,
     PeerBundle Bundle,
     byte[] CaKeySha256,
     string CaSubject,
@@ -50,9 +53,9 @@ internal sealed record VerifiedActivation(
 
 /// <summary>
 /// Checks an activate answer before the node applies any of it (issue 13, attack 7): the node
-/// certificate chains to a root in <c>caBundle</c> and certifies this node's WireGuard key under its
-/// node id; the signed peer bundle passes <see cref="PeerBundleVerifier"/> with that same root as the
-/// only anchor and asks for the key epoch the node derived; the WireGuard configuration is rendered
+/// certificate chains to a root in <c>caBundle</c> and certifies this node's WireGuard key; the signed
+/// peer bundle passes <see cref="PeerBundleVerifier"/> with that same root as the only anchor, is for
+/// the mesh identity the certificate names, and asks for the key epoch the node derived; the WireGuard configuration is rendered
 /// from the verified bundle, never taken from the unsigned <c>wireguardConfig</c> text. Decides only;
 /// pinning is the caller's step.
 /// </summary>
@@ -85,7 +88,7 @@ internal static class ActivationVerifier
         {
             var roots = all.Where(IsSelfSignedCa).ToList();
             var root = ChainRoot(node, roots, [.. all.Where(c => !IsSelfSignedCa(c))], time.GetUtcNow());
-            CheckNodeCertificate(node, activation.NodeId, wireGuardPublicKey);
+            var meshIdentity = CheckNodeCertificate(node, wireGuardPublicKey);
             var caKey = SHA256.HashData(root.PublicKey.ExportSubjectPublicKeyInfo());
 
             if (!SignedPeerBundle.TryParse(Encoding.UTF8.GetBytes(bundleJson.GetRawText()), out var signed, out var envelopeError))
@@ -95,7 +98,7 @@ internal static class ActivationVerifier
 
             // The bundle must be vouched for by the root that vouched for the certificate: the one to be pinned.
             // No last good bundle: the agent's state lives in RAM for one boot, and it activates once per boot.
-            var check = new PeerBundleVerifier([root], activation.NodeId, time);
+            var check = new PeerBundleVerifier([root], meshIdentity, time);
             var verdict = check.Offer(signed!, out var problem);
             if (verdict is not (BundleVerdict.Accepted or BundleVerdict.Unchanged))
             {
@@ -112,7 +115,7 @@ internal static class ActivationVerifier
             var mesh = MeshConfiguration.FromBundle(bundle, out var meshError)
                 ?? throw new ProvisionerUntrustedException(TrustFailure.NoMeshAddress, $"the signed peer bundle is unusable: {meshError}");
             var differs = activation.WireguardConfig is { } offered && offered != WireGuardConfigRenderer.RenderWgQuick(bundle);
-            return new VerifiedActivation(activation.NodeId, bundle, caKey, root.Subject, mesh, differs);
+            return new VerifiedActivation(activation.NodeId, meshIdentity, bundle, caKey, root.Subject, mesh, differs);
         }
     }
 
@@ -140,7 +143,8 @@ internal static class ActivationVerifier
         return roots.First(r => r.RawData.AsSpan().SequenceEqual(top.RawData));
     }
 
-    private static void CheckNodeCertificate(X509Certificate2 node, string nodeId, byte[] wireGuardPublicKey)
+    /// <summary>Checks the certificate is an end-entity certificate of this node's key; returns the mesh identity it certifies (its CN).</summary>
+    private static string CheckNodeCertificate(X509Certificate2 node, byte[] wireGuardPublicKey)
     {
         if (node.Extensions.OfType<X509BasicConstraintsExtension>().Any(b => b.CertificateAuthority))
         {
@@ -154,10 +158,9 @@ internal static class ActivationVerifier
         }
 
         var cn = node.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
-        if (cn != nodeId)
-        {
-            throw new ProvisionerUntrustedException(TrustFailure.NodeCertificateMismatch, $"the node certificate is for '{cn}', the answer names node '{nodeId}'");
-        }
+        return NodeIdentity.IsValidNodeId(cn)
+            ? cn
+            : throw new ProvisionerUntrustedException(TrustFailure.NodeCertificateMismatch, $"the node certificate's CN '{cn}' is not a node id");
     }
 
     private static bool IsSelfSignedCa(X509Certificate2 c) =>

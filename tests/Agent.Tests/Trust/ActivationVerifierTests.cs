@@ -71,17 +71,21 @@ public sealed class ActivationVerifierTests : IDisposable
     }
 
     [Fact]
-    public void Verify_AnswerRenamedToAnotherNode_Refused()
+    public void Verify_ReplacementHardware_MeshIdentityComesFromTheCertificate()
     {
-        var answer = _mesh.Answer("node-1", _wgPublic) with { NodeId = "node-2" };
-        Assert.Equal(TrustFailure.NodeCertificateMismatch, Refused(answer));
+        // After `kldload nodes replace OLD --with NEW` the new node is enrolled under OLD's mesh identity.
+        var verified = Verify(_mesh.Answer("node-new", _wgPublic, meshIdentity: "node-old"));
+        Assert.Equal("node-new", verified.NodeId);
+        Assert.Equal("node-old", verified.MeshIdentity);
+        Assert.Equal("node-old", verified.Bundle.NodeId);
     }
 
     [Fact]
-    public void Verify_BundleForAnotherNode_Refused()
+    public void Verify_BundleForAnotherNodeThanTheCertificate_Refused()
     {
         var answer = _mesh.Answer("node-1", _wgPublic, bundle: TestMesh.Bundle("node-2", 0));
         Assert.Equal(TrustFailure.PeerBundleRefused, Refused(answer));
+        Assert.Contains("WrongNode", Assert.Throws<ProvisionerUntrustedException>(() => Verify(answer)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -51,16 +51,17 @@ internal sealed class TestMesh : IDisposable
     /// The activate answer this CA gives <paramref name="nodeId"/> with <paramref name="wgPublic"/>;
     /// <paramref name="bundleSigner"/> signs the peer bundle instead when given (attack 7).
     /// </summary>
-    public ActivateResponse Answer(string nodeId, byte[] wgPublic, uint keyEpoch = 0, MeshCertificateAuthority? bundleSigner = null, PeerBundle? bundle = null)
+    /// <paramref name="meshIdentity"/> is the id certified (another node's after a replace).
+    public ActivateResponse Answer(string nodeId, byte[] wgPublic, uint keyEpoch = 0, MeshCertificateAuthority? bundleSigner = null, PeerBundle? bundle = null, string? meshIdentity = null)
     {
         using var cert = Ca.Issue(new NodeIdentity
         {
-            NodeId = nodeId,
+            NodeId = meshIdentity ?? nodeId,
             WireGuardPublicKey = wgPublic,
             EkSha256 = SHA256.HashData("ek"u8),
             Address6 = Node6,
         }, TimeSpan.FromDays(1));
-        bundle ??= Bundle(nodeId, keyEpoch);
+        bundle ??= Bundle(meshIdentity ?? nodeId, keyEpoch);
         var signed = SignedPeerBundle.Sign(bundle, bundleSigner ?? Ca);
         using var json = JsonDocument.Parse(signed.ToJson());
         return new ActivateResponse(nodeId, "Attested", Node6.ToString(), cert.ExportCertificatePem() + "\n", Ca.CaBundlePem,

@@ -72,7 +72,16 @@ internal sealed class TpmCaPinStore(Tpm2 tpm) : ICaPinStore
             return null; // defined, then the agent stopped before the first write
         }
 
-        var data = tpm.NvRead(Index, TpmHandles.Owner);
+        byte[] data;
+        try
+        {
+            data = tpm.NvRead(Index, TpmHandles.Owner);
+        }
+        catch (TpmException e)
+        {
+            throw new CaPinException($"cannot read the mesh CA pin from {Location} ({e.Message})", e);
+        }
+
         return BinaryPrimitives.ReadUInt16BigEndian(data) == (ushort)TpmAlgId.Sha256
             ? data[2..]
             : throw new CaPinException($"{Location} does not hold a SHA-256 TPMT_HA; boot with kldload.repin=1 to rewrite it");

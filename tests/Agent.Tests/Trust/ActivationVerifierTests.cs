@@ -39,6 +39,29 @@ public sealed class ActivationVerifierTests : IDisposable
     }
 
     [Fact]
+    public void CaKeySha256_EqualsTheOpensslCommandInTheReadme()
+    {
+        var verified = Verify(_mesh.Answer("node-1", _wgPublic));
+        var pem = Path.Combine(Path.GetTempPath(), $"klagent-root-{Guid.NewGuid():N}.pem");
+        File.WriteAllText(pem, _mesh.Ca.TrustedRoots[0].ExportCertificatePem());
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("bash", ["-c", $"openssl x509 -in {pem} -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum"])
+            {
+                RedirectStandardOutput = true,
+            };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Assert.Equal(Convert.ToHexStringLower(verified.CaKeySha256), output.Split(' ')[0]);
+        }
+        finally
+        {
+            File.Delete(pem);
+        }
+    }
+
+    [Fact]
     public void Verify_PeerBundleSignedByAnotherCa_Refused()
     {
         var answer = _mesh.Answer("node-1", _wgPublic, bundleSigner: _other.Ca);

@@ -9,13 +9,23 @@ namespace Kldload.Agent;
 /// <summary><c>POST /api/v1/attest/challenge</c>.</summary>
 internal sealed record ChallengeRequest(string BootToken, string Mac);
 
-/// <summary>The session, the nonce and the PCRs the quote must cover.</summary>
-internal sealed record ChallengeResponse(string SessionId, string Nonce, Dictionary<string, List<int>>? PcrSelection);
+/// <summary>
+/// The session, the nonce, the PCRs the quote must cover, and the WireGuard key epoch the node derives
+/// its key at (the N of <c>kldload/wg/v1/epoch=N</c>; absent from older servers, which means 0).
+/// </summary>
+internal sealed record ChallengeResponse(string SessionId, string Nonce, Dictionary<string, List<int>>? PcrSelection, uint? KeyEpoch = null);
 
 /// <summary><c>POST /api/v1/attest/quote</c>.</summary>
+/// <remarks>
+/// <c>ekCertificate</c> is the DER EK certificate from NV (base64) when the TPM has one for the EK used;
+/// <c>ekCertificateChain</c> the DER certificates of the EK chain indices 0x01C00100-0x01C001FF
+/// (intermediates, never trust anchors), omitted when there are none.
+/// </remarks>
 internal sealed record QuoteRequest(
     string SessionId,
     string EkPublic,
+    string? EkCertificate,
+    List<string>? EkCertificateChain,
     string AkPublic,
     string Quote,
     string Signature,

@@ -2,10 +2,17 @@ namespace Kldload.Agent;
 
 /// <summary>
 /// The kldload parameters on the node's kernel command line (<c>/proc/cmdline</c>), written there by
-/// the provisioner's iPXE script: <c>kldload.server=URL kldload.token=TOKEN</c>.
+/// the provisioner's iPXE script: <c>kldload.server=URL kldload.token=TOKEN</c>, and
+/// <c>kldload.repin=1</c> on the one boot after an operator re-pinned the node (<c>kldload nodes replace</c>).
 /// </summary>
 public sealed record KernelCommandLine(Uri? ServerUrl, string? BootToken, IReadOnlyDictionary<string, string> Parameters)
 {
+    /// <summary>The re-pin flag: the agent may replace the mesh CA pinned in the TPM with the one offered.</summary>
+    public const string RepinParameter = "kldload.repin";
+
+    /// <summary>True when the command line carries <c>kldload.repin=1</c> (exactly <c>1</c>: anything else is no re-pin).</summary>
+    public bool Repin => Parameters.TryGetValue(RepinParameter, out var v) && v == "1";
+
     /// <summary>Parses a kernel command line; unknown words are kept in <see cref="Parameters"/>.</summary>
     public static KernelCommandLine Parse(string cmdline)
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Kldload.MeshCA.Distribution;
 
 namespace Kldload.Agent;
 
@@ -50,6 +51,30 @@ internal sealed record MeshConfiguration(IReadOnlyList<string> Addresses, string
 
         error = null;
         return new MeshConfiguration(addresses, setconf.ToString(), hub);
+    }
+
+    /// <summary>
+    /// The configuration of a verified peer bundle: its addresses for <c>ip</c>, its <c>wg syncconf</c>
+    /// rendering, the hub at interface id 1 of its IPv6 prefix. Null with a reason without an IPv6 address.
+    /// </summary>
+    public static MeshConfiguration? FromBundle(PeerBundle bundle, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        if (bundle.Addresses.FirstOrDefault(a => a.Address.AddressFamily == AddressFamily.InterNetworkV6) is not { Address: not null } v6)
+        {
+            error = "the peer bundle has no IPv6 address for this node";
+            return null;
+        }
+
+        error = null;
+        var bytes = v6.Address.GetAddressBytes();
+        for (var bit = v6.PrefixLength; bit < 128; bit++)
+        {
+            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        }
+
+        var hub = HubOf(new IPNetwork(new IPAddress(bytes), v6.PrefixLength));
+        return new MeshConfiguration([.. bundle.Addresses.Select(a => a.ToString())], WireGuardConfigRenderer.RenderSetConf(bundle), hub);
     }
 
     /// <summary>The hub's address in <paramref name="prefix"/>: the prefix with interface id 1.</summary>

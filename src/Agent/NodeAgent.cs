@@ -1,34 +1,37 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Json;
-using System.Security.Cryptography;
-using System.Text;
+using Kldload.Agent.Trust;
 using Kldload.MeshCA;
+using Kldload.MeshCA.Distribution;
 using Kldload.MeshCA.Links;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Errors;
-using Kldload.Tpm.Marshalling;
-using Kldload.Tpm.Structures;
 using Kldload.Tpm.Transport;
 
 namespace Kldload.Agent;
 
-/// <summary>A step the server refused; the message says what the operator can do.</summary>
-internal sealed class StepRefusedException(string message) : Exception(message);
-
 /// <summary>
 /// The node agent's run: attestation (challenge, quote, activate) with the node's TPM, the WireGuard
-/// key derived from the TPM, the kernel WireGuard interface, a ping of the hub and ready through the
-/// mesh. Prints one line per step on the console.
+/// key derived from the TPM, verification of the answer against the mesh CA pinned in the TPM, the
+/// kernel WireGuard interface, a ping of the hub and ready through the mesh. Prints one line per step
+/// on the console.
 /// </summary>
 internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
 {
-    private static readonly int[] DefaultPcrs = [0, 1, 2, 3, 4, 5, 6, 7, 9];
+    /// <summary>Exit code: Ready.</summary>
+    public const int ExitReady = 0;
+
+    /// <summary>Exit code: a local problem (no TPM, no network, the mesh could not be joined).</summary>
+    public const int ExitFailed = 1;
+
+    /// <summary>Exit code: the provisioner's answer failed verification or its CA is not the pinned one.</summary>
+    public const int ExitRefused = 3;
+
     private readonly Uri _server = cmdline.ServerUrl!;
 
     public static void Say(string line) => Console.WriteLine("kldload-agent: " + line);
 
-    /// <summary>Runs until the node is Ready (returns 0) or a fatal local problem (returns 1).</summary>
+    /// <summary>Runs until the node is Ready (0), a fatal local problem (1) or an untrusted provisioner (3).</summary>
     public async Task<int> RunAsync(CancellationToken ct)
     {
         var nic = WaitForNetwork(ct);
@@ -39,7 +42,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         if (devicePath is null)
         {
             Say("FAILED: no TPM (/dev/tpmrm0 or /dev/tpm0); enable the TPM in the firmware or give the VM a vTPM");
-            return 1;
+            return ExitFailed;
         }
 
         using var tpm = new Tpm2(new LinuxTpmDevice(devicePath));
@@ -47,101 +50,99 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var eventLog = ReadEventLog();
         Say(eventLog is null ? "event log: none (the firmware did not leave one)" : $"event log: {eventLog.Length} bytes");
 
-        byte[] wgPrivate;
-        using (var hmac = TpmHmacKey.Open(tpm))
-        {
-            wgPrivate = WireGuardKeyDerivation.DerivePrivateKey(new TpmHmacAdapter(hmac), 0);
-        }
-
-        var wgPublic = WireGuardKey.PublicKeyOf(wgPrivate);
-        Say($"wireguard key: derived from the TPM (epoch 0), public {WireGuardKey.ToBase64(wgPublic)}");
-
+        var trust = new ProvisionerTrust(new TpmCaPinStore(tpm), cmdline.Repin, TimeProvider.System, Say);
         using var http = new HttpClient { BaseAddress = _server, Timeout = TimeSpan.FromSeconds(30) };
+        var client = new AttestationClient(http, tpm, cmdline.BootToken!, Say);
         var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
         var fallbackApplied = false;
-        while (!ct.IsCancellationRequested)
+        try
         {
-            try
+            trust.Announce();
+            while (!ct.IsCancellationRequested)
             {
-                var (sessionId, activation) = await AttestAsync(http, tpm, mac, eventLog, wgPublic, ct);
-                if (activation.State != "Attested" || activation.WireguardConfig is null)
+                try
                 {
-                    Say($"enrolling: node {activation.NodeId} is {activation.State}: {activation.Detail ?? "waiting for an operator"}");
-                    Say($"operator: run `kldload nodes approve {activation.NodeId}` on the server; retrying");
-                    await Task.Delay(backoff.Next(), ct);
-                    continue;
+                    var outcome = await client.AttestAsync(mac, eventLog, ct);
+                    var activation = outcome.Activation;
+                    if (activation.State != "Attested" || (activation.WireguardConfig is null && activation.PeerBundle is null))
+                    {
+                        Say($"enrolling: node {activation.NodeId} is {activation.State}: {activation.Detail ?? "waiting for an operator"}");
+                        Say($"operator: run `kldload nodes approve {activation.NodeId}` on the server; retrying");
+                        await Task.Delay(backoff.Next(), ct);
+                        continue;
+                    }
+
+                    var verified = trust.Accept(activation, outcome.WireGuardPublicKey, outcome.KeyEpoch);
+                    if (verified.OfferedConfigurationDiffers)
+                    {
+                        Say("wireguard: the unsigned wireguardConfig differs from the signed peer bundle; applying the signed bundle only");
+                    }
+
+                    Say($"attested: node {verified.NodeId}{(verified.MeshIdentity == verified.NodeId ? string.Empty : $" (mesh identity {verified.MeshIdentity})")} " +
+                        $"mesh {verified.Mesh.NodeAddress6}, peer bundle epoch {verified.Bundle.Epoch} verified");
+                    SaveBundle(WireGuardConfigRenderer.RenderWgQuick(verified.Bundle), outcome.KeyEpoch);
+                    return await JoinMeshAsync(verified.Mesh, outcome.WireGuardPrivateKey, outcome.SessionId, verified.NodeId, ct);
+                }
+                catch (HttpRequestException e)
+                {
+                    Say($"server {_server} unreachable ({e.Message}); check the cable/VLAN and that kldload runs; retrying");
+                    if (!fallbackApplied && LoadBundle(tpm) is { } saved)
+                    {
+                        Say("keeping the last good peer bundle from " + options.BundlePath);
+                        ApplyMesh(saved.Mesh, saved.PrivateKey);
+                        fallbackApplied = true;
+                    }
+                }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    Say($"server {_server} timed out; retrying");
+                }
+                catch (StepRefusedException e)
+                {
+                    Say("FAILED: " + e.Message);
+                }
+                catch (Exception e) when (e is WireGuardLinkException or TpmException or IOException)
+                {
+                    Say("FAILED: " + e.Message);
                 }
 
-                var mesh = MeshConfiguration.TryParse(activation.WireguardConfig, out var error)
-                    ?? throw new StepRefusedException($"activate returned an unusable mesh configuration: {error}");
-                Say($"attested: node {activation.NodeId} mesh {mesh.NodeAddress6}");
-                SaveBundle(activation.WireguardConfig);
-                return await JoinMeshAsync(mesh, wgPrivate, sessionId, activation.NodeId, ct);
+                await Task.Delay(backoff.Next(), ct);
             }
-            catch (HttpRequestException e)
-            {
-                Say($"server {_server} unreachable ({e.Message}); check the cable/VLAN and that kldload runs; retrying");
-                if (!fallbackApplied && LoadBundle() is { } saved && MeshConfiguration.TryParse(saved, out _) is { } old)
-                {
-                    Say("keeping the last good peer bundle from " + options.BundlePath);
-                    ApplyMesh(old, wgPrivate);
-                    fallbackApplied = true;
-                }
-            }
-            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-            {
-                Say($"server {_server} timed out; retrying");
-            }
-            catch (StepRefusedException e)
-            {
-                Say("FAILED: " + e.Message);
-            }
-            catch (Exception e) when (e is WireGuardLinkException or TpmException or IOException)
-            {
-                Say("FAILED: " + e.Message);
-            }
-
-            await Task.Delay(backoff.Next(), ct);
+        }
+        catch (Exception e) when (e is ProvisionerUntrustedException or CaPinMismatchException or CaPinException)
+        {
+            return Refuse(e, _server, Say);
         }
 
-        return 1;
+        return ExitFailed;
     }
 
-    private async Task<(string SessionId, ActivateResponse Activation)> AttestAsync(
-        HttpClient http, Tpm2 tpm, string mac, byte[]? eventLog, byte[] wgPublic, CancellationToken ct)
+    /// <summary>
+    /// Says loudly why the node refuses its provisioner (several console lines, the pinned and the offered
+    /// CA hash named) and returns <see cref="ExitRefused"/>. Nothing of the refused answer was applied.
+    /// </summary>
+    public static int Refuse(Exception refusal, Uri server, Action<string> say)
     {
-        Say($"challenge: {_server}");
-        var challenge = await PostAsync(http, "challenge", new ChallengeRequest(cmdline.BootToken!, mac), AgentJsonContext.Default.ChallengeRequest, AgentJsonContext.Default.ChallengeResponse, ct);
-        var pcrs = challenge.PcrSelection is { } sel && sel.TryGetValue("sha256", out var list) ? [.. list] : DefaultPcrs;
+        ArgumentNullException.ThrowIfNull(refusal);
+        ArgumentNullException.ThrowIfNull(say);
+        switch (refusal)
+        {
+            case CaPinMismatchException e:
+                say($"REFUSED: {e.Message}");
+                say($"REFUSED: expected (pinned) {CaPinDecision.Format(e.Pinned)}, offered by {server} {CaPinDecision.Format(e.Offered)}");
+                say("REFUSED: either someone else answers on this network, or the provisioner's CA was replaced. Nothing was applied.");
+                say("REFUSED: if the change is expected, an operator re-pins the node on the server (`kldload nodes replace`); its next boot carries kldload.repin=1");
+                break;
+            case ProvisionerUntrustedException e:
+                say($"REFUSED: the answer of {server} failed verification ({e.Failure}): {e.Message}");
+                say("REFUSED: nothing of it was applied; someone else may be answering on this network. The node stops here.");
+                break;
+            default:
+                say("REFUSED: " + refusal.Message);
+                break;
+        }
 
-        using var ek = EndorsementKey.Create(tpm, EkKind.RsaL1);
-        using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
-        var nonce = Convert.FromBase64String(challenge.Nonce);
-        var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, pcrs);
-        var quote = ak.Quote(SHA256.HashData([.. nonce, .. wgPublic]), selection);
-        var values = tpm.PcrRead(selection);
-        var request = new QuoteRequest(
-            challenge.SessionId,
-            Convert.ToBase64String(ek.Public.ToSizedBytes()),
-            Convert.ToBase64String(ak.Public.ToSizedBytes()),
-            Convert.ToBase64String(quote.AttestBytes),
-            Convert.ToBase64String(TpmMarshal.ToBytes(quote.Signature)),
-            new Dictionary<string, Dictionary<string, string>>
-            {
-                ["sha256"] = values.ToDictionary(kv => kv.Key.Pcr.ToString(CultureInfo.InvariantCulture), kv => Convert.ToHexStringLower(kv.Value)),
-            },
-            eventLog is null ? null : Convert.ToBase64String(eventLog),
-            Convert.ToBase64String(wgPublic));
-        Say($"quote: sha256 PCRs {string.Join(',', pcrs)}");
-        var credential = await PostAsync(http, "quote", request, AgentJsonContext.Default.QuoteRequest, AgentJsonContext.Default.QuoteResponse, ct);
-
-        var blob = TpmMarshal.Read<Tpm2bIdObject>(Convert.FromBase64String(credential.CredentialBlob));
-        var secret = TpmMarshal.Read<Tpm2bEncryptedSecret>(Convert.FromBase64String(credential.EncryptedSecret));
-        var recovered = ak.ActivateCredential(ek, blob, secret);
-        var proof = Convert.ToBase64String(HMACSHA256.HashData(recovered, Encoding.UTF8.GetBytes(challenge.SessionId)));
-        Say("activate: credential recovered by the TPM");
-        var activation = await PostAsync(http, "activate", new ActivateRequest(challenge.SessionId, proof), AgentJsonContext.Default.ActivateRequest, AgentJsonContext.Default.ActivateResponse, ct);
-        return (challenge.SessionId, activation);
+        return ExitRefused;
     }
 
     /// <summary>The boot token is spent once activation succeeded: retry the mesh steps, never the attestation.</summary>
@@ -154,7 +155,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
             {
                 ApplyMesh(mesh, wgPrivate);
                 await ReadyAsync(mesh, sessionId, nodeId, ct);
-                return 0;
+                return ExitReady;
             }
             catch (Exception e) when (e is WireGuardLinkException or HttpRequestException or StepRefusedException or TaskCanceledException && !ct.IsCancellationRequested)
             {
@@ -164,7 +165,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         }
 
         Say("FAILED: the node attested but could not join the mesh; check UDP to the hub's WireGuard port, then reboot the node");
-        return 1;
+        return ExitFailed;
     }
 
     private void ApplyMesh(MeshConfiguration mesh, byte[] wgPrivate)
@@ -198,7 +199,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         {
             try
             {
-                var ready = await PostAsync(meshHttp, "ready", new ReadyRequest(sessionId), AgentJsonContext.Default.ReadyRequest, AgentJsonContext.Default.ReadyResponse, ct);
+                var ready = await AttestationClient.PostAsync(meshHttp, "ready", new ReadyRequest(sessionId), AgentJsonContext.Default.ReadyRequest, AgentJsonContext.Default.ReadyResponse, ct);
                 var seconds = ready.BootToMeshSeconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s boot-to-mesh" : "boot-to-mesh unknown";
                 Say($"ready: {ready.State} ({seconds})");
                 Say($"READY node={nodeId} mesh={mesh.NodeAddress6}");
@@ -210,32 +211,6 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
                 await Task.Delay(backoff.Next(), ct);
             }
         }
-    }
-
-    private static async Task<TResponse> PostAsync<TRequest, TResponse>(HttpClient http, string step, TRequest body,
-        System.Text.Json.Serialization.Metadata.JsonTypeInfo<TRequest> requestType,
-        System.Text.Json.Serialization.Metadata.JsonTypeInfo<TResponse> responseType, CancellationToken ct)
-    {
-        using var response = await http.PostAsJsonAsync(new Uri($"api/v1/attest/{step}", UriKind.Relative), body, requestType, ct);
-        if ((int)response.StatusCode >= 400)
-        {
-            var text = await response.Content.ReadAsStringAsync(ct);
-            string detail;
-            try
-            {
-                var problem = System.Text.Json.JsonSerializer.Deserialize(text, AgentJsonContext.Default.ProblemResponse);
-                detail = $"{problem?.Reason}: {problem?.Detail ?? problem?.Title}";
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                detail = text;
-            }
-
-            throw new StepRefusedException($"{step} refused with HTTP {(int)response.StatusCode} ({detail}); see `kldload nodes show` on the server");
-        }
-
-        return await response.Content.ReadFromJsonAsync(responseType, ct)
-            ?? throw new StepRefusedException($"{step}: empty response from the server");
     }
 
     private string WaitForNetwork(CancellationToken ct)
@@ -292,14 +267,32 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         }
     }
 
-    private void SaveBundle(string wgQuick)
+    /// <summary>Keeps the verified configuration (no private key) and its key epoch in RAM (/run) for a later run of this boot.</summary>
+    private void SaveBundle(string wgQuick, uint keyEpoch)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(options.BundlePath)!);
         File.WriteAllText(options.BundlePath + ".tmp", wgQuick);
         File.Move(options.BundlePath + ".tmp", options.BundlePath, overwrite: true);
+        File.WriteAllText(options.BundlePath + ".keyepoch", keyEpoch.ToString(CultureInfo.InvariantCulture));
     }
 
-    private string? LoadBundle() => File.Exists(options.BundlePath) ? File.ReadAllText(options.BundlePath) : null;
+    private (MeshConfiguration Mesh, byte[] PrivateKey)? LoadBundle(Tpm2 tpm)
+    {
+        if (!File.Exists(options.BundlePath) || MeshConfiguration.TryParse(File.ReadAllText(options.BundlePath), out _) is not { } mesh)
+        {
+            return null;
+        }
+
+        var epochFile = options.BundlePath + ".keyepoch";
+        var epoch = File.Exists(epochFile) && uint.TryParse(File.ReadAllText(epochFile).Trim(), CultureInfo.InvariantCulture, out var e) ? e : 0;
+        using var hmac = TpmHmacKey.Open(tpm);
+        return (mesh, WireGuardKeyDerivation.DerivePrivateKey(new TpmHmacAdapter(hmac), epoch));
+    }
+
+    private sealed class TpmHmacAdapter(TpmHmacKey key) : ITpmHmac
+    {
+        public byte[] Hmac(ReadOnlySpan<byte> message) => key.Hmac(message);
+    }
 
     private static int Run(string file, params string[] args)
     {
@@ -326,11 +319,6 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         {
             return -1;
         }
-    }
-
-    private sealed class TpmHmacAdapter(TpmHmacKey key) : ITpmHmac
-    {
-        public byte[] Hmac(ReadOnlySpan<byte> message) => key.Hmac(message);
     }
 }
 

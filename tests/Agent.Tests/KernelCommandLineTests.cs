@@ -20,4 +20,12 @@ public class KernelCommandLineTests
 
     [Fact]
     public void Parse_EmptyToken_IsNull() => Assert.Null(KernelCommandLine.Parse("kldload.token=").BootToken);
+
+    [Theory]
+    [InlineData("kldload.server=http://x kldload.token=t kldload.repin=1", true)]
+    [InlineData("kldload.server=http://x kldload.token=t", false)]
+    [InlineData("kldload.repin=0", false)]
+    [InlineData("kldload.repin", false)]
+    [InlineData("kldload.repin=yes", false)]
+    public void Parse_RepinFlag_OnlyExactlyOne(string line, bool expected) => Assert.Equal(expected, KernelCommandLine.Parse(line).Repin);
 }

@@ -1,28 +1,46 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Kldload.Tpm.Errors;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
+using Kldload.Tpm.Verification;
 
 namespace Kldload.Tpm.Device;
 
 /// <summary>
-/// An endorsement key created in the TPM from a TCG EK Credential Profile template (a transient
-/// object, flushed on dispose). CreatePrimary is deterministic in the endorsement seed, so the same
-/// TPM always yields the same EK; it is byte-identical to what <c>tpm2_createek</c> makes.
+/// An endorsement key from a TCG EK Credential Profile template: either created in the TPM (a
+/// transient object, flushed on dispose) or a persistent EK the manufacturer or the platform left in
+/// the EK handle block (never flushed or evicted here). CreatePrimary is deterministic in the
+/// endorsement seed, so the same TPM always yields the same EK; it is byte-identical to what
+/// <c>tpm2_createek</c> makes, and to a persistent EK made from the same template.
 /// </summary>
 public sealed class EndorsementKey : IDisposable
 {
+    /// <summary>First NV index of the EK certificate chain (TCG PC Client Platform TPM Profile / EK Credential Profile: 0x01C00100-0x01C001FF).</summary>
+    public const uint CertificateChainFirst = 0x01C00100;
+
+    /// <summary>Last NV index of the EK certificate chain.</summary>
+    public const uint CertificateChainLast = 0x01C001FF;
+
+    /// <summary>The order in which <see cref="Preferred"/> looks for an EK certificate: ECC first, then RSA.</summary>
+    public static IReadOnlyList<EkKind> PreferenceOrder { get; } = [EkKind.EccP256L2, EkKind.EccP256H2, EkKind.EccP384H3, EkKind.RsaL1, EkKind.RsaH1];
+
     private readonly Tpm2 _tpm;
 
-    private EndorsementKey(Tpm2 tpm, EkKind kind, TpmObject obj)
+    private EndorsementKey(Tpm2 tpm, EkKind kind, TpmObject obj, bool persistent)
     {
         _tpm = tpm;
         Kind = kind;
         Handle = obj.Handle;
         Public = obj.Public;
         Name = obj.Name;
+        IsPersistent = persistent;
     }
 
     public EkKind Kind { get; }
+
+    /// <summary>True for an EK found at a persistent handle (0x81010000-0x810100FF): it stays in the TPM.</summary>
+    public bool IsPersistent { get; }
 
     public uint Handle { get; }
 
@@ -38,7 +56,119 @@ public sealed class EndorsementKey : IDisposable
     {
         var template = ResolveTemplate(tpm, kind);
         var obj = tpm.CreatePrimary(TpmHandles.Endorsement, template, endorsementAuth);
-        return new EndorsementKey(tpm, kind, obj);
+        return new EndorsementKey(tpm, kind, obj, persistent: false);
+    }
+
+    /// <summary>
+    /// The persistent EK of <paramref name="kind"/> when the TPM holds one in the EK handle block
+    /// (0x81010001 RSA, 0x81010002 ECC P-256 per the TCG provisioning guidance, or elsewhere in the block,
+    /// as swtpm_setup puts a P-384 EK at 0x81010016), else a freshly created one. A persistent key is
+    /// taken only when its public area is the resolved template with its own unique field (so it is an
+    /// EK of that kind, not some other key parked there) and, given a <paramref name="certificate"/>,
+    /// when the certificate certifies it. Saves a CreatePrimary, which takes seconds for RSA on real TPMs.
+    /// </summary>
+    public static EndorsementKey OpenOrCreate(Tpm2 tpm, EkKind kind, byte[]? certificate = null, TpmAuth? endorsementAuth = null)
+    {
+        ArgumentNullException.ThrowIfNull(tpm);
+        var template = ResolveTemplate(tpm, kind);
+        using var cert = TryLoad(certificate);
+        foreach (var handle in tpm.GetHandles(TpmHandles.PersistentEkFirst).Where(h => h <= TpmHandles.PersistentEkLast))
+        {
+            var obj = tpm.ReadPublic(handle);
+            if (IsFromTemplate(obj.Public, template) && (cert is null || EkCertificateValidator.KeyMatches(cert, obj.Public)))
+            {
+                return new EndorsementKey(tpm, kind, obj, persistent: true);
+            }
+        }
+
+        return Create(tpm, kind, endorsementAuth);
+    }
+
+    private static X509Certificate2? TryLoad(byte[]? der)
+    {
+        try
+        {
+            return der is null ? null : X509CertificateLoader.LoadCertificate(der);
+        }
+        catch (CryptographicException)
+        {
+            return null; // not parseable here: the verifier will say so; the template check still applies
+        }
+    }
+
+    /// <summary>True when <paramref name="key"/> is <paramref name="template"/> with only the unique field filled in.</summary>
+    public static bool IsFromTemplate(TpmtPublic key, TpmtPublic template)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(template);
+        if (key.Type != template.Type)
+        {
+            return false;
+        }
+
+        var expected = key.Type == TpmAlgId.Ecc ? template.WithUnique(key.EccX, key.EccY) : template.WithUnique(key.Unique);
+        return expected.ContentEquals(key);
+    }
+
+    /// <summary>
+    /// The EK to use: the first kind in <see cref="PreferenceOrder"/> (ECC before RSA) whose EK
+    /// certificate is in NV, with that certificate; RSA L-1 without a certificate when there is none.
+    /// An index whose content is not a DER certificate is passed over.
+    /// </summary>
+    public static (EkKind Kind, byte[]? Certificate) Preferred(Tpm2 tpm)
+    {
+        foreach (var kind in PreferenceOrder)
+        {
+            try
+            {
+                if (ReadCertificate(tpm, kind) is { } cert)
+                {
+                    return (kind, cert);
+                }
+            }
+            catch (TpmFormatException)
+            {
+                // padding only, or a vendor format: not a certificate this EK can be vouched for by
+            }
+        }
+
+        return (EkKind.RsaL1, null);
+    }
+
+    /// <summary>
+    /// The certificates of the EK chain indices (0x01C00100-0x01C001FF) in index order: each index may hold
+    /// several DER certificates one after another (Intel PTT does), followed by padding. Empty when the TPM
+    /// has none. The verifier treats them as intermediates only, never as trust anchors.
+    /// </summary>
+    public static IReadOnlyList<byte[]> ReadCertificateChain(Tpm2 tpm)
+    {
+        ArgumentNullException.ThrowIfNull(tpm);
+        var chain = new List<byte[]>();
+        foreach (var index in tpm.GetHandles(CertificateChainFirst).Where(h => h <= CertificateChainLast))
+        {
+            if (TryReadNv(tpm, index, TpmHandles.Owner) is { } raw)
+            {
+                chain.AddRange(SplitDer(raw));
+            }
+        }
+
+        return chain;
+    }
+
+    /// <summary>Splits concatenated DER certificates; stops at the first byte that does not start a SEQUENCE (padding).</summary>
+    public static IReadOnlyList<byte[]> SplitDer(byte[] raw)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        var list = new List<byte[]>();
+        var offset = 0;
+        while (offset < raw.Length && raw[offset] == 0x30)
+        {
+            var one = TrimDer(raw[offset..]);
+            list.Add(one);
+            offset += one.Length;
+        }
+
+        return list;
     }
 
     /// <summary>
@@ -147,5 +277,11 @@ public sealed class EndorsementKey : IDisposable
         return tpm.NvRead(index, authHandle ?? index);
     }
 
-    public void Dispose() => _tpm.TryFlushContext(Handle);
+    public void Dispose()
+    {
+        if (!IsPersistent)
+        {
+            _tpm.TryFlushContext(Handle);
+        }
+    }
 }

@@ -594,6 +594,58 @@ public sealed class Tpm2 : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// TPM2_NV_DefineSpace (Part 3, 31.3): defines <paramref name="publicInfo"/> under <paramref name="authHandle"/>
+    /// (TPM_RH_OWNER or TPM_RH_PLATFORM), with <paramref name="indexAuth"/> as the index's own authValue.
+    /// <code>
+    /// handles: authHandle | parameters: auth TPM2B_AUTH | publicInfo TPM2B_NV_PUBLIC (size u16 | TPMS_NV_PUBLIC)
+    /// </code>
+    /// Fails with TPM_RC_NV_DEFINED when the index exists.
+    /// </summary>
+    public void NvDefineSpace(uint authHandle, TpmsNvPublic publicInfo, ReadOnlySpan<byte> indexAuth = default, TpmAuth? auth = null)
+    {
+        ArgumentNullException.ThrowIfNull(publicInfo);
+        var p = new byte[2 + indexAuth.Length + 2 + 14 + publicInfo.AuthPolicy.Length];
+        var w = new TpmWriter(p);
+        w.WriteSized(indexAuth);
+        var at = w.BeginSize16();
+        publicInfo.Write(ref w);
+        w.EndSize16(at);
+        Execute(TpmCommandCode.NvDefineSpace, [authHandle], [auth ?? TpmAuth.EmptyPassword], w.Written, []);
+    }
+
+    /// <summary>
+    /// TPM2_NV_UndefineSpace (Part 3, 31.4): removes <paramref name="nvIndex"/>, authorized by the hierarchy
+    /// that defined it. Indices with TPMA_NV_POLICY_DELETE need TPM2_NV_UndefineSpaceSpecial instead.
+    /// </summary>
+    public void NvUndefineSpace(uint authHandle, uint nvIndex, TpmAuth? auth = null) =>
+        Execute(TpmCommandCode.NvUndefineSpace, [authHandle, nvIndex], [auth ?? TpmAuth.EmptyPassword], [], []);
+
+    /// <summary>
+    /// Writes <paramref name="data"/> at <paramref name="offset"/> with TPM2_NV_Write (Part 3, 31.9), in chunks of
+    /// TPM_PT_NV_BUFFER_MAX, authorizing with <paramref name="authHandle"/> (the index itself, or the owner
+    /// for a TPMA_NV_OWNERWRITE index).
+    /// <code>
+    /// handles: authHandle | nvIndex | parameters: data TPM2B_MAX_NV_BUFFER | offset u16
+    /// </code>
+    /// </summary>
+    public void NvWrite(uint nvIndex, ReadOnlySpan<byte> data, ushort offset = 0, uint? authHandle = null, TpmAuth? auth = null)
+    {
+        var chunk = Math.Clamp((int)(GetTpmProperty(PtNvBufferMax) ?? 512), 64, 1024);
+        var p = new byte[2 + chunk + 2];
+        var done = 0;
+        do
+        {
+            var size = Math.Min(chunk, data.Length - done);
+            var w = new TpmWriter(p);
+            w.WriteSized(data.Slice(done, size));
+            w.WriteUInt16((ushort)(offset + done));
+            Execute(TpmCommandCode.NvWrite, [authHandle ?? nvIndex, nvIndex], [auth ?? TpmAuth.EmptyPassword], w.Written, []);
+            done += size;
+        }
+        while (done < data.Length);
+    }
+
     /// <summary>TPM2_Unseal (Part 3, 12.7).</summary>
     public byte[] Unseal(uint handle, TpmAuth auth)
     {

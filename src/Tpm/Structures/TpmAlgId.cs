@@ -110,6 +110,37 @@ public enum TpmaObject : uint
     Sign = 1u << 18,
 }
 
+/// <summary>
+/// TPMA_NV bits (TPM 2.0 Part 2, table 204). Bits 4-7 are TPM_NT, the index type; 0 (ordinary) is the
+/// only type kldload defines.
+/// </summary>
+[Flags]
+public enum TpmaNv : uint
+{
+    None = 0,
+    PpWrite = 1u << 0,
+    OwnerWrite = 1u << 1,
+    AuthWrite = 1u << 2,
+    PolicyWrite = 1u << 3,
+    PolicyDelete = 1u << 10,
+    WriteLocked = 1u << 11,
+    WriteAll = 1u << 12,
+    WriteDefine = 1u << 13,
+    WriteStClear = 1u << 14,
+    GlobalLock = 1u << 15,
+    PpRead = 1u << 16,
+    OwnerRead = 1u << 17,
+    AuthRead = 1u << 18,
+    PolicyRead = 1u << 19,
+    NoDa = 1u << 25,
+    Orderly = 1u << 26,
+    ClearStClear = 1u << 27,
+    ReadLocked = 1u << 28,
+    Written = 1u << 29,
+    PlatformCreate = 1u << 30,
+    ReadStClear = 1u << 31,
+}
+
 /// <summary>Well-known TPM_HANDLE values (TPM 2.0 Part 2, tables 27-28; TCG EK Credential Profile 2.5).</summary>
 public static class TpmHandles
 {
@@ -126,6 +157,12 @@ public static class TpmHandles
     /// <summary>Persistent EK handles as the EK Credential Profile recommends (RSA 2048, ECC P-256 low range).</summary>
     public const uint PersistentEkRsa = 0x81010001;
     public const uint PersistentEkEcc = 0x81010002;
+
+    /// <summary>The persistent-handle block the TCG reserves for EKs (Registry of Reserved TPM 2.0 Handles, 0x81010000-0x810100FF).</summary>
+    public const uint PersistentEkFirst = 0x81010000;
+
+    /// <summary>Last handle of the EK block.</summary>
+    public const uint PersistentEkLast = 0x810100FF;
 
     /// <summary>Handle type (the top byte).</summary>
     public static byte Type(uint handle) => (byte)(handle >> 24);

@@ -24,4 +24,7 @@ public enum TpmCommandCode : uint
     Unseal = 0x0000015E,
     PolicyGetDigest = 0x00000189,
     EvictControl = 0x00000120,
+    NvUndefineSpace = 0x00000122,
+    NvDefineSpace = 0x0000012A,
+    NvWrite = 0x00000137,
 }

@@ -88,6 +88,9 @@ public sealed record Tpm2bEncryptedSecret(byte[] Secret) : ITpmStructure<Tpm2bEn
 /// </summary>
 public sealed record TpmsNvPublic(uint NvIndex, TpmAlgId NameAlg, uint Attributes, byte[] AuthPolicy, ushort DataSize) : ITpmStructure<TpmsNvPublic>
 {
+    /// <summary><see cref="Attributes"/> as TPMA_NV flags.</summary>
+    public TpmaNv Flags => (TpmaNv)Attributes;
+
     public static bool TryRead(ref TpmReader reader, out TpmsNvPublic value)
     {
         value = new TpmsNvPublic(

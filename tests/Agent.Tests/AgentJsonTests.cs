@@ -1,0 +1,34 @@
+using System.Text.Json;
+
+namespace Kldload.Agent.Tests;
+
+public class AgentJsonTests
+{
+    [Fact]
+    public void ChallengeResponse_WithoutKeyEpoch_MeansEpochZero()
+    {
+        var c = JsonSerializer.Deserialize("""{"sessionId":"s","nonce":"AA==","pcrSelection":{"sha256":[0,7]}}""", AgentJsonContext.Default.ChallengeResponse)!;
+        Assert.Null(c.KeyEpoch);
+        Assert.Equal(0u, c.KeyEpoch ?? 0);
+    }
+
+    [Fact]
+    public void ChallengeResponse_WithKeyEpoch_IsRead()
+    {
+        var c = JsonSerializer.Deserialize("""{"sessionId":"s","nonce":"AA==","pcrSelection":null,"keyEpoch":3}""", AgentJsonContext.Default.ChallengeResponse)!;
+        Assert.Equal(3u, c.KeyEpoch);
+    }
+
+    [Fact]
+    public void QuoteRequest_EkCertificateAndChain_AreSentUnderTheirNames()
+    {
+        var r = new QuoteRequest("s", "ek", "Y2VydA==", ["aW50"], "ak", "q", "sig", [], null, "wg");
+        var json = JsonSerializer.Serialize(r, AgentJsonContext.Default.QuoteRequest);
+        Assert.Contains("\"ekCertificate\":\"Y2VydA==\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"ekCertificateChain\":[\"aW50\"]", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("eventLog", json, StringComparison.Ordinal);
+
+        var bare = JsonSerializer.Serialize(r with { EkCertificate = null, EkCertificateChain = null }, AgentJsonContext.Default.QuoteRequest);
+        Assert.DoesNotContain("ekCertificate", bare, StringComparison.Ordinal);
+    }
+}

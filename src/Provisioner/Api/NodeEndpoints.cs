@@ -13,6 +13,9 @@ public interface INodeLifecycleHooks
 
     /// <summary>The identity of <paramref name="old"/> moved to <paramref name="replacement"/>.</summary>
     void OnReplaced(NodeRecord old, NodeRecord replacement);
+
+    /// <summary>The node's key epoch was raised: its current WireGuard key must stop working now.</summary>
+    void OnKeyRotated(NodeRecord node);
 }
 
 /// <summary>The admin API for nodes, their history and profiles (<c>/api/v1</c>, bearer token).</summary>
@@ -31,6 +34,8 @@ public static class NodeEndpoints
         api.MapPost("/nodes/{id}/reimage", Reimage);
         api.MapPost("/nodes/{id}/decommission", Decommission);
         api.MapPost("/nodes/{id}/replace", Replace);
+        api.MapPost("/nodes/{id}/rotate-key", RotateKey);
+        api.MapPost("/nodes/{id}/repin", Repin);
 
         api.MapGet("/events", (NodeService nodes, long? after, int? limit) =>
             nodes.Store.EventsAfter(after ?? 0, Math.Clamp(limit ?? 200, 1, 5000)).Select(NodeEventView.From).ToList());
@@ -105,6 +110,43 @@ public static class NodeEndpoints
         {
             return Conflict(e);
         }
+    }
+
+    private static IResult RotateKey(string id, NodeService nodes, IEnumerable<INodeLifecycleHooks> hooks, HttpContext http)
+    {
+        if (nodes.Find(id) is not { } node)
+        {
+            return NotFound(id);
+        }
+
+        if (node.State is not (NodeState.Attested or NodeState.Ready) || node.WireGuardPublicKey is null)
+        {
+            return Problem(StatusCodes.Status409Conflict, "no key to rotate", $"node {node.Id} is {node.State}: only an Attested or Ready node has a WireGuard key to rotate");
+        }
+
+        var updated = nodes.Update(node.Id, NodeEventKind.Operator, $"WireGuard key rotated: key epoch {node.Epoch} -> {node.Epoch + 1}; the hub dropped the current key, the next boot derives the new one", Actor(http), n => n.Epoch++, "rotate-key");
+        foreach (var hook in hooks)
+        {
+            hook.OnKeyRotated(updated);
+        }
+
+        return Results.Ok(NodeView.From(updated));
+    }
+
+    private static IResult Repin(string id, NodeService nodes, HttpContext http)
+    {
+        if (nodes.Find(id) is not { } node)
+        {
+            return NotFound(id);
+        }
+
+        if (NodeTransitions.IsTerminal(node.State))
+        {
+            return Problem(StatusCodes.Status409Conflict, "node closed", $"node {node.Id} is {node.State}");
+        }
+
+        var updated = nodes.Update(node.Id, NodeEventKind.Operator, "re-pin allowed: the next boot carries kldload.repin=1 until the node attests", Actor(http), n => n.RepinPending = true, "repin");
+        return Results.Ok(NodeView.From(updated));
     }
 
     /// <summary>An approval accepts the EK and the firmware as they are now: the next attestation pins PCRs 0, 2 and 7 again.</summary>
@@ -213,6 +255,7 @@ public static class NodeEndpoints
                 n.MeshIdentity = old.EffectiveMeshIdentity;
                 n.Replaces = old.Id;
                 n.EkApproved = true;
+                n.RepinPending = true;
             }, "replace");
             if (updated.State == NodeState.Quarantined)
             {

@@ -94,4 +94,10 @@ public sealed class MeshLifecycleHooks(
         // The identity (and its address) carries on with the new hardware; the old key goes now.
         mesh.Revoke(old.EffectiveMeshIdentity);
     }
+
+    public void OnKeyRotated(NodeRecord node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        mesh.Revoke(node.EffectiveMeshIdentity);
+    }
 }

@@ -377,6 +377,7 @@ public sealed class AttestationService(
                 n.MeshAddress = enrollment.Addresses.Address6.ToString();
                 n.MeshAddress4 = enrollment.Addresses.Address4?.ToString();
                 n.KernelMeasured = session.KernelMeasured;
+                n.RepinPending = false;
                 n.CommandLineMeasured = session.CommandLineMeasured;
                 n.InitrdMeasured = session.InitrdMeasured;
                 n.ConfigurationPcrs = session.ConfigurationPcrs;

@@ -113,7 +113,7 @@ public static partial class BootEndpoints
         values["image_version"] = image.Version;
         values["kernel_digest"] = image.KernelDigest;
         values["initrd_digest"] = image.InitrdDigest;
-        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs }.Where(s => !string.IsNullOrWhiteSpace(s)));
+        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs, node.RepinPending ? "kldload.repin=1" : null }.Where(s => !string.IsNullOrWhiteSpace(s)));
         values["token"] = token.Token;
         var template = string.Equals(facts.Platform, "efi", StringComparison.OrdinalIgnoreCase) ? "boot.efi" : "boot.pcbios";
         Log.Script(log, node.Id, mac, image.Name, image.Version, template);

@@ -106,7 +106,13 @@ internal static class NodeCommands
         var replace = new Command("replace", "Move a dead node's name, profile, labels and mesh address to new hardware; the old EK is revoked.") { node, with };
         replace.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/replace", new ReplaceRequest(p.GetValue(with)!)));
 
-        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace })
+        var rotate = new Command("rotate-key", "Rotate the node's WireGuard key: the hub drops the current key now; the next boot derives the next key epoch.") { node };
+        rotate.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/rotate-key", new ActionNote(null)));
+
+        var repin = new Command("repin", "Let the node pin this provisioner's mesh CA anew at its next boot (kldload.repin=1 until it attests).") { node };
+        repin.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/repin", new ActionNote(null)));
+
+        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace, rotate, repin })
         {
             nodes.Subcommands.Add(c);
         }

@@ -127,6 +127,12 @@ public sealed class NodeRecord
 
     public string? Replaces { get; set; }
 
+    /// <summary>
+    /// The next boots carry <c>kldload.repin=1</c>, so the agent pins this provisioner's mesh CA anew
+    /// (after <c>nodes replace</c> or <c>nodes repin</c>); cleared when the node attests.
+    /// </summary>
+    public bool RepinPending { get; set; }
+
     /// <summary>WireGuard key epoch the node derives (<c>kldload/wg/v1/epoch=N</c>); bumping it rotates the key.</summary>
     public uint Epoch { get; set; }
 

@@ -290,6 +290,7 @@ internal sealed class BootLab : IAsyncDisposable
         return list.EnumerateArray()
             .Where(n => n.GetProperty("macs").EnumerateArray().Any(m => string.Equals(m.GetString(), mac, StringComparison.OrdinalIgnoreCase)))
             .OrderBy(n => n.GetProperty("state").GetString() == "Replaced" ? 1 : 0)
+            .ThenByDescending(n => n.GetProperty("lastSeenAt").GetDateTime()) // as the server resolves a MAC two records hold
             .Select(n => (JsonElement?)n)
             .FirstOrDefault();
     }

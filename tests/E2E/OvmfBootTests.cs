@@ -34,8 +34,20 @@ public class OvmfBootTests(ITestOutputHelper output)
         Assert.True(ping.ExitCode == 0, $"ping {mesh} over the hub failed: {ping.Output}");
         var seconds = node.GetProperty("lastBootToMeshSeconds").GetDouble();
         Assert.True(seconds > 0);
-        output.WriteLine($"OVMF UEFI PXE: node {id} Ready, kernel measured, mesh {mesh}, lastBootToMeshSeconds {BootLab.FormatSeconds(seconds)}");
+        Assert.True(node.GetProperty("commandLineMeasured").GetBoolean(), "PCR 9 did not carry the command line kldload served (LOADED_IMAGE::LoadOptions)");
+        output.WriteLine($"OVMF UEFI PXE: node {id} Ready, kernel and command line measured, mesh {mesh}, lastBootToMeshSeconds {BootLab.FormatSeconds(seconds)}");
         await lab.StopVmAsync(vm);
+
+        // The same machine again (same TPM, same VARS): firmware PCRs 0, 2 and 7 are as pinned, so the
+        // default Attestation:FirmwareDrift lets it straight back to Ready (PCR 1 may differ: recorded only).
+        var pinned = node.GetProperty("pinnedPcrs").GetRawText();
+        var firstBoot = node.GetProperty("lastBootAt").GetDateTime();
+        var reboot = await lab.StartVmAsync(mac, vm.TpmState, Firmware.Ovmf);
+        var back = await lab.WaitReadyAsync(reboot, mac, VmLimit, bootedAfter: firstBoot);
+        Assert.Equal(id, back.GetProperty("id").GetString());
+        Assert.Equal(pinned, back.GetProperty("pinnedPcrs").GetRawText());
+        output.WriteLine($"OVMF reboot: node {id} Ready again with the same pinned firmware PCRs");
+        await lab.StopVmAsync(reboot);
 
         var decommission = await lab.CliAsync("nodes", "decommission", id);
         Assert.True(decommission.ExitCode == 0, "kldload nodes decommission failed: " + decommission.Output);

@@ -45,6 +45,11 @@ public class ReplaceTests(ITestOutputHelper output)
 
         var replace = await lab.CliAsync("nodes", "replace", id, "--with", newId);
         Assert.True(replace.ExitCode == 0, "kldload nodes replace failed: " + replace.Output);
+
+        // Replace closed every token of the old record (the waiting agent's too): the operator
+        // reboots the new hardware, whose next script carries kldload.repin=1.
+        await lab.StopVmAsync(fresh);
+        fresh = await lab.StartVmAsync(mac, fresh.TpmState);
         var replaced = await lab.WaitReadyAsync(fresh, mac, VmLimit);
 
         Assert.Equal(newId, replaced.GetProperty("id").GetString());

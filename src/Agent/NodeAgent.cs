@@ -26,7 +26,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
     private static readonly int[] DefaultPcrs = [0, 1, 2, 3, 4, 5, 6, 7];
     private readonly Uri _server = cmdline.ServerUrl!;
 
-    public static void Say(string line) => Console.WriteLine("kldload-agent: " + line);
+    public static void Say(string line) => Console.WriteLine($"kldload-agent: {line} [{StepClock.Mark()}]");
 
     /// <summary>Runs until the node is Ready (returns 0) or a fatal local problem (returns 1).</summary>
     public async Task<int> RunAsync(CancellationToken ct)
@@ -115,7 +115,9 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var pcrs = challenge.PcrSelection is { } sel && sel.TryGetValue("sha256", out var list) ? [.. list] : DefaultPcrs;
 
         using var ek = EndorsementKey.Create(tpm, EkKind.RsaL1);
+        Say("ek: created (RSA 2048, TCG L-1)");
         using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
+        Say("ak: created (RSA 2048)");
         var nonce = Convert.FromBase64String(challenge.Nonce);
         var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, pcrs);
         var quote = ak.Quote(SHA256.HashData([.. nonce, .. wgPublic]), selection);

@@ -209,7 +209,7 @@ share=$(calc "($ks - $ps) / $diff * 100")
 printf '\ndifference (median ready): %.1f s; of it in the server: %.2f s (%.1f%%); attestation requests alone %s s (median)\n' \
   "$diff" "$(calc "$ks - $ps")" "$share" "$(median "${K_ATT[@]}")"
 printf 'kldload node history lastBootToMeshSeconds (first DHCP packet to mesh-ready): %s\n' "${K_HIST[*]}"
-last=$(ls -t "$work"/kldload.*.serial.log 2>/dev/null | head -1)
+last=$(ls -t "$work"/kldload.[0-9]*.serial.log 2>/dev/null | head -1)
 if [ -n "$last" ]; then
   printf '\nagent steps of the last kldload boot (t = seconds since the kernel started, + since the previous line):\n'
   grep -a '^kldload-agent: .*\[t=' "$last" | sed 's/^/  /' || true

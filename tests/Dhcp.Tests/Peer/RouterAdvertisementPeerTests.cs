@@ -21,6 +21,7 @@ public sealed partial class RouterAdvertisementPeerTests
         var server = await KldloadServer.StartAsync(lab, lab.ServerNs, Path.Combine(lab.TempDir, "var"), KldloadServer.FullMode(lab));
         await server.Process.WaitForOutputAsync(new Regex(@"IPv6 router advertisements Auto on "), Bounded);
         var kldload = await LinkLocalAsync(lab, lab.ServerNs, lab.ServerIf);
+        await LinkLocalAsync(lab, lab.ClientNs, lab.ClientIf); // rdisc6 cannot send from a tentative address
 
         var (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "rdisc6", "-1", "-n", "-r", "5", lab.ClientIf);
         Assert.True(code == 0, output);
@@ -49,6 +50,7 @@ public sealed partial class RouterAdvertisementPeerTests
             [.. KldloadServer.FullMode(lab), "--Dhcp:RouterAdvertisements=Auto"]);
         await server.Process.WaitForOutputAsync(new Regex(@"IPv6 router advertisements Auto on "), Bounded);
         var kldload = await LinkLocalAsync(lab, lab.ServerNs, lab.ServerIf);
+        await LinkLocalAsync(lab, lab.ClientNs, lab.ClientIf); // rdisc6 cannot send from a tentative address
         var (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "rdisc6", "-1", "-n", "-r", "5", lab.ClientIf);
         Assert.True(code == 0 && output.Contains($"from {kldload}", StringComparison.Ordinal), output);
 
@@ -73,6 +75,7 @@ public sealed partial class RouterAdvertisementPeerTests
             [.. KldloadServer.FullMode(lab), "--Dhcp:RouterAdvertisements=On"]);
         await server.Process.WaitForOutputAsync(new Regex(@"IPv6 router advertisements On on "), Bounded);
         var kldload = await LinkLocalAsync(lab, lab.ServerNs, lab.ServerIf);
+        await LinkLocalAsync(lab, lab.ClientNs, lab.ClientIf); // rdisc6 cannot send from a tentative address
         await StartRadvdAsync(lab);
         var deadline = DateTime.UtcNow + Bounded;
         while (Metric(await server.MetricsAsync(lab, lab.ServerNs), "kldload_ra_other_router_advertisements_total") < 1)

@@ -12,6 +12,8 @@ packages=(
   tftpd-hpa tftp-hpa atftp busybox
   # DHCP peers and clients
   dnsmasq kea-dhcp4-server kea-admin isc-dhcp-client isc-dhcp-relay udhcpc nmap
+  # IPv6 router discovery peers: rdisc6 (router solicitation) and radvd (another router)
+  ndisc6 radvd
   # HTTP peer
   nginx-light
   # WireGuard (no kernel module here: wireguard-go on the host side)

@@ -53,6 +53,7 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
             (choice.Certificate is null ? "no EK certificate in NV" : $"certificate from NV 0x{TpmTemplates.EkCertificateIndex(choice.Kind):x8}") +
             (choice.Chain.Count > 0 ? $", {choice.Chain.Count} chain certificates" : string.Empty));
         using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
+        say("ak: created (RSA 2048)");
         var nonce = Convert.FromBase64String(challenge.Nonce);
         var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, pcrs);
         var quote = ak.Quote(SHA256.HashData([.. nonce, .. wgPublic]), selection);

@@ -29,7 +29,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
 
     private readonly Uri _server = cmdline.ServerUrl!;
 
-    public static void Say(string line) => Console.WriteLine("kldload-agent: " + line);
+    public static void Say(string line) => Console.WriteLine($"kldload-agent: {line} [{StepClock.Mark()}]");
 
     /// <summary>Runs until the node is Ready (0), a fatal local problem (1) or an untrusted provisioner (3).</summary>
     public async Task<int> RunAsync(CancellationToken ct)

@@ -1,3 +1,4 @@
+using Kldload.Dhcp.RouterDiscovery;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting;
@@ -10,7 +11,8 @@ public static class DhcpListenerHosting
 {
     /// <summary>
     /// Registers the boot policy, the DHCP listener as a hosted service and its readiness check
-    /// (<c>dhcp</c>). With <c>Dhcp:Mode</c> Off nothing is registered: no socket is opened.
+    /// (<c>dhcp</c>), and the router advertisement listener on the same interface unless
+    /// <c>Dhcp:RouterAdvertisements</c> is Off. With <c>Dhcp:Mode</c> Off nothing is registered: no socket is opened.
     /// </summary>
     public static WebApplicationBuilder AddDhcpListener(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
@@ -25,6 +27,12 @@ public static class DhcpListenerHosting
         builder.Services.AddSingleton<DhcpListener>();
         builder.Services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<DhcpListener>().Readiness);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpListener>());
+        if (config.Dhcp.RouterAdvertisements != RouterAdvertisementMode.Off)
+        {
+            builder.Services.AddSingleton<RouterAdvertisementListener>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<RouterAdvertisementListener>());
+        }
+
         return builder;
     }
 }

@@ -376,6 +376,55 @@ public class DhcpEngineTests
     }
 
     [Fact]
+    public void Discover_IpxeRomCaptureFullMode_OfferAndAckTellIpxeNotToWaitForProxyDhcp()
+    {
+        var f = new EngineFixture();
+        var offerOutcome = f.Engine.Handle(Kldload.Dhcp.Tests.Protocol.Captures.Load("ipxe-rom-discover"), new DhcpReceiveContext(EngineFixture.FromClient, 67));
+        Assert.True(DhcpMessage.TryRead(offerOutcome.Reply!.Payload, out var offer, out _));
+        Assert.True(IpxeEncapsulatedOptions.TryRead(offer.Options.Get(DhcpOptionCode.IpxeEncapsulated)!, out var encapsulated));
+        Assert.Equal(new byte[] { 1 }, encapsulated.Get(IpxeEncapsulatedOptions.NoPxeDhcp));
+
+        var request = offerOutcome.Request!;
+        request.Options.MessageType = DhcpMessageType.Request;
+        request.Options.SetAddress(DhcpOptionCode.ServerIdentifier, EngineFixture.Server);
+        request.Options.SetAddress(DhcpOptionCode.RequestedIPAddress, offer.YourAddress);
+        var ack = f.Reply(request)!;
+        Assert.Equal(DhcpMessageType.Ack, ack.Options.MessageType);
+        Assert.Equal(IpxeEncapsulatedOptions.NoPxeDhcpValue(), ack.Options.Get(DhcpOptionCode.IpxeEncapsulated));
+    }
+
+    [Fact]
+    public void Discover_NotIpxeFullMode_NoOption175()
+    {
+        var f = new EngineFixture();
+        foreach (var capture in new[] { "dhclient-discover", "udhcpc-pxe-discover" })
+        {
+            var outcome = f.Engine.Handle(Kldload.Dhcp.Tests.Protocol.Captures.Load(capture), new DhcpReceiveContext(EngineFixture.FromClient, 67));
+            Assert.True(DhcpMessage.TryRead(outcome.Reply!.Payload, out var offer, out _));
+            Assert.False(offer.Options.Contains(DhcpOptionCode.IpxeEncapsulated), capture);
+        }
+    }
+
+    [Fact]
+    public void Proxy_IpxeRomCapture_NoOption175BecauseTheProxyOfferIsThePoint()
+    {
+        var f = new EngineFixture(DhcpServerMode.Proxy);
+        var outcome = f.Engine.Handle(Kldload.Dhcp.Tests.Protocol.Captures.Load("ipxe-rom-discover"), new DhcpReceiveContext(EngineFixture.FromClient, 67));
+        Assert.True(DhcpMessage.TryRead(outcome.Reply!.Payload, out var offer, out _));
+        Assert.Equal(DhcpMessageType.Offer, offer.Options.MessageType);
+        Assert.False(offer.Options.Contains(DhcpOptionCode.IpxeEncapsulated));
+
+        var ack = f.Reply(EngineFixture.Message(DhcpMessageType.Request, 1, m =>
+        {
+            m.ClientAddress = Ipv4Address.Parse("10.0.0.42");
+            m.Options.SetString(DhcpOptionCode.VendorClassIdentifier, "PXEClient:Arch:00000:UNDI:002001");
+            m.Options.SetString(DhcpOptionCode.UserClass, "iPXE");
+        }), new IPEndPoint(IPAddress.Parse("10.0.0.42"), 68), localPort: 4011)!;
+        Assert.Equal(DhcpMessageType.Ack, ack.Options.MessageType);
+        Assert.False(ack.Options.Contains(DhcpOptionCode.IpxeEncapsulated));
+    }
+
+    [Fact]
     public void Discover_PlainClient_GetsNoBootFile()
     {
         var f = new EngineFixture();

@@ -37,13 +37,13 @@ public class IpxeTemplatesTests
     }
 
     [Fact]
-    public void Render_Bios_HasNoInitrdArgument()
+    public void Render_Bios_HasNoInitrdArgumentAndSkipsEdd()
     {
         const string expected = """
             #!ipxe
             # kldload: node node-123456 (0123456789ab) boots live 1.0: channel stable of profile rack1
             echo kldload: booting live 1.0 on node-123456
-            kernel http://10.0.0.1:8080/images/k console=ttyS0 kldload.server=http://10.0.0.1:8080 kldload.token=TOKEN_-1
+            kernel http://10.0.0.1:8080/images/k edd=off console=ttyS0 kldload.server=http://10.0.0.1:8080 kldload.token=TOKEN_-1
             initrd http://10.0.0.1:8080/images/i
             boot
 

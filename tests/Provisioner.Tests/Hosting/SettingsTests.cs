@@ -35,6 +35,27 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal(new Uri("http://0.0.0.0:8080"), Assert.Single(config.Urls));
         Assert.Equal(Path.Combine(_dataDir, "admin.token"), config.Auth.AdminTokenFile);
         Assert.Null(config.Boot.DefaultChannel);
+        Assert.Equal(Kldload.Dhcp.RouterDiscovery.RouterAdvertisementMode.Auto, config.Dhcp.RouterAdvertisements);
+    }
+
+    [Theory]
+    [InlineData("Off", Kldload.Dhcp.RouterDiscovery.RouterAdvertisementMode.Off)]
+    [InlineData("on", Kldload.Dhcp.RouterDiscovery.RouterAdvertisementMode.On)]
+    [InlineData("Auto", Kldload.Dhcp.RouterDiscovery.RouterAdvertisementMode.Auto)]
+    public void Load_RouterAdvertisements_Binds(string value, Kldload.Dhcp.RouterDiscovery.RouterAdvertisementMode expected)
+    {
+        var config = Load(out var errors, "--Dhcp:Mode=Proxy", "--Dhcp:Interface=lo", $"--Dhcp:RouterAdvertisements={value}");
+        Assert.Empty(errors);
+        Assert.Equal(expected, config.Dhcp.RouterAdvertisements);
+    }
+
+    [Fact]
+    public void Load_RouterAdvertisementsMisspeltOrOnWithoutDhcp_NamesTheKey()
+    {
+        Load(out var errors, "--Dhcp:RouterAdvertisements=Yes");
+        Assert.Equal("Dhcp:RouterAdvertisements = 'Yes': allowed: Off, On, Auto", Assert.Single(errors).ToString());
+        Load(out errors, "--Dhcp:RouterAdvertisements=On");
+        Assert.StartsWith("Dhcp:RouterAdvertisements = 'On': allowed: On only with Dhcp:Mode Full or Proxy", Assert.Single(errors).ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

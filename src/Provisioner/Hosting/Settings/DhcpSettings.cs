@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using Kldload.Dhcp.RouterDiscovery;
 
 namespace Kldload.Provisioner.Hosting.Settings;
 
@@ -57,6 +58,13 @@ public sealed record DhcpSettings
 
     public IReadOnlyList<DhcpReservationSettings> Reservations { get; init; } = [];
 
+    /// <summary>
+    /// Whether kldload answers IPv6 router solicitations on <see cref="Interface"/> with an empty router
+    /// advertisement (iPXE then stops waiting about 13 s for IPv6 autoconfiguration). Auto by default:
+    /// it answers only while no other router advertises on the segment.
+    /// </summary>
+    public RouterAdvertisementMode RouterAdvertisements { get; init; } = RouterAdvertisementMode.Auto;
+
     internal static DhcpSettings Read(SettingsReader r)
     {
         var mode = r.Enum("Dhcp:Mode", DhcpMode.Off);
@@ -64,6 +72,12 @@ public sealed record DhcpSettings
         var server = r.OptionalIPv4("Dhcp:ServerAddress");
         var port = r.Int("Dhcp:Port", 67, 1, 65535);
         var proxyPort = r.Int("Dhcp:ProxyPort", 4011, 1, 65535);
+        var routerAdvertisementsSet = r.Raw("Dhcp:RouterAdvertisements") is not null;
+        var routerAdvertisements = r.Enum("Dhcp:RouterAdvertisements", RouterAdvertisementMode.Auto);
+        if (mode == DhcpMode.Off && routerAdvertisementsSet && routerAdvertisements == RouterAdvertisementMode.On)
+        {
+            r.AddError("Dhcp:RouterAdvertisements", "On", "allowed: On only with Dhcp:Mode Full or Proxy (router advertisements are answered on Dhcp:Interface)");
+        }
 
         var subnets = new List<DhcpSubnetSettings>();
         var subnetKeys = r.Children("Dhcp:Subnets");
@@ -131,6 +145,7 @@ public sealed record DhcpSettings
             ProxyPort = proxyPort,
             Subnets = subnets,
             Reservations = reservations,
+            RouterAdvertisements = routerAdvertisements,
         };
     }
 

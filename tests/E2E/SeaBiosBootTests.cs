@@ -66,5 +66,21 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         var ping = await lab.PingAsync(second.GetProperty("meshAddress").GetString()!);
         Assert.True(ping.ExitCode == 0, ping.Output);
         output.WriteLine($"reboot after rollback: same node {second.GetProperty("id").GetString()}, image 1, lastBootToMeshSeconds {BootLab.FormatSeconds(secondSeconds)}");
+        await lab.StopVmAsync(again);
+
+        // Key rotation on the same machine: the hub drops the current key at once; the next boot
+        // takes the next key epoch from the challenge and keeps its address.
+        var id = second.GetProperty("id").GetString()!;
+        var rotate = await lab.CliAsync("nodes", "rotate-key", id);
+        Assert.True(rotate.ExitCode == 0, "kldload nodes rotate-key failed: " + rotate.Output);
+        var third = await lab.StartVmAsync(mac, vm.TpmState);
+        var rotated = await lab.WaitReadyAsync(third, mac, VmLimit, bootedAfter: second.GetProperty("lastBootAt").GetDateTime());
+        Assert.Equal(id, rotated.GetProperty("id").GetString());
+        Assert.Equal(second.GetProperty("meshAddress").GetString(), rotated.GetProperty("meshAddress").GetString());
+        Assert.NotEqual(second.GetProperty("wireguardPublicKey").GetString(), rotated.GetProperty("wireguardPublicKey").GetString());
+        Assert.Contains("(epoch 1)", File.ReadAllText(third.SerialLog), StringComparison.Ordinal);
+        var pingRotated = await lab.PingAsync(rotated.GetProperty("meshAddress").GetString()!);
+        Assert.True(pingRotated.ExitCode == 0, pingRotated.Output);
+        output.WriteLine($"key rotation: same node {id} and address, new key {rotated.GetProperty("wireguardPublicKey").GetString()} (epoch 1)");
     }
 }

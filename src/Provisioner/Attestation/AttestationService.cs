@@ -28,7 +28,7 @@ public sealed class AttestationService(
     BootTokenStore tokens,
     AttestationSessionStore sessions,
     RevokedEkStore revoked,
-    BootPlanner planner,
+    NodeIdentities identities,
     MeshIdentityService mesh,
     AttestationSettings settings,
     TimeProvider time)
@@ -94,11 +94,11 @@ public sealed class AttestationService(
             }
 
             // Read-only: which record this EK would land on, for its approval and its policy.
-            var candidate = Candidate(session, fingerprint);
+            var candidate = identities.Candidate(session.NodeId, fingerprint);
             var own = candidate is not null && candidate.EkFingerprint == fingerprint;
             var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
             var token = tokens.Find(session.BootToken);
-            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
+            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, identities.PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
             var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest);
             var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
@@ -249,46 +249,6 @@ public sealed class AttestationService(
         }
     }
 
-    /// <summary>
-    /// The record an EK would land on, read only: the node that already owns this EK, else the node
-    /// the boot token was issued to if it has no EK yet, else none (new hardware gets a new record).
-    /// </summary>
-    private NodeRecord? Candidate(AttestationSession session, string fingerprint)
-    {
-        var owner = nodes.Store.FindByEkFingerprint(fingerprint).FirstOrDefault(n => n.State != NodeState.Replaced);
-        if (owner is not null)
-        {
-            return owner;
-        }
-
-        var tokenNode = nodes.Store.Get(session.NodeId);
-        return tokenNode is { EkFingerprint: null } ? tokenNode : null;
-    }
-
-    /// <summary>
-    /// The enrollment policy for a node. A profile may always lower trust (to Approve); it may raise
-    /// it (Auto, Lab) only when it matches on operator-set labels alone, because every other
-    /// criterion (MAC, UUID, serial, option 82 of an unrelayed packet) is something the node says
-    /// about itself.
-    /// </summary>
-    private EnrollmentPolicy PolicyFor(NodeRecord? node)
-    {
-        if (node is null || planner.MatchProfile(node) is not { } profile
-            || !Enum.TryParse<EnrollmentPolicy>(profile.EnrollmentPolicy, out var wanted))
-        {
-            return settings.EnrollmentPolicy;
-        }
-
-        return Trust(wanted) <= Trust(settings.EnrollmentPolicy) || profile.Match.IsOperatorSetOnly ? wanted : settings.EnrollmentPolicy;
-    }
-
-    private static int Trust(EnrollmentPolicy policy) => policy switch
-    {
-        EnrollmentPolicy.Approve => 0,
-        EnrollmentPolicy.Auto => 1,
-        _ => 2,
-    };
-
     /// <summary>Applies a proven session's verdict: identity, state, mesh and session together.</summary>
     private ActivateResult Apply(AttestationSession session, BootToken token)
     {
@@ -298,7 +258,7 @@ public sealed class AttestationService(
         // Identity follows the TPM. Everything below runs in one inventory transaction.
         var (node, quarantined, pending) = nodes.Atomically(() =>
         {
-            var node = ResolveProven(session, fingerprint);
+            var node = identities.ResolveProven(session.NodeId, session.Mac, fingerprint);
             if (NodeTransitions.IsTerminal(node.State))
             {
                 throw new AttestationRefusedException("activate", "node-closed", $"node {node.Id} is {node.State}: it never attests again");
@@ -427,50 +387,6 @@ public sealed class AttestationService(
         n.EkFingerprint = session.EkFingerprint;
         n.EkCertificate = session.EkCertificate is null ? n.EkCertificate : Convert.ToBase64String(session.EkCertificate);
         n.EkApproved = approved;
-    }
-
-    /// <summary>
-    /// The record a proven TPM belongs to. The TPM is proven, the MAC it booted behind is not: so a
-    /// proven TPM may take a MAC only from a placeholder record (one that never attested), never from
-    /// a node with a TPM of its own.
-    /// </summary>
-    private NodeRecord ResolveProven(AttestationSession session, string fingerprint)
-    {
-        var tokenNode = nodes.Store.Get(session.NodeId)!;
-        var owner = nodes.Store.FindByEkFingerprint(fingerprint).FirstOrDefault(n => n.State != NodeState.Replaced);
-        if (owner is not null)
-        {
-            if (owner.Id != tokenNode.Id)
-            {
-                nodes.Update(owner.Id, NodeEventKind.Attestation, $"its TPM (proven) booted behind {session.Mac}", "node", n =>
-                {
-                    if (!n.Macs.Contains(session.Mac))
-                    {
-                        n.Macs.Add(session.Mac);
-                    }
-
-                    n.BootStartedAt = tokenNode.BootStartedAt;
-                    n.LastBootedKernelDigest = tokenNode.LastBootedKernelDigest;
-                    n.LastBootedImage = tokenNode.LastBootedImage;
-                    n.LastSeenAt = Now;
-                });
-                if (tokenNode.EkFingerprint is null)
-                {
-                    nodes.Update(tokenNode.Id, NodeEventKind.Attestation, $"{session.Mac} belongs to node {owner.Id} (its TPM proved it)", "node", n => n.Macs.Remove(session.Mac));
-                }
-            }
-
-            return nodes.Store.Get(owner.Id)!;
-        }
-
-        if (tokenNode.EkFingerprint is null || tokenNode.EkFingerprint == fingerprint)
-        {
-            return tokenNode;
-        }
-
-        // Same MAC, another proven TPM: new hardware. It gets its own record; the old record is not
-        // touched, and an operator decides (approve, or replace to carry on the old identity).
-        return nodes.RecordNewHardware(tokenNode, session.Mac);
     }
 
     /// <summary>Records and counts a refusal; before proof it changes nothing but the session.</summary>

@@ -150,6 +150,7 @@ public static partial class KldloadHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BootStepRecorder>());
         builder.Services.AddSingleton<AttestationSessionStore>();
         builder.Services.AddSingleton<RevokedEkStore>();
+        builder.Services.AddSingleton<NodeIdentities>();
         builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();
         builder.Services.AddSingleton<BackupService>();

@@ -20,6 +20,20 @@ public class DhcpMessageTests
     }
 
     [Fact]
+    public void BootClient_Option82FromUnrelayedClient_Ignored_FromRelay_Kept()
+    {
+        Assert.True(DhcpMessage.TryRead(Captures.Load("udhcpc-pxe-discover"), out var m, out _));
+        var info = RelayAgentInformation.Create([0, 7], "rack12"u8.ToArray());
+        m.Options.Set(DhcpOptionCode.RelayAgentInformation, info.Raw);
+
+        // giaddr 0: the client itself sent option 82, and a client's word about its rack proves nothing.
+        Assert.Null(BootClient.From(m).RelayAgentInformation);
+
+        m.RelayAddress = Ipv4Address.Parse("10.12.0.1");
+        Assert.Equal(info.Raw, BootClient.From(m).RelayAgentInformation?.Raw);
+    }
+
+    [Fact]
     public void TryRead_UdhcpcPxeCapture_ReadsArchitectureAndVendorClass()
     {
         Assert.True(DhcpMessage.TryRead(Captures.Load("udhcpc-pxe-discover"), out var m, out _));

@@ -26,7 +26,11 @@ public sealed record QuoteRequest(
     Dictionary<string, Dictionary<string, string>>? Pcrs,
     string? EventLog,
     string? WireguardPublicKey,
-    Dictionary<string, JsonElement>? Facts);
+    Dictionary<string, JsonElement>? Facts)
+{
+    /// <summary>DER certificates (base64) from the TPM's EK chain indices: path building only, never trusted by themselves.</summary>
+    public List<string>? EkCertificateChain { get; init; }
+}
 
 /// <summary>MakeCredential(EK, AK name, secret): only the TPM holding that EK, with that AK loaded, recovers the secret.</summary>
 public sealed record QuoteResponse(string CredentialBlob, string EncryptedSecret);

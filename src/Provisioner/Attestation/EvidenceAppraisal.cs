@@ -244,14 +244,31 @@ public static class EvidenceAppraisal
                 return (der, false);
             }
 
+            var presented = new X509Certificate2Collection();
             try
             {
-                roots.Validate(certificate, evidence.Ek);
+                foreach (var c in evidence.EkCertificateChain)
+                {
+                    presented.Add(X509CertificateLoader.LoadCertificate(c));
+                }
+
+                roots.Validate(certificate, evidence.Ek, presentedIntermediates: presented);
                 return (der, true);
+            }
+            catch (CryptographicException e)
+            {
+                throw new AttestationRefusedException("quote", "bad-ek-certificate", $"ekCertificateChain holds something that is not a DER certificate: {e.Message}");
             }
             catch (AttestationException e)
             {
                 throw new AttestationRefusedException("quote", "bad-ek-certificate", e.Message);
+            }
+            finally
+            {
+                foreach (var c in presented)
+                {
+                    c.Dispose();
+                }
             }
         }
     }

@@ -17,6 +17,12 @@ public sealed record QuoteEvidence(
     byte[]? EkCertificate,
     byte[] WireGuardPublicKey)
 {
+    /// <summary>Most EK chain certificates accepted from a node.</summary>
+    public const int MaxChainCertificates = 8;
+
+    /// <summary>Intermediates the node sent from its TPM's EK chain indices (DER).</summary>
+    public IReadOnlyList<byte[]> EkCertificateChain { get; init; } = [];
+
     /// <summary>Largest base64 field accepted (an event log of a real boot is tens of KiB).</summary>
     public const int MaxFieldBytes = 1 << 20;
 
@@ -46,7 +52,25 @@ public sealed record QuoteEvidence(
             ReadPcrs(request.Pcrs),
             Base64(request.EventLog, "eventLog", required: false),
             Base64(request.EkCertificate, "ekCertificate", required: false),
-            wgKey);
+            wgKey)
+        {
+            EkCertificateChain = ReadChain(request.EkCertificateChain),
+        };
+    }
+
+    private static List<byte[]> ReadChain(List<string>? chain)
+    {
+        if (chain is null)
+        {
+            return [];
+        }
+
+        if (chain.Count > MaxChainCertificates)
+        {
+            throw Malformed($"ekCertificateChain has {chain.Count} certificates; at most {MaxChainCertificates} are accepted");
+        }
+
+        return [.. chain.Select((c, i) => Base64(c, $"ekCertificateChain[{i}]", required: true)!)];
     }
 
     private static AttestationRefusedException Malformed(string message) => new("quote", "malformed-evidence", message);

@@ -59,12 +59,22 @@ public sealed class EkCertificateValidator
     }
 
     /// <summary>Validates the chain and the key; throws <see cref="AttestationException"/> on failure.</summary>
-    public void Validate(X509Certificate2 certificate, TpmtPublic ek, DateTime? verificationTime = null)
+    /// <remarks>
+    /// <paramref name="presentedIntermediates"/> are certificates the node sent (its TPM's EK chain
+    /// indices): they help build the path and are never trusted by themselves; the chain must still
+    /// end at a root of the local directory.
+    /// </remarks>
+    public void Validate(X509Certificate2 certificate, TpmtPublic ek, DateTime? verificationTime = null, X509Certificate2Collection? presentedIntermediates = null)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
         chain.ChainPolicy.ExtraStore.AddRange(_intermediates);
+        if (presentedIntermediates is not null)
+        {
+            chain.ChainPolicy.ExtraStore.AddRange(presentedIntermediates);
+        }
+
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.VerificationTime = verificationTime ?? DateTime.Now;

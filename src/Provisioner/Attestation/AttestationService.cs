@@ -29,7 +29,6 @@ public sealed class AttestationService(
     AttestationSessionStore sessions,
     RevokedEkStore revoked,
     NodeIdentities identities,
-    ServedLoaders loaders,
     MeshIdentityService mesh,
     AttestationSettings settings,
     TimeProvider time)
@@ -100,7 +99,7 @@ public sealed class AttestationService(
             var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
             var token = tokens.Find(session.BootToken);
             var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, identities.PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
-            var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest) { LoaderDigests = loaders.Digests() };
+            var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest);
             var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
             var secret = RandomNumberGenerator.GetBytes(32);

@@ -36,11 +36,7 @@ public sealed record AppraisalHistory(bool EkApproved, IReadOnlyDictionary<int, 
 /// load options the loader hands the kernel (iPXE: image name, a space, the arguments) and the
 /// initrd's SHA-256.
 /// </summary>
-public sealed record ServedBoot(string? KernelAuthenticodeDigest, string? LoadOptions = null, string? InitrdSha256 = null)
-{
-    /// <summary>Authenticode digests of the loaders kldload serves (EFI files under Tftp:Root); null when not known.</summary>
-    public IReadOnlySet<string>? LoaderDigests { get; init; }
-}
+public sealed record ServedBoot(string? KernelAuthenticodeDigest, string? LoadOptions = null, string? InitrdSha256 = null);
 
 /// <summary>
 /// The appraisal of a quote. The credential is issued whatever the outcome: only a TPM that proves
@@ -344,12 +340,6 @@ public static class EvidenceAppraisal
         {
             return Fails("wrong-kernel-measured",
                 $"the kernel kldload served ({Short(kernel)}) was measured, but another EFI application ({Short(applications[^1].Digest)}) was started after it");
-        }
-
-        if (kernelAt > 0 && served.LoaderDigests is { } loaders && !loaders.Contains(applications[kernelAt - 1].Digest))
-        {
-            return Fails("wrong-loader-measured",
-                $"the EFI application that started the kernel ({Short(applications[kernelAt - 1].Digest)}) is none of the {loaders.Count} loaders kldload serves from Tftp:Root");
         }
 
         if (applications[kernelAt].Position != pcr4.Count - 1)

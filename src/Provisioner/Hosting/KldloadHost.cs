@@ -151,7 +151,6 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<AttestationSessionStore>();
         builder.Services.AddSingleton<RevokedEkStore>();
         builder.Services.AddSingleton<NodeIdentities>();
-        builder.Services.AddSingleton<ServedLoaders>();
         builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();
         builder.Services.AddSingleton<BackupService>();

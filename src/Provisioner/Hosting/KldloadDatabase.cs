@@ -37,9 +37,26 @@ public sealed class LiteKldloadDatabase : IKldloadDatabase
 
     public ILiteDatabase Database => _db;
 
+    /// <summary>
+    /// LiteDB's global mapper builds a type's member map on first use and publishes it before it is
+    /// complete, so two threads mapping one type for the first time can see "Member X not found".
+    /// Every document type of the host is mapped once, under this lazy, before any store exists.
+    /// </summary>
+    private static readonly Lazy<bool> MappersWarm = new(() =>
+    {
+        var mapper = BsonMapper.Global;
+        mapper.ToDocument(new Inventory.NodeRecord());
+        mapper.ToDocument(new Inventory.NodeEvent());
+        mapper.ToDocument(new Inventory.Profile());
+        mapper.ToDocument(new Boot.BootToken());
+        mapper.ToDocument(new Attestation.AttestationSession());
+        return true;
+    }, LazyThreadSafetyMode.ExecutionAndPublication);
+
     /// <summary>Opens (creating if missing) the database file. Throws <see cref="SettingBindException"/> with a clear reason.</summary>
     public static LiteKldloadDatabase Open(string path)
     {
+        _ = MappersWarm.Value;
         try
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);

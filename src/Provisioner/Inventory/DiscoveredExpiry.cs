@@ -19,7 +19,9 @@ public sealed partial class DiscoveredExpiry(
     {
         var period = TimeSpan.FromTicks(Math.Clamp(settings.DiscoveredTtl.Ticks / 4, TimeSpan.FromSeconds(15).Ticks, TimeSpan.FromMinutes(10).Ticks));
         using var timer = new PeriodicTimer(period, time);
-        do
+
+        // The first sweep waits one period: nothing is due at start, and start-up is busy enough.
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             try
             {
@@ -45,7 +47,6 @@ public sealed partial class DiscoveredExpiry(
                 Log.Failed(logger, e);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
     private static partial class Log

@@ -72,18 +72,11 @@ public sealed class HostProcessTests : IDisposable
     [Fact]
     public async Task Serve_EnvironmentVariableSetting_IsValidated()
     {
-        var psiDir = _dir;
-        Environment.SetEnvironmentVariable("KLDLOAD_Attestation__EnrollmentPolicy", "Sometimes");
-        try
-        {
-            var (code, _, stderr) = await KldloadProcess.RunAsync(psiDir, ServeArgs());
-            Assert.Equal(2, code);
-            Assert.Contains("Attestation:EnrollmentPolicy = 'Sometimes'", stderr, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("KLDLOAD_Attestation__EnrollmentPolicy", null);
-        }
+        // Set for the child only: tests in this process build configurations from the environment too.
+        var environment = new Dictionary<string, string> { ["KLDLOAD_Attestation__EnrollmentPolicy"] = "Sometimes" };
+        var (code, _, stderr) = await KldloadProcess.RunAsync(_dir, environment, ServeArgs());
+        Assert.Equal(2, code);
+        Assert.Contains("Attestation:EnrollmentPolicy = 'Sometimes'", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -33,7 +33,10 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static KldloadProcess Start(string workingDirectory, params string[] args)
+    public static KldloadProcess Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, args);
+
+    /// <summary>Starts kldload with extra environment variables for the child only (never the test process's own).</summary>
+    public static KldloadProcess Start(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -42,6 +45,11 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
+
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kldload.dll"));
         foreach (var a in args)
         {
@@ -52,9 +60,13 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
     }
 
     /// <summary>Runs a command to completion and returns its exit code.</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, params string[] args) =>
+        RunAsync(workingDirectory, null, args);
+
+    /// <summary>Runs a command to completion with extra environment variables for the child only.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        await using var p = Start(workingDirectory, args);
+        await using var p = Start(workingDirectory, environment, args);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await p._process.WaitForExitAsync(cts.Token);
         p._process.WaitForExit(); // drains the asynchronous output readers

@@ -25,7 +25,7 @@ public static class AttestationEndpoints
             var result = service.Activate(body, http.Connection.RemoteIpAddress);
             return Results.Json(result.Response, statusCode: result.Pending ? StatusCodes.Status202Accepted : StatusCodes.Status200OK);
         }));
-        attest.MapPost("/ready", (ReadyRequest body, AttestationService service, IMeshHub hub, HttpContext http) =>
+        attest.MapPost("/ready", (ReadyRequest body, ReadyStep service, IMeshHub hub, HttpContext http) =>
             Run(() => Results.Ok(service.Ready(body, http.Connection.RemoteIpAddress, hub.IsRunning))));
         return app;
     }

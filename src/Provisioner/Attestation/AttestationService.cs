@@ -8,7 +8,6 @@ using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Verification;
-using Prometheus;
 
 namespace Kldload.Provisioner.Attestation;
 
@@ -16,7 +15,7 @@ namespace Kldload.Provisioner.Attestation;
 public sealed record ActivateResult(bool Pending, ActivateResponse Response);
 
 /// <summary>
-/// The server side of attestation: challenge, quote, activate, ready. It decides nothing itself: the
+/// The server side of attestation: challenge, quote, activate (ready is <see cref="ReadyStep"/>). It decides nothing itself: the
 /// appraisal (<see cref="EvidenceAppraisal"/>) is a pure function, and this class gathers its inputs
 /// and applies its verdict. The rule it keeps: nothing unproven changes a node. Until activate proves
 /// that the TPM holding the EK released the credential, a request creates only its session and
@@ -29,16 +28,11 @@ public sealed class AttestationService(
     AttestationSessionStore sessions,
     RevokedEkStore revoked,
     NodeIdentities identities,
+    AttestationRecorder recorder,
     MeshIdentityService mesh,
     AttestationSettings settings,
     TimeProvider time)
 {
-    private static readonly Counter Outcomes = Metrics.CreateCounter("kldload_attestations_total", "Attestation steps by outcome and reason.", "step", "outcome", "reason");
-    private static readonly Histogram TimeToMesh = Metrics.CreateHistogram(
-        "kldload_boot_to_mesh_seconds",
-        "Seconds from a node's first DHCP packet (or script request) to mesh-ready.",
-        new HistogramConfiguration { Buckets = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600] });
-
     private readonly Lazy<EkCertificateValidator?> _ekRoots = new(() =>
         settings.EkRootsDir is { } dir ? EkCertificateValidator.FromDirectory(dir) : null);
 
@@ -60,7 +54,7 @@ public sealed class AttestationService(
                 BootTokenProblem.WrongMac => "the boot token belongs to another MAC",
                 _ => "unknown boot token: boot the node from kldload's iPXE script",
             };
-            throw Refuse(new AttestationRefusedException("challenge", reason, why), null, token?.NodeId, source);
+            throw recorder.Refuse(new AttestationRefusedException("challenge", reason, why), null, token?.NodeId, source);
         }
 
         var session = sessions.Open(token.NodeId, token.Token, mac, settings.SessionLifetime);
@@ -70,7 +64,7 @@ public sealed class AttestationService(
             nodes.Record(node, NodeEventKind.Attestation, $"attestation challenge issued (session {session.Id[..8]}, from {source?.ToString() ?? "unknown"})");
         }
 
-        Count("challenge", "ok", "none");
+        recorder.Count("challenge", "ok", "none");
         return new ChallengeResponse(
             session.Id,
             Convert.ToBase64String(session.Nonce),
@@ -83,7 +77,7 @@ public sealed class AttestationService(
     {
         ArgumentNullException.ThrowIfNull(request);
         var session = sessions.Take(request.SessionId, AttestationSessionState.Challenged, AttestationSessionState.Quoted)
-            ?? throw Refuse(new AttestationRefusedException("quote", "session-invalid", "unknown, expired or already used session: ask for a new challenge"), null, null, source);
+            ?? throw recorder.Refuse(new AttestationRefusedException("quote", "session-invalid", "unknown, expired or already used session: ask for a new challenge"), null, null, source);
         try
         {
             var evidence = QuoteEvidence.Read(request);
@@ -137,14 +131,14 @@ public sealed class AttestationService(
                     $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
             }
 
-            Count("quote", "ok", verdict.Reason ?? "none");
+            recorder.Count("quote", "ok", verdict.Reason ?? "none");
             return new QuoteResponse(
                 Convert.ToBase64String(TpmMarshal.ToBytes(credential.CredentialBlob)),
                 Convert.ToBase64String(TpmMarshal.ToBytes(credential.Secret)));
         }
         catch (AttestationRefusedException e)
         {
-            throw Refuse(e, session, session.NodeId, source);
+            throw recorder.Refuse(e, session, session.NodeId, source);
         }
     }
 
@@ -153,7 +147,7 @@ public sealed class AttestationService(
     {
         ArgumentNullException.ThrowIfNull(request);
         var session = sessions.Take(request.SessionId, AttestationSessionState.Quoted, AttestationSessionState.Activated)
-            ?? throw Refuse(new AttestationRefusedException("activate", "session-invalid", "unknown, expired or already used session: start again with a challenge"), null, null, source);
+            ?? throw recorder.Refuse(new AttestationRefusedException("activate", "session-invalid", "unknown, expired or already used session: start again with a challenge"), null, null, source);
         try
         {
             var expected = HMACSHA256.HashData(session.Secret!, Encoding.UTF8.GetBytes(session.Id));
@@ -181,49 +175,9 @@ public sealed class AttestationService(
         }
         catch (AttestationRefusedException e)
         {
-            throw Refuse(e, session, session.ResolvedNodeId ?? session.NodeId, source);
+            throw recorder.Refuse(e, session, session.ResolvedNodeId ?? session.NodeId, source);
         }
     }
-
-    /// <summary>Step 4: the node reached the hub through its tunnel; it is Ready.</summary>
-    public ReadyResponse Ready(ReadyRequest request, IPAddress? remote, bool hubRunning)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Find(request.SessionId, AttestationSessionState.Activated)
-            ?? throw Refuse(new AttestationRefusedException("ready", "session-invalid", "unknown or expired session"), null, null, remote);
-        var node = nodes.Store.Get(session.ResolvedNodeId ?? session.NodeId)!;
-        if (node.State == NodeState.Ready)
-        {
-            return new ReadyResponse(node.Id, node.State.ToString(), node.LastBootToMeshSeconds);
-        }
-
-        if (node.State != NodeState.Attested)
-        {
-            throw Refuse(new AttestationRefusedException("ready", "not-attested", $"node {node.Id} is {node.State}, not Attested"), null, null, remote);
-        }
-
-        var mapped = remote?.IsIPv4MappedToIPv6 == true ? remote.MapToIPv4() : remote;
-        var viaMesh = mapped is not null && (mapped.ToString() == node.MeshAddress || mapped.ToString() == node.MeshAddress4);
-        if (hubRunning && !viaMesh)
-        {
-            throw Refuse(new AttestationRefusedException("ready", "not-via-mesh", $"ready must arrive through the mesh from {node.MeshAddress}, not from {mapped}"), null, null, remote);
-        }
-
-        var now = Now;
-        double? seconds = node.BootStartedAt is { } started ? Math.Round((now - started).TotalSeconds, 1) : null;
-        node = nodes.Transition(node.Id, NodeState.Ready, "node",
-            seconds is { } s ? $"on the mesh {(viaMesh ? "(reached the hub through the tunnel)" : "(hub not running)")}: {s:0.0} s from first DHCP packet to mesh-ready" : "on the mesh",
-            n => n.LastBootToMeshSeconds = seconds);
-        if (seconds is { } value)
-        {
-            TimeToMesh.Observe(value);
-        }
-
-        Count("ready", "ok", "none");
-        return new ReadyResponse(node.Id, node.State.ToString(), seconds);
-    }
-
-    private static void Count(string step, string outcome, string reason) => Outcomes.WithLabels(step, outcome, reason).Inc();
 
     private static byte[] ProofBytes(string? proof)
     {
@@ -306,7 +260,7 @@ public sealed class AttestationService(
 
         if (pending)
         {
-            Count("activate", "pending", "approval");
+            recorder.Count("activate", "pending", "approval");
             return new ActivateResult(true, new ActivateResponse(node.Id, node.State.ToString(), null, null, null, null, null,
                 $"the EK is new and enrollment policy is Approve: waiting for an operator (kldload nodes approve {node.Id}); retry the attestation"));
         }
@@ -367,7 +321,7 @@ public sealed class AttestationService(
             nodes.Record(node, NodeEventKind.Attestation, $"{session.Drift}; accepted and pinned anew (Attestation:FirmwareDrift=Accept)", "node", "firmware-drift");
         }
 
-        Count("activate", "ok", "none");
+        recorder.Count("activate", "ok", "none");
 
         using var bundle = JsonDocument.Parse(enrollment.Bundle.ToJson());
         return new ActivateResult(false, new ActivateResponse(
@@ -387,26 +341,5 @@ public sealed class AttestationService(
         n.EkFingerprint = session.EkFingerprint;
         n.EkCertificate = session.EkCertificate is null ? n.EkCertificate : Convert.ToBase64String(session.EkCertificate);
         n.EkApproved = approved;
-    }
-
-    /// <summary>Records and counts a refusal; before proof it changes nothing but the session.</summary>
-    private AttestationRefusedException Refuse(AttestationRefusedException refusal, AttestationSession? session, string? nodeId, IPAddress? source)
-    {
-        Count(refusal.Step, "refused", refusal.Reason);
-        if (session is not null)
-        {
-            session.State = AttestationSessionState.Failed;
-            session.Secret = null;
-            session.ClosedBecause ??= refusal.Reason;
-            sessions.Save(session);
-        }
-
-        if (nodeId is not null && nodes.Store.Get(nodeId) is { } node)
-        {
-            nodes.Record(node, NodeEventKind.Attestation,
-                $"attestation {refusal.Step} refused (from {source?.ToString() ?? "unknown"}{(session is null ? string.Empty : $", session {session.Id[..8]}")}): {refusal.Message}", "node", refusal.Reason);
-        }
-
-        return refusal;
     }
 }

@@ -151,7 +151,9 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<AttestationSessionStore>();
         builder.Services.AddSingleton<RevokedEkStore>();
         builder.Services.AddSingleton<NodeIdentities>();
+        builder.Services.AddSingleton<AttestationRecorder>();
         builder.Services.AddSingleton<AttestationService>();
+        builder.Services.AddSingleton<ReadyStep>();
         builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();
         builder.Services.AddSingleton<BackupService>();
         builder.Services.AddSingleton<BackupScheduler>();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.E2E.Tests;
 
@@ -20,6 +21,8 @@ internal sealed class BootLab : IAsyncDisposable
     private readonly string _suffix = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 2));
     private int _taps;
     private Process? _kldload;
+    private LabOptions _options;
+    private List<string> _dhcp = [];
     private string? _dnsmasqNamespace;
 
     private BootLab()
@@ -27,6 +30,7 @@ internal sealed class BootLab : IAsyncDisposable
         Namespace = "kle2e" + _suffix;
         Bridge = "klbr" + _suffix;
         DataDir = TempDir("kle2e-data-");
+        _options = new LabOptions();
         // The logs stay after the run (serial consoles, kldload, swtpm): they are what a failure is read from.
         LogDir = Directory.CreateTempSubdirectory("kle2e-logs-").FullName;
     }
@@ -35,7 +39,10 @@ internal sealed class BootLab : IAsyncDisposable
 
     public string Bridge { get; }
 
-    public string DataDir { get; }
+    public string DataDir { get; private set; }
+
+    /// <summary>With <see cref="LabOptions.ManufacturedTpm"/>: the TPM state directory to boot the VM with.</summary>
+    public string? ManufacturedTpmState { get; private set; }
 
     public string LogDir { get; }
 
@@ -80,6 +87,7 @@ internal sealed class BootLab : IAsyncDisposable
 
     private async Task SetUpAsync(LabOptions options)
     {
+        _options = options;
         var image = await EnsureImageAsync();
         await Command.MustRunAsync("ip", "netns", "add", Namespace);
         await Ns("ip", "link", "set", "lo", "up");
@@ -94,15 +102,14 @@ internal sealed class BootLab : IAsyncDisposable
             await ImportAsync(await MarkedImageAsync(image, "kldload-live 2"), "2");
         }
 
-        List<string> dhcp;
         if (options.ProxyDhcp)
         {
             await StartDnsmasqAsync();
-            dhcp = ["--Dhcp:Mode=Proxy", $"--Dhcp:Interface={Bridge}"];
+            _dhcp = ["--Dhcp:Mode=Proxy", $"--Dhcp:Interface={Bridge}"];
         }
         else
         {
-            dhcp =
+            _dhcp =
             [
                 "--Dhcp:Mode=Full", $"--Dhcp:Interface={Bridge}",
                 "--Dhcp:Subnets:0:Network=10.77.0.0/24", "--Dhcp:Subnets:0:PoolStart=10.77.0.100", "--Dhcp:Subnets:0:PoolEnd=10.77.0.199",
@@ -110,22 +117,35 @@ internal sealed class BootLab : IAsyncDisposable
             ];
         }
 
+        if (options.ManufacturedTpm)
+        {
+            // A vendor-made TPM: swtpm_setup --create-ek-cert under a CA only this lab's kldload trusts.
+            var made = SwtpmManufacturer.Manufacture(TempDir("kle2e-made-"));
+            ManufacturedTpmState = Path.Combine(made, "state");
+            _dhcp = [.. _dhcp, $"--Attestation:EkRootsDir={SwtpmManufacturer.TrustDirectory(made)}"];
+        }
+
+        await StartKldloadAsync();
+    }
+
+    private async Task StartKldloadAsync()
+    {
         _kldload = Command.Start("ip",
         [
             "netns", "exec", Namespace, "dotnet", KldloadDll, "serve",
             "--urls", $"http://[::]:{HttpPort}",
             $"--Kldload:ServerUrl={ServerUrl}",
             $"--Kldload:DataDir={DataDir}",
-            .. dhcp,
+            .. _dhcp,
             $"--Tftp:Endpoint={ServerAddress}:69",
             // Debian's /usr/lib/ipxe/ipxe.efi is a symlink to /boot/ipxe.efi, outside Tftp:Root, and kldload
             // refuses to follow it; snponly.efi is a plain file there and drives the NIC through the
             // firmware's own network protocol (SNP), the one OVMF just PXE-booted over.
             "--Boot:Loaders:EfiX64=snponly.efi",
             "--Mesh:Enabled=true", $"--Mesh:Interface=klm{_suffix}",
-            $"--Attestation:EnrollmentPolicy={options.Policy}",
+            $"--Attestation:EnrollmentPolicy={_options.Policy}",
             "--Boot:DefaultChannel=stable",
-            .. options.Settings,
+            .. _options.Settings,
         ], ServerLog);
         _processes.Add(_kldload);
 
@@ -141,6 +161,21 @@ internal sealed class BootLab : IAsyncDisposable
             Assert.True(DateTime.UtcNow < deadline && !_kldload.HasExited, "kldload did not become ready:\n" + Tail(ServerLog));
             await Task.Delay(1000);
         }
+    }
+
+    /// <summary>
+    /// Another provisioner takes the segment: kldload is stopped and started again on a fresh data
+    /// directory (so with a mesh CA of its own, and an inventory that has never seen any node), the same
+    /// image imported. What a node sees when a rogue server answers, or when a provisioner is rebuilt
+    /// without its backup.
+    /// </summary>
+    public async Task ReplaceProvisionerAsync()
+    {
+        Command.Stop(_kldload!);
+        _processes.Remove(_kldload!);
+        DataDir = TempDir("kle2e-data-");
+        await ImportAsync(await EnsureImageAsync(), "1");
+        await StartKldloadAsync();
     }
 
     private static string KldloadDll => Path.Combine(AppContext.BaseDirectory, "kldload.dll");
@@ -468,6 +503,12 @@ internal sealed record LabOptions
 
     /// <summary>Imports a second version of the image (marker <c>kldload-live 2</c>) onto the channel.</summary>
     public bool TwoImages { get; init; }
+
+    /// <summary>
+    /// Manufactures a TPM with EK certificates (<see cref="BootLab.ManufacturedTpmState"/>) and trusts its
+    /// CA in <c>Attestation:EkRootsDir</c>.
+    /// </summary>
+    public bool ManufacturedTpm { get; init; }
 }
 
 /// <summary>The VM's firmware.</summary>

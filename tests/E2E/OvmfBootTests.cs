@@ -15,19 +15,29 @@ public class OvmfBootTests(ITestOutputHelper output)
     /// <summary>
     /// Issue 9 scenarios 1 (OVMF) and 6 on one VM: a measured boot reaches Ready; after
     /// <c>kldload nodes decommission</c> the same machine's next boot is refused attestation and never
-    /// reaches the mesh.
+    /// reaches the mesh. The TPM is vendor-made (<c>swtpm_setup --create-ek-cert</c> under a CA in
+    /// <c>Attestation:EkRootsDir</c>) and the policy is Auto: the real agent sends the EK certificate from
+    /// NV and the node reaches Ready with no operator step.
     /// </summary>
     [Fact]
     public async Task Boot_OvmfUefiPxeThenDecommission_MeasuredReadyThenRefusedOffTheMesh()
     {
-        await using var lab = await BootLab.StartAsync(new LabOptions { Settings = ["--Attestation:RequireMeasuredKernel=true"] });
+        await using var lab = await BootLab.StartAsync(new LabOptions
+        {
+            Policy = "Auto",
+            ManufacturedTpm = true,
+            Settings = ["--Attestation:RequireMeasuredKernel=true"],
+        });
         const string mac = "52:54:00:e2:e0:11";
-        var vm = await lab.StartVmAsync(mac, firmware: Firmware.Ovmf);
+        var vm = await lab.StartVmAsync(mac, lab.ManufacturedTpmState, Firmware.Ovmf);
 
         var node = await lab.WaitReadyAsync(vm, mac, VmLimit);
 
         Assert.True(node.GetProperty("kernelMeasured").GetBoolean(), "kldload did not find the served kernel's Authenticode digest in PCR 4");
         var id = node.GetProperty("id").GetString()!;
+        Assert.True(node.GetProperty("hasEkCertificate").GetBoolean(), "the agent did not send the EK certificate from NV");
+        var enrolled = await lab.EventsAsync(id);
+        Assert.DoesNotContain(enrolled, e => e.GetProperty("kind").GetString() == "Operator");
         var mesh = node.GetProperty("meshAddress").GetString();
         Assert.False(string.IsNullOrEmpty(mesh));
         var ping = await lab.PingAsync(mesh!);
@@ -35,7 +45,7 @@ public class OvmfBootTests(ITestOutputHelper output)
         var seconds = node.GetProperty("lastBootToMeshSeconds").GetDouble();
         Assert.True(seconds > 0);
         Assert.True(node.GetProperty("commandLineMeasured").GetBoolean(), "PCR 9 did not carry the command line kldload served (LOADED_IMAGE::LoadOptions)");
-        output.WriteLine($"OVMF UEFI PXE: node {id} Ready, kernel and command line measured, mesh {mesh}, lastBootToMeshSeconds {BootLab.FormatSeconds(seconds)}");
+        output.WriteLine($"OVMF UEFI PXE, policy Auto, vendor EK certificate: node {id} Ready with no operator step, kernel and command line measured, mesh {mesh}, lastBootToMeshSeconds {BootLab.FormatSeconds(seconds)}");
         await lab.StopVmAsync(vm);
 
         // The same machine again (same TPM, same VARS): firmware PCRs 0, 2 and 7 are as pinned, so the

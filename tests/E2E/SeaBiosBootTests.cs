@@ -11,8 +11,13 @@ public class SeaBiosBootTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan VmLimit = TimeSpan.FromMinutes(6);
 
+    /// <summary>
+    /// A first boot reaches Ready (the agent pins the mesh CA in the TPM); then another provisioner with
+    /// its own CA takes the segment and the same machine refuses it, until that provisioner's operator
+    /// re-pins the node.
+    /// </summary>
     [Fact]
-    public async Task Boot_SeaBiosIpxe_AttestsAndReachesReadyOnTheMesh()
+    public async Task Boot_SeaBiosIpxe_ReadyThenRefusesAnotherProvisionerUntilRepinned()
     {
         await using var lab = await BootLab.StartAsync();
         const string mac = "52:54:00:e2:e0:01";
@@ -28,6 +33,32 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         Assert.True(seconds > 0);
         Assert.Contains("kldload-agent: READY node=", BootLab.Tail(vm.SerialLog), StringComparison.Ordinal);
         output.WriteLine($"SeaBIOS+iPXE: node {node.GetProperty("id").GetString()} Ready, mesh {mesh}, lastBootToMeshSeconds {BootLab.FormatSeconds(seconds)}");
+        await lab.StopVmAsync(vm);
+
+        // Attack 7: another provisioner (its own mesh CA) answers the same machine. The agent pinned the
+        // first CA in its TPM, so it refuses this one loudly and never joins that mesh.
+        await lab.ReplaceProvisionerAsync();
+        var rogue = await lab.StartVmAsync(mac, vm.TpmState);
+        var refused = await lab.WaitForConsoleAsync(rogue, "is not the CA pinned in TPM NV", VmLimit);
+        Assert.DoesNotContain("kldload-agent: READY", refused, StringComparison.Ordinal);
+        var stranger = await lab.NodeAsync(mac);
+        Assert.True(stranger is not null, "the second provisioner never saw the node");
+        Assert.NotEqual("Ready", stranger.Value.GetProperty("state").GetString());
+        output.WriteLine($"another provisioner: the agent refused its CA (pinned in TPM NV), node {stranger.Value.GetProperty("id").GetString()} {stranger.Value.GetProperty("state").GetString()}");
+        await lab.StopVmAsync(rogue);
+
+        // The operator of the rebuilt provisioner re-pins the node: the next boot carries kldload.repin=1,
+        // the agent replaces the pin and the node is Ready on the new mesh.
+        var newId = stranger.Value.GetProperty("id").GetString()!;
+        var repin = await lab.CliAsync("nodes", "repin", newId);
+        Assert.True(repin.ExitCode == 0, "kldload nodes repin failed: " + repin.Output);
+        var again = await lab.StartVmAsync(mac, vm.TpmState);
+        var repinned = await lab.WaitReadyAsync(again, mac, VmLimit, bootedAfter: stranger.Value.GetProperty("lastBootAt").GetDateTime());
+        Assert.Equal(newId, repinned.GetProperty("id").GetString());
+        Assert.Contains("ca pin: re-pinned (kldload.repin=1)", File.ReadAllText(again.SerialLog), StringComparison.Ordinal);
+        var pingNew = await lab.PingAsync(repinned.GetProperty("meshAddress").GetString()!);
+        Assert.True(pingNew.ExitCode == 0, pingNew.Output);
+        output.WriteLine($"re-pinned: node {newId} Ready on the new provisioner's mesh");
     }
 
     /// <summary>

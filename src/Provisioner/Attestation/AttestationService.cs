@@ -29,6 +29,7 @@ public sealed class AttestationService(
     RevokedEkStore revoked,
     NodeIdentities identities,
     AttestationRecorder recorder,
+    ServedLoaders loaders,
     MeshIdentityService mesh,
     AttestationSettings settings,
     TimeProvider time)
@@ -93,7 +94,7 @@ public sealed class AttestationService(
             var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
             var token = tokens.Find(session.BootToken);
             var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, identities.PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
-            var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest);
+            var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest) { LoaderDigests = loaders.Digests() };
             var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
             var secret = RandomNumberGenerator.GetBytes(32);

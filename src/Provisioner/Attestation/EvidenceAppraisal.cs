@@ -36,7 +36,11 @@ public sealed record AppraisalHistory(bool EkApproved, IReadOnlyDictionary<int, 
 /// load options the loader hands the kernel (iPXE: image name, a space, the arguments) and the
 /// initrd's SHA-256.
 /// </summary>
-public sealed record ServedBoot(string? KernelAuthenticodeDigest, string? LoadOptions = null, string? InitrdSha256 = null);
+public sealed record ServedBoot(string? KernelAuthenticodeDigest, string? LoadOptions = null, string? InitrdSha256 = null)
+{
+    /// <summary>Authenticode digests of the loaders kldload serves (EFI files under Tftp:Root); null when not known.</summary>
+    public IReadOnlySet<string>? LoaderDigests { get; init; }
+}
 
 /// <summary>
 /// The appraisal of a quote. The credential is issued whatever the outcome: only a TPM that proves
@@ -340,6 +344,20 @@ public static class EvidenceAppraisal
         {
             return Fails("wrong-kernel-measured",
                 $"the kernel kldload served ({Short(kernel)}) was measured, but another EFI application ({Short(applications[^1].Digest)}) was started after it");
+        }
+
+        // iPXE loads the kernel once to probe it and again to start it, and firmware measures both
+        // loads: the same image repeated. The application before those is the loader that started it.
+        var loaderAt = kernelAt;
+        while (loaderAt > 0 && applications[loaderAt - 1].Digest == kernel)
+        {
+            loaderAt--;
+        }
+
+        if (loaderAt > 0 && served.LoaderDigests is { } loaders && !loaders.Contains(applications[loaderAt - 1].Digest))
+        {
+            return Fails("wrong-loader-measured",
+                $"the EFI application that started the kernel ({Short(applications[loaderAt - 1].Digest)}) is none of the {loaders.Count} loaders kldload serves from Tftp:Root");
         }
 
         if (applications[kernelAt].Position != pcr4.Count - 1)

@@ -70,6 +70,16 @@ internal static class EventLogs
         return [.. log];
     }
 
+    /// <summary>
+    /// The Authenticode digest of a loader kldload serves: Debian's <c>/usr/lib/ipxe/snponly.efi</c>
+    /// under the default <c>Tftp:Root</c>, as firmware measures it when it starts it.
+    /// </summary>
+    public static byte[] ServedLoader()
+    {
+        Assert.True(Kldload.ImageStore.PeAuthenticode.TryComputeSha256("/usr/lib/ipxe/snponly.efi", out var digest, out var error), error);
+        return Convert.FromHexString(digest!.ToString()!);
+    }
+
     /// <summary>EV_EFI_BOOT_SERVICES_APPLICATION in PCR 4.</summary>
     public static (uint, uint, byte[], byte[]) Application(byte[] digest) => (4, 0x80000003, digest, new byte[32]);
 

@@ -19,7 +19,7 @@ public sealed class ExactMeasuredBootTests : IAsyncDisposable
 {
     private const uint InitrdTag = 0x8F3B22EC;
     private const uint LoadOptionsTag = 0x8F3B22ED;
-    private static readonly byte[] Loader = SHA256.HashData("snponly.efi"u8);
+    private static readonly byte[] Loader = EventLogs.ServedLoader();
     private static readonly byte[] Kernel = SHA256.HashData("vmlinuz"u8);
     private static readonly byte[] Foreign = SHA256.HashData("another kernel"u8);
 
@@ -125,7 +125,9 @@ public sealed class ExactMeasuredBootTests : IAsyncDisposable
         await StartAsync();
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:e5:00:01";
-        var r = await AttestAsync(tpm, mac, script => [EventLogs.Application(Loader), EventLogs.Application(Kernel), EventLogs.StubTag(LoadOptionsTag, "LOADED_IMAGE::LoadOptions", CommandLineDigest(script))]);
+        // The shape of a real OVMF PXE boot's PCR 4: the loader, then the kernel twice (iPXE loads it
+        // once to probe it and again to start it; firmware measures both loads).
+        var r = await AttestAsync(tpm, mac, script => [EventLogs.Application(Loader), EventLogs.Application(Kernel), EventLogs.Application(Kernel), EventLogs.StubTag(LoadOptionsTag, "LOADED_IMAGE::LoadOptions", CommandLineDigest(script))]);
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
         var node = await NodeAsync(mac);
         Assert.Equal("Attested", node.GetProperty("state").GetString());
@@ -143,6 +145,16 @@ public sealed class ExactMeasuredBootTests : IAsyncDisposable
         const string mac = "52:54:00:e5:00:02";
         var r = await AttestAsync(tpm, mac, _ => [EventLogs.Application(Loader), EventLogs.Application(Kernel), EventLogs.Application(Foreign)]);
         await AssertQuarantinedAsync(r, "wrong-kernel-measured", mac);
+    }
+
+    [Fact]
+    public async Task Pcr4_KernelStartedByALoaderKldloadDoesNotServe_WrongLoaderMeasured()
+    {
+        await StartAsync();
+        using var tpm = new SwtpmNode();
+        const string mac = "52:54:00:e5:00:08";
+        var r = await AttestAsync(tpm, mac, _ => [EventLogs.Application(SHA256.HashData("a loader from elsewhere"u8)), EventLogs.Application(Kernel), EventLogs.Application(Kernel)]);
+        await AssertQuarantinedAsync(r, "wrong-loader-measured", mac);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace Kldload.Provisioner.Tests.Attestation;
 [Trait("Tier", "Integration")]
 public sealed class MeasuredBootTests : IAsyncDisposable
 {
-    private static readonly byte[] Loader = SHA256.HashData("ipxe.efi"u8);
+    private static readonly byte[] Loader = EventLogs.ServedLoader();
     private static readonly byte[] Kernel = SHA256.HashData("vmlinuz"u8);
 
     private readonly string _dir = Directory.CreateTempSubdirectory("kldload-measured-").FullName;

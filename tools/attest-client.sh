@@ -3,17 +3,44 @@
 # nothing but tpm2-tools, curl, jq, openssl and wg. It is what kldload-agent does, written so any
 # operator can read it, and it runs in kldload's tests against swtpm.
 #
-#   TPM2TOOLS_TCTI=device:/dev/tpmrm0 tools/attest-client.sh SERVER_URL BOOT_TOKEN MAC [EVENT_LOG]
+#   TPM2TOOLS_TCTI=device:/dev/tpmrm0 [KLDLOAD_FACTS=facts.json] tools/attest-client.sh SERVER_URL BOOT_TOKEN MAC [EVENT_LOG]
+#   tools/attest-client.sh --qualifying-data NONCE.bin WG_PUBLIC.raw [FACTS.json]   # prints the hex, nothing else
+#
+# KLDLOAD_FACTS names a JSON object of hardware facts (kldload-agent's schema, or any object); it is
+# sent as `facts` and bound into the quote: qualifying data = SHA-256(nonce || WireGuard key ||
+# SHA-256(RFC 8785 form of the facts)). Without it the quote binds SHA-256(nonce || WireGuard key).
+# The RFC 8785 form is made with `jq -cSj .` (members sorted, no whitespace), which equals RFC 8785 for
+# facts with ASCII member names and numbers that are integers or short decimals (jq 1.6 sorts by code
+# point and writes shortest round-trip numbers; kldload-agent's facts are of that kind).
 #
 # SERVER_URL and BOOT_TOKEN are kldload.server= and kldload.token= from the kernel command line.
 # EVENT_LOG defaults to /sys/kernel/security/tpm0/binary_bios_measurements when it exists.
 # Prints the activate response (mesh address, certificate, WireGuard configuration) on stdout.
 set -euo pipefail
 
+# qualifying_data NONCE_FILE WG_RAW_FILE [FACTS_FILE]: the quote's qualifying data, hex.
+qualifying_data() {
+  if [ -n "${3:-}" ]; then
+    # The facts' digest enters as its 32 raw bytes.
+    { cat "$1" "$2"; jq -cSj . "$3" | openssl dgst -sha256 -binary; } | sha256sum | cut -d' ' -f1
+  else
+    cat "$1" "$2" | sha256sum | cut -d' ' -f1
+  fi
+}
+
+if [ "${1:-}" = "--qualifying-data" ]; then
+  qualifying_data "${2:?nonce file}" "${3:?WireGuard public key file (32 raw bytes)}" "${4:-}"
+  exit 0
+fi
+
 server=${1:?usage: attest-client.sh SERVER_URL BOOT_TOKEN MAC [EVENT_LOG]}
 token=${2:?boot token missing}
 mac=${3:?MAC missing}
 eventlog=${4:-/sys/kernel/security/tpm0/binary_bios_measurements}
+facts=${KLDLOAD_FACTS:-}
+if [ -n "$facts" ]; then
+  facts=$(realpath "$facts")
+fi
 server=${server%/}
 
 work=$(mktemp -d)
@@ -61,7 +88,7 @@ sid=$(jq -r .sessionId challenge.json)
 pcrs=$(jq -r '.pcrSelection.sha256 | join(",")' challenge.json)
 jq -r .nonce challenge.json | base64 -d > nonce.bin
 base64 -d wg.pub > wg.raw
-cat nonce.bin wg.raw | sha256sum | cut -d' ' -f1 > qualifying.hex
+qualifying_data nonce.bin wg.raw "$facts" > qualifying.hex
 
 say "quote of sha256:$pcrs"
 tpm2_quote -c ak.ctx -l "sha256:$pcrs" -q "$(cat qualifying.hex)" -m quote.msg -s quote.sig -g sha256 >/dev/null
@@ -89,9 +116,11 @@ quote_body=$(jq -n \
   --slurpfile pcrs pcrs.json \
   --arg log "$log_b64" \
   --arg wg "$(cat wg.pub)" \
+  --argjson facts "$(if [ -n "$facts" ]; then jq -cS . "$facts"; else echo null; fi)" \
   '{sessionId: $sid, ekPublic: $ek, akPublic: $ak, quote: $quote, signature: $sig,
     pcrs: {sha256: $pcrs[0]}, wireguardPublicKey: $wg}
-   + (if $log == "" then {} else {eventLog: $log} end)')
+   + (if $log == "" then {} else {eventLog: $log} end)
+   + (if $facts == null then {} else {facts: $facts} end)')
 post quote "$quote_body" >/dev/null
 
 say "activating the credential"

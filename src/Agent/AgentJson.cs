@@ -19,7 +19,8 @@ internal sealed record ChallengeResponse(string SessionId, string Nonce, Diction
 /// <remarks>
 /// <c>ekCertificate</c> is the DER EK certificate from NV (base64) when the TPM has one for the EK used;
 /// <c>ekCertificateChain</c> the DER certificates of the EK chain indices 0x01C00100-0x01C001FF
-/// (intermediates, never trust anchors), omitted when there are none.
+/// (intermediates, never trust anchors), omitted when there are none. <c>facts</c> is the node's
+/// hardware facts in RFC 8785 canonical form, bound into the quote (<see cref="Kldload.Facts.FactsBinding"/>).
 /// </remarks>
 internal sealed record QuoteRequest(
     string SessionId,
@@ -31,7 +32,8 @@ internal sealed record QuoteRequest(
     string Signature,
     Dictionary<string, Dictionary<string, string>> Pcrs,
     string? EventLog,
-    string WireguardPublicKey);
+    string WireguardPublicKey,
+    JsonElement? Facts = null);
 
 /// <summary>MakeCredential output.</summary>
 internal sealed record QuoteResponse(string CredentialBlob, string EncryptedSecret);

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Kldload.Facts;
 using Kldload.MeshCA;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Errors;
@@ -20,8 +22,8 @@ internal sealed record AttestationOutcome(string SessionId, ActivateResponse Act
 /// <summary>
 /// The node's side of challenge / quote / activate (the wire contract of <c>tools/attest-client.sh</c>)
 /// with the node's TPM: the EK (ECC when the TPM holds an ECC EK certificate; a persistent EK reused),
-/// its certificate and chain from NV, an RSA AK under it, the quote over SHA-256(nonce || WireGuard key),
-/// ActivateCredential, and the WireGuard key derived at the key epoch the challenge names.
+/// its certificate and chain from NV, an RSA AK under it, the quote over
+/// SHA-256(nonce || WireGuard key || SHA-256(canonical facts)) (<see cref="FactsBinding"/>), ActivateCredential, and the WireGuard key derived at the key epoch the challenge names.
 /// </summary>
 internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootToken, Action<string> say)
 {
@@ -30,8 +32,11 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
 
     private sealed record EkChoice(EkKind Kind, byte[]? Certificate, IReadOnlyList<byte[]> Chain);
 
-    /// <summary>Runs the three steps once; HTTP problems surface as <see cref="HttpRequestException"/>, refusals as <see cref="StepRefusedException"/>.</summary>
-    public async Task<AttestationOutcome> AttestAsync(string mac, byte[]? eventLog, CancellationToken ct)
+    /// <summary>
+    /// Runs the three steps once, binding <c>canonicalFacts</c> (RFC 8785 form; null sends none) into the quote;
+    /// HTTP problems surface as <see cref="HttpRequestException"/>, refusals as <see cref="StepRefusedException"/>.
+    /// </summary>
+    public async Task<AttestationOutcome> AttestAsync(string mac, byte[]? eventLog, byte[]? canonicalFacts, CancellationToken ct)
     {
         say($"challenge: {http.BaseAddress}");
         var challenge = await PostAsync(http, "challenge", new ChallengeRequest(bootToken, mac), AgentJsonContext.Default.ChallengeRequest, AgentJsonContext.Default.ChallengeResponse, ct);
@@ -56,7 +61,10 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
         say("ak: created (RSA 2048)");
         var nonce = Convert.FromBase64String(challenge.Nonce);
         var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, pcrs);
-        var quote = ak.Quote(SHA256.HashData([.. nonce, .. wgPublic]), selection);
+        var qualifyingData = canonicalFacts is null
+            ? FactsBinding.Unbound(nonce, wgPublic)
+            : FactsBinding.Bound(nonce, wgPublic, FactsBinding.DigestOfCanonical(canonicalFacts));
+        var quote = ak.Quote(qualifyingData, selection);
         var values = tpm.PcrRead(selection);
         var request = new QuoteRequest(
             challenge.SessionId,
@@ -71,8 +79,9 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
                 ["sha256"] = values.ToDictionary(kv => kv.Key.Pcr.ToString(CultureInfo.InvariantCulture), kv => Convert.ToHexStringLower(kv.Value)),
             },
             eventLog is null ? null : Convert.ToBase64String(eventLog),
-            Convert.ToBase64String(wgPublic));
-        say($"quote: sha256 PCRs {string.Join(',', pcrs)}");
+            Convert.ToBase64String(wgPublic),
+            canonicalFacts is null ? null : FactsElement(canonicalFacts));
+        say($"quote: sha256 PCRs {string.Join(',', pcrs)}{(canonicalFacts is null ? string.Empty : $", facts bound ({canonicalFacts.Length} bytes)")}");
         var credential = await PostAsync(http, "quote", request, AgentJsonContext.Default.QuoteRequest, AgentJsonContext.Default.QuoteResponse, ct);
 
         var blob = TpmMarshal.Read<Tpm2bIdObject>(Convert.FromBase64String(credential.CredentialBlob));
@@ -82,6 +91,12 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
         say("activate: credential recovered by the TPM");
         var activation = await PostAsync(http, "activate", new ActivateRequest(challenge.SessionId, proof), AgentJsonContext.Default.ActivateRequest, AgentJsonContext.Default.ActivateResponse, ct);
         return new AttestationOutcome(challenge.SessionId, activation, keyEpoch, wgPrivate, wgPublic);
+    }
+
+    private static JsonElement FactsElement(byte[] canonical)
+    {
+        using var document = JsonDocument.Parse(canonical);
+        return document.RootElement.Clone();
     }
 
     private EkChoice ChooseEk()

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Kldload.Agent.Commissioning;
 using Kldload.Agent.Trust;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
@@ -50,6 +51,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var eventLog = ReadEventLog();
         Say(eventLog is null ? "event log: none (the firmware did not leave one)" : $"event log: {eventLog.Length} bytes");
 
+        var facts = CollectFacts(tpm);
         var trust = new ProvisionerTrust(new TpmCaPinStore(tpm), cmdline.Repin, TimeProvider.System, Say);
         using var http = new HttpClient { BaseAddress = _server, Timeout = TimeSpan.FromSeconds(30) };
         var client = new AttestationClient(http, tpm, cmdline.BootToken!, Say);
@@ -62,7 +64,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
             {
                 try
                 {
-                    var outcome = await client.AttestAsync(mac, eventLog, ct);
+                    var outcome = await client.AttestAsync(mac, eventLog, facts, ct);
                     var activation = outcome.Activation;
                     if (activation.State != "Attested" || (activation.WireguardConfig is null && activation.PeerBundle is null))
                     {
@@ -242,6 +244,23 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
             }
 
             Thread.Sleep(500);
+        }
+    }
+
+    /// <summary>The node's facts (/sys, /proc, the TPM) in canonical form; null (none sent) if collecting them failed.</summary>
+    private static byte[]? CollectFacts(Tpm2 tpm)
+    {
+        try
+        {
+            var facts = new FactsCollector("/").Collect(TpmFactsReader.Read(tpm));
+            var canonical = FactsDocument.Canonical(facts);
+            Say($"facts: {FactsDocument.Summary(facts)} ({canonical.Length} bytes, bound into the quote)");
+            return canonical;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Kldload.Facts.FactsRefusedException)
+        {
+            Say($"facts: not collected ({e.Message}); attesting without them");
+            return null;
         }
     }
 

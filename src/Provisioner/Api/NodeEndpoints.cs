@@ -29,6 +29,8 @@ public static class NodeEndpoints
             nodes.Find(id) is { } n ? Results.Ok(NodeView.From(n)) : NotFound(id));
         api.MapGet("/nodes/{id}/events", (string id, NodeService nodes) =>
             nodes.Find(id) is { } n ? Results.Ok(nodes.Store.Events(n.Id).Select(NodeEventView.From).ToList()) : NotFound(id));
+        api.MapGet("/nodes/{id}/hardware", (string id, NodeService nodes, HardwareInventory hardware) =>
+            nodes.Find(id) is { } n ? Results.Ok(HardwareView.From(n, hardware.History(n.Id))) : NotFound(id));
         api.MapPatch("/nodes/{id}", Patch);
         api.MapPost("/nodes/{id}/approve", Approve);
         api.MapPost("/nodes/{id}/reimage", Reimage);
@@ -289,7 +291,25 @@ public static class NodeEndpoints
 
         if (body.Match.IsEmpty)
         {
-            return Problem(StatusCodes.Status422UnprocessableEntity, "empty match", "a profile must match on at least one of macs, uuids, serials, circuitIds, remoteIds, labels");
+            return Problem(StatusCodes.Status422UnprocessableEntity, "empty match", "a profile must match on at least one of macs, uuids, serials, circuitIds, remoteIds, labels, facts");
+        }
+
+        foreach (var expression in body.Match.Facts)
+        {
+            try
+            {
+                FactsExpression.Parse(expression);
+            }
+            catch (FactsExpressionException e)
+            {
+                return Problem(StatusCodes.Status422UnprocessableEntity, "invalid facts expression", e.Message);
+            }
+        }
+
+        if (body.Match.Facts.Count > 0 && body.EnrollmentPolicy is nameof(EnrollmentPolicy.Auto) or nameof(EnrollmentPolicy.Lab))
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, "facts never raise trust",
+                $"a profile that matches on facts cannot set enrollmentPolicy {body.EnrollmentPolicy}: a node reports its facts itself; match on operator-set labels alone to raise trust");
         }
 
         body.Name = name;

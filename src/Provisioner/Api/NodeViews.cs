@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json;
 using Kldload.Provisioner.Inventory;
 
 namespace Kldload.Provisioner.Api;
@@ -54,6 +56,26 @@ public sealed record NodeView(
     /// <summary>Configuration PCRs of the last attestation (1, 3, 5, 6), recorded only.</summary>
     public IReadOnlyDictionary<int, string>? ConfigurationPcrs { get; init; }
 
+    /// <summary>The hardware facts of the last attested boot, as the node sent them; null when none.</summary>
+    public JsonElement? Facts { get; init; }
+
+    /// <summary>Whether the TPM quote bound <see cref="Facts"/>; unbound facts are shown, never compared or matched.</summary>
+    public bool? FactsBound { get; init; }
+
+    public DateTime? FactsAt { get; init; }
+
+    /// <summary>CPU model and thread count, from the facts (for <c>nodes list --columns cpu</c>).</summary>
+    public string? Cpu { get; init; }
+
+    /// <summary>Memory in GiB, from the facts.</summary>
+    public double? MemoryGiB { get; init; }
+
+    /// <summary>Disks as "name model size", from the facts.</summary>
+    public IReadOnlyList<string>? Disks { get; init; }
+
+    /// <summary>GPUs as "vendor device@address", from the facts.</summary>
+    public IReadOnlyList<string>? Gpus { get; init; }
+
     public static NodeView From(NodeRecord n)
     {
         ArgumentNullException.ThrowIfNull(n);
@@ -68,11 +90,71 @@ public sealed record NodeView(
             InitrdMeasured = n.InitrdMeasured,
             PinnedPcrs = n.PinnedPcrs,
             ConfigurationPcrs = n.ConfigurationPcrs,
+        }.WithFacts(n);
+    }
+
+    private NodeView WithFacts(NodeRecord n)
+    {
+        if (n.HardwareFacts is null)
+        {
+            return this;
+        }
+
+        using var document = JsonDocument.Parse(n.HardwareFacts);
+        var facts = document.RootElement;
+        var threads = HardwareChanges.Text(facts, "cpu.threads");
+        var memory = HardwareChanges.Text(facts, "memory.totalGiB");
+        return this with
+        {
+            Facts = facts.Clone(),
+            FactsBound = n.HardwareFactsBound,
+            FactsAt = n.HardwareFactsAt is { } at ? Utc(at) : null,
+            Cpu = HardwareChanges.Text(facts, "cpu.model") is { } model ? threads is null ? model : $"{model} ({threads} threads)" : null,
+            MemoryGiB = double.TryParse(memory, NumberStyles.Float, CultureInfo.InvariantCulture, out var gib) ? gib : null,
+            Disks = List(facts, "disks", d => string.Join(' ', new[] { HardwareChanges.Text(d, "name"), HardwareChanges.Text(d, "model"), Size(d) }.Where(x => x is not null))),
+            Gpus = List(facts, "gpus", g => $"{HardwareChanges.Text(g, "vendor")} {HardwareChanges.Text(g, "deviceId")}@{HardwareChanges.Text(g, "pciAddress")}"),
         };
     }
 
+    private static string? Size(JsonElement disk) =>
+        disk.TryGetProperty("sizeBytes", out var s) && s.TryGetInt64(out var bytes) ? string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:0.#}GB") : null;
+
+    private static List<string>? List(JsonElement facts, string name, Func<JsonElement, string> describe) =>
+        facts.TryGetProperty(name, out var items) && items.ValueKind == JsonValueKind.Array
+            ? [.. items.EnumerateArray().Where(i => i.ValueKind == JsonValueKind.Object).Select(describe)]
+            : null;
+
     internal static DateTime Utc(DateTime t) => t.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(t, DateTimeKind.Utc) : t.ToUniversalTime();
 }
+
+/// <summary>
+/// <c>GET /api/v1/nodes/{id}/hardware</c>: the current facts as the node sent them (canonical JSON),
+/// whether the quote bound them, and earlier boots' facts, newest first.
+/// </summary>
+public sealed record HardwareView(string NodeId, JsonElement? Facts, bool Bound, DateTime? At, IReadOnlyList<HardwareHistoryView> History)
+{
+    public static HardwareView From(NodeRecord n, IReadOnlyList<HardwareFactsRecord> history)
+    {
+        ArgumentNullException.ThrowIfNull(n);
+        ArgumentNullException.ThrowIfNull(history);
+        return new HardwareView(n.Id, Parse(n.HardwareFacts), n.HardwareFactsBound, n.HardwareFactsAt is { } at ? NodeView.Utc(at) : null,
+            [.. history.Select(h => new HardwareHistoryView(NodeView.Utc(h.At), h.SessionId, h.Bound, Parse(h.Facts)!.Value))]);
+    }
+
+    private static JsonElement? Parse(string? json)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
+}
+
+/// <summary>One earlier boot's facts.</summary>
+public sealed record HardwareHistoryView(DateTime At, string SessionId, bool Bound, JsonElement Facts);
 
 /// <summary>A history entry as the admin API shows it.</summary>
 public sealed record NodeEventView(long Id, string NodeId, DateTime At, NodeEventKind Kind, string Message, string Actor, string? Reason)

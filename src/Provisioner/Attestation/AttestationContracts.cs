@@ -15,7 +15,11 @@ public sealed record ChallengeRequest(string? BootToken, string? Mac);
 /// </summary>
 public sealed record ChallengeResponse(string SessionId, string Nonce, IReadOnlyDictionary<string, IReadOnlyList<int>> PcrSelection, uint KeyEpoch);
 
-/// <summary><c>POST /api/v1/attest/quote</c>.</summary>
+/// <summary>
+/// <c>POST /api/v1/attest/quote</c>. <c>facts</c> is the node's hardware facts (a JSON object, at most
+/// <see cref="Kldload.Facts.FactsLimits.MaxCanonicalBytes"/> in RFC 8785 form), bound into the quote by
+/// <see cref="Kldload.Facts.FactsBinding"/>; facts sent beside a quote of the older form are stored as unbound.
+/// </summary>
 public sealed record QuoteRequest(
     string? SessionId,
     string? EkPublic,
@@ -26,7 +30,7 @@ public sealed record QuoteRequest(
     Dictionary<string, Dictionary<string, string>>? Pcrs,
     string? EventLog,
     string? WireguardPublicKey,
-    Dictionary<string, JsonElement>? Facts)
+    JsonElement? Facts)
 {
     /// <summary>DER certificates (base64) from the TPM's EK chain indices: path building only, never trusted by themselves.</summary>
     public List<string>? EkCertificateChain { get; init; }

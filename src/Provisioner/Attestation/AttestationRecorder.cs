@@ -12,7 +12,19 @@ public sealed class AttestationRecorder(NodeService nodes, AttestationSessionSto
 {
     private static readonly Counter Outcomes = Metrics.CreateCounter("kldload_attestations_total", "Attestation steps by outcome and reason.", "step", "outcome", "reason");
 
+    private static readonly Counter HardwareChanges = Metrics.CreateCounter("kldload_hardware_changes_total", "Differences in a node's hardware facts between attested boots, by part.", "part");
+
     public void Count(string step, string outcome, string reason) => Outcomes.WithLabels(step, outcome, reason).Inc();
+
+    /// <summary>Counts the differences one attested boot's facts showed (<c>kldload_hardware_changes_total{part}</c>).</summary>
+    public void CountHardwareChanges(IEnumerable<HardwareDifference> changes)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        foreach (var change in changes)
+        {
+            HardwareChanges.WithLabels(change.Part).Inc();
+        }
+    }
 
     /// <summary>Records and counts a refusal; before proof it changes nothing but the session.</summary>
     public AttestationRefusedException Refuse(AttestationRefusedException refusal, AttestationSession? session, string? nodeId, IPAddress? source)

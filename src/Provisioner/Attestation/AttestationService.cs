@@ -31,6 +31,7 @@ public sealed class AttestationService(
     AttestationRecorder recorder,
     ServedLoaders loaders,
     MeshIdentityService mesh,
+    HardwareInventory hardware,
     AttestationSettings settings,
     TimeProvider time)
 {
@@ -124,6 +125,8 @@ public sealed class AttestationService(
             session.FirmwarePcrs = new Dictionary<int, string>(verdict.FirmwarePcrs);
             session.ConfigurationPcrs = new Dictionary<int, string>(verdict.ConfigurationPcrs);
             session.Drift = verdict.Drift;
+            session.Facts = evidence.CanonicalFacts is { } facts ? Encoding.UTF8.GetString(facts) : null;
+            session.FactsBound = verdict.FactsBound;
             sessions.Save(session);
 
             if (nodes.Store.Get(session.NodeId) is { } named)
@@ -211,6 +214,7 @@ public sealed class AttestationService(
         var outcome = session.Outcome;
 
         // Identity follows the TPM. Everything below runs in one inventory transaction.
+        var review = HardwareReview.None;
         var (node, quarantined, pending) = nodes.Atomically(() =>
         {
             var node = identities.ResolveProven(session.NodeId, session.Mac, fingerprint);
@@ -250,12 +254,29 @@ public sealed class AttestationService(
                 throw new AttestationRefusedException("activate", "quarantined", $"node {node.Id} is quarantined ({node.StateReason}); an operator must approve it first");
             }
 
+            // Proven facts that differ from the last attested boot's: recorded, or held (Inventory:HardwareChange).
+            review = hardware.Review(node, session.Facts, session.FactsBound);
+            if (review.Hold)
+            {
+                session.OutcomeReason = session.ClosedBecause = "hardware-change";
+                session.OutcomeDetail = $"hardware changed: {review.Summary}; waits for an operator (Inventory:HardwareChange=Quarantine): kldload nodes approve {node.Id}";
+                node = nodes.Transition(node.Id, NodeState.Quarantined, "node", session.OutcomeDetail, n => hardware.Store(n, session.Id, session.Facts!, true, Now));
+                sessions.Save(session);
+                return (node, true, false);
+            }
+
             sessions.Save(session);
             return (node, false, false);
         });
 
         if (quarantined)
         {
+            if (review.Hold)
+            {
+                hardware.RecordEvents(node, review, session.Facts, session.FactsBound);
+                recorder.CountHardwareChanges(review.Changes);
+            }
+
             throw new AttestationRefusedException("activate", session.OutcomeReason ?? "policy", $"{session.OutcomeDetail} (node {node.Id} is quarantined)");
         }
 
@@ -302,6 +323,10 @@ public sealed class AttestationService(
                 }
                 n.LastAttestedImageDigest = token.KernelDigest ?? n.LastBootedKernelDigest;
                 n.LastBootAt = now;
+                if (session.Facts is not null)
+                {
+                    hardware.Store(n, session.Id, session.Facts, session.FactsBound, now);
+                }
             });
             });
         }
@@ -322,6 +347,8 @@ public sealed class AttestationService(
             nodes.Record(node, NodeEventKind.Attestation, $"{session.Drift}; accepted and pinned anew (Attestation:FirmwareDrift=Accept)", "node", "firmware-drift");
         }
 
+        hardware.RecordEvents(node, review, session.Facts, session.FactsBound);
+        recorder.CountHardwareChanges(review.Changes);
         recorder.Count("activate", "ok", "none");
 
         using var bundle = JsonDocument.Parse(enrollment.Bundle.ToJson());

@@ -74,6 +74,12 @@ public sealed class AttestationSession
     /// <summary>Pinned firmware PCRs that changed (accepted, awaiting approval or quarantined), described.</summary>
     public string? Drift { get; set; }
 
+    /// <summary>The node's facts as sent with the quote (RFC 8785 canonical JSON); null when none were sent.</summary>
+    public string? Facts { get; set; }
+
+    /// <summary>Whether the quote bound <see cref="Facts"/> (the new qualifying-data form).</summary>
+    public bool FactsBound { get; set; }
+
     /// <summary>The record the proven TPM resolved to at activate (may differ from <see cref="NodeId"/>).</summary>
     public string? ResolvedNodeId { get; set; }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Kldload.Facts;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Tpm.Structures;
 using Kldload.Tpm.Verification;
@@ -69,6 +70,9 @@ public sealed record QuoteVerdict(
 
     /// <summary>A pinned firmware PCR that changed, described; null when none did.</summary>
     public string? Drift { get; init; }
+
+    /// <summary>Whether the quote's qualifying data binds the facts sent (the new form); false for the older form or no facts.</summary>
+    public bool FactsBound { get; init; }
 }
 
 /// <summary>
@@ -94,10 +98,10 @@ public static class EvidenceAppraisal
         var fingerprint = EkIdentity.Fingerprint(evidence.Ek);
 
         // Rule 2: the AK is a restricted signing key of a TPM, and it signed this session's quote
-        // over these PCR values and this WireGuard key.
+        // over these PCR values, this WireGuard key and (new form) these facts.
         Check(() => AkPolicy.Validate(evidence.Ak));
         var selection = TpmlPcrSelection.Create(TpmAlgId.Sha256, [.. policy.Pcrs]);
-        var qualifyingData = SHA256.HashData([.. nonce, .. evidence.WireGuardPublicKey]);
+        var factsBound = BindsFacts(evidence, nonce, out var qualifyingData);
         Check(() => QuoteVerifier.Verify(evidence.Ak, evidence.Quote, evidence.Signature, qualifyingData, selection, evidence.Pcrs));
 
         // Rule 3: a new EK is accepted by the enrollment policy, or waits for an operator.
@@ -116,6 +120,7 @@ public static class EvidenceAppraisal
         var configuration = Quoted(evidence, policy, ConfigurationPcrIndices);
         var verdict = new QuoteVerdict(fingerprint, certificate, boot.KernelMeasured, outcome, null, null)
         {
+            FactsBound = factsBound,
             CommandLineMeasured = boot.CommandLineMeasured,
             InitrdMeasured = boot.InitrdMeasured,
             FirmwarePcrs = firmware,
@@ -191,6 +196,39 @@ public static class EvidenceAppraisal
         AttestationFailure.BadMagic or AttestationFailure.NotAQuote or AttestationFailure.Malformed => "malformed-evidence",
         _ => failure.ToString(),
     };
+
+    /// <summary>
+    /// Which qualifying data the quote must carry: SHA-256(nonce ‖ wg ‖ SHA-256(JCS(facts))) when facts
+    /// were sent and the quote's extraData is that value, else the older SHA-256(nonce ‖ wg) (accepted
+    /// for one release; facts sent with it are unbound). The choice only picks what
+    /// <see cref="QuoteVerifier"/> then checks in full, signature included; facts altered after the
+    /// quote match neither form and the quote is refused.
+    /// </summary>
+    private static bool BindsFacts(QuoteEvidence evidence, ReadOnlySpan<byte> nonce, out byte[] qualifyingData)
+    {
+        var unbound = FactsBinding.Unbound(nonce, evidence.WireGuardPublicKey);
+        qualifyingData = unbound;
+        if (evidence.CanonicalFacts is not { } facts)
+        {
+            return false;
+        }
+
+        var bound = FactsBinding.Bound(nonce, evidence.WireGuardPublicKey, FactsBinding.DigestOfCanonical(facts));
+        var quoted = Kldload.Tpm.Marshalling.TpmMarshal.TryRead<TpmsAttest>(evidence.Quote, out var attest, out _) ? attest.ExtraData : null;
+        if (quoted is not null && CryptographicOperations.FixedTimeEquals(quoted, bound))
+        {
+            qualifyingData = bound;
+            return true;
+        }
+
+        if (quoted is not null && !CryptographicOperations.FixedTimeEquals(quoted, unbound))
+        {
+            throw new AttestationRefusedException("quote", Reason(AttestationFailure.NonceMismatch),
+                "the quote's extraData is neither SHA-256(nonce || WireGuard key || SHA-256(JCS(facts))) nor SHA-256(nonce || WireGuard key): the facts, the WireGuard key or the nonce differ from what the TPM quoted");
+        }
+
+        return false;
+    }
 
     private static void Check(Action check)
     {

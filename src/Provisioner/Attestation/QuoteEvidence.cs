@@ -1,3 +1,4 @@
+using Kldload.Facts;
 using Kldload.MeshCA;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
@@ -22,6 +23,9 @@ public sealed record QuoteEvidence(
 
     /// <summary>Intermediates the node sent from its TPM's EK chain indices (DER).</summary>
     public IReadOnlyList<byte[]> EkCertificateChain { get; init; } = [];
+
+    /// <summary>The facts the node sent, in RFC 8785 canonical form (checked against <see cref="FactsLimits"/>); null when none.</summary>
+    public byte[]? CanonicalFacts { get; init; }
 
     /// <summary>Largest base64 field accepted (an event log of a real boot is tens of KiB).</summary>
     public const int MaxFieldBytes = 1 << 20;
@@ -55,7 +59,25 @@ public sealed record QuoteEvidence(
             wgKey)
         {
             EkCertificateChain = ReadChain(request.EkCertificateChain),
+            CanonicalFacts = ReadFacts(request.Facts),
         };
+    }
+
+    private static byte[]? ReadFacts(System.Text.Json.JsonElement? facts)
+    {
+        if (facts is not { } value || value.ValueKind == System.Text.Json.JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return FactsLimits.CheckAndCanonicalize(value);
+        }
+        catch (FactsRefusedException e)
+        {
+            throw new AttestationRefusedException("quote", "facts-refused", e.Message);
+        }
     }
 
     private static List<byte[]> ReadChain(List<string>? chain)

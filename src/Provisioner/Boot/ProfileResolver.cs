@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
 
@@ -8,7 +9,9 @@ public sealed record BootPlan(BootImage? Image, Profile? Profile, string? Channe
 
 /// <summary>
 /// Decides what a node boots. Order: an image pinned on the node, the node's own channel, the best
-/// matching profile (highest priority, then name), then <c>Boot:DefaultChannel</c>.
+/// matching profile (highest priority, then name), then <c>Boot:DefaultChannel</c>. Facts reach kldload
+/// only in the quote, after the script: a profile's facts criteria see the bound facts of the node's
+/// last attested boot, so they steer the boot after the one that reported them.
 /// </summary>
 public sealed class BootPlanner(IProfileStore profiles, IBootImageSource images, BootSettings settings)
 {
@@ -71,6 +74,42 @@ public sealed class BootPlanner(IProfileStore profiles, IBootImageSource images,
             && Any(match.Serials, node.Serial)
             && Any(match.CircuitIds, node.Location?.CircuitId)
             && Any(match.RemoteIds, node.Location?.RemoteId)
-            && match.Labels.All(l => node.Labels.TryGetValue(l.Key, out var v) && v == l.Value);
+            && match.Labels.All(l => node.Labels.TryGetValue(l.Key, out var v) && v == l.Value)
+            && MatchesFacts(match.Facts, node);
+    }
+
+    /// <summary>Every facts expression holds on the node's bound facts; unbound or absent facts match no expression.</summary>
+    private static bool MatchesFacts(List<string> expressions, NodeRecord node)
+    {
+        if (expressions.Count == 0)
+        {
+            return true;
+        }
+
+        if (!node.HardwareFactsBound || node.HardwareFacts is null)
+        {
+            return false;
+        }
+
+        using var facts = JsonDocument.Parse(node.HardwareFacts);
+        foreach (var text in expressions)
+        {
+            FactsExpression expression;
+            try
+            {
+                expression = FactsExpression.Parse(text);
+            }
+            catch (FactsExpressionException)
+            {
+                return false; // refused when the profile was saved; a stored one that no longer parses matches nothing
+            }
+
+            if (!expression.Matches(facts.RootElement))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }

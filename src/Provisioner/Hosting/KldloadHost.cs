@@ -152,6 +152,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<RevokedEkStore>();
         builder.Services.AddSingleton<NodeIdentities>();
         builder.Services.AddSingleton<AttestationRecorder>();
+        builder.Services.AddSingleton<HardwareInventory>();
         builder.Services.AddSingleton<ServedLoaders>();
         builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<ReadyStep>();

@@ -10,6 +10,9 @@ public enum NodeEventKind
     Attestation,
     StateChange,
     Operator,
+
+    /// <summary>Hardware facts: a change between attested boots, a cable that is not where the relay says.</summary>
+    Hardware,
 }
 
 /// <summary>One entry of a node's append-only history (LiteDB collection <c>events</c>).</summary>

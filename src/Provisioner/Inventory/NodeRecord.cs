@@ -118,6 +118,18 @@ public sealed class NodeRecord
     /// <summary>Configuration PCRs (1, 3, 5, 6) of the last attestation: recorded, not pinned.</summary>
     public Dictionary<int, string>? ConfigurationPcrs { get; set; }
 
+    /// <summary>
+    /// The hardware facts of the last attested boot, as the node sent them (RFC 8785 canonical JSON);
+    /// earlier ones are in <c>node_facts</c>. Only bound facts (<see cref="HardwareFactsBound"/>) are
+    /// compared and matched by profiles.
+    /// </summary>
+    public string? HardwareFacts { get; set; }
+
+    /// <summary>Whether the TPM quote bound <see cref="HardwareFacts"/> (false: sent beside a quote of the older form).</summary>
+    public bool HardwareFactsBound { get; set; }
+
+    public DateTime? HardwareFactsAt { get; set; }
+
     public RelayLocation? Location { get; set; }
 
     public Dictionary<string, string> Labels { get; set; } = [];

@@ -24,12 +24,19 @@ public sealed class ProfileMatch
     public Dictionary<string, string> Labels { get; set; } = [];
 
     /// <summary>
+    /// Comparisons on the node's bound hardware facts of its last attested boot, all of which must
+    /// hold (<c>facts.memory.totalGiB >= 256</c>; grammar in <see cref="Boot.FactsExpression"/>). The
+    /// node says its facts itself, so a profile with facts never raises an enrollment policy.
+    /// </summary>
+    public List<string> Facts { get; set; } = [];
+
+    /// <summary>
     /// True when the profile matches on operator-set labels alone: the only criterion a node cannot
     /// set by what it says about itself. Only such a profile may raise an enrollment policy.
     /// </summary>
-    public bool IsOperatorSetOnly => Labels.Count > 0 && Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0;
+    public bool IsOperatorSetOnly => Labels.Count > 0 && Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0 && Facts.Count == 0;
 
-    public bool IsEmpty => Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0 && Labels.Count == 0;
+    public bool IsEmpty => Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0 && Labels.Count == 0 && Facts.Count == 0;
 }
 
 /// <summary>Assigns an image, kernel arguments and an enrollment policy to the nodes it matches.</summary>

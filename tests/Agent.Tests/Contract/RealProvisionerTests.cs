@@ -36,7 +36,7 @@ public sealed class RealProvisionerTests : IClassFixture<Trust.NodeTpm>, IDispos
         var token = script.Split("kldload.token=")[1].Split('\n')[0].Split(' ')[0].Trim();
         using var tpm = _swtpm.Connect();
         var trust = new ProvisionerTrust(new TpmCaPinStore(tpm), false, TimeProvider.System, _console.Add);
-        var outcome = await new AttestationClient(host.Http, tpm, token, _console.Add).AttestAsync(mac, null, CancellationToken.None);
+        var outcome = await new AttestationClient(host.Http, tpm, token, _console.Add).AttestAsync(mac, null, null, CancellationToken.None);
         try
         {
             return (trust.Accept(outcome.Activation, outcome.WireGuardPublicKey, outcome.KeyEpoch), null);

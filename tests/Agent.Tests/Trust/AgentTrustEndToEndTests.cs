@@ -71,7 +71,7 @@ public sealed class AgentTrustEndToEndTests : IClassFixture<NodeTpm>, IAsyncLife
         using var http = new HttpClient { BaseAddress = _server.BaseAddress };
         var trust = new ProvisionerTrust(new TpmCaPinStore(tpm), repin, TimeProvider.System, _console.Add);
         trust.Announce();
-        var outcome = await new AttestationClient(http, tpm, "boot-token", _console.Add).AttestAsync("52:54:00:12:34:56", null, CancellationToken.None);
+        var outcome = await new AttestationClient(http, tpm, "boot-token", _console.Add).AttestAsync("52:54:00:12:34:56", null, null, CancellationToken.None);
         try
         {
             return (outcome, trust.Accept(outcome.Activation, outcome.WireGuardPublicKey, outcome.KeyEpoch), null);

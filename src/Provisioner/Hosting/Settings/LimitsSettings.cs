@@ -24,7 +24,17 @@ public sealed record LimitsSettings
     };
 }
 
-/// <summary>The <c>Inventory</c> section: bounds on nodes nobody has proven yet.</summary>
+/// <summary>What a difference in a node's hardware facts between two attested boots does (<c>Inventory:HardwareChange</c>).</summary>
+public enum HardwareChange
+{
+    /// <summary>An event names what changed and <c>kldload_hardware_changes_total</c> counts it; the node boots on.</summary>
+    Record,
+
+    /// <summary>As Record, and the node is quarantined until <c>kldload nodes approve</c>.</summary>
+    Quarantine,
+}
+
+/// <summary>The <c>Inventory</c> section: bounds on nodes nobody has proven yet, and what a hardware change does.</summary>
 public sealed record InventorySettings
 {
     /// <summary><c>Inventory:MaxDiscovered</c>: most Discovered (never attested) nodes kept (default 50,000).</summary>
@@ -33,8 +43,12 @@ public sealed record InventorySettings
     /// <summary><c>Inventory:DiscoveredTtl</c>: a Discovered node that never attests is removed after this (default 24 h).</summary>
     public TimeSpan DiscoveredTtl { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary><c>Inventory:HardwareChange</c>: Record (default) or Quarantine.</summary>
+    public HardwareChange HardwareChange { get; init; } = HardwareChange.Record;
+
     internal static InventorySettings Read(SettingsReader r) => new()
     {
+        HardwareChange = r.Enum("Inventory:HardwareChange", HardwareChange.Record),
         MaxDiscovered = r.Int("Inventory:MaxDiscovered", 50_000, 1, 10_000_000),
         DiscoveredTtl = r.Duration("Inventory:DiscoveredTtl", TimeSpan.FromHours(24), TimeSpan.FromMinutes(1), TimeSpan.FromDays(3650)),
     };

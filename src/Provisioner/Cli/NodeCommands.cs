@@ -10,6 +10,17 @@ namespace Kldload.Provisioner.Cli;
 /// <summary><c>kldload nodes ...</c>: the inventory, over the admin API of a running kldload.</summary>
 internal static class NodeCommands
 {
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
+    /// <summary>The hardware columns of <c>nodes list --columns</c>, from the node view's facts summary.</summary>
+    private static readonly Dictionary<string, Func<NodeView, string>> HardwareColumns = new(StringComparer.Ordinal)
+    {
+        ["cpu"] = n => n.Cpu ?? "-",
+        ["memory"] = n => n.MemoryGiB is { } gib ? string.Create(CultureInfo.InvariantCulture, $"{gib} GiB") : "-",
+        ["disks"] = n => n.Disks is { Count: > 0 } d ? string.Join("; ", d) : "-",
+        ["gpus"] = n => n.Gpus is { Count: > 0 } g ? string.Join("; ", g) : "-",
+    };
+
     public static Command Create()
     {
         var nodes = new Command("nodes", "List and steer nodes through a running kldload (admin API; token from Auth:AdminTokenFile).");
@@ -20,21 +31,30 @@ internal static class NodeCommands
 
         var node = new Argument<string>("node") { Description = "Node id, name, MAC or UUID." };
 
-        var list = new Command("list", "List every node with its state, image, mesh address and last boot.");
+        var columns = new Option<string?>("--columns") { Description = "Extra hardware columns from the nodes' facts, comma-separated: " + string.Join(',', HardwareColumns.Keys) + "." };
+        var list = new Command("list", "List every node with its state, image, mesh address and last boot.") { columns };
         list.SetAction((p, ct) => Run(p, server, ct, async c =>
         {
+            var extra = (p.GetValue(columns) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (extra.FirstOrDefault(x => !HardwareColumns.ContainsKey(x)) is { } unknown)
+            {
+                await Console.Error.WriteLineAsync($"kldload: --columns: unknown column '{unknown}'; known: {string.Join(", ", HardwareColumns.Keys)}").ConfigureAwait(false);
+                return ExitCodes.BadSettings;
+            }
+
             var all = await c.GetAsync<List<NodeView>>("api/v1/nodes", ct).ConfigureAwait(false);
             if (p.GetValue(json))
             {
                 return Json(all);
             }
 
-            var table = new Table().AddColumns("ID", "NAME", "STATE", "MAC", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH");
+            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", .. extra.Select(x => x.ToUpperInvariant())]);
             foreach (var n in all)
             {
-                table.AddRow(n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.LastBootedImage ?? "-"),
+                table.AddRow([n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.LastBootedImage ?? "-"),
                     n.MeshAddress ?? "-", n.LastBootAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",
-                    n.LastBootToMeshSeconds is { } s ? $"{s:0.0} s" : "-");
+                    n.LastBootToMeshSeconds is { } s ? $"{s:0.0} s" : "-",
+                    .. extra.Select(x => Markup.Escape(HardwareColumns[x](n)))]);
             }
 
             AnsiConsole.Write(table);
@@ -56,6 +76,7 @@ internal static class NodeCommands
                 var value = prop.GetValue(n) switch
                 {
                     null => "-",
+                    JsonElement facts => facts.ValueKind == JsonValueKind.Null ? "-" : JsonSerializer.Serialize(facts, IndentedJson),
                     IReadOnlyList<string> l => string.Join(' ', l),
                     IReadOnlyDictionary<string, string> d => string.Join(", ", d.Select(kv => $"{kv.Key}={kv.Value}")),
                     var v => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "-",

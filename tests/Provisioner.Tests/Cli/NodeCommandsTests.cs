@@ -34,6 +34,15 @@ public sealed class NodeCommandsTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains("node-400001", stdout, StringComparison.Ordinal);
 
+        (code, stdout, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "list", "--columns", "cpu,memory,disks,gpus", .. common]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("MEMORY", stdout, StringComparison.Ordinal); // no facts yet: the columns say "-"
+        Assert.Contains("GPUS", stdout, StringComparison.Ordinal);
+
+        (code, _, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "list", "--columns", "cpu,ram", .. common]);
+        Assert.Equal(2, code);
+        Assert.Contains("unknown column 'ram'", stderr, StringComparison.Ordinal);
+
         (code, stdout, _) = await KldloadProcess.RunAsync(_dir, ["nodes", "show", "52:54:00:40:00:01", "--json", .. common]);
         Assert.Equal(0, code);
         Assert.Equal("SN-CLI", JsonDocument.Parse(stdout).RootElement.GetProperty("serial").GetString());

@@ -39,6 +39,9 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var mac = File.ReadAllText($"/sys/class/net/{nic}/address").Trim();
         Say($"network: boot interface {nic} mac {mac}");
 
+        // The switch's LLDP neighbour, heard passively while the TPM work below runs (a few seconds at most).
+        var lldp = LldpListener.ListenAsync(nic, TimeSpan.FromSeconds(3), ct);
+
         var devicePath = LinuxTpmDevice.FindDevice();
         if (devicePath is null)
         {
@@ -51,7 +54,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var eventLog = ReadEventLog();
         Say(eventLog is null ? "event log: none (the firmware did not leave one)" : $"event log: {eventLog.Length} bytes");
 
-        var facts = CollectFacts(tpm);
+        var facts = CollectFacts(tpm, await lldp);
         var trust = new ProvisionerTrust(new TpmCaPinStore(tpm), cmdline.Repin, TimeProvider.System, Say);
         using var http = new HttpClient { BaseAddress = _server, Timeout = TimeSpan.FromSeconds(30) };
         var client = new AttestationClient(http, tpm, cmdline.BootToken!, Say);
@@ -248,11 +251,12 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
     }
 
     /// <summary>The node's facts (/sys, /proc, the TPM) in canonical form; null (none sent) if collecting them failed.</summary>
-    private static byte[]? CollectFacts(Tpm2 tpm)
+    private static byte[]? CollectFacts(Tpm2 tpm, Kldload.Facts.LldpFacts? lldp)
     {
         try
         {
-            var facts = new FactsCollector("/").Collect(TpmFactsReader.Read(tpm));
+            var facts = new FactsCollector("/").Collect(TpmFactsReader.Read(tpm)) with { Lldp = lldp };
+            Say(lldp is null ? "lldp: no neighbour heard on the boot interface" : $"lldp: switch {lldp.SystemName ?? lldp.ChassisId} port {lldp.PortId}");
             var canonical = FactsDocument.Canonical(facts);
             Say($"facts: {FactsDocument.Summary(facts)} ({canonical.Length} bytes, bound into the quote)");
             return canonical;

@@ -49,6 +49,30 @@ public sealed class ReferenceClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ReferenceClient_WithFacts_BoundIntoTheQuoteAndStoredAsCanonical()
+    {
+        using var tpm = new SwtpmNode();
+        const string mac = "52:54:00:60:00:03";
+        var script = await _host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi", UriKind.Relative));
+        var token = script.Split("kldload.token=")[1].Split('\n')[0].Trim();
+        var facts = Path.Combine(_dir, "facts.json");
+        File.WriteAllText(facts, """
+            { "system": { "serial": "SH-1", "manufacturer": "QEMU" },
+              "memory": { "totalGiB": 1.50, "totalBytes": 1610612736 }, "schema": 1,
+              "disks": [ { "serial": "KLD-NVME-1", "sizeBytes": 1073741824, "rotational": false } ] }
+            """);
+
+        var (code, _, stderr) = await RunAsync(tpm, new Dictionary<string, string> { ["KLDLOAD_FACTS"] = facts }, _host.Http.BaseAddress!.ToString(), token, mac, "/nonexistent");
+        Assert.True(code == 0, $"attest-client.sh exited {code}: {stderr}");
+
+        var hardware = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}/hardware", UriKind.Relative));
+        Assert.True(hardware.GetProperty("bound").GetBoolean());
+        Assert.Equal(
+            "{\"disks\":[{\"rotational\":false,\"serial\":\"KLD-NVME-1\",\"sizeBytes\":1073741824}],\"memory\":{\"totalBytes\":1610612736,\"totalGiB\":1.5},\"schema\":1,\"system\":{\"manufacturer\":\"QEMU\",\"serial\":\"SH-1\"}}",
+            hardware.GetProperty("facts").GetRawText());
+    }
+
+    [Fact]
     public async Task ReferenceClient_UsedToken_FailsWithReason()
     {
         using var tpm = new SwtpmNode();
@@ -57,7 +81,9 @@ public sealed class ReferenceClientTests : IAsyncLifetime
         Assert.Contains("challenge refused with HTTP 401: token-unknown", stderr, StringComparison.Ordinal);
     }
 
-    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(SwtpmNode tpm, params string[] args)
+    private static Task<(int Code, string Stdout, string Stderr)> RunAsync(SwtpmNode tpm, params string[] args) => RunAsync(tpm, [], args);
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(SwtpmNode tpm, Dictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tools", "attest-client.sh"));
@@ -67,6 +93,11 @@ public sealed class ReferenceClientTests : IAsyncLifetime
         }
 
         psi.Environment["TPM2TOOLS_TCTI"] = tpm.Tcti;
+        foreach (var (key, value) in environment)
+        {
+            psi.Environment[key] = value;
+        }
+
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -59,6 +59,17 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void Load_MeshEnabledWithPortZero_NamesUrlsUnlessServerUrlGivesThePort()
+    {
+        Load(out var errors, "--urls=http://127.0.0.1:0", "--Mesh:Enabled=true");
+        Assert.Contains(errors, e => e.Key == "urls" && e.Problem.Contains("Mesh:Enabled", StringComparison.Ordinal));
+
+        var config = Load(out errors, "--urls=http://127.0.0.1:0", "--Mesh:Enabled=true", "--Kldload:ServerUrl=http://10.0.0.1:8080");
+        Assert.Empty(errors);
+        Assert.Equal(8080, config.MeshHttpPort);
+    }
+
+    [Fact]
     public void Load_MisspeltEnum_NamesKeyValueAndAllowedValues()
     {
         Load(out var errors, "--Dhcp:Mode=Ful");

@@ -6,6 +6,7 @@ using Kldload.MeshCA;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Listeners;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Verification;
 
@@ -32,6 +33,7 @@ public sealed class AttestationService(
     ServedLoaders loaders,
     MeshIdentityService mesh,
     AttestationSettings settings,
+    MeshSettings meshSettings,
     TimeProvider time)
 {
     private readonly Lazy<EkCertificateValidator?> _ekRoots = new(() =>
@@ -172,7 +174,7 @@ public sealed class AttestationService(
             }
 
             session.Secret = null;
-            return Apply(session, token);
+            return Apply(session, token, source);
         }
         catch (AttestationRefusedException e)
         {
@@ -205,7 +207,7 @@ public sealed class AttestationService(
     }
 
     /// <summary>Applies a proven session's verdict: identity, state, mesh and session together.</summary>
-    private ActivateResult Apply(AttestationSession session, BootToken token)
+    private ActivateResult Apply(AttestationSession session, BootToken token, IPAddress? source)
     {
         var fingerprint = session.EkFingerprint!;
         var outcome = session.Outcome;
@@ -271,7 +273,8 @@ public sealed class AttestationService(
         MeshEnrollment enrollment;
         try
         {
-            enrollment = mesh.Enroll(node.EffectiveMeshIdentity, Convert.FromHexString(fingerprint), session.WireGuardPublicKey!, node.Epoch);
+            enrollment = mesh.Enroll(node.EffectiveMeshIdentity, Convert.FromHexString(fingerprint), session.WireGuardPublicKey!, node.Epoch,
+                MeshHubHosting.NodeEndpoint(meshSettings, source), node.Labels);
         }
         catch (MeshEnrollmentException e)
         {

@@ -59,6 +59,36 @@ public sealed class SettingsTests : IDisposable
     }
 
     [Fact]
+    public void Load_MeshEnabledWithPortZero_NamesUrlsUnlessServerUrlGivesThePort()
+    {
+        Load(out var errors, "--urls=http://127.0.0.1:0", "--Mesh:Enabled=true");
+        Assert.Contains(errors, e => e.Key == "urls" && e.Problem.Contains("Mesh:Enabled", StringComparison.Ordinal));
+
+        var config = Load(out errors, "--urls=http://127.0.0.1:0", "--Mesh:Enabled=true", "--Kldload:ServerUrl=http://10.0.0.1:8080");
+        Assert.Empty(errors);
+        Assert.Equal(8080, config.MeshHttpPort);
+    }
+
+    [Fact]
+    public void Load_MeshTopology_GroupsNeedGroupLabelsAndOnlyGroupsTakesThem()
+    {
+        Load(out var errors, "--Mesh:Topology=Groups");
+        Assert.Contains(errors, e => e.Key == "Mesh:Groups" && e.Problem.Contains("at least one", StringComparison.Ordinal));
+
+        Load(out errors, "--Mesh:Topology=FullMesh", "--Mesh:Groups=rack", "--Mesh:Topology=Star");
+        Assert.Contains(errors, e => e.Key == "Mesh:Topology" && e.Problem.Contains("HubAndSpoke, FullMesh, Groups", StringComparison.Ordinal));
+
+        Load(out errors, "--Mesh:Topology=HubAndSpoke", "--Mesh:Groups=rack,bad label,rack");
+        Assert.Equal(3, errors.Count(e => e.Key == "Mesh:Groups")); // only with Groups, a bad name, a name twice
+
+        var config = Load(out errors, "--Mesh:Topology=Groups", "--Mesh:Groups:0=rack", "--Mesh:Groups:1=role");
+        Assert.Empty(errors);
+        Assert.Equal(MeshTopologyMode.Groups, config.Mesh.Topology);
+        Assert.Equal(["rack", "role"], config.Mesh.Groups);
+        Assert.Equal(MeshTopologyMode.HubAndSpoke, Load(out _).Mesh.Topology);
+    }
+
+    [Fact]
     public void Load_MisspeltEnum_NamesKeyValueAndAllowedValues()
     {
         Load(out var errors, "--Dhcp:Mode=Ful");

@@ -50,6 +50,9 @@ public sealed class LeasePeerTests
         var metrics = await server.MetricsAsync(lab, lab.ServerNs);
         Assert.Equal(("1", "0", "0"), (PoolMetric(metrics, subnet, "active"), PoolMetric(metrics, subnet, "free"), PoolMetric(metrics, subnet, "offered")));
 
+        // The pool passed 90 %: one warning.
+        await server.Process.WaitForOutputAsync(new Regex($@"DHCP pool ""?{Regex.Escape(subnet)}""? is 100% used \(1 of 1: 1 active"), Bounded);
+
         // Client B (another MAC on the same wire) finds the pool of one taken.
         SetMac(lab.ClientNs, lab.ClientIf, macB);
         (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "udhcpc", "-q", "-f", "-n", "-i", lab.ClientIf, "-s", udhcpcScript, "-t", "2", "-T", "1");

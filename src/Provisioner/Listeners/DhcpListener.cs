@@ -36,7 +36,7 @@ public sealed partial class DhcpListener(
     /// The durable leases as of now (Full mode), for a backup taken while serving; null when this
     /// listener holds no lease database (Proxy mode, or not started).
     /// </summary>
-    internal IReadOnlyList<DhcpLease>? SnapshotLeases() => (_store as LiteDbLeaseStore)?.Snapshot();
+    internal IReadOnlyList<DhcpLease>? SnapshotLeases() => Engine?.Mode == DhcpServerMode.Full ? _store?.Snapshot() : null;
 
     /// <summary>Datagrams lost because the engine could not keep up.</summary>
     public long QueueOverflows => _transport?.QueueOverflows ?? 0;

@@ -119,6 +119,7 @@ public static partial class KldloadHost
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
+        admin.MapLeaseEndpoints();
         admin.MapImageAdminEndpoints();
         admin.MapBackupEndpoints();
         return app;
@@ -160,6 +161,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(IpxeTemplates.Load());
         builder.Services.AddSingleton<IBootImageSource, StoreBootImageSource>();
         builder.Services.AddSingleton<IImageReferenceSource, InventoryImageReferences>();
+        builder.Services.AddSingleton<DhcpLeases>();
         builder.Services.AddSingleton<DhcpBootRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpBootRecorder>());
         builder.Services.AddSingleton<BootStepRecorder>();

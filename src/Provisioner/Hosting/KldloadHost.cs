@@ -121,6 +121,7 @@ public static partial class KldloadHost
         admin.MapNodeEndpoints();
         admin.MapImageAdminEndpoints();
         admin.MapBackupEndpoints();
+        admin.MapPrometheusTargets();
         return app;
     }
 

@@ -37,7 +37,10 @@ public static partial class KldloadHost
 
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddConfiguration(config.Root);
-        // Where --urls says, and on the hub's mesh addresses for the node-facing mesh routes.
+        // Where --urls says, and on the hub's mesh addresses for the node-facing mesh routes. Kestrel
+        // binds explicit listeners only; the urls setting is emptied so that it does not warn that
+        // they override it (they bind the same URLs).
+        builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
         builder.WebHost.ConfigureKestrel(kestrel => MeshHttpListener.Listen(kestrel, config.Urls, MeshListenEndpoints(config, kestrel.ApplicationServices)));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Kldload.ShutdownTimeout);
 
@@ -122,6 +125,7 @@ public static partial class KldloadHost
         admin.MapLeaseEndpoints();
         admin.MapImageAdminEndpoints();
         admin.MapBackupEndpoints();
+        admin.MapPrometheusTargets();
         return app;
     }
 

@@ -32,6 +32,9 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 9], config.Attestation.Pcrs);
         Assert.Equal(TimeSpan.FromMinutes(15), config.Boot.TokenLifetime);
         Assert.False(config.Mesh.Enabled);
+        Assert.True(config.Mesh.LockPublicNic);
+        Assert.Equal(9100, config.Mesh.MetricsPort);
+        Assert.Equal(MeshTopologyMode.HubAndSpoke, config.Mesh.Topology);
         Assert.Equal(new Uri("http://0.0.0.0:8080"), Assert.Single(config.Urls));
         Assert.Equal(Path.Combine(_dataDir, "admin.token"), config.Auth.AdminTokenFile);
         Assert.Null(config.Boot.DefaultChannel);

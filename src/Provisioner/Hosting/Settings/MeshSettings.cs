@@ -30,6 +30,15 @@ public sealed record MeshSettings
     /// <summary>WireGuard PersistentKeepalive in seconds; 0 = off.</summary>
     public int Keepalive { get; init; } = 25;
 
+    /// <summary>The TCP port of each node's metrics exporter, listed by <c>/api/v1/prometheus/targets</c>.</summary>
+    public int MetricsPort { get; init; } = 9100;
+
+    /// <summary>
+    /// Lock each node's public NIC down to the mesh's needs (the agent's <c>PublicNicFirewall</c>
+    /// ruleset). Not applied by the live image yet: it ships no nftables.
+    /// </summary>
+    public bool LockPublicNic { get; init; } = true;
+
     /// <summary>Which nodes peer directly (every node always peers with the hub).</summary>
     public MeshTopologyMode Topology { get; init; } = MeshTopologyMode.HubAndSpoke;
 
@@ -96,6 +105,8 @@ public sealed record MeshSettings
             CertificateLifetime = r.Duration("Mesh:CertificateLifetime", TimeSpan.FromDays(7), TimeSpan.FromMinutes(10), TimeSpan.FromDays(398)),
             AddressQuarantine = r.Duration("Mesh:AddressQuarantine", TimeSpan.FromDays(30), TimeSpan.Zero, TimeSpan.FromDays(3650)),
             Keepalive = r.Int("Mesh:Keepalive", 25, 0, 65535),
+            MetricsPort = r.Int("Mesh:MetricsPort", 9100, 1, 65535),
+            LockPublicNic = r.Bool("Mesh:LockPublicNic", true),
         };
     }
 

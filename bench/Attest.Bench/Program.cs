@@ -48,8 +48,12 @@ var clock = Stopwatch.StartNew();
 var cpuBefore = ServerCpu.Seconds(options.ServerPid);
 var results = new List<BootTimings>();
 var failures = 0;
+var abandoned = 0;
 string? firstFailure = null;
-using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.Mode == "rate" ? options.Seconds + 120 : options.Window + 300));
+
+// A rate row ends at its time: boots still in flight then are abandoned (not failures). A storm
+// waits for its last node, within a bound.
+using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.Mode == "rate" ? options.Seconds : options.Window + options.Seconds + 300));
 
 async Task Boot(FleetNode node)
 {
@@ -60,6 +64,10 @@ async Task Boot(FleetNode node)
         {
             results.Add(t);
         }
+    }
+    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+    {
+        Interlocked.Increment(ref abandoned);
     }
 #pragma warning disable CA1031 // any failure of a boot is counted and reported, never fatal to the run
     catch (Exception e)
@@ -115,7 +123,7 @@ double P(IEnumerable<double> xs, double q)
 }
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"{options.Mode}: {options.Nodes} nodes ({rsaCount} RSA-2048 EK, {options.Nodes - rsaCount} ECC P-256 EK), {all.Count} boots to Ready, {failures} failed{(firstFailure is null ? string.Empty : $" (first: {firstFailure})")}"));
+    $"{options.Mode}: {options.Nodes} nodes ({rsaCount} RSA-2048 EK, {options.Nodes - rsaCount} ECC P-256 EK), {all.Count} boots to Ready, {failures} failed, {abandoned} in flight at the end{(firstFailure is null ? string.Empty : $" (first: {firstFailure})")}"));
 foreach (var step in Enum.GetValues<BootStep>())
 {
     var xs = window.Select(r => r.StepMs[(int)step]).ToList();
@@ -130,7 +138,7 @@ if (options.Mode == "rate")
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"  {rate:0.0} attestations/s over {seconds:0.0} s after {options.Warmup:0.#} s warm-up; server CPU {cpuPer:0.00} ms per attestation"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"result mode=rate nodes={options.Nodes} rate={rate:0.0} p99_ms={P(totals, 0.99):0.0} cpu_ms={cpuPer:0.000} failures={failures}"));
+        $"result mode=rate nodes={options.Nodes} boots={all.Count} rate={rate:0.0} p99_ms={P(totals, 0.99):0.0} cpu_ms={cpuPer:0.000} failures={failures}"));
 }
 else
 {
@@ -139,7 +147,7 @@ else
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"  last arrival at {lastArrival / 1000:0.00} s, last Ready at {lastReady / 1000:0.00} s: {(lastReady - lastArrival) / 1000:0.00} s after the last arrival; server CPU {cpuPer:0.00} ms per attestation"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"result mode=storm nodes={options.Nodes} last_ready_s={lastReady / 1000:0.00} after_last_arrival_s={(lastReady - lastArrival) / 1000:0.00} p99_ms={P(totals, 0.99):0.0} cpu_ms={cpuPer:0.000} failures={failures}"));
+        $"result mode=storm nodes={options.Nodes} ready={all.Count} last_ready_s={lastReady / 1000:0.00} after_last_arrival_s={(lastReady - lastArrival) / 1000:0.00} p99_ms={P(totals, 0.99):0.0} cpu_ms={cpuPer:0.000} failures={failures}"));
 }
 
 foreach (var n in nodes)

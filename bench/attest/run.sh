@@ -39,7 +39,8 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "attest bench: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 (cd "$ROOT" && dotnet build src/Provisioner -c Release -v q -nologo >/dev/null && dotnet build bench/Attest.Bench -c Release -v q -nologo >/dev/null)
-KLDLOAD="$ROOT/src/Provisioner/bin/Release/net10.0/kldload.dll"
+# KLDLOAD_DLL runs another build of the server (a before/after comparison) with the same generator.
+KLDLOAD=${KLDLOAD_DLL:-"$ROOT/src/Provisioner/bin/Release/net10.0/kldload.dll"}
 GENERATOR="$ROOT/bench/Attest.Bench/bin/Release/net10.0/Kldload.Attest.Bench.dll"
 
 # One small image on the channel every node boots (no event log: a BIOS-style boot, Lab enrollment).
@@ -71,7 +72,7 @@ LAST_RATE=""; LAST_P99=""
 for nodes in $ROWS; do
   start_server "row$nodes"
   dotnet "$GENERATOR" rate --server "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --nodes "$nodes" \
-    --seconds "$SECONDS_PER_ROW" --warmup "$WARMUP" --rsa-share "$RSA_SHARE" | tee "$WORK/row$nodes.out"
+    --seconds "$SECONDS_PER_ROW" --warmup "$WARMUP" --rsa-share "$RSA_SHARE" | tee "$WORK/row$nodes.out" || true
   stop_server
   LAST_RATE=$(awk '/^result/ { for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) { sub("rate=", "", $i); print $i } }' "$WORK/row$nodes.out")
   LAST_P99=$(awk '/^result/ { for (i = 1; i <= NF; i++) if ($i ~ /^p99_ms=/) { sub("p99_ms=", "", $i); print $i } }' "$WORK/row$nodes.out")
@@ -81,7 +82,7 @@ if [ "$STORM" -gt 0 ]; then
   start_server storm
   # A fresh data directory: every node is new to the inventory.
   dotnet "$GENERATOR" storm --server "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --nodes "$STORM" \
-    --window "$STORM_WINDOW" --rsa-share "$RSA_SHARE"
+    --window "$STORM_WINDOW" --rsa-share "$RSA_SHARE" || true
   stop_server
 fi
 

@@ -60,12 +60,18 @@ public sealed class AttestationService(
             throw recorder.Refuse(new AttestationRefusedException("challenge", reason, why), null, token?.NodeId, source);
         }
 
-        var session = sessions.Open(token.NodeId, token.Token, mac, settings.SessionLifetime);
-        var node = nodes.Store.Get(token.NodeId);
-        if (node is not null)
+        // One transaction: the session and the node's history land in one commit.
+        var (session, node) = nodes.Atomically(() =>
         {
-            nodes.Record(node, NodeEventKind.Attestation, $"attestation challenge issued (session {session.Id[..8]}, from {source?.ToString() ?? "unknown"})");
-        }
+            var session = sessions.Open(token.NodeId, token.Token, mac, settings.SessionLifetime);
+            var node = nodes.Store.Get(token.NodeId);
+            if (node is not null)
+            {
+                nodes.Record(node, NodeEventKind.Attestation, $"attestation challenge issued (session {session.Id[..8]}, from {source?.ToString() ?? "unknown"})");
+            }
+
+            return (session, node);
+        });
 
         recorder.Count("challenge", "ok", "none");
         return new ChallengeResponse(
@@ -79,23 +85,28 @@ public sealed class AttestationService(
     public QuoteResponse Quote(QuoteRequest request, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Take(request.SessionId, AttestationSessionState.Challenged, AttestationSessionState.Quoted)
+        var session = nodes.Atomically(() => sessions.Take(request.SessionId, AttestationSessionState.Challenged, AttestationSessionState.Quoted))
             ?? throw recorder.Refuse(new AttestationRefusedException("quote", "session-invalid", "unknown, expired or already used session: ask for a new challenge"), null, null, source);
         try
         {
             var evidence = QuoteEvidence.Read(request);
             var fingerprint = Identify(evidence);
-            if (revoked.IsRevoked(fingerprint, out var revokedWhy))
+            // Read-only: whether the EK is revoked, which record it would land on, for its approval and
+            // its policy (one read transaction: one opening of the shared database, not one per lookup).
+            var (isRevoked, revokedWhy, candidate, token, enrollment) = nodes.Atomically(() =>
+            {
+                var isRevoked = revoked.IsRevoked(fingerprint, out var why);
+                var candidate = identities.Candidate(session.NodeId, fingerprint);
+                return (isRevoked, why, candidate, tokens.Find(session.BootToken), identities.PolicyFor(candidate));
+            });
+            if (isRevoked)
             {
                 throw new AttestationRefusedException("quote", "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again");
             }
 
-            // Read-only: which record this EK would land on, for its approval and its policy.
-            var candidate = identities.Candidate(session.NodeId, fingerprint);
             var own = candidate is not null && candidate.EkFingerprint == fingerprint;
             var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
-            var token = tokens.Find(session.BootToken);
-            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, identities.PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
+            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, enrollment, _ekRoots.Value, settings.FirmwareDrift);
             var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest) { LoaderDigests = loaders.Digests() };
             var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
@@ -126,13 +137,17 @@ public sealed class AttestationService(
             session.FirmwarePcrs = new Dictionary<int, string>(verdict.FirmwarePcrs);
             session.ConfigurationPcrs = new Dictionary<int, string>(verdict.ConfigurationPcrs);
             session.Drift = verdict.Drift;
-            sessions.Save(session);
-
-            if (nodes.Store.Get(session.NodeId) is { } named)
+            nodes.Atomically(() =>
             {
-                nodes.Record(named, NodeEventKind.Attestation,
-                    $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
-            }
+                sessions.Save(session);
+                if (nodes.Store.Get(session.NodeId) is { } named)
+                {
+                    nodes.Record(named, NodeEventKind.Attestation,
+                        $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
+                }
+
+                return true;
+            });
 
             recorder.Count("quote", "ok", verdict.Reason ?? "none");
             return new QuoteResponse(
@@ -149,7 +164,7 @@ public sealed class AttestationService(
     public ActivateResult Activate(ActivateRequest request, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Take(request.SessionId, AttestationSessionState.Quoted, AttestationSessionState.Activated)
+        var session = nodes.Atomically(() => sessions.Take(request.SessionId, AttestationSessionState.Quoted, AttestationSessionState.Activated))
             ?? throw recorder.Refuse(new AttestationRefusedException("activate", "session-invalid", "unknown, expired or already used session: start again with a challenge"), null, null, source);
         try
         {
@@ -162,12 +177,17 @@ public sealed class AttestationService(
 
             // Proven. Everything that may have changed since the quote is checked again before any effect.
             var fingerprint = session.EkFingerprint!;
-            if (revoked.IsRevoked(fingerprint, out var revokedWhy))
+            var (isRevoked, revokedWhy, token) = nodes.Atomically(() =>
+            {
+                var isRevoked = revoked.IsRevoked(fingerprint, out var why);
+                var token = tokens.Check(session.BootToken, session.Mac, out var bootToken) == BootTokenProblem.None ? bootToken : null;
+                return (isRevoked, why, token);
+            });
+            if (isRevoked)
             {
                 throw new AttestationRefusedException("activate", "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again");
             }
 
-            var token = tokens.Check(session.BootToken, session.Mac, out var bootToken) == BootTokenProblem.None ? bootToken : null;
             if (token is null)
             {
                 throw new AttestationRefusedException("activate", "token-closed", "the boot token of this session expired or was closed (decommission, replace): reboot the node");

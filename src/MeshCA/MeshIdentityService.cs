@@ -42,7 +42,7 @@ public sealed class MeshIdentityService(
     /// Enrols (or re-enrols) <paramref name="nodeId"/> with the WireGuard key bound by its attestation.
     /// A reboot lands on the same address; a new key revokes the previous one on every bundle and on the hub.
     /// </summary>
-    public MeshEnrollment Enroll(string nodeId, ReadOnlySpan<byte> ekSha256, ReadOnlySpan<byte> wireGuardPublicKey, uint keyEpoch, string? endpoint = null)
+    public MeshEnrollment Enroll(string nodeId, ReadOnlySpan<byte> ekSha256, ReadOnlySpan<byte> wireGuardPublicKey, uint keyEpoch, string? endpoint = null, IReadOnlyDictionary<string, string>? labels = null)
     {
         if (!NodeIdentity.IsValidNodeId(nodeId))
         {
@@ -81,6 +81,7 @@ public sealed class MeshIdentityService(
                 Address6 = assigned.Address6,
                 Address4 = assigned.Address4,
                 Endpoint = endpoint,
+                Labels = labels is null ? new Dictionary<string, string>() : new Dictionary<string, string>(labels, StringComparer.Ordinal),
             };
             byte[]? replaced;
             try

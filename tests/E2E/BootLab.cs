@@ -133,7 +133,7 @@ internal sealed class BootLab : IAsyncDisposable
         _kldload = Command.Start("ip",
         [
             "netns", "exec", Namespace, "dotnet", KldloadDll, "serve",
-            "--urls", $"http://[::]:{HttpPort}",
+            "--urls", _options.LanBoundUrls ? ServerUrl : $"http://[::]:{HttpPort}",
             $"--Kldload:ServerUrl={ServerUrl}",
             $"--Kldload:DataDir={DataDir}",
             .. _dhcp,
@@ -412,6 +412,10 @@ internal sealed class BootLab : IAsyncDisposable
 
     public Task UnblockHttpAsync() => Ns("nft", "delete", "table", "inet", "kle2eblock");
 
+    /// <summary>HTTP status of a GET from inside the namespace (curl), "000" when nothing answered.</summary>
+    public async Task<string> HttpStatusAsync(string url) =>
+        (await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], TimeSpan.FromSeconds(15))).Output.Trim();
+
     public Task<Command.Result> PingAsync(string address) =>
         Command.RunAsync("ip", ["netns", "exec", Namespace, "busybox", "ping", "-c", "3", "-W", "3", address], TimeSpan.FromSeconds(30));
 
@@ -509,6 +513,13 @@ internal sealed record LabOptions
     /// CA in <c>Attestation:EkRootsDir</c>.
     /// </summary>
     public bool ManufacturedTpm { get; init; }
+
+    /// <summary>
+    /// <c>--urls</c> of <c>kldload serve</c>: every address (<c>[::]</c>, the default), or only the boot LAN
+    /// address, as an operator keeping kldload off other networks would; the mesh endpoints must answer
+    /// on the hub's mesh address either way.
+    /// </summary>
+    public bool LanBoundUrls { get; init; }
 }
 
 /// <summary>The VM's firmware.</summary>

@@ -12,14 +12,15 @@ public class SeaBiosBootTests(ITestOutputHelper output)
     private static readonly TimeSpan VmLimit = TimeSpan.FromMinutes(6);
 
     /// <summary>
-    /// A first boot reaches Ready (the agent pins the mesh CA in the TPM); then another provisioner with
-    /// its own CA takes the segment and the same machine refuses it, until that provisioner's operator
-    /// re-pins the node.
+    /// kldload listens only on the boot LAN address (<c>--urls http://10.77.0.1:8080</c>); the agent's
+    /// ready goes to the hub's mesh address, where kldload listens for it on its own. The first boot
+    /// reaches Ready (the agent pins the mesh CA in the TPM); then another provisioner with its own CA
+    /// takes the segment and the same machine refuses it, until that provisioner's operator re-pins the node.
     /// </summary>
     [Fact]
-    public async Task Boot_SeaBiosIpxe_ReadyThenRefusesAnotherProvisionerUntilRepinned()
+    public async Task Boot_SeaBiosIpxeWithLanBoundUrls_ReadyThenRefusesAnotherProvisionerUntilRepinned()
     {
-        await using var lab = await BootLab.StartAsync();
+        await using var lab = await BootLab.StartAsync(new LabOptions { LanBoundUrls = true });
         const string mac = "52:54:00:e2:e0:01";
         var vm = await lab.StartVmAsync(mac);
 
@@ -32,6 +33,15 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         var seconds = node.GetProperty("lastBootToMeshSeconds").GetDouble();
         Assert.True(seconds > 0);
         Assert.Contains("kldload-agent: READY node=", BootLab.Tail(vm.SerialLog), StringComparison.Ordinal);
+
+        // The hub's own listener serves the node-facing mesh routes only; the rest stays on the LAN address.
+        var hub = System.Net.IPAddress.Parse(mesh!).GetAddressBytes();
+        Array.Clear(hub, 8, 8);
+        hub[15] = 1;
+        var hubUrl = $"http://[{new System.Net.IPAddress(hub)}]:{BootLab.HttpPort}";
+        Assert.Equal("404", await lab.HttpStatusAsync($"{hubUrl}/api/v1/nodes"));
+        Assert.Equal("404", await lab.HttpStatusAsync($"{hubUrl}/boot.ipxe"));
+        Assert.Equal("200", await lab.HttpStatusAsync($"{lab.ServerUrl}/healthz"));
         output.WriteLine($"SeaBIOS+iPXE: node {node.GetProperty("id").GetString()} Ready, mesh {mesh}, lastBootToMeshSeconds {BootLab.FormatSeconds(seconds)}");
         await lab.StopVmAsync(vm);
 

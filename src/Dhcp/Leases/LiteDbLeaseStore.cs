@@ -204,10 +204,8 @@ public sealed class LiteDbLeaseStore : ILeaseStore
         }
     }
 
-    /// <summary>
-    /// A consistent copy of every lease for a backup: the staged leases are flushed first, so the copy
-    /// holds exactly what clients may have been told, then the current set is taken under the lock.
-    /// </summary>
+    /// <inheritdoc/>
+    /// <remarks>The staged leases are flushed first, then the current set is taken under the lock.</remarks>
     public IReadOnlyList<DhcpLease> Snapshot()
     {
         Flush();

@@ -10,7 +10,7 @@ namespace Kldload.Dhcp.Server;
 /// injected <see cref="ILeaseStore"/>, boot answers come from <see cref="IDhcpBootPolicy"/>. Calls are
 /// serialised by an internal lock; the server loop is the only caller on the hot path.
 /// </summary>
-public sealed class DhcpEngine
+public sealed class DhcpEngine : IDhcpLeaseQuery
 {
     /// <summary>The client port (RFC 2131 section 4.1).</summary>
     public const int ClientPort = 68;
@@ -34,8 +34,7 @@ public sealed class DhcpEngine
     private readonly Lock _lock = new();
     private readonly Dictionary<uint, DhcpLease> _byAddress = [];
     private readonly Dictionary<string, uint> _byClient = [];
-    private readonly Dictionary<string, DhcpReservation> _reservationByMac;
-    private readonly Dictionary<uint, DhcpReservation> _reservationByAddress;
+    private readonly ReservationBook _reservations;
     private readonly PendingOffers _offers;
     private readonly uint[] _cursor;
 
@@ -49,8 +48,7 @@ public sealed class DhcpEngine
         _store = store;
         _bootPolicy = bootPolicy;
         _time = time;
-        _reservationByMac = options.Reservations.ToDictionary(r => r.HardwareAddress.ToLowerInvariant());
-        _reservationByAddress = options.Reservations.ToDictionary(r => r.Address.Value);
+        _reservations = new ReservationBook(options.Reservations);
         // Large pools: at most half can be on offer at once. A full table evicts its oldest offer before a
         // new one is made, so a flood recycles its own offers and a real client always gets one.
         var perSubnet = options.Subnets.Select(s => Math.Max(Math.Min(s.PoolSize, 16), s.PoolSize / 2)).ToArray();
@@ -116,6 +114,143 @@ public sealed class DhcpEngine
             return _byAddress.Values.Where(l => string.Equals(l.HardwareAddress, hardwareAddress, StringComparison.OrdinalIgnoreCase))
                 .OrderByDescending(l => l.Expires).FirstOrDefault();
         }
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<DhcpLeaseEntry> ListLeases()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            return _byAddress.Values.OrderBy(l => l.Address.Value).Select(l => Describe(l, now)).ToList();
+        }
+    }
+
+    /// <inheritdoc/>
+    public DhcpLeaseEntry? FindLease(Ipv4Address address)
+    {
+        lock (_lock)
+        {
+            return _byAddress.TryGetValue(address.Value, out var lease) ? Describe(lease, _time.GetUtcNow()) : null;
+        }
+    }
+
+    /// <inheritdoc/>
+    public DhcpLeaseEntry? ReleaseLease(Ipv4Address address)
+    {
+        DhcpLeaseEntry? before;
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            if (!_byAddress.TryGetValue(address.Value, out var lease) || !lease.IsHeldAt(now))
+            {
+                return null;
+            }
+
+            before = Describe(lease, now);
+            var released = lease with { State = DhcpLeaseState.Released, Expires = now };
+            if (lease.State == DhcpLeaseState.Declined)
+            {
+                // A decline's record names no client ("declined"): nobody is owed the address first.
+                _byAddress[address.Value] = released;
+                _store.Save(released);
+            }
+            else
+            {
+                Store(released);
+            }
+        }
+
+        // Outside the lock: the server loop keeps answering while the disk works (the store is thread-safe).
+        _store.Flush();
+        return before;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<DhcpPoolUsage> PoolUsage()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            var usage = new List<DhcpPoolUsage>(_options.Subnets.Count);
+            foreach (var subnet in _options.Subnets)
+            {
+                var counted = new HashSet<uint>();
+                var reserved = 0;
+                foreach (var a in NeverPooled())
+                {
+                    if (subnet.InPool(a) && counted.Add(a.Value))
+                    {
+                        reserved++;
+                    }
+                }
+
+                int active = 0, declined = 0, offered = 0;
+                foreach (var lease in _byAddress.Values)
+                {
+                    if (!lease.IsHeldAt(now) || !subnet.InPool(lease.Address) || !counted.Add(lease.Address.Value))
+                    {
+                        continue;
+                    }
+
+                    if (lease.State == DhcpLeaseState.Declined)
+                    {
+                        declined++;
+                    }
+                    else
+                    {
+                        active++;
+                    }
+                }
+
+                foreach (var offer in _offers.Live(now))
+                {
+                    if (subnet.InPool(offer.Address) && counted.Add(offer.Address.Value))
+                    {
+                        offered++;
+                    }
+                }
+
+                usage.Add(new DhcpPoolUsage(subnet, subnet.PoolSize, active, offered, declined, reserved));
+            }
+
+            return usage;
+        }
+    }
+
+    /// <summary>Addresses never handed out from a pool (see <see cref="IsFree"/>).</summary>
+    private IEnumerable<Ipv4Address> NeverPooled()
+    {
+        foreach (var r in _options.Reservations)
+        {
+            yield return r.Address;
+        }
+
+        yield return _options.ServerAddress;
+        foreach (var s in _options.Subnets)
+        {
+            if (s.Router is { } router)
+            {
+                yield return router;
+            }
+
+            yield return s.Network;
+            yield return new Ipv4Address(s.Network.Value | ~s.Mask.Value);
+        }
+    }
+
+    private DhcpLeaseEntry Describe(DhcpLease lease, DateTimeOffset now)
+    {
+        var status = lease.State switch
+        {
+            DhcpLeaseState.Released => DhcpLeaseStatus.Released,
+            _ when lease.Expires <= now => DhcpLeaseStatus.Expired,
+            DhcpLeaseState.Declined => DhcpLeaseStatus.Declined,
+            _ => DhcpLeaseStatus.Active,
+        };
+        var subnet = _options.Subnets.FirstOrDefault(s => s.Contains(lease.Address));
+        DateTimeOffset? declinedAt = lease.State == DhcpLeaseState.Declined ? lease.Expires - _options.DeclineHoldTime : null;
+        return new DhcpLeaseEntry(lease, status, subnet, _reservations.ForAddress(lease.Address), declinedAt);
     }
 
     /// <summary>Parses and answers one datagram. Never throws on hostile input.</summary>
@@ -220,7 +355,7 @@ public sealed class DhcpEngine
     {
         var subnet = _options.Subnets[subnetIndex];
         fromOffer = false;
-        if (_reservationByMac.TryGetValue(request.HardwareAddressText, out var reservation))
+        if (_reservations.Find(request) is { } reservation)
         {
             return subnet.Contains(reservation.Address) ? reservation.Address : null;
         }
@@ -261,7 +396,7 @@ public sealed class DhcpEngine
     /// <summary>An address nobody else holds, has been offered, or has reserved; not ours or the router's.</summary>
     private bool IsFree(Ipv4Address address, string clientId, DateTimeOffset now)
     {
-        if (address == _options.ServerAddress || _reservationByAddress.ContainsKey(address.Value))
+        if (address == _options.ServerAddress || _reservations.IsReserved(address))
         {
             return false;
         }
@@ -287,7 +422,7 @@ public sealed class DhcpEngine
     /// <summary>Whether <paramref name="address"/> may be bound to this client now (RFC 2131 section 4.3.2).</summary>
     private bool CanGrant(DhcpMessage request, string clientId, Ipv4Address address, DhcpSubnet subnet, DateTimeOffset now)
     {
-        if (_reservationByMac.TryGetValue(request.HardwareAddressText, out var reservation))
+        if (_reservations.Find(request) is { } reservation)
         {
             return reservation.Address == address;
         }
@@ -343,7 +478,7 @@ public sealed class DhcpEngine
             }
 
             var known = (_byClient.TryGetValue(clientId, out var previous) && previous == wanted.Value)
-                || (_reservationByMac.TryGetValue(request.HardwareAddressText, out var r) && r.Address == wanted);
+                || _reservations.Find(request)?.Address == wanted;
             if (known && CanGrant(request, clientId, wanted, _options.Subnets[index], now))
             {
                 return Bind(request, context, clientId, index, wanted, now);
@@ -386,7 +521,7 @@ public sealed class DhcpEngine
             Store(old with { State = DhcpLeaseState.Released, Expires = now });
         }
 
-        _reservationByMac.TryGetValue(request.HardwareAddressText, out var reservation);
+        var reservation = _reservations.Find(request);
         Store(new DhcpLease
         {
             Address = address,
@@ -395,7 +530,8 @@ public sealed class DhcpEngine
             State = DhcpLeaseState.Active,
             Expires = now + subnet.LeaseTime,
             HostName = reservation?.HostName ?? request.Options.GetString(DhcpOptionCode.HostName),
-            RelayAgentInformation = request.Options.Get(DhcpOptionCode.RelayAgentInformation),
+            // Only a relay's option 82 says where the client is (see ReservationBook.TrustedRelayInformation).
+            RelayAgentInformation = request.RelayAddress.IsAny ? null : request.Options.Get(DhcpOptionCode.RelayAgentInformation),
             RelayAddress = request.RelayAddress,
         });
         var outcome = Reply(DhcpMessageType.Ack, request, context, subnet, address);
@@ -551,7 +687,7 @@ public sealed class DhcpEngine
             reply.Options.SetString(DhcpOptionCode.DomainName, domain);
         }
 
-        if (_reservationByMac.TryGetValue(request.HardwareAddressText, out var reservation) && reservation.HostName is { Length: > 0 } host)
+        if (_reservations.Find(request)?.HostName is { Length: > 0 } host)
         {
             reply.Options.SetString(DhcpOptionCode.HostName, host);
         }

@@ -29,6 +29,3 @@ public sealed record DhcpSubnet
 
     public int PoolSize => (int)Math.Min(int.MaxValue, (long)PoolEnd.Value - PoolStart.Value + 1);
 }
-
-/// <summary>A fixed address for one hardware address (<c>Dhcp:Reservations:N</c>).</summary>
-public sealed record DhcpReservation(string HardwareAddress, Ipv4Address Address, string? HostName);

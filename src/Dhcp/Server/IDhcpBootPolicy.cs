@@ -55,7 +55,7 @@ public sealed record BootClient
             MachineId = options.ClientMachineId,
             // Option 82 is the relay's word about where the client sits (RFC 3046): a client that is
             // not behind a relay (giaddr 0) may send one too, and it proves nothing.
-            RelayAgentInformation = request.RelayAddress.IsAny ? null : options.RelayAgentInformation,
+            RelayAgentInformation = ReservationBook.TrustedRelayInformation(request),
             RequestsBootFile = options.ParameterRequestList.Contains(DhcpOptionCode.BootFileName),
         };
     }

@@ -15,6 +15,12 @@ public interface ILeaseStore : IDisposable
 
     /// <summary>Makes every saved lease durable (written and synced to disk).</summary>
     void Flush();
+
+    /// <summary>
+    /// A consistent copy of every lease for a backup: what is staged is made durable first, so the copy
+    /// holds exactly what clients may have been told.
+    /// </summary>
+    IReadOnlyList<DhcpLease> Snapshot();
 }
 
 /// <summary>A store that keeps leases in memory only: for unit tests and benchmarks of the engine.</summary>
@@ -33,6 +39,12 @@ public sealed class InMemoryLeaseStore : ILeaseStore
     }
 
     public void Flush() => FlushCount++;
+
+    public IReadOnlyList<DhcpLease> Snapshot()
+    {
+        Flush();
+        return LoadAll();
+    }
 
     public void Dispose()
     {

@@ -18,6 +18,9 @@ internal sealed class PendingOffers(int maxTotal, int[] maxPerSubnet)
 
     public int Count => _byClient.Count;
 
+    /// <summary>The offers not yet expired at <paramref name="now"/>.</summary>
+    public IEnumerable<Offer> Live(DateTimeOffset now) => _byClient.Values.Where(o => o.Expires > now);
+
     public bool TryGet(string clientId, DateTimeOffset now, out Offer offer) =>
         _byClient.TryGetValue(clientId, out offer) && offer.Expires > now;
 

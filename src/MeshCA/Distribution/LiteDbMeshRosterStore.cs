@@ -34,6 +34,7 @@ public sealed class LiteDbMeshRosterStore : IMeshRosterStore
         Address6 = IPAddress.Parse(d["v6"].AsString),
         Address4 = d["v4"].IsNull ? null : IPAddress.Parse(d["v4"].AsString),
         Endpoint = d["endpoint"].IsNull ? null : d["endpoint"].AsString,
+        Labels = d["labels"].IsDocument ? d["labels"].AsDocument.ToDictionary(l => l.Key, l => l.Value.AsString, StringComparer.Ordinal) : new Dictionary<string, string>(),
     })];
 
     public void SaveMember(MeshMember member)
@@ -47,6 +48,7 @@ public sealed class LiteDbMeshRosterStore : IMeshRosterStore
             ["v6"] = member.Address6.ToString(),
             ["v4"] = member.Address4?.ToString() ?? BsonValue.Null,
             ["endpoint"] = member.Endpoint ?? BsonValue.Null,
+            ["labels"] = new BsonDocument(member.Labels.ToDictionary(l => l.Key, l => new BsonValue(l.Value))),
         });
     }
 

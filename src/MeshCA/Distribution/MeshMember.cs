@@ -19,6 +19,16 @@ public sealed record MeshMember
 
     /// <summary><c>host:port</c> where other nodes can reach this node directly, when the policy lets them.</summary>
     public string? Endpoint { get; init; }
+
+    /// <summary>The node's labels when it enrolled (name → value), for policies that group nodes by label.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>True when both hold the same labels with the same values.</summary>
+    public bool SameLabels(MeshMember other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return Labels.Count == other.Labels.Count && Labels.All(l => other.Labels.TryGetValue(l.Key, out var v) && v == l.Value);
+    }
 }
 
 /// <summary>A revoked WireGuard public key: on every bundle's denylist from then on.</summary>
@@ -53,6 +63,12 @@ public sealed record MeshTopology
 
     /// <summary>PersistentKeepalive nodes use towards the hub (<c>Mesh:Keepalive</c>), 0 = off.</summary>
     public int Keepalive { get; init; } = 25;
+
+    /// <summary>
+    /// The UDP port every node listens on, put in its bundle; null = any (the node only dials out, as
+    /// under hub and spoke). Direct peers need it, since they dial each other's endpoints.
+    /// </summary>
+    public int? NodeListenPort { get; init; }
 }
 
 /// <summary>Decides which nodes peer with each other directly; every node always peers with the hub.</summary>
@@ -70,12 +86,52 @@ public sealed class HubAndSpokePolicy : IPeerPolicy
     public bool PeersDirectly(MeshMember node, MeshMember other) => false;
 }
 
-/// <summary>Full mesh: nodes peer directly with every other node that has a reachable endpoint.</summary>
+/// <summary>
+/// Full mesh: nodes peer directly with every other node, when at least one of the two has a reachable
+/// endpoint (the other is learnt from its first handshake). The relation is symmetric: a peer that
+/// one side lists and the other does not would only drop the traffic routed to it.
+/// </summary>
 public sealed class FullMeshPolicy : IPeerPolicy
 {
     public static readonly FullMeshPolicy Instance = new();
 
-    public bool PeersDirectly(MeshMember node, MeshMember other) => other.Endpoint is not null && node.NodeId != other.NodeId;
+    public bool PeersDirectly(MeshMember node, MeshMember other)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(other);
+        return node.NodeId != other.NodeId && (node.Endpoint is not null || other.Endpoint is not null);
+    }
+}
+
+/// <summary>
+/// Groups: nodes peer directly with nodes that carry one of the group labels with the same value (for
+/// example both <c>rack=r12</c> when <c>rack</c> is a group label), when at least one of the two has a
+/// reachable endpoint (symmetric, as <see cref="FullMeshPolicy"/>); everything else goes through the hub.
+/// </summary>
+public sealed class GroupsPolicy : IPeerPolicy
+{
+    private readonly string[] _groupLabels;
+
+    public GroupsPolicy(IEnumerable<string> groupLabels)
+    {
+        ArgumentNullException.ThrowIfNull(groupLabels);
+        _groupLabels = [.. groupLabels.Distinct(StringComparer.Ordinal)];
+        if (_groupLabels.Length == 0)
+        {
+            throw new ArgumentException("at least one group label is needed", nameof(groupLabels));
+        }
+    }
+
+    /// <summary>The label names that form groups.</summary>
+    public IReadOnlyList<string> GroupLabels => _groupLabels;
+
+    public bool PeersDirectly(MeshMember node, MeshMember other)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(other);
+        return node.NodeId != other.NodeId && (node.Endpoint is not null || other.Endpoint is not null)
+            && _groupLabels.Any(g => node.Labels.TryGetValue(g, out var mine) && other.Labels.TryGetValue(g, out var theirs) && mine == theirs);
+    }
 }
 
 /// <summary>Storage of mesh members, revoked keys and the mesh epoch.</summary>

@@ -198,7 +198,7 @@ public sealed class MeshRoster
                 IssuedAt = _time.GetUtcNow(),
                 KeyEpoch = node.KeyEpoch,
                 Addresses = addresses,
-                ListenPort = null,
+                ListenPort = t.NodeListenPort,
                 Peers = peers,
                 Revoked = [.. _revoked.Select(r => r.PublicKey)],
             };
@@ -250,7 +250,7 @@ public sealed class MeshRoster
 
     private static bool Same(MeshMember a, MeshMember b) =>
         a.NodeId == b.NodeId && a.PublicKey.AsSpan().SequenceEqual(b.PublicKey) && a.KeyEpoch == b.KeyEpoch
-        && a.Address6.Equals(b.Address6) && Equals(a.Address4, b.Address4) && a.Endpoint == b.Endpoint;
+        && a.Address6.Equals(b.Address6) && Equals(a.Address4, b.Address4) && a.Endpoint == b.Endpoint && a.SameLabels(b);
 
     private void RevokeLocked(MeshMember old)
     {

@@ -245,7 +245,9 @@ public static class NodeEndpoints
                 n.ReplacedBy = replacement.Id;
                 n.Name = $"{oldName}-replaced-{n.Id[..6]}";
             });
-            var updated = nodes.Update(replacement.Id, NodeEventKind.Operator, $"took the identity of {old.Id} ({oldName}): name, profile, labels, mesh address", actor, n =>
+            var where = replacement.Location?.Describe() is { Length: > 0 } w ? $" at {w}" : string.Empty;
+            var was = old.Location?.Describe() is { Length: > 0 } ow ? $" (was at {ow})" : string.Empty;
+            var updated = nodes.Update(replacement.Id, NodeEventKind.Operator, $"took the identity of {old.Id} ({oldName}){was}{where}: name, profile, labels, mesh address", actor, n =>
             {
                 n.Name = oldName;
                 n.Labels = new Dictionary<string, string>(old.Labels);

@@ -39,6 +39,9 @@ public sealed record NodeView(
     string? ReplacedBy,
     string? Replaces)
 {
+    /// <summary>Where the node sits by its relay's option 82, readable (<see cref="RelayLocation.Describe"/>); null when never relayed.</summary>
+    public string? Location { get; init; }
+
     /// <summary>Whether PCR 9 of the last attested boot measured the kernel command line kldload served.</summary>
     public bool? CommandLineMeasured { get; init; }
 
@@ -86,6 +89,7 @@ public sealed record NodeView(
             Utc(n.FirstSeenAt), Utc(n.LastSeenAt), n.LastBootAt is { } b ? Utc(b) : null, n.LastBootToMeshSeconds,
             n.Location?.CircuitId, n.Location?.RemoteId, n.Labels, n.ReplacedBy, n.Replaces)
         {
+            Location = n.Location?.Describe() is { Length: > 0 } where ? where : null,
             CommandLineMeasured = n.CommandLineMeasured,
             InitrdMeasured = n.InitrdMeasured,
             PinnedPcrs = n.PinnedPcrs,

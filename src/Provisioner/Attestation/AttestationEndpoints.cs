@@ -2,6 +2,7 @@ using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Listeners;
 
 namespace Kldload.Provisioner.Attestation;
 
@@ -26,7 +27,7 @@ public static class AttestationEndpoints
             return Results.Json(result.Response, statusCode: result.Pending ? StatusCodes.Status202Accepted : StatusCodes.Status200OK);
         }));
         attest.MapPost("/ready", (ReadyRequest body, ReadyStep service, IMeshHub hub, HttpContext http) =>
-            Run(() => Results.Ok(service.Ready(body, http.Connection.RemoteIpAddress, hub.IsRunning))));
+            Run(() => Results.Ok(service.Ready(body, http.Connection.RemoteIpAddress, hub.IsRunning)))).ServedOnMesh();
         return app;
     }
 

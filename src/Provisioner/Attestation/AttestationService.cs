@@ -6,6 +6,7 @@ using Kldload.MeshCA;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Listeners;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Verification;
 
@@ -33,6 +34,7 @@ public sealed class AttestationService(
     MeshIdentityService mesh,
     HardwareInventory hardware,
     AttestationSettings settings,
+    MeshSettings meshSettings,
     TimeProvider time)
 {
     private readonly Lazy<EkCertificateValidator?> _ekRoots = new(() =>
@@ -59,12 +61,18 @@ public sealed class AttestationService(
             throw recorder.Refuse(new AttestationRefusedException("challenge", reason, why), null, token?.NodeId, source);
         }
 
-        var session = sessions.Open(token.NodeId, token.Token, mac, settings.SessionLifetime);
-        var node = nodes.Store.Get(token.NodeId);
-        if (node is not null)
+        // One transaction: the session and the node's history land in one commit.
+        var (session, node) = nodes.Atomically(() =>
         {
-            nodes.Record(node, NodeEventKind.Attestation, $"attestation challenge issued (session {session.Id[..8]}, from {source?.ToString() ?? "unknown"})");
-        }
+            var session = sessions.Open(token.NodeId, token.Token, mac, settings.SessionLifetime);
+            var node = nodes.Store.Get(token.NodeId);
+            if (node is not null)
+            {
+                nodes.Record(node, NodeEventKind.Attestation, $"attestation challenge issued (session {session.Id[..8]}, from {source?.ToString() ?? "unknown"})");
+            }
+
+            return (session, node);
+        });
 
         recorder.Count("challenge", "ok", "none");
         return new ChallengeResponse(
@@ -78,23 +86,28 @@ public sealed class AttestationService(
     public QuoteResponse Quote(QuoteRequest request, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Take(request.SessionId, AttestationSessionState.Challenged, AttestationSessionState.Quoted)
+        var session = nodes.Atomically(() => sessions.Take(request.SessionId, AttestationSessionState.Challenged, AttestationSessionState.Quoted))
             ?? throw recorder.Refuse(new AttestationRefusedException("quote", "session-invalid", "unknown, expired or already used session: ask for a new challenge"), null, null, source);
         try
         {
             var evidence = QuoteEvidence.Read(request);
             var fingerprint = Identify(evidence);
-            if (revoked.IsRevoked(fingerprint, out var revokedWhy))
+            // Read-only: whether the EK is revoked, which record it would land on, for its approval and
+            // its policy (one read transaction: one opening of the shared database, not one per lookup).
+            var (isRevoked, revokedWhy, candidate, token, enrollment) = nodes.Atomically(() =>
+            {
+                var isRevoked = revoked.IsRevoked(fingerprint, out var why);
+                var candidate = identities.Candidate(session.NodeId, fingerprint);
+                return (isRevoked, why, candidate, tokens.Find(session.BootToken), identities.PolicyFor(candidate));
+            });
+            if (isRevoked)
             {
                 throw new AttestationRefusedException("quote", "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again");
             }
 
-            // Read-only: which record this EK would land on, for its approval and its policy.
-            var candidate = identities.Candidate(session.NodeId, fingerprint);
             var own = candidate is not null && candidate.EkFingerprint == fingerprint;
             var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
-            var token = tokens.Find(session.BootToken);
-            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, identities.PolicyFor(candidate), _ekRoots.Value, settings.FirmwareDrift);
+            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, enrollment, _ekRoots.Value, settings.FirmwareDrift);
             var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest) { LoaderDigests = loaders.Digests() };
             var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
@@ -127,13 +140,17 @@ public sealed class AttestationService(
             session.Drift = verdict.Drift;
             session.Facts = evidence.CanonicalFacts is { } facts ? Encoding.UTF8.GetString(facts) : null;
             session.FactsBound = verdict.FactsBound;
-            sessions.Save(session);
-
-            if (nodes.Store.Get(session.NodeId) is { } named)
+            nodes.Atomically(() =>
             {
-                nodes.Record(named, NodeEventKind.Attestation,
-                    $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
-            }
+                sessions.Save(session);
+                if (nodes.Store.Get(session.NodeId) is { } named)
+                {
+                    nodes.Record(named, NodeEventKind.Attestation,
+                        $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
+                }
+
+                return true;
+            });
 
             recorder.Count("quote", "ok", verdict.Reason ?? "none");
             return new QuoteResponse(
@@ -150,7 +167,7 @@ public sealed class AttestationService(
     public ActivateResult Activate(ActivateRequest request, IPAddress? source = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = sessions.Take(request.SessionId, AttestationSessionState.Quoted, AttestationSessionState.Activated)
+        var session = nodes.Atomically(() => sessions.Take(request.SessionId, AttestationSessionState.Quoted, AttestationSessionState.Activated))
             ?? throw recorder.Refuse(new AttestationRefusedException("activate", "session-invalid", "unknown, expired or already used session: start again with a challenge"), null, null, source);
         try
         {
@@ -163,19 +180,24 @@ public sealed class AttestationService(
 
             // Proven. Everything that may have changed since the quote is checked again before any effect.
             var fingerprint = session.EkFingerprint!;
-            if (revoked.IsRevoked(fingerprint, out var revokedWhy))
+            var (isRevoked, revokedWhy, token) = nodes.Atomically(() =>
+            {
+                var isRevoked = revoked.IsRevoked(fingerprint, out var why);
+                var token = tokens.Check(session.BootToken, session.Mac, out var bootToken) == BootTokenProblem.None ? bootToken : null;
+                return (isRevoked, why, token);
+            });
+            if (isRevoked)
             {
                 throw new AttestationRefusedException("activate", "ek-revoked", $"this EK was revoked ({revokedWhy}); it can never attest again");
             }
 
-            var token = tokens.Check(session.BootToken, session.Mac, out var bootToken) == BootTokenProblem.None ? bootToken : null;
             if (token is null)
             {
                 throw new AttestationRefusedException("activate", "token-closed", "the boot token of this session expired or was closed (decommission, replace): reboot the node");
             }
 
             session.Secret = null;
-            return Apply(session, token);
+            return Apply(session, token, source);
         }
         catch (AttestationRefusedException e)
         {
@@ -208,7 +230,7 @@ public sealed class AttestationService(
     }
 
     /// <summary>Applies a proven session's verdict: identity, state, mesh and session together.</summary>
-    private ActivateResult Apply(AttestationSession session, BootToken token)
+    private ActivateResult Apply(AttestationSession session, BootToken token, IPAddress? source)
     {
         var fingerprint = session.EkFingerprint!;
         var outcome = session.Outcome;
@@ -292,7 +314,8 @@ public sealed class AttestationService(
         MeshEnrollment enrollment;
         try
         {
-            enrollment = mesh.Enroll(node.EffectiveMeshIdentity, Convert.FromHexString(fingerprint), session.WireGuardPublicKey!, node.Epoch);
+            enrollment = mesh.Enroll(node.EffectiveMeshIdentity, Convert.FromHexString(fingerprint), session.WireGuardPublicKey!, node.Epoch,
+                MeshHubHosting.NodeEndpoint(meshSettings, source), node.Labels);
         }
         catch (MeshEnrollmentException e)
         {

@@ -19,6 +19,12 @@ public sealed class ReadyStep(NodeService nodes, AttestationSessionStore session
     public ReadyResponse Ready(ReadyRequest request, IPAddress? remote, bool hubRunning)
     {
         ArgumentNullException.ThrowIfNull(request);
+        // The lookups and the transition in one transaction: one opening of the shared database.
+        return nodes.Atomically(() => ReadyLocked(request, remote, hubRunning));
+    }
+
+    private ReadyResponse ReadyLocked(ReadyRequest request, IPAddress? remote, bool hubRunning)
+    {
         var session = sessions.Find(request.SessionId, AttestationSessionState.Activated)
             ?? throw recorder.Refuse(new AttestationRefusedException("ready", "session-invalid", "unknown or expired session"), null, null, remote);
         var node = nodes.Store.Get(session.ResolvedNodeId ?? session.NodeId)!;

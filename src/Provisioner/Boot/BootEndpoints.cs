@@ -55,14 +55,15 @@ public static partial class BootEndpoints
                 statusCode: StatusCodes.Status429TooManyRequests);
         }
 
-        // Every write of one script request (node, history, boot start, token) is one transaction:
-        // one commit instead of eight.
+        // Every write of one script request (node, history, boot start, token and the load options of
+        // the script rendered for it) is one transaction: one commit instead of nine.
         NodeRecord node;
         BootPlan plan;
         BootToken? token;
+        string? script;
         try
         {
-            (node, plan, token) = nodes.Atomically(() =>
+            (node, plan, token, script) = nodes.Atomically(() =>
             {
                 var node = nodes.RecordBoot(facts, NodeEventKind.Script, $"iPXE script requested ({facts.Platform ?? "unknown platform"}, {facts.Architecture ?? "unknown arch"}) from {request.HttpContext.Connection.RemoteIpAddress}");
                 var now = time.GetUtcNow().UtcDateTime;
@@ -75,7 +76,7 @@ public static partial class BootEndpoints
                 if (plan.Image is not { } image)
                 {
                     nodes.Record(node, NodeEventKind.Script, $"no image: {plan.Explanation}");
-                    return (node, plan, (BootToken?)null);
+                    return (node, plan, (BootToken?)null, (string?)null);
                 }
 
                 var token = tokens.Issue(node.Id, mac, boot.TokenLifetime, image);
@@ -85,7 +86,9 @@ public static partial class BootEndpoints
                     n.LastBootedImage = new ImageRef { Name = image.Name, Version = image.Version };
                     n.LastBootedKernelDigest = image.KernelDigest;
                 });
-                return (node, plan, token);
+                var script = templates.Render(TemplateFor(facts), BootValues(server, mac, node, plan, image, token));
+                tokens.RecordLoadOptions(token, BootTokenStore.LoadOptionsOf(script));
+                return (node, plan, token, (string?)script);
             });
         }
         catch (InventoryFullException e)
@@ -94,6 +97,23 @@ public static partial class BootEndpoints
         }
 
         steps.ScriptServed(request.HttpContext.Connection.RemoteIpAddress, node.Id);
+        var log = loggers.CreateLogger("Kldload.Boot");
+        if (plan.Image is not { } served || token is null || script is null)
+        {
+            Log.NoImage(log, node.Id, mac, plan.Explanation);
+            return Script(templates.Render("noimage", BootValues(server, mac, node, plan, null, null)));
+        }
+
+        Log.Script(log, node.Id, mac, served.Name, served.Version, TemplateFor(facts));
+        return Script(script);
+    }
+
+    private static string TemplateFor(BootFacts facts) =>
+        string.Equals(facts.Platform, "efi", StringComparison.OrdinalIgnoreCase) ? "boot.efi" : "boot.pcbios";
+
+    /// <summary>The template values of a boot script; with no image, those of the no-image script.</summary>
+    private static Dictionary<string, string> BootValues(string server, string mac, NodeRecord node, BootPlan plan, BootImage? image, BootToken? token)
+    {
         var values = new Dictionary<string, string>
         {
             ["server"] = server,
@@ -102,11 +122,9 @@ public static partial class BootEndpoints
             ["node_name"] = node.Name,
             ["explanation"] = plan.Explanation,
         };
-        var log = loggers.CreateLogger("Kldload.Boot");
-        if (plan.Image is not { } image || token is null)
+        if (image is null || token is null)
         {
-            Log.NoImage(log, node.Id, mac, plan.Explanation);
-            return Script(templates.Render("noimage", values));
+            return values;
         }
 
         values["image_name"] = image.Name;
@@ -115,11 +133,7 @@ public static partial class BootEndpoints
         values["initrd_digest"] = image.InitrdDigest;
         values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs, node.RepinPending ? "kldload.repin=1" : null }.Where(s => !string.IsNullOrWhiteSpace(s)));
         values["token"] = token.Token;
-        var template = string.Equals(facts.Platform, "efi", StringComparison.OrdinalIgnoreCase) ? "boot.efi" : "boot.pcbios";
-        Log.Script(log, node.Id, mac, image.Name, image.Version, template);
-        var script = templates.Render(template, values);
-        tokens.RecordLoadOptions(token, BootTokenStore.LoadOptionsOf(script));
-        return Script(script);
+        return values;
     }
 
     private static IResult Script(string text) => Results.Text(text, "text/plain; charset=utf-8");

@@ -45,6 +45,7 @@ public static class KldloadCli
         root.Subcommands.Add(VersionCommand());
         root.Subcommands.Add(ImageCommands.Create());
         root.Subcommands.Add(NodeCommands.Create());
+        root.Subcommands.Add(LeaseCommands.Create());
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());
         foreach (var c in root.Subcommands)

@@ -48,10 +48,10 @@ internal static class NodeCommands
                 return Json(all);
             }
 
-            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", .. extra.Select(x => x.ToUpperInvariant())]);
+            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "LOCATION", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", .. extra.Select(x => x.ToUpperInvariant())]);
             foreach (var n in all)
             {
-                table.AddRow([n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.LastBootedImage ?? "-"),
+                table.AddRow([n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.Location ?? "-"), Markup.Escape(n.LastBootedImage ?? "-"),
                     n.MeshAddress ?? "-", n.LastBootAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",
                     n.LastBootToMeshSeconds is { } s ? $"{s:0.0} s" : "-",
                     .. extra.Select(x => Markup.Escape(HardwareColumns[x](n)))]);
@@ -150,17 +150,17 @@ internal static class NodeCommands
                 return Json(n);
             }
 
-            Console.WriteLine($"{n.Id} {n.Name}: {n.State}{(n.StateReason is null ? string.Empty : $" ({n.StateReason})")}");
+            Console.WriteLine($"{n.Id} {n.Name}: {n.State}{(n.StateReason is null ? string.Empty : $" ({n.StateReason})")}{(n.Location is null ? string.Empty : $" at {n.Location}")}");
             return ExitCodes.Ok;
         });
 
-    private static int Json<T>(T value)
+    internal static int Json<T>(T value)
     {
         Console.WriteLine(JsonSerializer.Serialize(value, AdminClient.Json));
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> Run(ParseResult p, Option<string?> server, CancellationToken ct, Func<AdminClient, Task<int>> action)
+    internal static async Task<int> Run(ParseResult p, Option<string?> server, CancellationToken ct, Func<AdminClient, Task<int>> action)
     {
         var stderr = p.InvocationConfiguration.Error;
         if (Console.IsOutputRedirected)

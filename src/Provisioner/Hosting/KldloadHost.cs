@@ -37,7 +37,11 @@ public static partial class KldloadHost
 
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddConfiguration(config.Root);
-        builder.WebHost.UseUrls(config.Urls.Select(u => u.OriginalString).ToArray());
+        // Where --urls says, and on the hub's mesh addresses for the node-facing mesh routes. Kestrel
+        // binds explicit listeners only; the urls setting is emptied so that it does not warn that
+        // they override it (they bind the same URLs).
+        builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
+        builder.WebHost.ConfigureKestrel(kestrel => MeshHttpListener.Listen(kestrel, config.Urls, MeshListenEndpoints(config, kestrel.ApplicationServices)));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Kldload.ShutdownTimeout);
 
         var serilog = CreateLogger(config.Kldload);
@@ -104,6 +108,8 @@ public static partial class KldloadHost
             // Path only: query strings and headers (bearer tokens) are never logged.
             o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} -> {StatusCode} in {Elapsed:0.0} ms";
         });
+        app.UseRouting();
+        app.UseMeshListenerFilter();
         app.UseHttpMetrics();
         app.UseRateLimiter();
         MapHealth(app);
@@ -116,9 +122,24 @@ public static partial class KldloadHost
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
+        admin.MapLeaseEndpoints();
         admin.MapImageAdminEndpoints();
         admin.MapBackupEndpoints();
+        admin.MapPrometheusTargets();
         return app;
+    }
+
+    /// <summary>The hub addresses kldload listens on itself (none without the hub, or where --urls covers them).</summary>
+    private static IReadOnlyList<IPEndPoint> MeshListenEndpoints(KldloadConfiguration config, IServiceProvider services)
+    {
+        if (!config.Mesh.Enabled)
+        {
+            return [];
+        }
+
+        var addresses = services.GetRequiredService<Kldload.MeshCA.Addressing.MeshAddressAllocator>();
+        IPAddress[] hub = addresses.HubAddress4 is { } hub4 ? [addresses.HubAddress6, hub4] : [addresses.HubAddress6];
+        return MeshHttpListener.MissingEndpoints(config.Urls, hub, config.MeshHttpPort);
     }
 
     /// <summary>Inventory, boot policy, admin API: the provisioner's own services.</summary>
@@ -144,6 +165,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(IpxeTemplates.Load());
         builder.Services.AddSingleton<IBootImageSource, StoreBootImageSource>();
         builder.Services.AddSingleton<IImageReferenceSource, InventoryImageReferences>();
+        builder.Services.AddSingleton<DhcpLeases>();
         builder.Services.AddSingleton<DhcpBootRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpBootRecorder>());
         builder.Services.AddSingleton<BootStepRecorder>();
@@ -181,7 +203,7 @@ public static partial class KldloadHost
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (FindBindProblem(e, config) is { } problem)
+        catch (Exception e) when (FindBindProblem(e, config, app.Services) is { } problem)
         {
             await Console.Error.WriteLineAsync($"kldload: cannot start: {problem}").ConfigureAwait(false);
             await StopQuietly(app).ConfigureAwait(false);
@@ -216,7 +238,7 @@ public static partial class KldloadHost
     }
 
     /// <summary>Turns a bind failure into a line that names the setting to change.</summary>
-    private static string? FindBindProblem(Exception e, KldloadConfiguration config)
+    private static string? FindBindProblem(Exception e, KldloadConfiguration config, IServiceProvider services)
     {
         for (var inner = e; inner is not null; inner = inner.InnerException)
         {
@@ -236,6 +258,11 @@ public static partial class KldloadHost
                 SocketError.AddressNotAvailable => "the address is not on this host",
                 _ => e.Message,
             };
+            if (MeshListenEndpoints(config, services).FirstOrDefault(m => e.Message.Contains(m.ToString(), StringComparison.OrdinalIgnoreCase)) is { } mesh)
+            {
+                return $"Mesh:Enabled = 'true': cannot listen on the hub's mesh address {mesh} (the port is the server URL's, which nodes dial there): {why}";
+            }
+
             var urls = string.Join(";", config.Urls.Select(u => u.OriginalString));
             return $"urls = '{urls}': cannot listen: {why}; change --urls (or ASPNETCORE_URLS)";
         }

@@ -14,7 +14,7 @@ namespace Kldload.Provisioner.Inventory;
 /// a background task writes the events. Steps from an address no node is known at are counted
 /// (<c>kldload_boot_steps_unattributed_total</c>), not guessed.
 /// </summary>
-public sealed partial class BootStepRecorder(NodeService nodes, IServiceProvider services, ILogger<BootStepRecorder> logger) : BackgroundService
+public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases leases, ILogger<BootStepRecorder> logger) : BackgroundService
 {
     private static readonly Counter Unattributed = Metrics.CreateCounter(
         "kldload_boot_steps_unattributed_total", "TFTP transfers and image downloads from an address no node is known at, by kind.", "kind");
@@ -70,8 +70,8 @@ public sealed partial class BootStepRecorder(NodeService nodes, IServiceProvider
 
     private NodeRecord? Resolve(IPAddress client)
     {
-        var text = client.ToString();
-        var lease = services.GetService<DhcpListener>()?.Engine?.Leases.FirstOrDefault(l => l.State == DhcpLeaseState.Active && l.Address.ToString() == text);
+        var lease = client.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            && leases.Query?.FindLease(Kldload.Dhcp.Protocol.Ipv4Address.FromIPAddress(client)) is { Status: DhcpLeaseStatus.Active } entry ? entry.Lease : null;
         if (lease is not null && NodeService.NormaliseMac(lease.HardwareAddress) is { } mac && nodes.Store.FindByMac(mac) is { } byLease)
         {
             return byLease;

@@ -8,6 +8,25 @@ public sealed class RelayLocation
     public string? CircuitId { get; set; }
 
     public string? RemoteId { get; set; }
+
+    /// <summary>For people: <c>circuit-id Gi1/0/7 remote-id sw12</c>, printable values as text, others as <c>hex:..</c>.</summary>
+    public string Describe() => string.Join(' ', new[]
+    {
+        CircuitId is { } c ? "circuit-id " + Text(c) : null,
+        RemoteId is { } r ? "remote-id " + Text(r) : null,
+    }.OfType<string>());
+
+    private static string Text(string hex)
+    {
+        try
+        {
+            return Kldload.Dhcp.Server.RelayIdMatch.Describe(Convert.FromHexString(hex));
+        }
+        catch (FormatException)
+        {
+            return hex;
+        }
+    }
 }
 
 /// <summary>An image pinned by name and version (instead of following a channel).</summary>

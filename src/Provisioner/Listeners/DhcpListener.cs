@@ -17,6 +17,7 @@ public sealed partial class DhcpListener(
     DhcpSettings settings,
     KldloadSettings kldload,
     IDhcpBootPolicy bootPolicy,
+    DhcpLeases leases,
     TimeProvider time,
     ILogger<DhcpListener> logger) : IHostedService, IDisposable
 {
@@ -35,7 +36,7 @@ public sealed partial class DhcpListener(
     /// The durable leases as of now (Full mode), for a backup taken while serving; null when this
     /// listener holds no lease database (Proxy mode, or not started).
     /// </summary>
-    internal IReadOnlyList<DhcpLease>? SnapshotLeases() => (_store as LiteDbLeaseStore)?.Snapshot();
+    internal IReadOnlyList<DhcpLease>? SnapshotLeases() => Engine?.Mode == DhcpServerMode.Full ? _store?.Snapshot() : null;
 
     /// <summary>Datagrams lost because the engine could not keep up.</summary>
     public long QueueOverflows => _transport?.QueueOverflows ?? 0;
@@ -51,7 +52,8 @@ public sealed partial class DhcpListener(
             ServerAddress = serverAddress,
             ProxyPort = settings.ProxyPort,
             Subnets = settings.Subnets.Select(ToSubnet).ToList(),
-            Reservations = settings.Reservations.Select(r => new DhcpReservation(FormatMac(r.Mac.GetAddressBytes()), Ipv4Address.FromIPAddress(r.Address), r.Hostname)).ToList(),
+            Reservations = settings.Reservations.Select(ToReservation).ToList(),
+            DeclineHoldTime = settings.DeclineHoldTime,
         };
 
         var ports = new List<(int, string)> { (settings.Port, "Dhcp:Port") };
@@ -87,6 +89,7 @@ public sealed partial class DhcpListener(
             Observer = Observe,
             SendFailed = (reply, e) => Log.SendFailed(logger, reply.Destination.ToString(), e.Message),
         };
+        leases.Publish(mode == DhcpServerMode.Full ? Engine : null);
         DhcpMetrics.Register(this);
         _transport.Start();
         _loop = Task.Run(() => server.RunAsync(_stop.Token));
@@ -97,6 +100,7 @@ public sealed partial class DhcpListener(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        leases.Publish(null);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -159,6 +163,16 @@ public sealed partial class DhcpListener(
         DnsServers = s.DnsServers.Select(Ipv4Address.FromIPAddress).ToList(),
         DomainName = s.DomainName,
         LeaseTime = s.LeaseTime,
+    };
+
+    private static DhcpReservation ToReservation(DhcpReservationSettings r) => new()
+    {
+        Address = Ipv4Address.FromIPAddress(r.Address),
+        HostName = r.Hostname,
+        HardwareAddress = r.Mac is { } mac ? FormatMac(mac.GetAddressBytes()) : null,
+        ClientId = r.ClientId,
+        CircuitId = r.CircuitId,
+        RemoteId = r.RemoteId,
     };
 
     private static string FormatMac(byte[] mac) => string.Join(':', mac.Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));

@@ -27,6 +27,10 @@ public static class DhcpListenerHosting
         builder.Services.AddSingleton<DhcpListener>();
         builder.Services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<DhcpListener>().Readiness);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpListener>());
+        if (config.Dhcp.Mode == DhcpMode.Full)
+        {
+            builder.Services.AddHostedService<DhcpPoolMonitor>();
+        }
         if (config.Dhcp.RouterAdvertisements != RouterAdvertisementMode.Off)
         {
             builder.Services.AddSingleton<RouterAdvertisementListener>();

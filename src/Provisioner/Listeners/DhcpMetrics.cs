@@ -10,7 +10,9 @@ namespace Kldload.Provisioner.Listeners;
 /// path only increments integers): <c>kldload_dhcp_packets_received_total{type}</c>,
 /// <c>kldload_dhcp_packets_sent_total{type}</c>, <c>kldload_dhcp_dropped_total{reason}</c>,
 /// <c>kldload_dhcp_malformed_total{error}</c>, <c>kldload_dhcp_leases_active</c>,
-/// <c>kldload_dhcp_offers_pending</c>, <c>kldload_dhcp_queue_overflows_total</c>.
+/// <c>kldload_dhcp_offers_pending</c>, <c>kldload_dhcp_queue_overflows_total</c>, and per pool
+/// <c>kldload_dhcp_pool_addresses{subnet,state}</c> (state: active, offered, declined, reserved, free;
+/// they add up to the pool's size).
 /// </summary>
 internal static class DhcpMetrics
 {
@@ -21,6 +23,8 @@ internal static class DhcpMetrics
     private static readonly Gauge LeasesActive = Metrics.CreateGauge("kldload_dhcp_leases_active", "DHCP leases bound now.");
     private static readonly Gauge OffersPending = Metrics.CreateGauge("kldload_dhcp_offers_pending", "DHCP offers made and not yet requested or expired.");
     private static readonly Counter QueueOverflows = Metrics.CreateCounter("kldload_dhcp_queue_overflows_total", "DHCP datagrams lost because the receive queue was full.");
+
+    private static readonly Gauge PoolAddresses = Metrics.CreateGauge("kldload_dhcp_pool_addresses", "Addresses of each DHCP pool, by subnet and state (they add up to the pool size).", "subnet", "state");
 
     private static readonly Lock Gate = new();
     private static DhcpListener? _current;
@@ -79,5 +83,16 @@ internal static class DhcpMetrics
         LeasesActive.Set(engine.ActiveLeaseCount);
         OffersPending.Set(engine.PendingOfferCount);
         QueueOverflows.IncTo(listener.QueueOverflows);
+        if (engine.Mode == DhcpServerMode.Full)
+        {
+            foreach (var pool in engine.PoolUsage())
+            {
+                PoolAddresses.WithLabels(pool.Name, "active").Set(pool.Active);
+                PoolAddresses.WithLabels(pool.Name, "offered").Set(pool.Offered);
+                PoolAddresses.WithLabels(pool.Name, "declined").Set(pool.Declined);
+                PoolAddresses.WithLabels(pool.Name, "reserved").Set(pool.Reserved);
+                PoolAddresses.WithLabels(pool.Name, "free").Set(pool.Free);
+            }
+        }
     }
 }

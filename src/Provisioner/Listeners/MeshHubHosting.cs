@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Addressing;
@@ -47,11 +48,12 @@ public static class MeshHubHosting
                 HubEndpoint = ResolveEndpoint(mesh, sp.GetRequiredService<ServerUrl>().Value),
                 HubListenPort = mesh.ListenPort,
                 Keepalive = mesh.Keepalive,
+                NodeListenPort = mesh.Topology == MeshTopologyMode.HubAndSpoke ? null : mesh.ListenPort,
             };
             return new MeshRoster(
                 new LiteDbMeshRosterStore(sp.GetRequiredService<IKldloadDatabase>().Database),
                 topology,
-                HubAndSpokePolicy.Instance,
+                PolicyFor(mesh),
                 sp.GetRequiredService<TimeProvider>());
         });
 
@@ -81,6 +83,34 @@ public static class MeshHubHosting
             mesh.CertificateLifetime));
         services.AddHostedService<MeshStartup>();
         return builder;
+    }
+
+    /// <summary>The peer policy <c>Mesh:Topology</c> (and <c>Mesh:Groups</c>) name.</summary>
+    public static IPeerPolicy PolicyFor(MeshSettings mesh)
+    {
+        ArgumentNullException.ThrowIfNull(mesh);
+        return mesh.Topology switch
+        {
+            MeshTopologyMode.FullMesh => FullMeshPolicy.Instance,
+            MeshTopologyMode.Groups => new GroupsPolicy(mesh.Groups),
+            _ => HubAndSpokePolicy.Instance,
+        };
+    }
+
+    /// <summary>
+    /// Where other nodes dial a node directly: its boot LAN address (the source of its attestation) and
+    /// <c>Mesh:ListenPort</c>, which direct-peering bundles make every node listen on; null under hub and spoke.
+    /// </summary>
+    public static string? NodeEndpoint(MeshSettings mesh, IPAddress? bootLanAddress)
+    {
+        ArgumentNullException.ThrowIfNull(mesh);
+        if (mesh.Topology == MeshTopologyMode.HubAndSpoke || bootLanAddress is null)
+        {
+            return null;
+        }
+
+        var address = bootLanAddress.IsIPv4MappedToIPv6 ? bootLanAddress.MapToIPv4() : bootLanAddress;
+        return new IPEndPoint(address, mesh.ListenPort).ToString();
     }
 
     /// <summary><c>Mesh:Endpoint</c>, or the host of the server URL nodes use and <c>Mesh:ListenPort</c>.</summary>

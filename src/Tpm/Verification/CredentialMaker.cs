@@ -52,12 +52,16 @@ public static class CredentialMaker
         _ => throw new AttestationException(AttestationFailure.EkUnsupported, $"EK type 0x{(ushort)ek.Type:x4}"),
     };
 
-    /// <summary>RSA EK: the seed is RSA-OAEP encrypted with label "IDENTITY". A fixed <paramref name="seed"/> is for known-answer tests.</summary>
+    /// <summary>
+    /// RSA EK: the seed is RSA-OAEP encrypted with label "IDENTITY\0" (OpenSSL's, through
+    /// <see cref="LibCryptoRsaOaep"/>; <see cref="RsaOaepLabel"/> is the slower managed reference the
+    /// tests hold it to). A fixed <paramref name="seed"/> is for known-answer tests.
+    /// </summary>
     public static MadeCredential MakeRsa(TpmtPublic ek, ReadOnlySpan<byte> akName, ReadOnlySpan<byte> secret, byte[]? seed)
     {
         CheckEk(ek, secret);
         seed ??= RandomNumberGenerator.GetBytes(TpmHash.DigestSize(ek.NameAlg));
-        var encrypted = RsaOaepLabel.Encrypt(ek.RsaParameters(), ek.NameAlg, "IDENTITY", seed);
+        var encrypted = LibCryptoRsaOaep.Encrypt(ek.RsaParameters(), ek.NameAlg, "IDENTITY\0"u8, seed);
         return Protect(ek, akName, secret, seed, encrypted);
     }
 

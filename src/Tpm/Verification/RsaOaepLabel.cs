@@ -8,6 +8,8 @@ namespace Kldload.Tpm.Verification;
 /// <summary>
 /// RSAES-OAEP encryption with a label (RFC 8017, 7.1.1), which .NET's RSA API cannot do: the TPM
 /// decrypts credential seeds with the label <c>"IDENTITY\0"</c> (TPM 2.0 Part 1, annex B.10.3).
+/// Managed, over <see cref="BigInteger.ModPow(BigInteger, BigInteger, BigInteger)"/>: the reference
+/// that <see cref="LibCryptoRsaOaep"/> (what <see cref="CredentialMaker"/> uses) is tested against.
 /// <code>
 /// EM = 00 | maskedSeed (hLen) | maskedDB (k - hLen - 1);  DB = H(label) | 00.. | 01 | M
 /// </code>

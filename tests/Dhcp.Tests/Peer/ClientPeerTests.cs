@@ -12,7 +12,7 @@ public sealed partial class ClientPeerTests
     private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(40);
 
     /// <summary>A dhclient-script that only sets the address (never touches /etc/resolv.conf of the host).</summary>
-    private const string DhclientScript = """
+    internal const string DhclientScript = """
         #!/bin/sh
         case "$reason" in
           BOUND|RENEW|REBIND|REBOOT) ip addr flush dev "$interface"; ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
@@ -21,17 +21,17 @@ public sealed partial class ClientPeerTests
         exit 0
         """;
 
-    private const string UdhcpcScript = """
+    internal const string UdhcpcScript = """
         #!/bin/sh
         case "$1" in
           bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface" ;;
           deconfig) ip addr flush dev "$interface" ;;
         esac
-        echo "script $1 ip=$ip boot_file=$boot_file"
+        echo "script $1 ip=$ip boot_file=$boot_file opt82=$opt82"
         exit 0
         """;
 
-    private static string WriteScript(NetworkLab lab, string name, string text)
+    internal static string WriteScript(NetworkLab lab, string name, string text)
     {
         var path = Path.Combine(lab.TempDir, name);
         File.WriteAllText(path, text.Replace("\r", string.Empty, StringComparison.Ordinal) + "\n");

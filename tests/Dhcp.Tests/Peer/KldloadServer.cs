@@ -71,6 +71,21 @@ internal sealed partial class KldloadServer
         return output;
     }
 
+    /// <summary>Runs the kldload command line (<c>kldload ARGS --server URL</c>) inside <paramref name="ns"/> against this server.</summary>
+    public Task<(int ExitCode, string Output)> CliAsync(NetworkLab lab, string ns, params string[] args) =>
+        lab.RunAsync(ns, TimeSpan.FromSeconds(60), Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "kldload.dll"), .. args, "--server", HttpUrl!.ToString(), $"--Kldload:DataDir={DataDir}"]);
+
+    /// <summary>An admin API call with the server's token from inside <paramref name="ns"/>: the HTTP status and the body.</summary>
+    public async Task<(int Status, string Body)> ApiAsync(NetworkLab lab, string ns, string method, string path)
+    {
+        var token = (await File.ReadAllTextAsync(Path.Combine(DataDir, "admin.token"))).Trim();
+        var (_, output) = await lab.RunAsync(ns, TimeSpan.FromSeconds(20), "curl", "-sS", "-X", method, "-H", $"Authorization: Bearer {token}",
+            "-H", "X-Kldload-Actor: peer-test", "-w", "\n%{http_code}", new Uri(HttpUrl!, path).ToString());
+        var cut = output.LastIndexOf('\n');
+        return (int.Parse(output[(cut + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture), output[..Math.Max(cut, 0)]);
+    }
+
     [GeneratedRegex(@"DHCP (Full|Proxy) on \S+ port")]
     private static partial Regex Listening();
 

@@ -35,7 +35,7 @@ internal sealed class EngineFixture
     public static readonly Ipv4Address Server = Ipv4Address.Parse("10.0.0.1");
     public static readonly IPEndPoint FromClient = new(IPAddress.Any, DhcpEngine.ClientPort);
 
-    public EngineFixture(DhcpServerMode mode = DhcpServerMode.Full, int poolEnd = 109, ILeaseStore? store = null, int maxOffers = 16384)
+    public EngineFixture(DhcpServerMode mode = DhcpServerMode.Full, int poolEnd = 109, ILeaseStore? store = null, int maxOffers = 16384, IEnumerable<DhcpReservation>? reservations = null, TimeSpan? declineHoldTime = null)
     {
         Store = store ?? new InMemoryLeaseStore();
         Options = new DhcpServerOptions
@@ -43,6 +43,7 @@ internal sealed class EngineFixture
             Mode = mode,
             ServerAddress = Server,
             MaxPendingOffers = maxOffers,
+            DeclineHoldTime = declineHoldTime ?? TimeSpan.FromMinutes(10),
             Subnets =
             [
                 new DhcpSubnet
@@ -58,7 +59,7 @@ internal sealed class EngineFixture
                     Router = Ipv4Address.Parse("10.1.0.1"), LeaseTime = TimeSpan.FromMinutes(10),
                 },
             ],
-            Reservations = [new DhcpReservation("52:54:00:00:00:99", Ipv4Address.Parse("10.0.0.50"), "node99")],
+            Reservations = [DhcpReservation.ForHardwareAddress("52:54:00:00:00:99", Ipv4Address.Parse("10.0.0.50"), "node99"), .. reservations ?? []],
         };
         Engine = new DhcpEngine(Options, Store, new FixedBootPolicy(), Clock);
     }

@@ -146,4 +146,80 @@ public class MeshRosterTests
         Assert.Equal(enrollment.Addresses.Address6, verifier.Current!.Addresses[0].Address);
         Assert.DoesNotContain("PrivateKey", enrollment.WgQuickConfig, StringComparison.Ordinal);
     }
+
+    private static Dictionary<string, string> Labels(params string[] pairs) =>
+        pairs.Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+
+    private static string[] DirectPeers(MeshFixture mesh, string nodeId) =>
+        [.. mesh.Roster.BundleFor(nodeId)!.Peers.Where(p => p.Name != PeerBundle.HubName).Select(p => p.Name)];
+
+    [Fact]
+    public void BundleFor_Groups_DirectPeersShareAValueOfAGroupLabelAndHaveAnEndpoint()
+    {
+        using var mesh = new MeshFixture(new GroupsPolicy(["rack", "role"]));
+        void Enroll(string id, string? endpoint, params string[] labels) =>
+            mesh.Service.Enroll(id, MeshFixture.Ek(id), MeshFixture.NewKey().Public, 0, endpoint, Labels(labels));
+        Enroll("a", "198.51.100.1:51820", "rack=r1", "role=db");
+        Enroll("b", "198.51.100.2:51820", "rack=r1", "role=web");
+        Enroll("c", "198.51.100.3:51820", "rack=r2", "role=db");
+        Enroll("d", "198.51.100.4:51820", "rack=r3", "zone=r1");
+        Enroll("e", null, "rack=r1");
+        Enroll("f", null, "rack=r1");
+
+        Assert.Equal(["b", "c", "e", "f"], DirectPeers(mesh, "a"));
+        Assert.Equal(["a", "e", "f"], DirectPeers(mesh, "b"));
+        Assert.Equal(["a"], DirectPeers(mesh, "c"));
+        Assert.Empty(DirectPeers(mesh, "d")); // zone is not a group label, and its rack is alone
+        Assert.Equal(["a", "b"], DirectPeers(mesh, "e")); // e and f have no endpoint: neither could dial the other
+        Assert.Null(mesh.Roster.BundleFor("a")!.Peers.Single(p => p.Name == "e").Endpoint);
+        var b = mesh.Roster.BundleFor("a")!;
+        Assert.Equal(PeerBundle.HubName, b.Peers[0].Name);
+        var direct = b.Peers.Single(p => p.Name == "b");
+        Assert.Equal("198.51.100.2:51820", direct.Endpoint);
+        Assert.Equal([$"{mesh.Roster.Find("b")!.Address6}/128", $"{mesh.Roster.Find("b")!.Address4}/32"], direct.AllowedIps.Select(n => n.ToString()));
+    }
+
+    [Fact]
+    public void BundleFor_FullMesh_EveryOtherNodeWithAnEndpoint()
+    {
+        using var mesh = new MeshFixture(FullMeshPolicy.Instance);
+        mesh.Service.Enroll("a", MeshFixture.Ek("a"), MeshFixture.NewKey().Public, 0, "198.51.100.1:51820");
+        mesh.Service.Enroll("b", MeshFixture.Ek("b"), MeshFixture.NewKey().Public, 0, "198.51.100.2:51820");
+        mesh.Service.Enroll("c", MeshFixture.Ek("c"), MeshFixture.NewKey().Public, 0, null);
+        mesh.Service.Enroll("d", MeshFixture.Ek("d"), MeshFixture.NewKey().Public, 0, null);
+        Assert.Equal(["b", "c", "d"], DirectPeers(mesh, "a"));
+        Assert.Equal(["a", "b"], DirectPeers(mesh, "c"));
+    }
+
+    [Fact]
+    public void Enroll_LabelsChanged_NewEpochAndTheyOutliveAReopen()
+    {
+        using var mesh = new MeshFixture(new GroupsPolicy(["rack"]));
+        var key = MeshFixture.NewKey().Public;
+        mesh.Service.Enroll("a", MeshFixture.Ek("a"), key, 0, "198.51.100.1:51820", Labels("rack=r1"));
+        var epoch = mesh.Roster.Epoch;
+        mesh.Service.Enroll("a", MeshFixture.Ek("a"), key, 0, "198.51.100.1:51820", Labels("rack=r1"));
+        Assert.Equal(epoch, mesh.Roster.Epoch);
+        mesh.Service.Enroll("a", MeshFixture.Ek("a"), key, 0, "198.51.100.1:51820", Labels("rack=r2"));
+        Assert.Equal(epoch + 1, mesh.Roster.Epoch);
+
+        var reopened = new MeshRoster(new LiteDbMeshRosterStore(mesh.Db), mesh.Topology, HubAndSpokePolicy.Instance, mesh.Clock);
+        Assert.Equal("r2", reopened.Find("a")!.Labels["rack"]);
+    }
+
+    [Fact]
+    public void GroupsPolicy_NoGroupLabel_IsRefused() =>
+        Assert.Throws<ArgumentException>(() => new GroupsPolicy([]));
+
+    [Fact]
+    public void BundleFor_NodeListenPort_InTheBundleAndItsSetConf()
+    {
+        using var mesh = new MeshFixture();
+        var roster = new MeshRoster(new LiteDbMeshRosterStore(mesh.Db), mesh.Topology with { NodeListenPort = 51820 }, FullMeshPolicy.Instance, mesh.Clock);
+        roster.Upsert(new MeshMember { NodeId = "a", PublicKey = MeshFixture.NewKey().Public, Address6 = System.Net.IPAddress.Parse("fd12:3456:789a:1::a") });
+        var bundle = roster.BundleFor("a")!;
+        Assert.Equal(51820, bundle.ListenPort);
+        Assert.Contains("ListenPort = 51820", WireGuardConfigRenderer.RenderSetConf(bundle), StringComparison.Ordinal);
+        Assert.Null(mesh.Roster.Topology.NodeListenPort);
+    }
 }

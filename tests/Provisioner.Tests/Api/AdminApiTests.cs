@@ -143,7 +143,10 @@ public sealed class AdminApiTests : IAsyncLifetime
             n.Name = "db-1";
             n.MeshAddress = "fd00::1234";
             n.Labels["role"] = "db";
+            n.Location = new RelayLocation { CircuitId = Convert.ToHexStringLower("rack12/slot7"u8) };
         });
+        var fresh = nodes.Find("52:54:00:10:00:07")!;
+        nodes.Update(fresh.Id, NodeEventKind.Dhcp, "test setup", "test", n => n.Location = new RelayLocation { CircuitId = Convert.ToHexStringLower("rack12/slot7"u8), RemoteId = "0004000a" });
 
         var r = await _host.Admin.PostAsJsonAsync(new Uri($"/api/v1/nodes/{old.Id}/replace", UriKind.Relative), new { with = "52:54:00:10:00:07" });
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
@@ -152,6 +155,10 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Equal("fd00::1234", replacement.GetProperty("meshAddress").GetString());
         Assert.Equal("db", replacement.GetProperty("labels").GetProperty("role").GetString());
         Assert.Equal(old.Id, replacement.GetProperty("replaces").GetString());
+        Assert.Equal("circuit-id rack12/slot7 remote-id hex:0004000a", replacement.GetProperty("location").GetString());
+        var history = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{fresh.Id}/events", UriKind.Relative));
+        Assert.Contains(history.EnumerateArray(), e => e.GetProperty("message").GetString()!.Contains(
+            "(was at circuit-id rack12/slot7) at circuit-id rack12/slot7 remote-id hex:0004000a", StringComparison.Ordinal));
         Assert.Equal("Replaced", (await NodeAsync(old.Id)).GetProperty("state").GetString());
     }
 
@@ -169,9 +176,25 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Leases_DhcpOff_Are409NamingTheSetting()
+    {
+        foreach (var r in new[]
+        {
+            await _host.Admin.GetAsync(new Uri("/api/v1/leases", UriKind.Relative)),
+            await _host.Admin.GetAsync(new Uri("/api/v1/leases/10.0.0.100", UriKind.Relative)),
+            await _host.Admin.DeleteAsync(new Uri("/api/v1/leases/10.0.0.100", UriKind.Relative)),
+        })
+        {
+            Assert.Equal(HttpStatusCode.Conflict, r.StatusCode);
+            Assert.Contains("Dhcp:Mode", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task OpenApiDocument_ListsAdminRoutes()
     {
         var doc = await _host.Http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative));
         Assert.Contains("/api/v1/nodes/{id}/reimage", doc, StringComparison.Ordinal);
+        Assert.Contains("/api/v1/leases/{address}", doc, StringComparison.Ordinal);
     }
 }

@@ -32,6 +32,9 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 9], config.Attestation.Pcrs);
         Assert.Equal(TimeSpan.FromMinutes(15), config.Boot.TokenLifetime);
         Assert.False(config.Mesh.Enabled);
+        Assert.True(config.Mesh.LockPublicNic);
+        Assert.Equal(9100, config.Mesh.MetricsPort);
+        Assert.Equal(MeshTopologyMode.HubAndSpoke, config.Mesh.Topology);
         Assert.Equal(new Uri("http://0.0.0.0:8080"), Assert.Single(config.Urls));
         Assert.Equal(Path.Combine(_dataDir, "admin.token"), config.Auth.AdminTokenFile);
         Assert.Null(config.Boot.DefaultChannel);
@@ -56,6 +59,36 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal("Dhcp:RouterAdvertisements = 'Yes': allowed: Off, On, Auto", Assert.Single(errors).ToString());
         Load(out errors, "--Dhcp:RouterAdvertisements=On");
         Assert.StartsWith("Dhcp:RouterAdvertisements = 'On': allowed: On only with Dhcp:Mode Full or Proxy", Assert.Single(errors).ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_MeshEnabledWithPortZero_NamesUrlsUnlessServerUrlGivesThePort()
+    {
+        Load(out var errors, "--urls=http://127.0.0.1:0", "--Mesh:Enabled=true");
+        Assert.Contains(errors, e => e.Key == "urls" && e.Problem.Contains("Mesh:Enabled", StringComparison.Ordinal));
+
+        var config = Load(out errors, "--urls=http://127.0.0.1:0", "--Mesh:Enabled=true", "--Kldload:ServerUrl=http://10.0.0.1:8080");
+        Assert.Empty(errors);
+        Assert.Equal(8080, config.MeshHttpPort);
+    }
+
+    [Fact]
+    public void Load_MeshTopology_GroupsNeedGroupLabelsAndOnlyGroupsTakesThem()
+    {
+        Load(out var errors, "--Mesh:Topology=Groups");
+        Assert.Contains(errors, e => e.Key == "Mesh:Groups" && e.Problem.Contains("at least one", StringComparison.Ordinal));
+
+        Load(out errors, "--Mesh:Topology=FullMesh", "--Mesh:Groups=rack", "--Mesh:Topology=Star");
+        Assert.Contains(errors, e => e.Key == "Mesh:Topology" && e.Problem.Contains("HubAndSpoke, FullMesh, Groups", StringComparison.Ordinal));
+
+        Load(out errors, "--Mesh:Topology=HubAndSpoke", "--Mesh:Groups=rack,bad label,rack");
+        Assert.Equal(3, errors.Count(e => e.Key == "Mesh:Groups")); // only with Groups, a bad name, a name twice
+
+        var config = Load(out errors, "--Mesh:Topology=Groups", "--Mesh:Groups:0=rack", "--Mesh:Groups:1=role");
+        Assert.Empty(errors);
+        Assert.Equal(MeshTopologyMode.Groups, config.Mesh.Topology);
+        Assert.Equal(["rack", "role"], config.Mesh.Groups);
+        Assert.Equal(MeshTopologyMode.HubAndSpoke, Load(out _).Mesh.Topology);
     }
 
     [Fact]
@@ -141,7 +174,73 @@ public sealed class SettingsTests : IDisposable
         var subnet = Assert.Single(config.Dhcp.Subnets);
         Assert.Equal(2, subnet.DnsServers.Count);
         Assert.Equal(TimeSpan.FromMinutes(10), subnet.LeaseTime);
-        Assert.Equal("525400AABBCC", Assert.Single(config.Dhcp.Reservations).Mac.ToString());
+        Assert.Equal("525400AABBCC", Assert.Single(config.Dhcp.Reservations).Mac!.ToString());
+    }
+
+    private static readonly string[] FullModeSubnet =
+    [
+        "--Dhcp:Mode=Full", "--Dhcp:Interface=lo", "--Dhcp:Subnets:0:Network=10.9.0.0/24",
+        "--Dhcp:Subnets:0:PoolStart=10.9.0.10", "--Dhcp:Subnets:0:PoolEnd=10.9.0.20",
+    ];
+
+    [Fact]
+    public void Load_ReservationsOfEveryKindAndDeclineHoldTime_Bind()
+    {
+        var config = Load(
+            out var errors,
+            [
+                .. FullModeSubnet,
+                "--Dhcp:DeclineHoldTime=00:02:00",
+                "--Dhcp:Reservations:0:ClientId=01:52:54:00:aa:bb:cc", "--Dhcp:Reservations:0:Address=10.9.0.5",
+                "--Dhcp:Reservations:1:CircuitId=rack12/slot7", "--Dhcp:Reservations:1:Address=10.9.0.6", "--Dhcp:Reservations:1:Hostname=r12s7",
+                "--Dhcp:Reservations:2:CircuitId=hex:0004000a0001", "--Dhcp:Reservations:2:RemoteIdPattern=sw-rack13*", "--Dhcp:Reservations:2:Address=10.9.0.7",
+            ]);
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.FromMinutes(2), config.Dhcp.DeclineHoldTime);
+        var r = config.Dhcp.Reservations;
+        Assert.Equal(3, r.Count);
+        Assert.Equal([1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc], r[0].ClientId);
+        Assert.True(r[1].CircuitId!.Matches("rack12/slot7"u8.ToArray()));
+        Assert.False(r[1].CircuitId!.Matches("rack12/slot70"u8.ToArray()));
+        Assert.Equal("r12s7", r[1].Hostname);
+        Assert.Equal([0, 4, 0, 10, 0, 1], r[2].CircuitId!.Exact);
+        Assert.True(r[2].RemoteId!.IsPattern);
+        Assert.True(r[2].RemoteId!.Matches("sw-rack13-b"u8.ToArray()));
+    }
+
+    [Fact]
+    public void Load_DefaultDeclineHoldTime_IsTenMinutes() =>
+        Assert.Equal(TimeSpan.FromMinutes(10), Load(out _).Dhcp.DeclineHoldTime);
+
+    [Fact]
+    public void Load_BadReservations_EveryProblemListed()
+    {
+        Load(
+            out var errors,
+            [
+                .. FullModeSubnet,
+                "--Dhcp:DeclineHoldTime=00:00:00",
+                "--Dhcp:Reservations:0:Address=10.9.0.5",                                                           // no key
+                "--Dhcp:Reservations:1:Mac=52:54:00:aa:bb:cc", "--Dhcp:Reservations:1:CircuitId=x", "--Dhcp:Reservations:1:Address=10.9.0.6", // two kinds
+                "--Dhcp:Reservations:2:CircuitId=a", "--Dhcp:Reservations:2:CircuitIdPattern=a*", "--Dhcp:Reservations:2:Address=10.9.0.7",  // exact and pattern
+                "--Dhcp:Reservations:3:ClientId=zz", "--Dhcp:Reservations:3:Address=10.9.0.8",                      // not hex
+                "--Dhcp:Reservations:4:RemoteId=hex:0", "--Dhcp:Reservations:4:Address=10.9.0.9",                    // odd hex
+                "--Dhcp:Reservations:5:CircuitId=rack1", "--Dhcp:Reservations:5:Address=10.8.0.1",                   // outside the subnets
+                "--Dhcp:Reservations:6:CircuitId=rack2", "--Dhcp:Reservations:6:Address=10.9.0.30",
+                "--Dhcp:Reservations:7:CircuitId=rack3", "--Dhcp:Reservations:7:Address=10.9.0.30",                  // address taken
+                "--Dhcp:Reservations:8:CircuitIdPatern=rack*", "--Dhcp:Reservations:8:Address=10.9.0.31",            // misspelt key
+            ]);
+        var keys = errors.Select(e => e.Key).ToList();
+        Assert.Contains("Dhcp:DeclineHoldTime", keys);
+        Assert.Contains("Dhcp:Reservations:0", keys);
+        Assert.Contains("Dhcp:Reservations:1", keys);
+        Assert.Contains("Dhcp:Reservations:2:CircuitIdPattern", keys);
+        Assert.Contains("Dhcp:Reservations:3:ClientId", keys);
+        Assert.Contains("Dhcp:Reservations:4:RemoteId", keys);
+        Assert.Contains("Dhcp:Reservations:5:Address", keys);
+        Assert.Contains("Dhcp:Reservations:7:Address", keys);
+        Assert.Contains("Dhcp:Reservations:8:CircuitIdPatern", keys);
+        Assert.DoesNotContain("Dhcp:Reservations:6:Address", keys);
     }
 
     [Fact]

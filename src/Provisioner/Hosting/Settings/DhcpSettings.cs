@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Kldload.Dhcp.RouterDiscovery;
+using Kldload.Dhcp.Server;
 
 namespace Kldload.Provisioner.Hosting.Settings;
 
@@ -36,8 +37,26 @@ public sealed record DhcpSubnetSettings
     public TimeSpan LeaseTime { get; init; } = TimeSpan.FromHours(1);
 }
 
-/// <summary>A fixed address for one MAC (<c>Dhcp:Reservations:N</c>).</summary>
-public sealed record DhcpReservationSettings(PhysicalAddress Mac, IPAddress Address, string? Hostname);
+/// <summary>
+/// A fixed address (<c>Dhcp:Reservations:N</c>) for one MAC, one client identifier (option 61), or one
+/// switch port named by a relay's option 82 (circuit id and/or remote id, each exact or a glob pattern).
+/// Exactly one of <see cref="Mac"/>, <see cref="ClientId"/>, or the option 82 keys is set.
+/// </summary>
+public sealed record DhcpReservationSettings
+{
+    public required IPAddress Address { get; init; }
+
+    public string? Hostname { get; init; }
+
+    public PhysicalAddress? Mac { get; init; }
+
+    /// <summary>Option 61 as the client sends it, type byte first (<c>01:52:54:00:12:34:56</c>).</summary>
+    public byte[]? ClientId { get; init; }
+
+    public RelayIdMatch? CircuitId { get; init; }
+
+    public RelayIdMatch? RemoteId { get; init; }
+}
 
 /// <summary>The <c>Dhcp</c> section.</summary>
 public sealed record DhcpSettings
@@ -57,6 +76,9 @@ public sealed record DhcpSettings
     public IReadOnlyList<DhcpSubnetSettings> Subnets { get; init; } = [];
 
     public IReadOnlyList<DhcpReservationSettings> Reservations { get; init; } = [];
+
+    /// <summary>How long an address a client declined (DHCPDECLINE: in use by someone else) stays out of the pool.</summary>
+    public TimeSpan DeclineHoldTime { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// Whether kldload answers IPv6 router solicitations on <see cref="Interface"/> with an empty router
@@ -93,30 +115,20 @@ public sealed record DhcpSettings
         var reservations = new List<DhcpReservationSettings>();
         foreach (var key in r.Children("Dhcp:Reservations"))
         {
-            var macText = r.Raw($"{key}:Mac");
-            var address = r.OptionalIPv4($"{key}:Address");
-            var hostname = r.OptionalString($"{key}:Hostname");
-            var mac = ParseMac(macText);
-            if (mac is null)
+            if (ReadReservation(r, key, mode, subnets) is { } reservation)
             {
-                r.AddError($"{key}:Mac", macText, "allowed: a MAC address such as 52:54:00:12:34:56");
-            }
-
-            if (address is null)
-            {
-                r.AddError($"{key}:Address", null, "required: the IPv4 address reserved for this MAC");
-            }
-
-            if (mac is not null && address is not null)
-            {
-                if (mode == DhcpMode.Full && subnets.Count > 0 && !subnets.Any(s => s.Network.Contains(address)))
+                if (reservations.FirstOrDefault(x => x.Address.Equals(reservation.Address)) is not null)
                 {
-                    r.AddError($"{key}:Address", address.ToString(), "allowed: an address inside one of Dhcp:Subnets");
+                    r.AddError($"{key}:Address", reservation.Address.ToString(), "allowed: an address no other reservation holds");
                 }
-
-                reservations.Add(new DhcpReservationSettings(mac, address, hostname));
+                else
+                {
+                    reservations.Add(reservation);
+                }
             }
         }
+
+        var declineHold = r.Duration("Dhcp:DeclineHoldTime", TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
 
         if (mode != DhcpMode.Off)
         {
@@ -145,8 +157,120 @@ public sealed record DhcpSettings
             ProxyPort = proxyPort,
             Subnets = subnets,
             Reservations = reservations,
+            DeclineHoldTime = declineHold,
             RouterAdvertisements = routerAdvertisements,
         };
+    }
+
+    /// <summary>
+    /// One reservation: its address and exactly one kind of key. Precedence when several would match one
+    /// request is the engine's (MAC, then client id, then option 82; see <see cref="ReservationBook"/>).
+    /// </summary>
+    private static DhcpReservationSettings? ReadReservation(SettingsReader r, string key, DhcpMode mode, List<DhcpSubnetSettings> subnets)
+    {
+        var macText = r.Raw($"{key}:Mac");
+        var clientIdText = r.Raw($"{key}:ClientId");
+        var address = r.OptionalIPv4($"{key}:Address");
+        var hostname = r.OptionalString($"{key}:Hostname");
+        var circuit = ReadRelayId(r, key, "CircuitId");
+        var remote = ReadRelayId(r, key, "RemoteId");
+        var relaySet = circuit.Set || remote.Set;
+        var kinds = (macText is null ? 0 : 1) + (clientIdText is null ? 0 : 1) + (relaySet ? 1 : 0);
+        var ok = circuit.Ok && remote.Ok;
+        if (kinds != 1)
+        {
+            r.AddError(key, null, kinds == 0
+                ? "required: one of Mac, ClientId, or option 82 (CircuitId, CircuitIdPattern, RemoteId, RemoteIdPattern)"
+                : "allowed: only one of Mac, ClientId, or option 82 keys (a reservation matches on one kind of key)");
+            ok = false;
+        }
+
+        PhysicalAddress? mac = null;
+        if (macText is not null && (mac = ParseMac(macText)) is null)
+        {
+            r.AddError($"{key}:Mac", macText, "allowed: a MAC address such as 52:54:00:12:34:56");
+            ok = false;
+        }
+
+        byte[]? clientId = null;
+        if (clientIdText is not null && (clientId = ParseHex(clientIdText)) is not { Length: >= 2 })
+        {
+            r.AddError($"{key}:ClientId", clientIdText, "allowed: option 61 in hex, type byte first, such as 01:52:54:00:12:34:56 (2 to 255 bytes)");
+            ok = false;
+        }
+
+        if (address is null)
+        {
+            r.AddError($"{key}:Address", null, "required: the IPv4 address reserved");
+            ok = false;
+        }
+        else if (mode == DhcpMode.Full && subnets.Count > 0 && !subnets.Any(s => s.Network.Contains(address)))
+        {
+            r.AddError($"{key}:Address", address.ToString(), "allowed: an address inside one of Dhcp:Subnets");
+            ok = false;
+        }
+
+        return ok ? new DhcpReservationSettings
+        {
+            Address = address!,
+            Hostname = hostname,
+            Mac = mac,
+            ClientId = clientId,
+            CircuitId = circuit.Match,
+            RemoteId = remote.Match,
+        } : null;
+    }
+
+    /// <summary>
+    /// <c>{name}</c> (exact: text, or <c>hex:</c> and the bytes) or <c>{name}Pattern</c> (glob over the
+    /// text: <c>*</c>, <c>?</c>), not both.
+    /// </summary>
+    private static (bool Set, bool Ok, RelayIdMatch? Match) ReadRelayId(SettingsReader r, string key, string name)
+    {
+        var exact = r.Raw($"{key}:{name}");
+        var pattern = r.Raw($"{key}:{name}Pattern");
+        if (exact is null && pattern is null)
+        {
+            return (false, true, null);
+        }
+
+        if (exact is not null && pattern is not null)
+        {
+            r.AddError($"{key}:{name}Pattern", pattern, $"allowed: {name} or {name}Pattern, not both");
+            return (true, false, null);
+        }
+
+        if (pattern is not null)
+        {
+            if (pattern.Length is 0 or > 255 || pattern.Any(c => c > 0xff))
+            {
+                r.AddError($"{key}:{name}Pattern", pattern, "allowed: a glob of 1 to 255 Latin-1 characters ('*' any run, '?' one character)");
+                return (true, false, null);
+            }
+
+            return (true, true, RelayIdMatch.Glob(pattern));
+        }
+
+        var bytes = exact!.StartsWith("hex:", StringComparison.Ordinal) ? ParseHex(exact[4..]) : exact.Any(c => c > 0x7e || c < 0x20) ? null : System.Text.Encoding.ASCII.GetBytes(exact);
+        if (bytes is not { Length: > 0 and <= 255 })
+        {
+            r.AddError($"{key}:{name}", exact, "allowed: 1 to 255 printable ASCII characters, or hex: and the bytes (hex:0004000a0001)");
+            return (true, false, null);
+        }
+
+        return (true, true, RelayIdMatch.ExactValue(bytes));
+    }
+
+    /// <summary>Hex bytes, with or without ':' or '-' between them; null when not hex.</summary>
+    internal static byte[]? ParseHex(string text)
+    {
+        var hex = text.Replace(":", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal);
+        if (hex.Length == 0 || hex.Length % 2 != 0 || hex.Length > 510 || !hex.All(char.IsAsciiHexDigit))
+        {
+            return null;
+        }
+
+        return Convert.FromHexString(hex);
     }
 
     private static DhcpSubnetSettings? ReadSubnet(SettingsReader r, string key)

@@ -37,6 +37,12 @@ public sealed record KldloadConfiguration
     /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
     public required IReadOnlyList<Uri> Urls { get; init; }
 
+    /// <summary>
+    /// The port nodes dial on the hub's mesh address: the port of <c>Kldload:ServerUrl</c>, or of the
+    /// first listen URL when it is not set (the agent takes it from the server URL on its command line).
+    /// </summary>
+    public int MeshHttpPort => Kldload.ServerUrl?.Port ?? (Urls.Count > 0 ? Urls[0].Port : 8080);
+
     /// <summary>Builds the configuration from its standard sources.</summary>
     public static IConfigurationRoot BuildRoot(IEnumerable<string> overrides, string? appSettingsPath = null)
     {
@@ -70,6 +76,13 @@ public sealed record KldloadConfiguration
             Inventory = InventorySettings.Read(r),
             Urls = ReadUrls(r),
         };
+
+        if (config.Mesh.Enabled && config.MeshHttpPort == 0)
+        {
+            // The mesh listener is bound with the others, before port 0 has become a port.
+            r.AddError("urls", string.Join(";", config.Urls.Select(u => u.OriginalString)),
+                "with Mesh:Enabled=true the first URL needs a fixed port (nodes reach kldload on the hub's mesh address at that port), or set Kldload:ServerUrl");
+        }
 
         r.ReportUnknownKeys(Sections);
         if (requireWritableDataDir)

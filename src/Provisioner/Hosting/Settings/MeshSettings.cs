@@ -30,6 +30,21 @@ public sealed record MeshSettings
     /// <summary>WireGuard PersistentKeepalive in seconds; 0 = off.</summary>
     public int Keepalive { get; init; } = 25;
 
+    /// <summary>The TCP port of each node's metrics exporter, listed by <c>/api/v1/prometheus/targets</c>.</summary>
+    public int MetricsPort { get; init; } = 9100;
+
+    /// <summary>
+    /// Lock each node's public NIC down to the mesh's needs (the agent's <c>PublicNicFirewall</c>
+    /// ruleset). Not applied by the live image yet: it ships no nftables.
+    /// </summary>
+    public bool LockPublicNic { get; init; } = true;
+
+    /// <summary>Which nodes peer directly (every node always peers with the hub).</summary>
+    public MeshTopologyMode Topology { get; init; } = MeshTopologyMode.HubAndSpoke;
+
+    /// <summary>Under <see cref="MeshTopologyMode.Groups"/>: the label names whose equal values make nodes direct peers.</summary>
+    public IReadOnlyList<string> Groups { get; init; } = [];
+
     internal static MeshSettings Read(SettingsReader r)
     {
         var iface = r.String("Mesh:Interface", "kl0");
@@ -56,8 +71,31 @@ public sealed record MeshSettings
             r.AddError("Mesh:Cidr4", c.ToString(), "allowed: an IPv4 prefix of length 8 to 30, for example 100.64.0.0/16");
         }
 
+        var topology = r.Enum("Mesh:Topology", MeshTopologyMode.HubAndSpoke);
+        var groups = r.StringList("Mesh:Groups");
+        foreach (var g in groups.Where(g => !IsLabelName(g)))
+        {
+            r.AddError("Mesh:Groups", g, "allowed: label names of 1 to 63 letters, digits, '-', '_', '.' or '/'");
+        }
+
+        if (groups.Distinct(StringComparer.Ordinal).Count() != groups.Count)
+        {
+            r.AddError("Mesh:Groups", string.Join(",", groups), "a label name is listed twice");
+        }
+
+        if (topology == MeshTopologyMode.Groups && groups.Count == 0)
+        {
+            r.AddError("Mesh:Groups", null, "Mesh:Topology is Groups: name at least one node label whose equal values make nodes direct peers, for example rack");
+        }
+        else if (topology != MeshTopologyMode.Groups && groups.Count > 0)
+        {
+            r.AddError("Mesh:Groups", string.Join(",", groups), $"only used with Mesh:Topology=Groups (it is {topology})");
+        }
+
         return new MeshSettings
         {
+            Topology = topology,
+            Groups = groups,
             Enabled = r.Bool("Mesh:Enabled", false),
             Interface = iface,
             ListenPort = r.Int("Mesh:ListenPort", 51820, 1, 65535),
@@ -67,8 +105,13 @@ public sealed record MeshSettings
             CertificateLifetime = r.Duration("Mesh:CertificateLifetime", TimeSpan.FromDays(7), TimeSpan.FromMinutes(10), TimeSpan.FromDays(398)),
             AddressQuarantine = r.Duration("Mesh:AddressQuarantine", TimeSpan.FromDays(30), TimeSpan.Zero, TimeSpan.FromDays(3650)),
             Keepalive = r.Int("Mesh:Keepalive", 25, 0, 65535),
+            MetricsPort = r.Int("Mesh:MetricsPort", 9100, 1, 65535),
+            LockPublicNic = r.Bool("Mesh:LockPublicNic", true),
         };
     }
+
+    private static bool IsLabelName(string text) =>
+        text.Length is > 0 and <= 63 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/');
 
     private static bool IsHostPort(string text)
     {
@@ -81,4 +124,17 @@ public sealed record MeshSettings
         var host = text[..colon].Trim('[', ']');
         return Uri.CheckHostName(host) != UriHostNameType.Unknown;
     }
+}
+
+/// <summary><c>Mesh:Topology</c>: which nodes peer with each other directly.</summary>
+public enum MeshTopologyMode
+{
+    /// <summary>Nodes peer only with the hub, which routes between them.</summary>
+    HubAndSpoke,
+
+    /// <summary>Every node also peers directly with every other node.</summary>
+    FullMesh,
+
+    /// <summary>Nodes also peer directly with nodes sharing a value of a label named in <c>Mesh:Groups</c>.</summary>
+    Groups,
 }

@@ -41,6 +41,7 @@ public sealed class FactsAttestationTests : IAsyncDisposable
     {
         var images = new FixedImages();
         images.Channels["stable"] = FixedImages.Image("live", "1");
+        images.Channels["big"] = FixedImages.Image("live-big", "9");
         _host = await TestHost.StartAsync(_dir, images, ["--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab", .. settings]);
     }
 
@@ -169,6 +170,31 @@ public sealed class FactsAttestationTests : IAsyncDisposable
         Assert.True(approve.IsSuccessStatusCode, await approve.Content.ReadAsStringAsync());
         await AttestOkAsync(node, mac, OneDisk, OneDisk); // the approved hardware is the new reference
         Assert.Equal("Attested", (await AdminAsync($"/api/v1/nodes/{mac}")).GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task BootScript_ProfileOnFacts_TakesEffectFromTheBootAfterTheFactsWereBound()
+    {
+        await StartAsync();
+        var put = await Host.Admin.PutAsJsonAsync(new Uri("/api/v1/profiles/big-memory", UriKind.Relative),
+            new { priority = 10, match = new { facts = new[] { "facts.memory.totalGiB >= 1.4" } }, channel = "big" });
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+        var raising = await Host.Admin.PutAsJsonAsync(new Uri("/api/v1/profiles/big-lab", UriKind.Relative),
+            new { match = new { facts = new[] { "facts.memory.totalGiB >= 1.4" } }, enrollmentPolicy = "Lab" });
+        Assert.Equal(422, (int)raising.StatusCode); // facts never raise trust
+        var malformed = await Host.Admin.PutAsJsonAsync(new Uri("/api/v1/profiles/broken", UriKind.Relative),
+            new { match = new { facts = new[] { "memory.totalGiB >= 1.4" } }, channel = "big" });
+        Assert.Equal(422, (int)malformed.StatusCode);
+
+        using var node = new SwtpmNode();
+        const string mac = "52:54:00:f0:00:06";
+        Task<string> ScriptAsync() => Host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi&arch=x86_64", UriKind.Relative));
+
+        Assert.Contains("boots live 1", await ScriptAsync(), StringComparison.Ordinal); // no facts yet
+        await AttestOkAsync(node, mac, quoted: null, sent: TwoDisks); // unbound: never matched
+        Assert.Contains("boots live 1", await ScriptAsync(), StringComparison.Ordinal);
+        await AttestOkAsync(node, mac, TwoDisks, TwoDisks); // bound, 1.5 GiB
+        Assert.Contains("boots live-big 9", await ScriptAsync(), StringComparison.Ordinal);
     }
 
     [Fact]

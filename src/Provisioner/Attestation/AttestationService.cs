@@ -29,6 +29,7 @@ public sealed class AttestationService(
     AttestationSessionStore sessions,
     RevokedEkStore revoked,
     NodeIdentities identities,
+    AttestationAdmission admission,
     AttestationRecorder recorder,
     ServedLoaders loaders,
     MeshIdentityService mesh,
@@ -233,63 +234,9 @@ public sealed class AttestationService(
     private ActivateResult Apply(AttestationSession session, BootToken token, IPAddress? source)
     {
         var fingerprint = session.EkFingerprint!;
-        var outcome = session.Outcome;
 
-        // Identity follows the TPM. Everything below runs in one inventory transaction.
-        var review = HardwareReview.None;
-        var (node, quarantined, pending) = nodes.Atomically(() =>
-        {
-            var node = identities.ResolveProven(session.NodeId, session.Mac, fingerprint);
-            if (NodeTransitions.IsTerminal(node.State))
-            {
-                throw new AttestationRefusedException("activate", "node-closed", $"node {node.Id} is {node.State}: it never attests again");
-            }
-
-            session.ResolvedNodeId = node.Id;
-            if (outcome == AttestationOutcome.Quarantine)
-            {
-                node = nodes.Transition(node.Id, NodeState.Quarantined, "node", $"{session.OutcomeReason}: {session.OutcomeDetail}", n => BindEk(n, session, approved: n.EkApproved && n.EkFingerprint == fingerprint));
-                session.ClosedBecause = session.OutcomeReason;
-                sessions.Save(session);
-                return (node, true, false);
-            }
-
-            if (outcome == AttestationOutcome.AwaitApproval && session.OutcomeReason == "firmware-drift")
-            {
-                var approvedEk = node.EkApproved && node.EkFingerprint == fingerprint;
-                node = nodes.Transition(node.Id, NodeState.Enrolling, "node", $"{session.Drift}; waits for an operator (Attestation:FirmwareDrift=Approve): kldload nodes approve {node.Id}", n => BindEk(n, session, approved: approvedEk));
-                nodes.Record(node, NodeEventKind.Attestation, session.Drift!, "node", "firmware-drift");
-                sessions.Save(session);
-                return (node, false, true);
-            }
-
-            var approved = outcome == AttestationOutcome.Admit || (node.EkApproved && node.EkFingerprint == fingerprint);
-            if (!approved)
-            {
-                node = nodes.Transition(node.Id, NodeState.Enrolling, "node", "new EK proven by the TPM; waits for an operator: kldload nodes approve " + node.Id, n => BindEk(n, session, approved: false));
-                sessions.Save(session);
-                return (node, false, true);
-            }
-
-            if (node.State == NodeState.Quarantined)
-            {
-                throw new AttestationRefusedException("activate", "quarantined", $"node {node.Id} is quarantined ({node.StateReason}); an operator must approve it first");
-            }
-
-            // Proven facts that differ from the last attested boot's: recorded, or held (Inventory:HardwareChange).
-            review = hardware.Review(node, session.Facts, session.FactsBound);
-            if (review.Hold)
-            {
-                session.OutcomeReason = session.ClosedBecause = "hardware-change";
-                session.OutcomeDetail = $"hardware changed: {review.Summary}; waits for an operator (Inventory:HardwareChange=Quarantine): kldload nodes approve {node.Id}";
-                node = nodes.Transition(node.Id, NodeState.Quarantined, "node", session.OutcomeDetail, n => hardware.Store(n, session.Id, session.Facts!, true, Now));
-                sessions.Save(session);
-                return (node, true, false);
-            }
-
-            sessions.Save(session);
-            return (node, false, false);
-        });
+        // Identity follows the TPM: which record, and admitted, held or quarantined, in one transaction.
+        var (node, quarantined, pending, review) = nodes.Atomically(() => admission.Decide(session));
 
         if (quarantined)
         {
@@ -329,28 +276,13 @@ public sealed class AttestationService(
             {
                 tokens.Complete(token);
                 return nodes.Transition(node.Id, NodeState.Attested, "node", "credential activated: TPM, AK and quote trusted", n =>
-            {
-                BindEk(n, session, approved: true);
-                n.AkPublic = Convert.ToBase64String(session.AkPublic!);
-                n.WireGuardPublicKey = WireGuardKey.ToBase64(session.WireGuardPublicKey!);
-                n.MeshAddress = enrollment.Addresses.Address6.ToString();
-                n.MeshAddress4 = enrollment.Addresses.Address4?.ToString();
-                n.KernelMeasured = session.KernelMeasured;
-                n.RepinPending = false;
-                n.CommandLineMeasured = session.CommandLineMeasured;
-                n.InitrdMeasured = session.InitrdMeasured;
-                n.ConfigurationPcrs = session.ConfigurationPcrs;
-                if (n.PinnedPcrs is not { Count: > 0 } || session.Drift is not null)
                 {
-                    n.PinnedPcrs = session.FirmwarePcrs;
-                }
-                n.LastAttestedImageDigest = token.KernelDigest ?? n.LastBootedKernelDigest;
-                n.LastBootAt = now;
-                if (session.Facts is not null)
-                {
-                    hardware.Store(n, session.Id, session.Facts, session.FactsBound, now);
-                }
-            });
+                    ProvenRecord.Attested(n, session, enrollment, token, now);
+                    if (session.Facts is not null)
+                    {
+                        hardware.Store(n, session.Id, session.Facts, session.FactsBound, now);
+                    }
+                });
             });
         }
         catch (IllegalTransitionException)
@@ -384,13 +316,5 @@ public sealed class AttestationService(
             enrollment.WgQuickConfig,
             bundle.RootElement.Clone(),
             null));
-    }
-
-    private static void BindEk(NodeRecord n, AttestationSession session, bool approved)
-    {
-        n.EkPublic = Convert.ToBase64String(session.EkPublic!);
-        n.EkFingerprint = session.EkFingerprint;
-        n.EkCertificate = session.EkCertificate is null ? n.EkCertificate : Convert.ToBase64String(session.EkCertificate);
-        n.EkApproved = approved;
     }
 }

@@ -176,6 +176,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<AttestationRecorder>();
         builder.Services.AddSingleton<HardwareInventory>();
         builder.Services.AddSingleton<ServedLoaders>();
+        builder.Services.AddSingleton<AttestationAdmission>();
         builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<ReadyStep>();
         builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();

@@ -82,7 +82,8 @@ done
 ln -sf libssl.so.3 "$r/lib/x86_64-linux-gnu/libssl.so"
 
 # Kernel modules the boot needs, with their dependencies (modules.dep from depmod on the package).
-modules=(virtio_pci virtio_net e1000 e1000e wireguard)
+# Storage drivers too: the agent inventories the disks (commissioning), which needs them bound.
+modules=(virtio_pci virtio_net e1000 e1000e wireguard nvme virtio_blk virtio_scsi ahci sd_mod)
 depmod -b "$pk" "$kver"
 for m in "${modules[@]}"; do
   modprobe -d "$pk" -S "$kver" --show-depends "$m" | awk '/^insmod/{print $2}'

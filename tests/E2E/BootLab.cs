@@ -248,8 +248,9 @@ internal sealed class BootLab : IAsyncDisposable
     /// with QEMU's iPXE option ROM; <see cref="Firmware.Ovmf"/> has the NIC's option ROM disabled
     /// (<c>romfile=</c>) so OVMF's own UEFI PXE client fetches the loader over TFTP.
     /// </summary>
-    public async Task<Vm> StartVmAsync(string mac, string? tpmState = null, Firmware firmware = Firmware.SeaBios)
+    public async Task<Vm> StartVmAsync(string mac, string? tpmState = null, Firmware firmware = Firmware.SeaBios, VmHardware? hardware = null)
     {
+        hardware ??= new VmHardware();
         var index = _taps++;
         var tap = $"kltap{_suffix}{index}";
         await Ns("ip", "tuntap", "add", "dev", tap, "mode", "tap");
@@ -271,7 +272,8 @@ internal sealed class BootLab : IAsyncDisposable
         var serial = Path.Combine(LogDir, $"vm{index}-{DateTime.UtcNow:HHmmss}.serial.log");
         List<string> args =
         [
-            "netns", "exec", Namespace, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "1024",
+            "netns", "exec", Namespace, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
+            "-m", hardware.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", hardware.Cpus.ToString(CultureInfo.InvariantCulture),
             "-display", "none", "-monitor", "none", "-serial", $"file:{serial}",
             "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
             "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no",
@@ -297,6 +299,23 @@ internal sealed class BootLab : IAsyncDisposable
         else
         {
             args.AddRange(["-device", "tpm-tis,tpmdev=tpm0", "-device", $"virtio-net-pci,netdev=n0,mac={mac}", "-boot", "n"]);
+        }
+
+        if (hardware.SystemSerial is { } systemSerial)
+        {
+            args.AddRange(["-smbios", $"type=1,manufacturer=kldload-e2e,product=lab-vm,serial={systemSerial}"]);
+        }
+
+        if (hardware.NvmeSerial is { } nvmeSerial)
+        {
+            var disk = Path.Combine(state, $"nvme-{nvmeSerial}.img");
+            if (!File.Exists(disk))
+            {
+                using var f = File.Create(disk);
+                f.SetLength(64L << 20);
+            }
+
+            args.AddRange(["-drive", $"file={disk},if=none,format=raw,id=nvme0", "-device", $"nvme,drive=nvme0,serial={nvmeSerial}"]);
         }
 
         var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
@@ -337,6 +356,19 @@ internal sealed class BootLab : IAsyncDisposable
     /// <summary>A node's history from <c>GET /api/v1/nodes/{id}/events</c>, oldest first.</summary>
     public async Task<IReadOnlyList<JsonElement>> EventsAsync(string id) =>
         (await ApiAsync($"nodes/{id}/events") ?? throw new InvalidOperationException($"GET /api/v1/nodes/{id}/events failed")).EnumerateArray().ToList();
+
+    /// <summary>GET /api/v1/nodes/{id}/hardware: the facts the node sent, and their history.</summary>
+    public async Task<JsonElement> HardwareAsync(string id) =>
+        await ApiAsync($"nodes/{id}/hardware") ?? throw new InvalidOperationException($"GET /api/v1/nodes/{id}/hardware failed");
+
+    /// <summary>PUT a JSON document to the admin API; fails the test unless it is accepted.</summary>
+    public async Task PutAsync(string path, string json)
+    {
+        var token = File.ReadAllText(Path.Combine(DataDir, "admin.token")).Trim();
+        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-sS", "--fail-with-body", "-X", "PUT", "-H", $"Authorization: Bearer {token}",
+            "-H", "content-type: application/json", "-d", json, $"{ServerUrl}/api/v1/{path}"], TimeSpan.FromSeconds(15));
+        Assert.True(r.ExitCode == 0, $"PUT /api/v1/{path} failed: {r.Output}");
+    }
 
     private async Task<JsonElement?> ApiAsync(string path)
     {
@@ -530,6 +562,20 @@ internal enum Firmware
 
     /// <summary>OVMF (UEFI) with the NIC's option ROM off: its own PXE client loads ipxe.efi over TFTP.</summary>
     Ovmf,
+}
+
+/// <summary>What the VM is made of (QEMU's defaults for the E2E boots unless a test says otherwise).</summary>
+internal sealed record VmHardware
+{
+    public int MemoryMiB { get; init; } = 1024;
+
+    public int Cpus { get; init; } = 1;
+
+    /// <summary>SMBIOS type 1 serial number (<c>-smbios type=1,serial=</c>); QEMU's default when null.</summary>
+    public string? SystemSerial { get; init; }
+
+    /// <summary>An NVMe disk (64 MiB, sparse, in the TPM state directory) with this serial; none when null.</summary>
+    public string? NvmeSerial { get; init; }
 }
 
 /// <summary>One running VM.</summary>

@@ -233,6 +233,13 @@ public static class BackupRestorer
                     {
                         collection.InsertBulk(docs);
                     }
+                    else
+                    {
+                        // An empty collection is restored empty, not left out: a document in and out
+                        // again is how LiteDB creates one.
+                        var probe = collection.Insert(new BsonDocument { ["restore"] = true });
+                        collection.Delete(probe);
+                    }
                 }
             }
 

@@ -52,8 +52,14 @@ internal sealed record ActivateResponse(
     JsonElement? PeerBundle,
     string? Detail);
 
-/// <summary><c>POST /api/v1/attest/ready</c>, through the mesh.</summary>
-internal sealed record ReadyRequest(string SessionId);
+/// <summary><c>POST /api/v1/attest/ready</c>, through the mesh, with the burn-in result when the boot asked for one.</summary>
+internal sealed record ReadyRequest(string SessionId, BurnInReport? BurnIn = null);
+
+/// <summary>The burn-in result (<c>kldload.burnin=N</c>): passed, how long, the CPU and memory checks, each disk's read pass.</summary>
+internal sealed record BurnInReport(bool Passed, double Seconds, bool CpuOk, bool MemoryOk, IReadOnlyList<BurnInDisk> Disks, string Detail);
+
+/// <summary>One disk's read pass in the burn-in result.</summary>
+internal sealed record BurnInDisk(string Name, long BytesRead, int Errors);
 
 /// <summary>The server's answer to ready.</summary>
 internal sealed record ReadyResponse(string NodeId, string State, double? BootToMeshSeconds);
@@ -69,6 +75,7 @@ internal sealed record ProblemResponse(string? Title, string? Detail, string? Re
 [JsonSerializable(typeof(ActivateRequest))]
 [JsonSerializable(typeof(ActivateResponse))]
 [JsonSerializable(typeof(ReadyRequest))]
+[JsonSerializable(typeof(BurnInReport))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ProblemResponse))]
 internal sealed partial class AgentJsonContext : JsonSerializerContext;

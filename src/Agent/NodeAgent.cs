@@ -30,6 +30,9 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
 
     private readonly Uri _server = cmdline.ServerUrl!;
 
+    /// <summary>The burn-in result, run once per boot even when ready is retried.</summary>
+    private BurnInReport? _burnIn;
+
     public static void Say(string line) => Console.WriteLine($"kldload-agent: {line} [{StepClock.Mark()}]");
 
     /// <summary>Runs until the node is Ready (0), a fatal local problem (1) or an untrusted provisioner (3).</summary>
@@ -197,6 +200,12 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         }
 
         Say(pinged ? $"mesh: hub {hub} answers ping" : $"mesh: hub {hub} does not answer ping; check UDP {options.Interface} traffic to the server (firewall?)");
+        if (_burnIn is null && cmdline.BurnInSeconds is { } burnInSeconds)
+        {
+            _burnIn = await Task.Run(() => BurnIn.Run(burnInSeconds, "/", Say), ct);
+            deadline = DateTime.UtcNow + options.MeshTimeout;
+        }
+
         var port = _server.IsDefaultPort ? (_server.Scheme == "https" ? 443 : 80) : _server.Port;
         using var meshHttp = new HttpClient { BaseAddress = new Uri($"{_server.Scheme}://[{hub}]:{port}/"), Timeout = TimeSpan.FromSeconds(10) };
         var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
@@ -204,10 +213,10 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         {
             try
             {
-                var ready = await AttestationClient.PostAsync(meshHttp, "ready", new ReadyRequest(sessionId), AgentJsonContext.Default.ReadyRequest, AgentJsonContext.Default.ReadyResponse, ct);
+                var ready = await AttestationClient.PostAsync(meshHttp, "ready", new ReadyRequest(sessionId, _burnIn), AgentJsonContext.Default.ReadyRequest, AgentJsonContext.Default.ReadyResponse, ct);
                 var seconds = ready.BootToMeshSeconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s boot-to-mesh" : "boot-to-mesh unknown";
                 Say($"ready: {ready.State} ({seconds})");
-                Say($"READY node={nodeId} mesh={mesh.NodeAddress6}");
+                Say(ready.State == "Quarantined" ? $"QUARANTINED node={nodeId}: the burn-in failed ({_burnIn?.Detail}); an operator decides" : $"READY node={nodeId} mesh={mesh.NodeAddress6}");
                 return;
             }
             catch (Exception e) when ((e is HttpRequestException || e is TaskCanceledException) && DateTime.UtcNow < deadline && !ct.IsCancellationRequested)

@@ -31,4 +31,20 @@ public class AgentJsonTests
         var bare = JsonSerializer.Serialize(r with { EkCertificate = null, EkCertificateChain = null }, AgentJsonContext.Default.QuoteRequest);
         Assert.DoesNotContain("ekCertificate", bare, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ReadyRequest_BurnIn_IsReadByTheServerAsSent()
+    {
+        var sent = new ReadyRequest("s", new BurnInReport(false, 12.5, true, false, [new BurnInDisk("sda", 4096, 2)], "memory: 3 bytes wrong in 512 MiB"));
+        var json = JsonSerializer.Serialize(sent, AgentJsonContext.Default.ReadyRequest);
+
+        var read = JsonSerializer.Deserialize<Kldload.Provisioner.Attestation.ReadyRequest>(json, new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
+
+        Assert.Equal("s", read.SessionId);
+        var burnIn = read.BurnIn!;
+        Assert.True(burnIn.Failed);
+        Assert.Equal((12.5, true, false, "memory: 3 bytes wrong in 512 MiB"), (burnIn.Seconds, burnIn.CpuOk, burnIn.MemoryOk, burnIn.Detail));
+        Assert.Equal(new Kldload.Provisioner.Attestation.BurnInDiskReport("sda", 4096, 2), Assert.Single(burnIn.Disks!));
+        Assert.DoesNotContain("burnIn", JsonSerializer.Serialize(new ReadyRequest("s"), AgentJsonContext.Default.ReadyRequest), StringComparison.Ordinal);
+    }
 }

@@ -28,4 +28,16 @@ public class KernelCommandLineTests
     [InlineData("kldload.repin", false)]
     [InlineData("kldload.repin=yes", false)]
     public void Parse_RepinFlag_OnlyExactlyOne(string line, bool expected) => Assert.Equal(expected, KernelCommandLine.Parse(line).Repin);
+
+    [Theory]
+    [InlineData("kldload.server=http://x kldload.token=t kldload.burnin=300", 300)]
+    [InlineData("kldload.burnin=1", 1)]
+    [InlineData("kldload.burnin=86400", 86400)]
+    [InlineData("kldload.server=http://x kldload.token=t", null)]
+    [InlineData("kldload.burnin=0", null)]
+    [InlineData("kldload.burnin=86401", null)]
+    [InlineData("kldload.burnin=-5", null)]
+    [InlineData("kldload.burnin=5m", null)]
+    [InlineData("kldload.burnin", null)]
+    public void Parse_BurnIn_WholeSecondsWithinADay(string line, int? expected) => Assert.Equal(expected, KernelCommandLine.Parse(line).BurnInSeconds);
 }

@@ -314,6 +314,11 @@ public static class NodeEndpoints
                 $"a profile that matches on facts cannot set enrollmentPolicy {body.EnrollmentPolicy}: a node reports its facts itself; match on operator-set labels alone to raise trust");
         }
 
+        if (body.Commission?.BurnIn is { } burnIn && !Commission.TryParseDuration(burnIn, out _, out var burnInError))
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, "invalid burn-in", burnInError);
+        }
+
         body.Name = name;
         profiles.Upsert(body);
         return Results.Ok(body);

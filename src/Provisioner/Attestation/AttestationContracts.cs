@@ -53,7 +53,20 @@ public sealed record ActivateResponse(
     JsonElement? PeerBundle,
     string? Detail);
 
-/// <summary><c>POST /api/v1/attest/ready</c>, sent through the mesh.</summary>
-public sealed record ReadyRequest(string? SessionId);
+/// <summary>
+/// <c>POST /api/v1/attest/ready</c>, sent through the mesh; <paramref name="BurnIn"/> is the result of
+/// the burn-in the boot asked for (<c>kldload.burnin=N</c>), reported by the node itself.
+/// </summary>
+public sealed record ReadyRequest(string? SessionId, BurnInReport? BurnIn = null);
+
+/// <summary>The agent's burn-in result: CPU, memory and a read pass over each disk.</summary>
+public sealed record BurnInReport(bool Passed, double Seconds, bool CpuOk, bool MemoryOk, IReadOnlyList<BurnInDiskReport>? Disks, string? Detail)
+{
+    /// <summary>Failed when the node says so, or when any part it reports failed (a read error on any disk).</summary>
+    public bool Failed => !Passed || !CpuOk || !MemoryOk || (Disks?.Any(d => d.Errors > 0) ?? false);
+}
+
+/// <summary>One disk's read pass: bytes read and read errors.</summary>
+public sealed record BurnInDiskReport(string? Name, long BytesRead, int Errors);
 
 public sealed record ReadyResponse(string NodeId, string State, double? BootToMeshSeconds);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using Kldload.Provisioner.Inventory;
 using Prometheus;
@@ -6,7 +7,9 @@ namespace Kldload.Provisioner.Attestation;
 
 /// <summary>
 /// The last step of attestation: the node reached the hub through its tunnel, so it is Ready, and
-/// the time from its first DHCP packet to mesh-ready is recorded.
+/// the time from its first DHCP packet to mesh-ready is recorded. When the boot asked for a burn-in
+/// (<c>kldload.burnin=N</c>), ready must carry its result: recorded as an event, and a failed one
+/// quarantines the node instead. The result is the node's own report: it never raises trust.
 /// </summary>
 public sealed class ReadyStep(NodeService nodes, AttestationSessionStore sessions, AttestationRecorder recorder, TimeProvider time)
 {
@@ -45,6 +48,24 @@ public sealed class ReadyStep(NodeService nodes, AttestationSessionStore session
             throw recorder.Refuse(new AttestationRefusedException("ready", "not-via-mesh", $"ready must arrive through the mesh from {node.MeshAddress}, not from {mapped}"), null, null, remote);
         }
 
+        if (node.BurnInSeconds is { } asked && request.BurnIn is null)
+        {
+            throw recorder.Refuse(new AttestationRefusedException("ready", "burn-in-missing",
+                $"node {node.Id} booted with kldload.burnin={asked} (profile {node.Profile}) but ready carries no burnIn result; the agent must run the burn-in before ready"), null, null, remote);
+        }
+
+        if (request.BurnIn is { } burnIn)
+        {
+            var summary = Summary(burnIn);
+            nodes.Record(node, NodeEventKind.Hardware, $"burn-in (self-reported): {summary}", "node", burnIn.Failed ? "burn-in-failed" : "burn-in-passed");
+            if (burnIn.Failed)
+            {
+                node = nodes.Transition(node.Id, NodeState.Quarantined, "node", $"burn-in-failed: {Clean(burnIn.Detail) ?? summary}");
+                recorder.Count("ready", "quarantined", "burn-in-failed");
+                return new ReadyResponse(node.Id, node.State.ToString(), node.LastBootToMeshSeconds);
+            }
+        }
+
         var now = time.GetUtcNow().UtcDateTime;
         double? seconds = node.BootStartedAt is { } started ? Math.Round((now - started).TotalSeconds, 1) : null;
         node = nodes.Transition(node.Id, NodeState.Ready, "node",
@@ -57,5 +78,27 @@ public sealed class ReadyStep(NodeService nodes, AttestationSessionStore session
 
         recorder.Count("ready", "ok", "none");
         return new ReadyResponse(node.Id, node.State.ToString(), seconds);
+    }
+
+    /// <summary>One line for the event: the parts, the disks and the node's detail.</summary>
+    private static string Summary(BurnInReport r)
+    {
+        var disks = r.Disks is null || r.Disks.Count == 0
+            ? "no disks"
+            : string.Join(", ", r.Disks.Take(32).Select(d => $"{Clean(d.Name) ?? "?"} {d.BytesRead} bytes, {d.Errors} errors"));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{(r.Failed ? "failed" : "passed")} in {r.Seconds:0.#} s; cpu {(r.CpuOk ? "ok" : "FAILED")}, memory {(r.MemoryOk ? "ok" : "FAILED")}; {disks}{(Clean(r.Detail) is { } d2 ? "; " + d2 : string.Empty)}");
+    }
+
+    /// <summary>Node-supplied text: printable, one line, at most 200 characters; null when empty.</summary>
+    private static string? Clean(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var printable = new string(text.Where(c => !char.IsControl(c)).ToArray()).Trim();
+        return printable.Length <= 200 ? printable : printable[..200];
     }
 }

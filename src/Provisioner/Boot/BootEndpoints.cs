@@ -85,6 +85,7 @@ public static partial class BootEndpoints
                     n.Profile = plan.Profile?.Name;
                     n.LastBootedImage = new ImageRef { Name = image.Name, Version = image.Version };
                     n.LastBootedKernelDigest = image.KernelDigest;
+                    n.BurnInSeconds = plan.Profile?.Commission?.BurnInSeconds;
                 });
                 var script = templates.Render(TemplateFor(facts), BootValues(server, mac, node, plan, image, token));
                 tokens.RecordLoadOptions(token, BootTokenStore.LoadOptionsOf(script));
@@ -131,7 +132,7 @@ public static partial class BootEndpoints
         values["image_version"] = image.Version;
         values["kernel_digest"] = image.KernelDigest;
         values["initrd_digest"] = image.InitrdDigest;
-        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs, node.RepinPending ? "kldload.repin=1" : null }.Where(s => !string.IsNullOrWhiteSpace(s)));
+        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs, node.RepinPending ? "kldload.repin=1" : null, node.BurnInSeconds is { } burnIn ? $"kldload.burnin={burnIn}" : null }.Where(s => !string.IsNullOrWhiteSpace(s)));
         values["token"] = token.Token;
         return values;
     }

@@ -90,6 +90,12 @@ public sealed class NodeRecord
     /// <summary>Profile that matched at the last boot.</summary>
     public string? Profile { get; set; }
 
+    /// <summary>
+    /// Burn-in seconds the last boot script asked for (<c>kldload.burnin=N</c>, from the profile's
+    /// <c>commission.burnIn</c>); null = none. Ready needs a burn-in result when set.
+    /// </summary>
+    public int? BurnInSeconds { get; set; }
+
     /// <summary>Image channel assigned to this node; null = its profile's or the default.</summary>
     public string? Channel { get; set; }
 

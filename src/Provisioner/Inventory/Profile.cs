@@ -39,6 +39,53 @@ public sealed class ProfileMatch
     public bool IsEmpty => Macs.Count == 0 && Uuids.Count == 0 && Serials.Count == 0 && CircuitIds.Count == 0 && RemoteIds.Count == 0 && Labels.Count == 0 && Facts.Count == 0;
 }
 
+/// <summary>What the agent checks on a node before it reports Ready (issue 16).</summary>
+public sealed class Commission
+{
+    /// <summary>Shortest burn-in a profile may ask for.</summary>
+    public static readonly TimeSpan MinBurnIn = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest burn-in a profile may ask for.</summary>
+    public static readonly TimeSpan MaxBurnIn = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Burn-in length, a whole number and a unit (<c>30s</c>, <c>5m</c>, <c>1h</c>): a bounded CPU and
+    /// memory stress and a read pass over each disk, run by the agent before Ready. Null = none.
+    /// </summary>
+    public string? BurnIn { get; set; }
+
+    /// <summary>The burn-in in whole seconds, or null when none is set or the text does not parse.</summary>
+    public int? BurnInSeconds => BurnIn is { } text && TryParseDuration(text, out var d, out _) ? (int)d.TotalSeconds : null;
+
+    /// <summary>
+    /// Parses <c>N s|m|h</c> (N a whole number) within <see cref="MinBurnIn"/>..<see cref="MaxBurnIn"/>;
+    /// on failure <paramref name="error"/> says why.
+    /// </summary>
+    public static bool TryParseDuration(string text, out TimeSpan duration, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        duration = TimeSpan.Zero;
+        var t = text.Trim();
+        var unit = t.Length > 0 ? t[^1] : '\0';
+        var seconds = unit switch { 's' => 1L, 'm' => 60L, 'h' => 3600L, _ => 0L };
+        if (seconds == 0 || t.Length < 2 || !t[..^1].All(char.IsAsciiDigit) || t.Length > 10)
+        {
+            error = $"burnIn '{text}': use a whole number and a unit s, m or h (30s, 5m, 1h)";
+            return false;
+        }
+
+        duration = TimeSpan.FromSeconds(long.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture) * seconds);
+        if (duration < MinBurnIn || duration > MaxBurnIn)
+        {
+            error = $"burnIn '{text}': must be between 1s and 24h";
+            return false;
+        }
+
+        error = string.Empty;
+        return true;
+    }
+}
+
 /// <summary>Assigns an image, kernel arguments and an enrollment policy to the nodes it matches.</summary>
 public sealed class Profile
 {
@@ -62,4 +109,7 @@ public sealed class Profile
 
     /// <summary>Overrides <c>Attestation:EnrollmentPolicy</c> for the nodes it matches (Approve, Auto, Lab).</summary>
     public string? EnrollmentPolicy { get; set; }
+
+    /// <summary>Checks the agent runs before Ready (burn-in); null = none.</summary>
+    public Commission? Commission { get; set; }
 }

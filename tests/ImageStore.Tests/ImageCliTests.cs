@@ -36,7 +36,7 @@ public sealed class ImageCliTests : IDisposable
         await using (var import = KldloadRunner.Start(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable"))
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (!Directory.Exists(blobs) || !Directory.EnumerateFiles(blobs, BlobStore.TempPrefix + "*").Any(p => new FileInfo(p).Length > (32 << 20)))
+            while (!Directory.Exists(blobs) || !Directory.EnumerateFiles(blobs, BlobStore.TempPrefix + "*").Any(p => SizeOf(p) > (32 << 20)))
             {
                 Assert.False(import.HasExited, $"import finished before it could be killed: {import.Stdout} {import.Stderr}");
                 Assert.True(DateTime.UtcNow < deadline, "the import never got going");
@@ -162,5 +162,18 @@ public sealed class ImageCliTests : IDisposable
         Assert.Equal(expected, r.ExitCode);
         Assert.Contains("kldload", r.Stderr, StringComparison.Ordinal);
         Assert.Empty(r.Stdout);
+    }
+
+    /// <summary>A temporary blob's size; 0 when it was renamed or removed since it was listed.</summary>
+    private static long SizeOf(string path)
+    {
+        try
+        {
+            return new FileInfo(path).Length;
+        }
+        catch (FileNotFoundException)
+        {
+            return 0;
+        }
     }
 }

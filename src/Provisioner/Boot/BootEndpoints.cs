@@ -4,7 +4,7 @@ using Kldload.Provisioner.Inventory;
 
 namespace Kldload.Provisioner.Boot;
 
-/// <summary><c>GET /boot.ipxe</c>: the iPXE script a node runs after DHCP handed it to iPXE (ARCHITECTURE.md step 3).</summary>
+/// <summary><c>GET /boot.ipxe</c>: the iPXE script a node runs after DHCP handed it to iPXE (docs/boot.md, steps 5 and 6).</summary>
 public static partial class BootEndpoints
 {
     public static WebApplication MapBootEndpoints(this WebApplication app)

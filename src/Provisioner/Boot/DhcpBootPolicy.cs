@@ -7,7 +7,7 @@ using Kldload.Provisioner.Inventory;
 namespace Kldload.Provisioner.Boot;
 
 /// <summary>
-/// What each network-boot client loads (ARCHITECTURE.md, boot step 1), from <c>Boot:Loaders</c>:
+/// What each network-boot client loads (docs/boot.md, steps 1 and 2), from <c>Boot:Loaders</c>:
 /// iPXE itself (user class <c>iPXE</c> or option 175) gets <c>{ServerUrl}/boot.ipxe</c>, which ends the
 /// chainload loop; UEFI HTTP boot (arch 16/19, vendor class <c>HTTPClient</c>) gets an http URL to the
 /// loader; PXE ROMs get a TFTP path by architecture (RFC 4578 section 2.1): 0 → Bios, 7/9 → EfiX64,

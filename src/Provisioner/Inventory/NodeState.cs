@@ -1,6 +1,6 @@
 namespace Kldload.Provisioner.Inventory;
 
-/// <summary>Where a node is in its life (ARCHITECTURE.md, "Node lifecycle").</summary>
+/// <summary>Where a node is in its life (docs/node-lifecycle.md).</summary>
 public enum NodeState
 {
     /// <summary>Seen booting (iPXE script requested); nothing proven yet.</summary>

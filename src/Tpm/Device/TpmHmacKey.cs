@@ -6,7 +6,7 @@ namespace Kldload.Tpm.Device;
 /// A keyedHash HMAC-SHA256 primary key recreated from a fixed, versioned template
 /// (<see cref="TpmTemplates.HmacPrimary"/>) in the owner hierarchy: the same TPM always gives the same
 /// HMAC for the same message, a TPM2_Clear (new owner seed) or another TPM gives different ones. The
-/// WireGuard private key derivation (ARCHITECTURE.md) starts from <see cref="Hmac"/>. The key never
+/// WireGuard private key derivation (README, "Node key"; docs/boot.md, step 9) starts from <see cref="Hmac"/>. The key never
 /// leaves the TPM; it is flushed on dispose.
 /// </summary>
 public sealed class TpmHmacKey : IDisposable

@@ -2,7 +2,7 @@ using System.Formats.Tar;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Kldload.ImageStore;
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 using LiteDB;
 using JsonSerializer = System.Text.Json.JsonSerializer;
 

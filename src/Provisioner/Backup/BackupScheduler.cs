@@ -1,5 +1,5 @@
 using System.Globalization;
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 using Kldload.Provisioner.Hosting.Settings;
 
 namespace Kldload.Provisioner.Backup;

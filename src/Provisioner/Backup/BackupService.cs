@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
 using Kldload.ImageStore;
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Listeners;

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Backup;
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Backup;
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 using Kldload.Provisioner.Cli;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Tests.Attestation;

@@ -5,7 +5,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Tests.Peer;
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 using Kldload.Provisioner.Tests.Attestation;
 
 namespace Kldload.Provisioner.Tests.Backup;

@@ -1,4 +1,4 @@
-using Kldload.Provisioner.Backup.Age;
+using Kldload.Age;
 
 namespace Kldload.Provisioner.Hosting.Settings;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace Kldload.Provisioner.Backup.Age;
+namespace Kldload.Age;
 
 /// <summary>
 /// The age payload (STREAM): a 16-byte nonce, then 64 KiB plaintext chunks, each sealed with

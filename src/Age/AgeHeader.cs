@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Kldload.MeshCA;
 
-namespace Kldload.Provisioner.Backup.Age;
+namespace Kldload.Age;
 
 /// <summary>One recipient stanza of an age header: <c>-&gt; type args...</c> and a base64 body.</summary>
 public sealed record AgeStanza(string Type, IReadOnlyList<string> Arguments, byte[] Body);
@@ -30,9 +29,9 @@ public static class AgeHeader
     public static AgeStanza WrapX25519(ReadOnlySpan<byte> fileKey, AgeRecipient recipient)
     {
         var ephemeral = RandomNumberGenerator.GetBytes(32);
-        var share = WireGuardKey.PublicKeyOf(ephemeral);
+        var share = X25519.PublicKeyOf(ephemeral);
         Span<byte> shared = stackalloc byte[32];
-        if (!WireGuardKey.TryAgree(ephemeral, recipient.PublicKey, shared))
+        if (!X25519.TryAgree(ephemeral, recipient.PublicKey, shared))
         {
             throw new AgeException(AgeFailure.BadKey, "the recipient key is a low-order point");
         }
@@ -202,7 +201,7 @@ public static class AgeHeader
 
             foreach (var id in keys.Identities)
             {
-                if (!WireGuardKey.TryAgree(id.Secret, share, shared))
+                if (!X25519.TryAgree(id.Secret, share, shared))
                 {
                     throw new AgeException(AgeFailure.Damaged, "the archive header is damaged (a low-order ephemeral share)");
                 }

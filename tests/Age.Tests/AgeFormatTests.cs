@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using Kldload.Provisioner.Backup.Age;
 
-namespace Kldload.Provisioner.Tests.Backup;
+namespace Kldload.Age.Tests;
 
 /// <summary>
 /// The age v1 format kldload's backups use, checked against RFC 7914's scrypt vectors and against

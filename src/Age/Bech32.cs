@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Backup.Age;
+namespace Kldload.Age;
 
 /// <summary>
 /// Bech32 (BIP 173) as age uses it for keys: a human-readable part, the separator <c>1</c>, the data in

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
-using Kldload.MeshCA;
 
-namespace Kldload.Provisioner.Backup.Age;
+namespace Kldload.Age;
 
 /// <summary>An age X25519 recipient (public key), written <c>age1...</c> (Bech32, HRP <c>age</c>).</summary>
 public sealed record AgeRecipient
@@ -67,7 +66,7 @@ public sealed class AgeIdentity
     private AgeIdentity(byte[] secret)
     {
         _secret = secret;
-        Recipient = AgeRecipient.FromPublicKey(WireGuardKey.PublicKeyOf(secret));
+        Recipient = AgeRecipient.FromPublicKey(X25519.PublicKeyOf(secret));
     }
 
     public AgeRecipient Recipient { get; }

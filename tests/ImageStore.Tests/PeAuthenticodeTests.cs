@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Formats.Asn1;
 
 namespace Kldload.ImageStore.Tests;
 
@@ -69,5 +70,56 @@ public class PeAuthenticodeTests
             Assert.False(PeImageLayout.TryRead(bytes.AsSpan(0, n), n, out _, out var error), $"truncated to {n}");
             Assert.NotNull(error);
         }
+    }
+
+    [Fact]
+    public void TryComputeSha256_SignedEfiBinary_EqualsTheDigestInsideItsSignature()
+    {
+        var bytes = File.ReadAllBytes(SignedPath);
+        Assert.True(PeAuthenticode.TryComputeSha256(SignedPath, out var digest, out var error), error);
+        Assert.Equal(Convert.ToHexStringLower(EmbeddedDigest(bytes)), digest.ToString());
+    }
+
+    [Fact]
+    public void TryComputeSha256_MutatedHeaders_DigestOrReasonNeverAnException()
+    {
+        var bytes = File.ReadAllBytes(SignedPath)[..4096];
+        var random = new Random(9);
+        for (var i = 0; i < 1000; i++)
+        {
+            var mutated = (byte[])bytes.Clone();
+            for (var k = 0; k < 1 + random.Next(4); k++)
+            {
+                mutated[random.Next(0x200)] = (byte)random.Next(256);
+            }
+
+            var ok = PeAuthenticode.TryComputeSha256(new MemoryStream(mutated), out var digest, out var error);
+            Assert.True(ok ? digest is not null : !string.IsNullOrEmpty(error), $"mutation {i}");
+        }
+    }
+
+    /// <summary>The digest inside the Authenticode signature (SpcIndirectDataContent.messageDigest), read independently.</summary>
+    private static byte[] EmbeddedDigest(byte[] image)
+    {
+        var pe = BitConverter.ToInt32(image, 0x3C);
+        var optional = pe + 24;
+        var magic = BitConverter.ToUInt16(image, optional);
+        var certEntry = optional + (magic == 0x20B ? 112 : 96) + 32;
+        var offset = BitConverter.ToInt32(image, certEntry);
+        var size = BitConverter.ToInt32(image, certEntry + 4);
+        var pkcs7 = image.AsSpan(offset + 8, size - 8).ToArray(); // skip WIN_CERTIFICATE header
+        // ContentInfo { contentType, [0] SignedData { version, digestAlgorithms, encapContentInfo { type, [0] SpcIndirectDataContent } } }
+        var contentInfo = new AsnReader(pkcs7, AsnEncodingRules.BER).ReadSequence();
+        contentInfo.ReadObjectIdentifier();
+        var signedData = contentInfo.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
+        signedData.ReadInteger();
+        signedData.ReadSetOf();
+        var encap = signedData.ReadSequence();
+        encap.ReadObjectIdentifier();
+        var seq = encap.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
+        seq.ReadEncodedValue(); // SpcAttributeTypeAndOptionalValue
+        var digestInfo = seq.ReadSequence();
+        digestInfo.ReadEncodedValue(); // AlgorithmIdentifier
+        return digestInfo.ReadOctetString();
     }
 }

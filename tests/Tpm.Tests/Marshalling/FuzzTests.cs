@@ -94,7 +94,7 @@ public class FuzzTests
     }
 
     [Fact]
-    public void EventLogAndPeParsers_MutatedInputs_OnlyMalformed()
+    public void EventLogParser_MutatedInputs_OnlyMalformed()
     {
         var log = File.ReadAllBytes(TestVectors.PathOf("ovmf/binary_bios_measurements"));
         foreach (var b in Mutations(log, 8).Take(1000))
@@ -102,19 +102,6 @@ public class FuzzTests
             try
             {
                 TcgEventLog.Parse(b).Replay(TpmAlgId.Sha256);
-            }
-            catch (AttestationException e)
-            {
-                Assert.Equal(AttestationFailure.Malformed, e.Failure);
-            }
-        }
-
-        var pe = File.ReadAllBytes(TestVectors.PathOf("pe/snponly.signed.efi"))[..4096];
-        foreach (var b in Mutations(pe, 9).Take(1000))
-        {
-            try
-            {
-                AuthenticodeDigest.Compute(b);
             }
             catch (AttestationException e)
             {

@@ -1,4 +1,3 @@
-using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.Tpm.Device;
@@ -174,51 +173,6 @@ public class EvidenceTests
         var bytes = TestVectors.File("eventlog.bin");
         bytes[32] = (byte)'X';
         Assert.Equal(AttestationFailure.Malformed, Assert.Throws<AttestationException>(() => TcgEventLog.Parse(bytes)).Failure);
-    }
-
-    [Fact]
-    public void Authenticode_SignedIpxe_MatchesOsslsigncodeAndEmbeddedDigest()
-    {
-        var image = File.ReadAllBytes(TestVectors.PathOf("pe/snponly.signed.efi"));
-        var expected = Convert.FromHexString(File.ReadAllText(TestVectors.PathOf("pe/snponly.signed.efi.sha256-authenticode.txt")).Trim());
-        var digest = AuthenticodeDigest.Compute(image);
-        Assert.Equal(expected, digest);
-        Assert.Equal(expected, EmbeddedDigest(image));
-    }
-
-    [Fact]
-    public void Authenticode_Truncated_Malformed()
-    {
-        var image = File.ReadAllBytes(TestVectors.PathOf("pe/snponly.signed.efi"));
-        foreach (var n in new[] { 0, 10, 0x40, 0x80, 0x100, 0x200 })
-        {
-            Assert.Equal(AttestationFailure.Malformed, Assert.Throws<AttestationException>(() => AuthenticodeDigest.Compute(image.AsSpan(0, n))).Failure);
-        }
-    }
-
-    /// <summary>The digest inside the Authenticode signature (SpcIndirectDataContent.messageDigest), read independently.</summary>
-    private static byte[] EmbeddedDigest(byte[] image)
-    {
-        var pe = BitConverter.ToInt32(image, 0x3C);
-        var optional = pe + 24;
-        var magic = BitConverter.ToUInt16(image, optional);
-        var certEntry = optional + (magic == 0x20B ? 112 : 96) + 32;
-        var offset = BitConverter.ToInt32(image, certEntry);
-        var size = BitConverter.ToInt32(image, certEntry + 4);
-        var pkcs7 = image.AsSpan(offset + 8, size - 8).ToArray(); // skip WIN_CERTIFICATE header
-        // ContentInfo { contentType, [0] SignedData { version, digestAlgorithms, encapContentInfo { type, [0] SpcIndirectDataContent } } }
-        var contentInfo = new AsnReader(pkcs7, AsnEncodingRules.BER).ReadSequence();
-        contentInfo.ReadObjectIdentifier();
-        var signedData = contentInfo.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
-        signedData.ReadInteger();
-        signedData.ReadSetOf();
-        var encap = signedData.ReadSequence();
-        encap.ReadObjectIdentifier();
-        var seq = encap.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
-        seq.ReadEncodedValue(); // SpcAttributeTypeAndOptionalValue
-        var digestInfo = seq.ReadSequence();
-        digestInfo.ReadEncodedValue(); // AlgorithmIdentifier
-        return digestInfo.ReadOctetString();
     }
 
     [Fact]

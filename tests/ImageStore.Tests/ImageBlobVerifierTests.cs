@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Kldload.Provisioner.Api;
 
 namespace Kldload.ImageStore.Tests;
 

@@ -1,6 +1,6 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
-using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 
@@ -26,7 +26,7 @@ public sealed class AdminToken
             if (!File.Exists(path))
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                var token = BootTokenStore.Base64Url(RandomNumberGenerator.GetBytes(32));
+                var token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
                 using var stream = new FileStream(path, new FileStreamOptions
                 {
                     Mode = FileMode.CreateNew,

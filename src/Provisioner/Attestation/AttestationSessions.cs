@@ -1,5 +1,5 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
-using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting;
 using LiteDB;
 
@@ -110,7 +110,7 @@ public sealed class AttestationSessionStore
         var now = _time.GetUtcNow().UtcDateTime;
         var session = new AttestationSession
         {
-            Id = BootTokenStore.Base64Url(RandomNumberGenerator.GetBytes(18)),
+            Id = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18)),
             NodeId = nodeId,
             BootToken = token,
             Mac = mac,

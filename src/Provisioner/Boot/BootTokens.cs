@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using Kldload.Provisioner.Hosting;
 using LiteDB;
@@ -78,7 +79,7 @@ public sealed class BootTokenStore
         var now = _time.GetUtcNow().UtcDateTime;
         var token = new BootToken
         {
-            Token = Base64Url(RandomNumberGenerator.GetBytes(32)),
+            Token = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)),
             NodeId = nodeId,
             Mac = mac,
             IssuedAt = now,
@@ -196,7 +197,4 @@ public sealed class BootTokenStore
 
         return closed;
     }
-
-    internal static string Base64Url(ReadOnlySpan<byte> bytes) =>
-        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

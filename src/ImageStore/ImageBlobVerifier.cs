@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
-using Kldload.ImageStore;
 
-namespace Kldload.Provisioner.Api;
+namespace Kldload.ImageStore;
 
 /// <summary>Outcome of checking a blob before serving it.</summary>
 public enum BlobCheck : byte

@@ -119,4 +119,16 @@ public sealed class HostProcessTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("unrecognised argument '--bogus'", stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Serve_MisspeltSectionOnTheCommandLineOrInTheEnvironment_ExitsTwoNamingIt()
+    {
+        var (code, _, stderr) = await KldloadProcess.RunAsync(_dir, "serve", "--Dhcpp:Mode=Full");
+        Assert.Equal(2, code);
+        Assert.Contains("Dhcpp:Mode = 'Full': unknown section 'Dhcpp' (did you mean 'Dhcp'?", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await KldloadProcess.RunAsync(_dir, new Dictionary<string, string> { ["KLDLOAD_MEHS__ENABLED"] = "true" }, "serve");
+        Assert.Equal(2, code);
+        Assert.Contains("MEHS:ENABLED = 'true': unknown section 'MEHS' (did you mean 'Mesh'?", stderr, StringComparison.Ordinal);
+    }
 }

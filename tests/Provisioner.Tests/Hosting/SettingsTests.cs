@@ -125,6 +125,56 @@ public sealed class SettingsTests : IDisposable
         Assert.Contains("unknown setting", e.Problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--Dhcpp:Mode=Full", "Dhcpp:Mode", "Dhcp")]
+    [InlineData("--Dhcp6:Mode=Full", "Dhcp6:Mode", "Dhcp")]
+    [InlineData("--Foo:Bar=1", "Foo:Bar", null)]
+    public void Load_UnknownSection_IsReportedWithTheNearestKnownOne(string argument, string key, string? nearest)
+    {
+        Load(out var errors, argument);
+        var e = Assert.Single(errors);
+        Assert.Equal(key, e.Key);
+        Assert.Contains("unknown section", e.Problem, StringComparison.Ordinal);
+        if (nearest is not null)
+        {
+            Assert.Contains($"did you mean '{nearest}'", e.Problem, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Load_UnknownSectionInAppSettings_IsReported()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"kldload-appsettings-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, """{ "Tfpt": { "Endpoint": "0.0.0.0:6969" }, "Logging": { "LogLevel": { "Default": "Information" } } }""");
+        try
+        {
+            var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_dataDir}"], file);
+            KldloadConfiguration.Load(root, out var errors);
+            var e = Assert.Single(errors);
+            Assert.Equal("Tfpt:Endpoint", e.Key);
+            Assert.Contains("did you mean 'Tftp'", e.Problem, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Load_HostAndLoggerSections_AreAllowed()
+    {
+        Load(out var errors, "--Logging:LogLevel:Default=Warning", "--Serilog:MinimumLevel=Debug", "--Kestrel:Limits:MaxRequestBodySize=100", "--AllowedHosts=*", "--environment=Production");
+        Assert.Empty(errors);
+    }
+
+    [Theory]
+    [InlineData("Dhcp", "dhcp", 0)]
+    [InlineData("Dhcpp", "Dhcp", 1)]
+    [InlineData("Tfpt", "Tftp", 2)]
+    [InlineData("", "Mesh", 4)]
+    public void EditDistance_CountsSingleLetterEdits(string a, string b, int expected) =>
+        Assert.Equal(expected, SettingsReader.EditDistance(a, b));
+
     [Fact]
     public void Load_SeveralBadKeys_ReportsEveryOne()
     {

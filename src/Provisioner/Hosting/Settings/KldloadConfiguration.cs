@@ -10,6 +10,19 @@ public sealed record KldloadConfiguration
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
     public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
 
+    /// <summary>
+    /// Top-level names that belong to ASP.NET Core's host, Kestrel and the logging libraries (and the
+    /// <c>ASPNETCORE_</c> variables the runtime's container images set); any other unknown top-level
+    /// name is an error, since a misspelt section would otherwise be ignored without a word.
+    /// </summary>
+    public static readonly IReadOnlyList<string> ForeignSections =
+    [
+        "Logging", "Serilog", "Kestrel", "AllowedHosts", "ConnectionStrings", "Environment", "ContentRoot", "WebRoot",
+        "ApplicationName", "Http_Ports", "Https_Ports", "HostingStartupAssemblies", "HostingStartupExcludeAssemblies",
+        "PreventHostingStartup", "DetailedErrors", "SuppressStatusMessages", "ShutdownTimeoutSeconds", "CaptureStartupErrors",
+        "ForwardedHeaders_Enabled", "HostFilteringOptions",
+    ];
+
     public required IConfigurationRoot Root { get; init; }
 
     public required KldloadSettings Kldload { get; init; }
@@ -85,6 +98,7 @@ public sealed record KldloadConfiguration
         }
 
         r.ReportUnknownKeys(Sections);
+        r.ReportUnknownSections(Sections, ForeignSections);
         if (requireWritableDataDir)
         {
             CheckDataDir(r, kldload.DataDir);

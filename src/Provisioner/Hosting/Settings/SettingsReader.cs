@@ -222,6 +222,57 @@ public sealed class SettingsReader
         }
     }
 
+    /// <summary>
+    /// Reports top-level names that are neither kldload's <paramref name="sections"/>, nor read by
+    /// kldload (<c>urls</c>), nor one of <paramref name="foreign"/> (the host's and the logger's own):
+    /// <c>--Dhcpp:Mode=Full</c> must stop start-up, not leave DHCP off without a word. Each error names
+    /// the nearest known section.
+    /// </summary>
+    public void ReportUnknownSections(IReadOnlyCollection<string> sections, IReadOnlyCollection<string> foreign)
+    {
+        foreach (var child in _configuration.GetChildren())
+        {
+            var name = child.Key;
+            if (sections.Contains(name, StringComparer.OrdinalIgnoreCase) || foreign.Contains(name, StringComparer.OrdinalIgnoreCase) || IsConsumed(name))
+            {
+                continue;
+            }
+
+            var nearest = sections.MinBy(s => EditDistance(s, name));
+            foreach (var (key, value) in child.AsEnumerable().Where(kv => kv.Value is not null))
+            {
+                AddError(key, value, $"unknown section '{name}' (did you mean '{nearest}'? kldload's sections: {string.Join(", ", sections)})");
+            }
+        }
+    }
+
+    /// <summary>Levenshtein distance, case-insensitive: how many single-letter edits turn one name into the other.</summary>
+    internal static int EditDistance(string a, string b)
+    {
+        a = a.ToUpperInvariant();
+        b = b.ToUpperInvariant();
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+                current[j] = Math.Min(substitution, Math.Min(previous[j], current[j - 1]) + 1);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+
     private bool IsConsumed(string key)
     {
         if (_consumed.Contains(key))

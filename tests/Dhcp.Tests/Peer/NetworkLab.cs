@@ -64,6 +64,23 @@ internal sealed class NetworkLab : IDisposable
         IpIn(name, "link", "set", "lo", "up");
     }
 
+    /// <summary>
+    /// Readies <paramref name="iface"/> in <paramref name="ns"/> for IPv6 tests: duplicate address
+    /// detection off and the link cycled, so its link-local address is usable at once (DHCPv6 clients
+    /// and servers bind it), then <paramref name="cidr"/> added when given. Call once per interface,
+    /// before any other address is added to it (the cycle flushes them).
+    /// </summary>
+    public static void EnableIpv6(string ns, string iface, string? cidr)
+    {
+        Ip("netns", "exec", ns, "sysctl", "-qw", $"net.ipv6.conf.{iface}.accept_dad=0");
+        IpIn(ns, "link", "set", iface, "down");
+        IpIn(ns, "link", "set", iface, "up");
+        if (cidr is not null)
+        {
+            IpIn(ns, "addr", "add", cidr, "dev", iface, "nodad");
+        }
+    }
+
     public static void Ip(params string[] args)
     {
         var (code, output) = PeerProcess.RunAsync(TimeSpan.FromSeconds(20), "ip", args).GetAwaiter().GetResult();

@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Hosting.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
 
     public required IConfigurationRoot Root { get; init; }
 
@@ -17,6 +17,8 @@ public sealed record KldloadConfiguration
     public required TftpSettings Tftp { get; init; }
 
     public required DhcpSettings Dhcp { get; init; }
+
+    public required Dhcp6Settings Dhcp6 { get; init; }
 
     public required BootSettings Boot { get; init; }
 
@@ -66,6 +68,7 @@ public sealed record KldloadConfiguration
             Kldload = kldload,
             Tftp = TftpSettings.Read(r),
             Dhcp = DhcpSettings.Read(r),
+            Dhcp6 = Dhcp6Settings.Read(r),
             Boot = BootSettings.Read(r),
             Attestation = AttestationSettings.Read(r),
             Mesh = MeshSettings.Read(r),

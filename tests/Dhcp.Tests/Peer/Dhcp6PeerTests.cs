@@ -1,6 +1,9 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Kldload.Dhcp.Dhcp6.Leases;
+using Kldload.Dhcp.Dhcp6.Protocol;
+using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Server;
 
 namespace Kldload.Dhcp.Tests.Peer;
@@ -162,6 +165,94 @@ public sealed partial class Dhcp6PeerTests
         // ISC dhcrelay -I sends 4 bytes of its own number for the downstream interface (not the kernel's
         // ifindex) and routes the RELAY-REPL by it: the leaf got its address, so kldload echoed it back.
         Assert.True(lease.InterfaceId is { Length: 4 } id && id.Any(b => b != 0), Convert.ToHexString(lease.InterfaceId ?? []));
+    }
+
+    [Fact]
+    public async Task UefiPxeSolicit_GetsTftpUrlOverIpv6_AndTheLoaderDownloadsOverTftp6()
+    {
+        using var lab = new NetworkLab();
+        NetworkLab.EnableIpv6(lab.ServerNs, lab.ServerIf, $"{Prefix(lab, 0)}1/64");
+        NetworkLab.EnableIpv6(lab.ClientNs, lab.ClientIf, null);
+        var root = Directory.CreateDirectory(Path.Combine(lab.TempDir, "tftp")).FullName;
+        var loader = new byte[150_000];
+        Random.Shared.NextBytes(loader);
+        await File.WriteAllBytesAsync(Path.Combine(root, "snponly.efi"), loader);
+        await StartAsync(lab, Path.Combine(lab.TempDir, "var"),
+            [.. FullMode(lab), "--Tftp:Enabled=true", "--Tftp:Endpoint=[::]:69", $"--Tftp:Root={root}"]);
+
+        // What OVMF's PXE driver sends for an IPv6 boot (RFC 5970): arch 7, the PXEClient vendor class
+        // (enterprise 343), and a request for the boot file URL and parameters; from its link-local
+        // address to ff02::1:2 on the wire.
+        var solicit = new Dhcp6Message { MessageType = Dhcp6MessageType.Solicit, TransactionId = 0x5eb007 };
+        solicit.Options.Add(Dhcp6OptionCode.ClientId, Duid.FromMac([0x52, 0x54, 0x00, 0x6b, 0x00, 0x07]).Bytes);
+        solicit.Options.Add(Dhcp6OptionCode.IaNa, new IaNa { Iaid = 7 }.ToArray());
+        solicit.Options.Add(Dhcp6OptionCode.OptionRequest, Dhcp6Options.UInt16List([59, 60, 23, 24]));
+        solicit.Options.Add(Dhcp6OptionCode.ClientArchitecture, Dhcp6Options.UInt16List([7]));
+        solicit.Options.Add(Dhcp6OptionCode.VendorClass,
+            new VendorClass(343, ["PXEClient:Arch:00007:UNDI:003016"u8.ToArray()]).ToArray());
+        var (_, ifindex) = await lab.RunAsync(lab.ClientNs, Bounded, "cat", $"/sys/class/net/{lab.ClientIf}/ifindex");
+        using var socket = NetworkLab.CreateUdp6SocketIn(lab.ClientNs);
+        socket.Bind(new IPEndPoint(IPAddress.IPv6Any, Dhcp6Engine.ClientPort));
+        var group = new IPAddress(Dhcp6Engine.AllRelayAgentsAndServers.GetAddressBytes(), long.Parse(ifindex.Trim(), System.Globalization.CultureInfo.InvariantCulture));
+        var server6 = new IPEndPoint(group, Dhcp6Engine.ServerPort);
+        var advertise = await ExchangeAsync(socket, solicit, server6);
+        Assert.Equal(Dhcp6MessageType.Advertise, advertise.MessageType);
+        Assert.Equal(0x5eb007u, advertise.TransactionId);
+        Assert.Equal(Address(lab, 0, 0x100), advertise.Options.IaNas[0].Options.IaAddresses[0].Address.ToString());
+        Assert.True(advertise.Options.VendorClass?.IsPxeClient, "no PXEClient vendor class: UEFI would not take this as a PXE offer");
+        var url = new Uri(advertise.Options.BootFileUrl!);
+        Assert.Equal($"tftp://[{Address(lab, 0, 1)}]/snponly.efi", url.OriginalString);
+
+        // REQUEST the advertised address, as the firmware does, and configure it with the link's prefix
+        // (on-link, as the router's advertisement would say).
+        var request = new Dhcp6Message { MessageType = Dhcp6MessageType.Request, TransactionId = 0x5eb008 };
+        foreach (var (option, data) in solicit.Options.All)
+        {
+            request.Options.Add(option, option == Dhcp6OptionCode.IaNa ? advertise.Options.Get(Dhcp6OptionCode.IaNa)! : data);
+        }
+
+        request.Options.Add(Dhcp6OptionCode.ServerId, advertise.Options.Get(Dhcp6OptionCode.ServerId)!);
+        var reply = await ExchangeAsync(socket, request, server6);
+        Assert.Equal(Dhcp6MessageType.Reply, reply.MessageType);
+        Assert.Equal(url.OriginalString, reply.Options.BootFileUrl);
+        var address = reply.Options.IaNas[0].Options.IaAddresses[0].Address.ToString();
+        Assert.Equal(Address(lab, 0, 0x100), address);
+        NetworkLab.IpIn(lab.ClientNs, "addr", "add", address + "/64", "dev", lab.ClientIf, "nodad");
+
+        // The URL works: tftp-hpa fetches it over IPv6 from kldload's dual-stack TFTP listener.
+        var fetched = Path.Combine(lab.TempDir, "fetched.efi");
+        var (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "tftp", "-6", "-m", "binary", url.Host.Trim('[', ']'), "-c", "get", url.AbsolutePath.TrimStart('/'), fetched);
+        Assert.True(code == 0 && File.Exists(fetched), output);
+        var got = await File.ReadAllBytesAsync(fetched);
+        Assert.True(loader.SequenceEqual(got), $"tftp -6 fetched {got.Length} other bytes: {output}");
+    }
+
+    /// <summary>Sends <paramref name="message"/> until an answer with its transaction id arrives (firmware retransmits the same way).</summary>
+    private static async Task<Dhcp6Message> ExchangeAsync(Socket socket, Dhcp6Message message, IPEndPoint server)
+    {
+        var buffer = new byte[2048];
+        using var deadline = new CancellationTokenSource(Bounded);
+        while (true)
+        {
+            await socket.SendToAsync(message.ToArray(), server, deadline.Token);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
+            wait.CancelAfter(TimeSpan.FromSeconds(2));
+            try
+            {
+                while (true)
+                {
+                    var n = await socket.ReceiveAsync(buffer, SocketFlags.None, wait.Token);
+                    if (Dhcp6Message.TryRead(buffer.AsSpan(0, n), out var answer, out _) && answer.TransactionId == message.TransactionId)
+                    {
+                        return answer;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (!deadline.IsCancellationRequested)
+            {
+                // Lost under load: send again.
+            }
+        }
     }
 
     private static (long Sent, long Received, long Drops, long Rejected) PerfStats(string output, string exchange)

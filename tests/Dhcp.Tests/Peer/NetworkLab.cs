@@ -119,10 +119,13 @@ internal sealed class NetworkLab : IDisposable
     /// </summary>
     public static Socket CreateUdpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Dgram, ProtocolType.Udp);
 
+    /// <summary>A UDP socket for IPv6 inside <paramref name="ns"/>, like <see cref="CreateUdpSocketIn"/>.</summary>
+    public static Socket CreateUdp6SocketIn(string ns) => CreateSocketIn(ns, SocketType.Dgram, ProtocolType.Udp, AddressFamily.InterNetworkV6);
+
     /// <summary>A TCP (IPv4) socket inside <paramref name="ns"/>, for HTTP clients that reach a server there.</summary>
     public static Socket CreateTcpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Stream, ProtocolType.Tcp);
 
-    private static Socket CreateSocketIn(string ns, SocketType type, ProtocolType protocol)
+    private static Socket CreateSocketIn(string ns, SocketType type, ProtocolType protocol, AddressFamily family = AddressFamily.InterNetwork)
     {
         Socket? socket = null;
         Exception? error = null;
@@ -136,7 +139,7 @@ internal sealed class NetworkLab : IDisposable
                     throw new InvalidOperationException($"setns({ns}) failed: errno {Marshal.GetLastPInvokeError()}");
                 }
 
-                socket = new Socket(AddressFamily.InterNetwork, type, protocol);
+                socket = new Socket(family, type, protocol);
             }
             catch (Exception e)
             {

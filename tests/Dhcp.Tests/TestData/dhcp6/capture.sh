@@ -5,7 +5,14 @@ out=${1:?output dir}
 id=$(printf '%04x' $RANDOM)
 S=k6cS$id C=k6cC$id SI=k6${id}s CI=k6${id}c
 work=$(mktemp -d)
-cleanup() { [ -n "${kp:-}" ] && kill "$kp" 2>/dev/null; [ -n "${tp:-}" ] && kill "$tp" 2>/dev/null; ip netns del $S 2>/dev/null; ip netns del $C 2>/dev/null; rm -rf "$work"; }
+# Every step may fail (a daemon that already exited): none may stop the others under set -e.
+cleanup() {
+  if [ -n "${kp:-}" ]; then kill "$kp" 2>/dev/null || true; fi
+  if [ -n "${tp:-}" ]; then kill "$tp" 2>/dev/null || true; fi
+  ip netns del "$S" 2>/dev/null || true
+  ip netns del "$C" 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 ip netns add $S; ip netns add $C
 for n in $S $C; do ip netns exec $n sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0; done

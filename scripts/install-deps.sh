@@ -11,7 +11,7 @@ packages=(
   # TFTP peers (atftpd is unpacked beside tftpd-hpa, see below)
   tftpd-hpa tftp-hpa atftp busybox
   # DHCP peers and clients
-  dnsmasq kea-dhcp4-server kea-admin isc-dhcp-client isc-dhcp-relay udhcpc nmap
+  dnsmasq kea-dhcp4-server kea-dhcp6-server kea-admin isc-dhcp-client isc-dhcp-relay udhcpc nmap
   # IPv6 router discovery peers: rdisc6 (router solicitation) and radvd (another router)
   ndisc6 radvd
   # HTTP peer
@@ -46,7 +46,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # The packaged daemons must not hold the ports the tests use: tests start their own copies.
-for svc in tftpd-hpa dnsmasq kea-dhcp4-server nginx; do
+for svc in tftpd-hpa dnsmasq kea-dhcp4-server kea-dhcp6-server nginx; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -82,6 +82,7 @@ public static partial class KldloadHost
 
         builder.AddTftpListener(config);
         builder.AddDhcpListener(config);
+        builder.AddDhcp6Listener(config);
         builder.AddImageStore(config);
         builder.AddMesh(config);
 

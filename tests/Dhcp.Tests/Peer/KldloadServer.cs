@@ -20,7 +20,11 @@ internal sealed partial class KldloadServer
     public Uri? HttpUrl { get; private set; }
 
     /// <summary>Starts kldload in <paramref name="ns"/> and waits until its DHCP listener is bound.</summary>
-    public static async Task<KldloadServer> StartAsync(NetworkLab lab, string ns, string dataDir, params string[] settings)
+    public static Task<KldloadServer> StartAsync(NetworkLab lab, string ns, string dataDir, params string[] settings) =>
+        StartAsync(lab, ns, dataDir, Listening(), settings);
+
+    /// <summary>Starts kldload in <paramref name="ns"/> and waits for <paramref name="listening"/> in its log (the listener a test needs).</summary>
+    public static async Task<KldloadServer> StartAsync(NetworkLab lab, string ns, string dataDir, Regex listening, params string[] settings)
     {
         string[] args =
         [
@@ -29,7 +33,7 @@ internal sealed partial class KldloadServer
         ];
         var process = lab.Start(ns, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", args);
         var server = new KldloadServer(process, dataDir);
-        await process.WaitForOutputAsync(Listening(), TimeSpan.FromSeconds(60));
+        await process.WaitForOutputAsync(listening, TimeSpan.FromSeconds(60));
         var url = await process.WaitForOutputAsync(ServingOn(), TimeSpan.FromSeconds(30));
         server.HttpUrl = new Uri(url.Groups[1].Value);
         return server;

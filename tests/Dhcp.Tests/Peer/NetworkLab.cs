@@ -64,6 +64,23 @@ internal sealed class NetworkLab : IDisposable
         IpIn(name, "link", "set", "lo", "up");
     }
 
+    /// <summary>
+    /// Readies <paramref name="iface"/> in <paramref name="ns"/> for IPv6 tests: duplicate address
+    /// detection off and the link cycled, so its link-local address is usable at once (DHCPv6 clients
+    /// and servers bind it), then <paramref name="cidr"/> added when given. Call once per interface,
+    /// before any other address is added to it (the cycle flushes them).
+    /// </summary>
+    public static void EnableIpv6(string ns, string iface, string? cidr)
+    {
+        Ip("netns", "exec", ns, "sysctl", "-qw", $"net.ipv6.conf.{iface}.accept_dad=0");
+        IpIn(ns, "link", "set", iface, "down");
+        IpIn(ns, "link", "set", iface, "up");
+        if (cidr is not null)
+        {
+            IpIn(ns, "addr", "add", cidr, "dev", iface, "nodad");
+        }
+    }
+
     public static void Ip(params string[] args)
     {
         var (code, output) = PeerProcess.RunAsync(TimeSpan.FromSeconds(20), "ip", args).GetAwaiter().GetResult();
@@ -102,10 +119,13 @@ internal sealed class NetworkLab : IDisposable
     /// </summary>
     public static Socket CreateUdpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Dgram, ProtocolType.Udp);
 
+    /// <summary>A UDP socket for IPv6 inside <paramref name="ns"/>, like <see cref="CreateUdpSocketIn"/>.</summary>
+    public static Socket CreateUdp6SocketIn(string ns) => CreateSocketIn(ns, SocketType.Dgram, ProtocolType.Udp, AddressFamily.InterNetworkV6);
+
     /// <summary>A TCP (IPv4) socket inside <paramref name="ns"/>, for HTTP clients that reach a server there.</summary>
     public static Socket CreateTcpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Stream, ProtocolType.Tcp);
 
-    private static Socket CreateSocketIn(string ns, SocketType type, ProtocolType protocol)
+    private static Socket CreateSocketIn(string ns, SocketType type, ProtocolType protocol, AddressFamily family = AddressFamily.InterNetwork)
     {
         Socket? socket = null;
         Exception? error = null;
@@ -119,7 +139,7 @@ internal sealed class NetworkLab : IDisposable
                     throw new InvalidOperationException($"setns({ns}) failed: errno {Marshal.GetLastPInvokeError()}");
                 }
 
-                socket = new Socket(AddressFamily.InterNetwork, type, protocol);
+                socket = new Socket(family, type, protocol);
             }
             catch (Exception e)
             {

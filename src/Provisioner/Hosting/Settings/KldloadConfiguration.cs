@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Hosting.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
 
     /// <summary>
     /// Top-level names that belong to ASP.NET Core's host, Kestrel and the logging libraries (and the
@@ -30,6 +30,8 @@ public sealed record KldloadConfiguration
     public required TftpSettings Tftp { get; init; }
 
     public required DhcpSettings Dhcp { get; init; }
+
+    public required Dhcp6Settings Dhcp6 { get; init; }
 
     public required BootSettings Boot { get; init; }
 
@@ -79,6 +81,7 @@ public sealed record KldloadConfiguration
             Kldload = kldload,
             Tftp = TftpSettings.Read(r),
             Dhcp = DhcpSettings.Read(r),
+            Dhcp6 = Dhcp6Settings.Read(r),
             Boot = BootSettings.Read(r),
             Attestation = AttestationSettings.Read(r),
             Mesh = MeshSettings.Read(r),

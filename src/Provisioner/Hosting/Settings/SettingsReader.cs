@@ -154,6 +154,23 @@ public sealed class SettingsReader
         return null;
     }
 
+    public IPAddress? OptionalIPv6(string key)
+    {
+        var raw = Raw(key);
+        if (raw is null)
+        {
+            return null;
+        }
+
+        if (IPAddress.TryParse(raw, out var value) && value.AddressFamily == AddressFamily.InterNetworkV6 && value.ScopeId == 0)
+        {
+            return value;
+        }
+
+        AddError(key, raw, "allowed: an IPv6 address without a zone, for example fd00:10::1");
+        return null;
+    }
+
     public IPNetwork? OptionalNetwork(string key, AddressFamily family)
     {
         var raw = Raw(key);

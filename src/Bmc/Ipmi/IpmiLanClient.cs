@@ -181,7 +181,7 @@ public sealed class IpmiLanClient : IBmcClient
                 _ => Frame(IpmiPayloadType.OpenSessionRequest, 0, 0, payload, null),
                 (ReadOnlySpan<byte> datagram, out OpenSessionResponse r) =>
                     TryReadSetup(datagram, IpmiPayloadType.OpenSessionResponse, out var p)
-                    & OpenSessionResponse.TryRead(p, out r, out _) && r.Tag == tag && r.ConsoleSessionId == _consoleSessionId,
+                    & OpenSessionResponse.TryRead(p, out r, out _) && r.Tag == tag && (r.Status != RmcpPlusStatus.NoErrors || r.ConsoleSessionId == _consoleSessionId),
                 "Open Session Request",
                 _options.Attempts,
                 cancellationToken).ConfigureAwait(false);
@@ -252,7 +252,7 @@ public sealed class IpmiLanClient : IBmcClient
         var rakp2 = await ExchangeAsync(
             _ => Frame(IpmiPayloadType.Rakp1, 0, 0, payload, null),
             (ReadOnlySpan<byte> d, out Rakp2 r) =>
-                TryReadSetup(d, IpmiPayloadType.Rakp2, out var p) & Rakp2.TryRead(p, out r, out _) && r.Tag == tag && r.ConsoleSessionId == _consoleSessionId,
+                TryReadSetup(d, IpmiPayloadType.Rakp2, out var p) & Rakp2.TryRead(p, out r, out _) && r.Tag == tag && (r.Status != RmcpPlusStatus.NoErrors || r.ConsoleSessionId == _consoleSessionId),
             "RAKP 1",
             _options.Attempts,
             cancellationToken).ConfigureAwait(false);
@@ -281,7 +281,7 @@ public sealed class IpmiLanClient : IBmcClient
         var rakp4 = await ExchangeAsync(
             _ => Frame(IpmiPayloadType.Rakp3, 0, 0, rakp3Payload, null),
             (ReadOnlySpan<byte> d, out Rakp4 r) =>
-                TryReadSetup(d, IpmiPayloadType.Rakp4, out var p) & Rakp4.TryRead(p, out r, out _) && r.Tag == tag && r.ConsoleSessionId == _consoleSessionId,
+                TryReadSetup(d, IpmiPayloadType.Rakp4, out var p) & Rakp4.TryRead(p, out r, out _) && r.Tag == tag && (r.Status != RmcpPlusStatus.NoErrors || r.ConsoleSessionId == _consoleSessionId),
             "RAKP 3",
             _options.Attempts,
             cancellationToken).ConfigureAwait(false);

@@ -60,6 +60,17 @@ public sealed class SessionCodecTests
     }
 
     [Fact]
+    public void OpenSessionResponse_IpmiSimRefusesSuite17_TwoBytePayloadReadsAsRefusal()
+    {
+        // ipmi_sim's answer to an Open Session Request for suite 17: only the tag (01) and the status.
+        Assert.True(RmcpPlusFrame.TryRead(Hex.Bytes("06 00 ff 07 06 11 00 00 00 00 00 00 00 00 02 00 01 04"), null, out var packet, out var error), error);
+        Assert.True(OpenSessionResponse.TryRead(packet.Payload.Span, out var response, out error), error);
+
+        Assert.Equal(1, response.Tag);
+        Assert.Equal(RmcpPlusStatus.InvalidAuthenticationAlgorithm, response.Status);
+    }
+
+    [Fact]
     public void Rakp1_Captured_MatchesIpmitoolBytes()
     {
         var message = new Rakp1(0, CapturedSuite3.BmcSessionId, CapturedSuite3.ConsoleRandom, RakpKeyExchange.RoleByte(IpmiPrivilege.Administrator), UserName);

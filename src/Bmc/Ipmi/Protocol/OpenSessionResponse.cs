@@ -10,7 +10,7 @@ namespace Kldload.Bmc.Ipmi.Protocol;
 /// | tag | status| max priv| 00 | console SID(LE) | BMC SID(LE) | auth  | integrity| confid. |
 /// +-----+-------+---------+----+-----------------+-------------+-------+----------+---------+
 /// </code>
-/// A response with an error status may stop after byte 7.
+/// A response with an error status may stop after byte 1 (ipmi_sim sends only the tag and the status).
 /// </summary>
 public readonly record struct OpenSessionResponse(
     byte Tag,
@@ -21,7 +21,7 @@ public readonly record struct OpenSessionResponse(
     IpmiIntegrityAlgorithm Integrity,
     IpmiConfidentialityAlgorithm Confidentiality)
 {
-    public const int ErrorSize = 8;
+    public const int ErrorSize = 2;
     public const int Size = 36;
     private const int AuthenticationOffset = 12 + 4;
     private const int IntegrityOffset = 20 + 4;
@@ -37,7 +37,7 @@ public readonly record struct OpenSessionResponse(
         }
 
         var status = (RmcpPlusStatus)payload[1];
-        var consoleSid = BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]);
+        var consoleSid = payload.Length >= 8 ? BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]) : 0;
         if (status != RmcpPlusStatus.NoErrors)
         {
             response = new OpenSessionResponse(payload[0], status, consoleSid, 0, 0, 0, 0);

@@ -10,11 +10,11 @@ namespace Kldload.Bmc.Ipmi.Protocol;
 /// | tag | status| 00  | console SID(LE) | BMC random Rc | BMC GUID  | key exchange auth code|
 /// +-----+-------+-----+-----------------+---------------+-----------+-----------------------+
 /// </code>
-/// A response with an error status may stop after byte 7.
+/// A response with an error status may stop after byte 1.
 /// </summary>
 public readonly record struct Rakp2(byte Tag, RmcpPlusStatus Status, uint ConsoleSessionId, ReadOnlyMemory<byte> BmcRandom, ReadOnlyMemory<byte> BmcGuid, ReadOnlyMemory<byte> AuthCode)
 {
-    public const int ErrorSize = 8;
+    public const int ErrorSize = 2;
     public const int HeaderSize = 40;
 
     public static bool TryRead(ReadOnlySpan<byte> payload, out Rakp2 message, out string? error)
@@ -27,7 +27,7 @@ public readonly record struct Rakp2(byte Tag, RmcpPlusStatus Status, uint Consol
         }
 
         var status = (RmcpPlusStatus)payload[1];
-        var consoleSid = BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]);
+        var consoleSid = payload.Length >= 8 ? BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]) : 0;
         if (status != RmcpPlusStatus.NoErrors)
         {
             message = new Rakp2(payload[0], status, consoleSid, default, default, default);

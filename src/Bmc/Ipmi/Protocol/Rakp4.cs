@@ -18,13 +18,15 @@ public readonly record struct Rakp4(byte Tag, RmcpPlusStatus Status, uint Consol
     public static bool TryRead(ReadOnlySpan<byte> payload, out Rakp4 message, out string? error)
     {
         message = default;
-        if (payload.Length < HeaderSize)
+        if (payload.Length < 2 || (payload[1] == 0 && payload.Length < HeaderSize))
         {
             error = "shorter than a RAKP 4 message";
             return false;
         }
 
-        message = new Rakp4(payload[0], (RmcpPlusStatus)payload[1], BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]), payload[8..].ToArray());
+        message = payload.Length < HeaderSize
+            ? new Rakp4(payload[0], (RmcpPlusStatus)payload[1], 0, default)
+            : new Rakp4(payload[0], (RmcpPlusStatus)payload[1], BinaryPrimitives.ReadUInt32LittleEndian(payload[4..]), payload[8..].ToArray());
         error = null;
         return true;
     }

@@ -179,6 +179,13 @@ public static class BackupWriter
             files.Add((BackupLayout.AdminToken, source.AdminTokenFile, new FileInfo(source.AdminTokenFile).Length));
         }
 
+        // Without this key the sealed BMC passwords in the database do not open.
+        var bmcKey = Path.Combine(source.DataDir, Power.BmcCredentialKey.FileName);
+        if (File.Exists(bmcKey))
+        {
+            files.Add((BackupLayout.BmcKey, bmcKey, new FileInfo(bmcKey).Length));
+        }
+
         AddTree(source.TrustedKeysDir, BackupLayout.TrustedKeysPrefix, n => !n.StartsWith('.'));
         if (includeImages)
         {

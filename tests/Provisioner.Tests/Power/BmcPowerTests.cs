@@ -163,9 +163,44 @@ public sealed class BmcPowerTests : IDisposable
         Assert.Equal("Once", service.BootEnabled);
     }
 
-    private async Task<(KldloadProcess Server, string[] Common)> StartServerAsync()
+    [Fact]
+    public async Task BackupRestore_BmcKeyTravelsWithTheDatabase_PowerWorksOnTheRestoredService()
     {
-        var dataDir = Path.Combine(_dir, "var");
+        await using var sim = await IpmiSim.StartAsync(poweredOn: true);
+        var source = Path.Combine(_dir, "var");
+        string id;
+        var (server, common) = await StartServerAsync();
+        await using (server)
+        {
+            id = await BootNodeAsync(server, "52:54:00:15:00:05", PairedUuid);
+            var (code, _, stderr) = await Cli(["nodes", "bmc", "set", id, "--ipmi", $"127.0.0.1:{sim.Port}", "--user", IpmiSim.User, "--password-file", PasswordFile("p", IpmiSim.Password), .. common]);
+            Assert.True(code == 0, stderr);
+        }
+
+        var identity = Kldload.Provisioner.Backup.Age.AgeIdentity.Generate();
+        var identityFile = Path.Combine(_dir, "backup.key");
+        await File.WriteAllTextAsync(identityFile, identity.ToFileText(DateTimeOffset.UtcNow));
+        var archive = Path.Combine(_dir, "site.age");
+        var backup = await Cli(["backup", "--offline", "-o", archive, "-r", identity.Recipient.ToString(), $"--Kldload:DataDir={source}", "-q"]);
+        Assert.True(backup.ExitCode == 0, backup.Stderr);
+        var target = Path.Combine(_dir, "restored");
+        var restore = await Cli(["restore", archive, "-i", identityFile, $"--Kldload:DataDir={target}"]);
+        Assert.True(restore.ExitCode == 0, restore.Stderr);
+
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(source, "bmc.key")), await File.ReadAllBytesAsync(Path.Combine(target, "bmc.key")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(target, "bmc.key")));
+        var (restored, restoredCommon) = await StartServerAsync(target);
+        await using (restored)
+        {
+            var (code, stdout, stderr) = await Cli(["nodes", "power", id, "status", .. restoredCommon]);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("power On", stdout, StringComparison.Ordinal);
+        }
+    }
+
+    private async Task<(KldloadProcess Server, string[] Common)> StartServerAsync(string? dataDirectory = null)
+    {
+        var dataDir = dataDirectory ?? Path.Combine(_dir, "var");
         var server = KldloadProcess.Start(_dir, "serve", "--urls", "http://127.0.0.1:0", $"--Kldload:DataDir={dataDir}", "--Tftp:Enabled=false");
         var url = await server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         return (server, ["--server", url.ToString(), $"--Kldload:DataDir={dataDir}"]);

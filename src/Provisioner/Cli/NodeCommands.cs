@@ -134,7 +134,7 @@ internal static class NodeCommands
         var repin = new Command("repin", "Let the node pin this provisioner's mesh CA anew at its next boot (kldload.repin=1 until it attests).") { node };
         repin.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/repin", new ActionNote(null)));
 
-        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace, rotate, repin }.Concat(PowerCommands.Create(server, json)))
+        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace, rotate, repin }.Concat(PowerCommands.Create(server, json)).Append(RebuildCommand.Create(server, json)))
         {
             nodes.Subcommands.Add(c);
         }

@@ -34,7 +34,7 @@ public sealed class BackupSource
 /// <summary>
 /// Writes one backup as a tar stream (to be encrypted by the caller): kldload.db collection by
 /// collection as BSON, read inside one LiteDB transaction; the DHCP leases in their journal format;
-/// the mesh CA directory; the admin token; the settings in force; and, unless left out, the image
+/// the mesh CA directory; the admin token and the BMC password key; the settings in force; and, unless left out, the image
 /// blobs and trusted bundle keys. <c>MANIFEST.json</c> comes last with every file's SHA-256.
 /// </summary>
 public static class BackupWriter

@@ -26,6 +26,8 @@ packages=(
   age
   # dashboard tests
   chromium
+  # BMC peers: ipmi_sim (OpenIPMI's BMC simulator), ipmitool (lanplus), redfishtool
+  openipmi ipmitool redfishtool
 )
 
 missing=()

@@ -67,6 +67,11 @@ public sealed record NodeView(
 
     public DateTime? FactsAt { get; init; }
 
+    /// <summary>The last power state read from the node's BMC, and when (<c>kldload nodes power NODE status</c>).</summary>
+    public string? PowerState { get; init; }
+
+    public DateTime? PowerStateAt { get; init; }
+
     /// <summary>CPU model and thread count, from the facts (for <c>nodes list --columns cpu</c>).</summary>
     public string? Cpu { get; init; }
 
@@ -94,6 +99,8 @@ public sealed record NodeView(
             InitrdMeasured = n.InitrdMeasured,
             PinnedPcrs = n.PinnedPcrs,
             ConfigurationPcrs = n.ConfigurationPcrs,
+            PowerState = n.PowerState,
+            PowerStateAt = n.PowerStateAt is { } p ? Utc(p) : null,
         }.WithFacts(n);
     }
 

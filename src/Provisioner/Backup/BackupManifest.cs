@@ -74,6 +74,9 @@ internal static class BackupLayout
     public const string LeaseJournal = "leases/leases.journal";
     public const string MeshCaPrefix = "meshca/";
     public const string AdminToken = "auth/admin.token";
+
+    /// <summary>The key that seals BMC passwords in the <c>node_bmcs</c> collection (<c>{DataDir}/bmc.key</c>).</summary>
+    public const string BmcKey = "auth/bmc.key";
     public const string BlobsPrefix = "images/blobs/";
     public const string TrustedKeysPrefix = "images/trusted-keys/";
     public const string Settings = "settings.json";
@@ -95,7 +98,7 @@ internal static class BackupLayout
             return false;
         }
 
-        return path is LeaseJournal or AdminToken or Settings or BackupManifest.FileName
+        return path is LeaseJournal or AdminToken or BmcKey or Settings or BackupManifest.FileName
             || (path.StartsWith(DatabasePrefix, StringComparison.Ordinal) && segments.Length == 2 && path.EndsWith(DatabaseSuffix, StringComparison.Ordinal)
                 && CollectionName(path).All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
             || path.StartsWith(MeshCaPrefix, StringComparison.Ordinal)

@@ -250,6 +250,7 @@ public static class BackupRestorer
 
         MoveIfExists(Path.Combine(incoming, BackupLayout.LeaseJournal), Path.Combine(staging, "leases.journal"));
         MoveIfExists(Path.Combine(incoming, BackupLayout.AdminToken), Path.Combine(staging, "admin.token"));
+        MoveIfExists(Path.Combine(incoming, BackupLayout.BmcKey), Path.Combine(staging, Power.BmcCredentialKey.FileName));
         MoveIfExists(Path.Combine(incoming, BackupLayout.Settings), Path.Combine(staging, BackupLayout.RestoredSettingsFile));
         MoveIfExists(Path.Combine(incoming, BackupLayout.MeshCaPrefix.TrimEnd('/')), Path.Combine(staging, Listeners.MeshHubHosting.CaDirectoryName));
         MoveIfExists(Path.Combine(incoming, "images"), Path.Combine(staging, "images"));

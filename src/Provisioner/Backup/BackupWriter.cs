@@ -34,7 +34,7 @@ public sealed class BackupSource
 /// <summary>
 /// Writes one backup as a tar stream (to be encrypted by the caller): kldload.db collection by
 /// collection as BSON, read inside one LiteDB transaction; the DHCP leases in their journal format;
-/// the mesh CA directory; the admin token; the settings in force; and, unless left out, the image
+/// the mesh CA directory; the admin token and the BMC password key; the settings in force; and, unless left out, the image
 /// blobs and trusted bundle keys. <c>MANIFEST.json</c> comes last with every file's SHA-256.
 /// </summary>
 public static class BackupWriter
@@ -177,6 +177,13 @@ public static class BackupWriter
         if (File.Exists(source.AdminTokenFile))
         {
             files.Add((BackupLayout.AdminToken, source.AdminTokenFile, new FileInfo(source.AdminTokenFile).Length));
+        }
+
+        // Without this key the sealed BMC passwords in the database do not open.
+        var bmcKey = Path.Combine(source.DataDir, Power.BmcCredentialKey.FileName);
+        if (File.Exists(bmcKey))
+        {
+            files.Add((BackupLayout.BmcKey, bmcKey, new FileInfo(bmcKey).Length));
         }
 
         AddTree(source.TrustedKeysDir, BackupLayout.TrustedKeysPrefix, n => !n.StartsWith('.'));

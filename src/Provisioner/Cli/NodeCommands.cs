@@ -48,12 +48,13 @@ internal static class NodeCommands
                 return Json(all);
             }
 
-            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "LOCATION", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", .. extra.Select(x => x.ToUpperInvariant())]);
+            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "LOCATION", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", "POWER", .. extra.Select(x => x.ToUpperInvariant())]);
             foreach (var n in all)
             {
                 table.AddRow([n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.Location ?? "-"), Markup.Escape(n.LastBootedImage ?? "-"),
                     n.MeshAddress ?? "-", n.LastBootAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",
                     n.LastBootToMeshSeconds is { } s ? $"{s:0.0} s" : "-",
+                    n.PowerState is { } power ? $"{power} {n.PowerStateAt?.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}" : "-",
                     .. extra.Select(x => Markup.Escape(HardwareColumns[x](n)))]);
             }
 
@@ -133,7 +134,7 @@ internal static class NodeCommands
         var repin = new Command("repin", "Let the node pin this provisioner's mesh CA anew at its next boot (kldload.repin=1 until it attests).") { node };
         repin.SetAction((p, ct) => Action(p, server, json, ct, $"api/v1/nodes/{Uri.EscapeDataString(p.GetValue(node)!)}/repin", new ActionNote(null)));
 
-        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace, rotate, repin })
+        foreach (var c in new[] { list, show, events, approve, reimage, decommission, replace, rotate, repin }.Concat(PowerCommands.Create(server, json)).Append(RebuildCommand.Create(server, json)))
         {
             nodes.Subcommands.Add(c);
         }

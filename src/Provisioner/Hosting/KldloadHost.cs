@@ -123,6 +123,7 @@ public static partial class KldloadHost
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
+        admin.MapPowerEndpoints();
         admin.MapLeaseEndpoints();
         admin.MapImageAdminEndpoints();
         admin.MapBackupEndpoints();
@@ -176,6 +177,10 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<NodeIdentities>();
         builder.Services.AddSingleton<AttestationRecorder>();
         builder.Services.AddSingleton<HardwareInventory>();
+        builder.Services.AddSingleton<Power.BmcStore>();
+        builder.Services.AddSingleton(new Power.BmcCredentialKey(config.Kldload.DataDir));
+        builder.Services.AddSingleton<Power.IBmcConnector, Power.BmcConnector>();
+        builder.Services.AddSingleton<Power.PowerService>();
         builder.Services.AddSingleton<ServedLoaders>();
         builder.Services.AddSingleton<AttestationAdmission>();
         builder.Services.AddSingleton<AttestationService>();

@@ -13,6 +13,9 @@ public enum NodeEventKind
 
     /// <summary>Hardware facts: a change between attested boots, a cable that is not where the relay says.</summary>
     Hardware,
+
+    /// <summary>Out-of-band power through the node's BMC: a BMC set or refused, a power action, a state read, a BMC that did not answer.</summary>
+    Power,
 }
 
 /// <summary>One entry of a node's append-only history (LiteDB collection <c>events</c>).</summary>

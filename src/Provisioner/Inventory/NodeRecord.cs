@@ -179,6 +179,12 @@ public sealed class NodeRecord
     /// </summary>
     public string? MeshIdentity { get; set; }
 
+    /// <summary>The last power state read from the node's BMC ("On", "Off", "Unknown"); null when never read.</summary>
+    public string? PowerState { get; set; }
+
+    /// <summary>When <see cref="PowerState"/> was read.</summary>
+    public DateTime? PowerStateAt { get; set; }
+
     /// <summary>The MeshCA identity in force: <see cref="MeshIdentity"/>, else <see cref="Id"/>.</summary>
     [BsonIgnore]
     public string EffectiveMeshIdentity => MeshIdentity ?? Id;

@@ -177,7 +177,7 @@ public sealed class BmcPowerTests : IDisposable
             Assert.True(code == 0, stderr);
         }
 
-        var identity = Kldload.Provisioner.Backup.Age.AgeIdentity.Generate();
+        var identity = Kldload.Age.AgeIdentity.Generate();
         var identityFile = Path.Combine(_dir, "backup.key");
         await File.WriteAllTextAsync(identityFile, identity.ToFileText(DateTimeOffset.UtcNow));
         var archive = Path.Combine(_dir, "site.age");

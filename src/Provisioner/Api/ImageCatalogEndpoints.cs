@@ -27,7 +27,17 @@ public static class ImageCatalogEndpoints
                 : NodeEndpoints.Problem(StatusCodes.Status404NotFound, "not found", $"image {name}/{version} does not exist"));
         catalog.MapPost("/images", async (HttpRequest request, LiveImageStore store, HttpContext http) =>
         {
-            using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false);
+            JsonDocument body;
+            try
+            {
+                body = await JsonDocument.ParseAsync(request.Body, cancellationToken: http.RequestAborted).ConfigureAwait(false);
+            }
+            catch (JsonException e)
+            {
+                return NodeEndpoints.Problem(StatusCodes.Status400BadRequest, "bad request", $"not JSON: {e.Message}");
+            }
+
+            using var _ = body;
             if (body.RootElement.ValueKind != JsonValueKind.Object || !body.RootElement.TryGetProperty("manifests", out var list) || list.ValueKind != JsonValueKind.Array)
             {
                 return NodeEndpoints.Problem(StatusCodes.Status400BadRequest, "bad request", "expected {\"manifests\": [...], \"source\": \"...\"}");

@@ -8,6 +8,21 @@ using Kldload.Attest.Bench;
 //   storm --nodes N --window W                N new nodes arrive evenly within W seconds, one boot each
 // Common: --server URL (required), --server-pid PID (server CPU seconds per attestation),
 //         --rsa-share F (share of RSA-2048 EK nodes, default 0.5), --keys DIR, --first K (key offset).
+//   seed --data DIR --nodes N                           N nodes into a stopped data directory
+//   inventory --server URL --nodes N [--requests R] [--boots B] [--server-pid PID]
+//                                                       boot path latency with N seeded nodes (InventoryBench)
+if (args is ["seed", "--data", var seedDir, "--nodes", var seedCount])
+{
+    return InventoryBench.Seed(seedDir, int.Parse(seedCount, CultureInfo.InvariantCulture));
+}
+
+if (args is ["inventory", ..] && Options.Parse(["rate", .. args[1..]]) is { } inventory)
+{
+    var map = Enumerable.Range(0, (args.Length - 1) / 2).ToDictionary(i => args[1 + (2 * i)].TrimStart('-'), i => args[2 + (2 * i)]);
+    int Int(string key, int fallback) => map.TryGetValue(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+    return await InventoryBench.RunAsync(inventory.Server, Int("nodes", 0), Int("requests", 200), Int("boots", 20), inventory.ServerPid, inventory.Keys);
+}
+
 var options = Options.Parse(args);
 if (options is null)
 {

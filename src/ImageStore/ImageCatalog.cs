@@ -4,11 +4,11 @@ namespace Kldload.ImageStore;
 
 /// <summary>
 /// Image manifests, channels and their history in LiteDB. The database is the caller's (the host's
-/// shared-mode <c>kldload.db</c>), so the CLI and a running server see the same catalog. Every
+/// <c>kldload.db</c>; the CLI reaches a running server's through its API instead). Every
 /// change is one transaction: a channel move is a single document update plus its history record.
 /// Documents are mapped by hand (no reflection), so the library stays trimming-safe.
 /// </summary>
-public sealed class ImageCatalog
+public sealed class ImageCatalog : IImageCatalog
 {
     private const string ManifestsName = "image_manifests";
     private const string ChannelsName = "image_channels";

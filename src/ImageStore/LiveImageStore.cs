@@ -43,11 +43,21 @@ public sealed class LiveImageStore
     /// <param name="time">Clock for history records and GC ages.</param>
     /// <param name="sources">Holders of images that no channel names (pinned profiles, last-booted images).</param>
     public LiveImageStore(string root, ILiteDatabase db, TimeProvider time, IEnumerable<IImageReferenceSource>? sources = null)
+        : this(root, new ImageCatalog(db, time), time, sources)
     {
+    }
+
+    /// <param name="root">The image directory, usually <c>{Kldload:DataDir}/images</c>.</param>
+    /// <param name="catalog">Where manifests and channels are kept (another process's, for the CLI beside a running server).</param>
+    /// <param name="time">Clock for history records and GC ages.</param>
+    /// <param name="sources">Holders of images that no channel names (pinned profiles, last-booted images).</param>
+    public LiveImageStore(string root, IImageCatalog catalog, TimeProvider time, IEnumerable<IImageReferenceSource>? sources = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
         Root = Path.GetFullPath(root);
         Blobs = new BlobStore(Path.Combine(Root, "blobs"));
         StagingRoot = Path.Combine(Root, "staging");
-        Catalog = new ImageCatalog(db, time);
+        Catalog = catalog;
         _time = time;
         _sources = sources?.ToList() ?? [];
     }
@@ -56,7 +66,7 @@ public sealed class LiveImageStore
 
     public BlobStore Blobs { get; }
 
-    public ImageCatalog Catalog { get; }
+    public IImageCatalog Catalog { get; }
 
     /// <summary>Where bundle imports stage blobs before publishing (same file system as the blobs).</summary>
     public string StagingRoot { get; }

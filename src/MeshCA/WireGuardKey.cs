@@ -17,10 +17,22 @@ public static class WireGuardKey
     public const int Base64Length = 44;
 
     /// <summary>
-    /// A fixed, clamped scalar used only to test a peer key for small order: any clamped scalar is a
-    /// multiple of the cofactor 8, so it maps every point of order 1, 2, 4 or 8 to the identity (u = 0).
+    /// The u-coordinates, little-endian as X25519 encodes them, of every point of small order (1, 2,
+    /// 4 or 8) on Curve25519 and its quadratic twist, canonical and non-canonical (u + p where that is
+    /// below 2^255): 0, 1, the two points of order 8, p - 1, p and p + 1. X25519 multiplies by a clamped
+    /// scalar, a multiple of the cofactor 8, so exactly these peer keys (with the top bit masked, RFC 7748
+    /// section 5) give an all-zero shared secret. The same seven encodings are libsodium's blocklist.
     /// </summary>
-    private static readonly byte[] s_probeScalar = CreateProbeScalar();
+    private static readonly byte[][] s_smallOrderPoints =
+    [
+        Convert.FromHexString("0000000000000000000000000000000000000000000000000000000000000000"),
+        Convert.FromHexString("0100000000000000000000000000000000000000000000000000000000000000"),
+        Convert.FromHexString("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+        Convert.FromHexString("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+        Convert.FromHexString("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+        Convert.FromHexString("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+        Convert.FromHexString("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    ];
 
     /// <summary>
     /// Clamps 32 bytes into an X25519 scalar as RFC 7748 section 5 and <c>wg genkey</c> do:
@@ -87,6 +99,9 @@ public static class WireGuardKey
     /// <summary>
     /// True when <paramref name="publicKey"/> is a usable peer key: 32 bytes and not of small order
     /// (a small-order key makes every shared secret all zeros, so it must never be accepted from a node).
+    /// A comparison with the seven small-order encodings, not an agreement: it runs on every
+    /// attestation, and an X25519 agreement through libsodium costs a scalar multiplication and
+    /// guarded allocations. Public keys are not secret, so the comparison need not be constant-time.
     /// </summary>
     public static bool IsAcceptablePeerKey(ReadOnlySpan<byte> publicKey)
     {
@@ -95,10 +110,17 @@ public static class WireGuardKey
             return false;
         }
 
-        Span<byte> shared = stackalloc byte[Length];
-        var ok = TryAgree(s_probeScalar, publicKey, shared);
-        CryptographicOperations.ZeroMemory(shared);
-        return ok;
+        // RFC 7748 section 5: the most significant bit of the u-coordinate is masked on decoding.
+        var top = (byte)(publicKey[Length - 1] & 0x7F);
+        foreach (var point in s_smallOrderPoints)
+        {
+            if (top == point[Length - 1] && publicKey[..(Length - 1)].SequenceEqual(point.AsSpan(0, Length - 1)))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The base64 text of a key, as <c>wg</c> prints it (44 characters ending in '=').</summary>
@@ -133,13 +155,5 @@ public static class WireGuardKey
         {
             throw new ArgumentException($"an X25519 key is {Length} bytes, got {key.Length}", name);
         }
-    }
-
-    private static byte[] CreateProbeScalar()
-    {
-        var scalar = new byte[Length];
-        scalar.AsSpan().Fill(0x5A);
-        Clamp(scalar);
-        return scalar;
     }
 }

@@ -147,6 +147,113 @@ public sealed class ImageCliTests : IDisposable
         Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "verify")).ExitCode);
     }
 
+    [Fact]
+    public async Task Cli_ServerRunning_CatalogChangesGoThroughItsApi()
+    {
+        var data = NewDataDir("served");
+        var src = await MakeImageDirAsync("served-src");
+        var (server, url) = await KldloadRunner.ServeAsync(data);
+        await using (server)
+        {
+            // The server holds the data directory (and kldload.db, opened in direct mode) and
+            // published where its admin API answers; the CLI's changes are the server's own.
+            Assert.True(File.Exists(Path.Combine(data, "kldload.url")));
+            var import = await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", "--quiet");
+            Assert.True(import.ExitCode == 0, import.Stderr);
+            var kernel = await File.ReadAllBytesAsync(Path.Combine(src, "kernel"));
+            var served = await Curl.RunAsync("-o", Path.Combine(_root, "served-kernel"), "-w", "%{http_code}", new Uri(url, "/images/channels/stable/kernel").ToString());
+            Assert.Equal("200", served.Stdout);
+            Assert.Equal(kernel, await File.ReadAllBytesAsync(Path.Combine(_root, "served-kernel")));
+
+            var show = await KldloadRunner.RunAsync(data, "image", "show", "--channel", "stable", "--json");
+            Assert.True(show.ExitCode == 0, show.Stderr);
+            using (var doc = JsonDocument.Parse(show.Stdout))
+            {
+                var by = doc.RootElement.GetProperty("history")[0].GetProperty("by").GetString();
+                Assert.Equal($"admin:{Environment.UserName}", by);
+            }
+
+            var refused = await KldloadRunner.RunAsync(data, "image", "delete", "live", "1");
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Equal("kldload: image delete: image live/1 is still used by channel stable", refused.Stderr.Trim());
+            Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "import", await MakeImageDirAsync("served-src2"), "--name", "live", "--version", "2", "--quiet")).ExitCode);
+            Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "delete", "live", "2")).ExitCode);
+            var gc = await KldloadRunner.RunAsync(data, "image", "gc", "--min-age", "00:00:00");
+            Assert.True(gc.ExitCode == 0, gc.Stderr);
+            Assert.Contains("removed 2 blob(s)", gc.Stdout, StringComparison.Ordinal);
+            var verify = await KldloadRunner.RunAsync(data, "image", "verify");
+            Assert.Contains("all 2 blob(s) of 1 image(s) verified", verify.Stdout, StringComparison.Ordinal);
+        }
+
+        // Killed (SIGKILL): its published URL is left behind, but the lock went with the process, so
+        // the CLI opens the database itself again and never asks the dead address.
+        Assert.True(File.Exists(Path.Combine(data, "kldload.url")));
+        var list = await KldloadRunner.RunAsync(data, "image", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        using var listed = JsonDocument.Parse(list.Stdout);
+        Assert.Equal("1", Assert.Single(listed.RootElement.GetProperty("images").EnumerateArray()).GetProperty("version").GetString());
+    }
+
+    [Fact]
+    public async Task Cli_ServerStopped_OpensTheDatabaseAndTheNextServerSeesIt()
+    {
+        var data = NewDataDir("direct");
+        var src = await MakeImageDirAsync("direct-src");
+        var import = await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", "--quiet");
+        Assert.True(import.ExitCode == 0, import.Stderr);
+        var show = await KldloadRunner.RunAsync(data, "image", "show", "--channel", "stable", "--json");
+        using (var doc = JsonDocument.Parse(show.Stdout))
+        {
+            Assert.EndsWith("(cli)", doc.RootElement.GetProperty("history")[0].GetProperty("by").GetString(), StringComparison.Ordinal);
+        }
+
+        // The command released the lock: a server starts on the directory and serves the image.
+        var (server, url) = await KldloadRunner.ServeAsync(data);
+        await using (server)
+        {
+            var served = await Curl.RunAsync("-o", "/dev/null", "-w", "%{http_code}", new Uri(url, "/images/live/1/initrd").ToString());
+            Assert.Equal("200", served.Stdout);
+        }
+    }
+
+    [Fact]
+    public async Task Cli_LockHeldAndNoServerAnswers_OneClearLine()
+    {
+        var data = NewDataDir("held");
+
+        // A lock holder that published no URL (another command, a server still starting): waited for, then refused.
+        using (new FileStream(Path.Combine(data, "kldload.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var r = await KldloadRunner.RunAsync(data, "image", "list");
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("kldload.lock is held by a process that publishes no admin URL", r.Stderr, StringComparison.Ordinal);
+            Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+            // A published URL where nothing listens (a port just closed): the server is named as not answering.
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            await File.WriteAllTextAsync(Path.Combine(data, "kldload.url"), $"http://127.0.0.1:{port}/\n");
+            await File.WriteAllTextAsync(Path.Combine(data, "admin.token"), "not-a-real-token\n");
+            var down = await KldloadRunner.RunAsync(data, "image", "list");
+            Assert.Equal(1, down.ExitCode);
+            Assert.Contains($"admin API at http://127.0.0.1:{port}/ did not answer", down.Stderr, StringComparison.Ordinal);
+            Assert.Empty(down.Stdout);
+        }
+
+        Assert.False(File.Exists(Path.Combine(data, "kldload.db")));
+    }
+
+    private async Task<string> MakeImageDirAsync(string name)
+    {
+        var dir = Path.Combine(_root, name);
+        Directory.CreateDirectory(dir);
+        await File.WriteAllBytesAsync(Path.Combine(dir, "kernel"), RandomNumberGenerator.GetBytes(5_000));
+        await File.WriteAllBytesAsync(Path.Combine(dir, "initrd"), RandomNumberGenerator.GetBytes(9_000));
+        return dir;
+    }
+
     [Theory]
     [InlineData(2, "image", "show")]
     [InlineData(2, "image", "promote", "live")]

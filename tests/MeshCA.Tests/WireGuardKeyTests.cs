@@ -22,8 +22,8 @@ public class WireGuardKeyTests
     }
 
     /// <summary>Points of small order on Curve25519 and their non-canonical encodings (u = 0, 1, p-1, p, p+1, two of order 8).</summary>
-    public static TheoryData<string> LowOrderPoints() => new()
-    {
+    private static readonly string[] LowOrderHex =
+    [
         "0000000000000000000000000000000000000000000000000000000000000000",
         "0100000000000000000000000000000000000000000000000000000000000000",
         "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
@@ -31,7 +31,9 @@ public class WireGuardKeyTests
         "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
         "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    };
+    ];
+
+    public static TheoryData<string> LowOrderPoints() => new(LowOrderHex);
 
     [Fact]
     public void Clamp_AllOnes_ClearsAndSetsRfc7748Bits()
@@ -101,6 +103,83 @@ public class WireGuardKeyTests
         var shared = new byte[32];
         Assert.False(WireGuardKey.TryAgree(priv, Convert.FromHexString(lowOrder), shared));
         Assert.False(WireGuardKey.IsAcceptablePeerKey(Convert.FromHexString(lowOrder)));
+    }
+
+    [Theory]
+    [MemberData(nameof(LowOrderPoints))]
+    public void IsAcceptablePeerKey_LowOrderPointWithTopBitSet_IsRefused(string lowOrder)
+    {
+        // RFC 7748 section 5 masks bit 255 on decoding, so the same point with it set is the same point.
+        var key = Convert.FromHexString(lowOrder);
+        key[31] |= 0x80;
+        var priv = new byte[32];
+        Random.Shared.NextBytes(priv);
+        Assert.False(WireGuardKey.TryAgree(priv, key, new byte[32]));
+        Assert.False(WireGuardKey.IsAcceptablePeerKey(key));
+    }
+
+    [Fact]
+    public void IsAcceptablePeerKey_ManyEncodings_AgreesWithX25519Agreement()
+    {
+        // The oracle is a full X25519 agreement (libsodium through NSec): a peer key is of small order
+        // exactly when the shared secret with a clamped scalar is all zeros. Candidates: random keys,
+        // every u from 0 to 63 and from p - 32 to 2^255 - 1 (where the non-canonical encodings u + p
+        // live), each small-order point with one bit flipped; each also with bit 255 set.
+        var rng = new Random(7748);
+        var candidates = new List<byte[]>();
+        for (var i = 0; i < 500; i++)
+        {
+            var k = new byte[32];
+            rng.NextBytes(k);
+            candidates.Add(k);
+        }
+
+        for (var u = 0; u < 64; u++)
+        {
+            var small = new byte[32];
+            small[0] = (byte)u;
+            candidates.Add(small);
+        }
+
+        for (var low = 0xCD; low <= 0xFF; low++)
+        {
+            var nearP = Enumerable.Repeat((byte)0xFF, 32).ToArray();
+            nearP[31] = 0x7F;
+            nearP[0] = (byte)low;
+            candidates.Add(nearP);
+        }
+
+        foreach (var hex in LowOrderHex)
+        {
+            candidates.Add(Convert.FromHexString(hex));
+            for (var bit = 0; bit < 255; bit += 7)
+            {
+                var k = Convert.FromHexString(hex);
+                k[bit / 8] ^= (byte)(1 << (bit % 8));
+                candidates.Add(k);
+            }
+        }
+
+        candidates.AddRange(candidates.Select(k => { var t = (byte[])k.Clone(); t[31] |= 0x80; return t; }).ToList());
+        var priv = new byte[32];
+        rng.NextBytes(priv);
+        WireGuardKey.Clamp(priv);
+        var shared = new byte[32];
+        var refused = new HashSet<string>();
+        foreach (var key in candidates)
+        {
+            var agreement = WireGuardKey.TryAgree(priv, key, shared);
+            Assert.True(agreement == WireGuardKey.IsAcceptablePeerKey(key), $"{Convert.ToHexStringLower(key)}: agreement {agreement}");
+            if (!agreement)
+            {
+                var masked = (byte[])key.Clone();
+                masked[31] &= 0x7F;
+                refused.Add(Convert.ToHexStringLower(masked));
+            }
+        }
+
+        // Of all these candidates the agreement refuses exactly the seven listed encodings.
+        Assert.Equal(LowOrderHex.Order(), refused.Order());
     }
 
     [Fact]

@@ -12,7 +12,7 @@ namespace Kldload.Provisioner.Backup;
 /// <summary>Where a backup reads the provisioner's state from: a running service or a stopped data directory.</summary>
 public sealed class BackupSource
 {
-    /// <summary>kldload.db (shared mode: readable while the service writes).</summary>
+    /// <summary>kldload.db, the server's own handle when it takes the backup (read in one transaction while it writes).</summary>
     public required ILiteDatabase Database { get; init; }
 
     /// <summary>The durable DHCP leases now, or null when there are none to keep.</summary>

@@ -358,7 +358,7 @@ internal static class BackupCommands
 
         // The lease database is not shared: a running server must take the backup itself.
         using var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
-            ?? throw new IOException($"a kldload serve is running on {config.Kldload.DataDir}: back up through it (without --offline)");
+            ?? throw new IOException($"a kldload serve (or another kldload command) is running on {config.Kldload.DataDir}: back up through it (without --offline)");
         using var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
         var source = BackupService.CreateSource(db, config);
         var age = passphrase is null ? AgeEncryptingStream.ToRecipients(file, recipients, leaveOpen: true) : AgeEncryptingStream.WithPassphrase(file, passphrase, leaveOpen: true);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kldload.ImageStore;
+using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
@@ -11,8 +12,11 @@ namespace Kldload.Provisioner.Cli;
 
 /// <summary>
 /// <c>kldload image ...</c>: manage the image store in <c>{Kldload:DataDir}</c>. Works whether or not
-/// a server runs on the same data directory (LiteDB shared mode). Exit codes: 0 done, 1 failed,
-/// 2 usage or settings; every error is one line on standard error.
+/// a server runs on the same data directory: with none, the command takes the data directory's lock
+/// and opens kldload.db itself; while a server holds it (and so the database, in LiteDB direct mode),
+/// blobs are still read and written here and every catalog read and change, garbage collection and
+/// verification go through the server's admin API (<see cref="RemoteImageCatalog"/>). Exit codes:
+/// 0 done, 1 failed, 2 usage or settings; every error is one line on standard error.
 /// </summary>
 internal static class ImageCommands
 {
@@ -327,7 +331,7 @@ internal static class ImageCommands
         c.SetAction((parse, ct) => RunAsync(parse, "gc", async (ctx, stdout, _) =>
         {
             var dry = parse.GetValue(dryRun);
-            var report = ctx.Store.CollectGarbage(dry, parse.GetValue(minAge));
+            var report = ctx.Remote?.CollectGarbage(dry, parse.GetValue(minAge)) ?? ctx.Store.CollectGarbage(dry, parse.GetValue(minAge));
             var verb = dry ? "would remove" : "removed";
             foreach (var (digest, size) in report.Removed)
             {
@@ -351,7 +355,18 @@ internal static class ImageCommands
         var c = new Command("verify", "Re-hash every blob and report missing or corrupt ones by image.") { quiet };
         c.SetAction((parse, ct) => RunAsync(parse, "verify", async (ctx, stdout, stderr) =>
         {
-            var problems = await ImageProgress.RunAsync(stderr, parse.GetValue(quiet), p => ctx.Store.VerifyAsync(p, ct)).ConfigureAwait(false);
+            IReadOnlyList<BlobProblem> problems;
+            int blobs, imageCount;
+            if (ctx.Remote is { } remote)
+            {
+                (problems, blobs, imageCount) = remote.Verify();
+            }
+            else
+            {
+                problems = await ImageProgress.RunAsync(stderr, parse.GetValue(quiet), p => ctx.Store.VerifyAsync(p, ct)).ConfigureAwait(false);
+                (blobs, imageCount) = (ctx.Store.ReferencedBlobs().Count, ctx.Store.Catalog.List().Count);
+            }
+
             foreach (var p in problems)
             {
                 await stdout.WriteLineAsync($"blob {p.Digest}: {p.Problem}; needed by {string.Join(", ", p.Images)}").ConfigureAwait(false);
@@ -363,7 +378,7 @@ internal static class ImageCommands
                 return ExitCodes.Failed;
             }
 
-            await stdout.WriteLineAsync($"all {ctx.Store.ReferencedBlobs().Count} blob(s) of {ctx.Store.Catalog.List().Count} image(s) verified").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"all {blobs} blob(s) of {imageCount} image(s) verified").ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
         return c;
@@ -461,42 +476,76 @@ internal static class ImageCommands
             return ExitCodes.BadSettings;
         }
 
-        LiteKldloadDatabase db;
         try
         {
-            db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+            using var access = await OpenAsync(config, CancellationToken.None).ConfigureAwait(false);
+            return await body(new ImageCliContext(config, access.Store, access.Remote), stdout, stderr).ConfigureAwait(false);
         }
-        catch (SettingBindException e)
+        catch (UsageException e)
         {
             await stderr.WriteLineAsync($"kldload: image {verb}: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.BadSettings;
+        }
+        catch (Exception e) when (e is ImageImportException or BundleException or ImageCatalogException or IOException or UnauthorizedAccessException or JsonException or LiteDB.LiteException or SettingBindException or AdminApiException)
+        {
+            await stderr.WriteLineAsync($"kldload: image {verb}: {OneLine(e.Message)}").ConfigureAwait(false);
             return ExitCodes.Failed;
         }
-
-        using (db)
+        catch (OperationCanceledException)
         {
-            try
+            await stderr.WriteLineAsync($"kldload: image {verb}: cancelled; nothing partial was published").ConfigureAwait(false);
+            return ExitCodes.Failed;
+        }
+    }
+
+    /// <summary>How long a command waits for the data directory's lock held by another CLI command (not a server).</summary>
+    private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The image store this command works on: with the data directory's lock free, the lock (held
+    /// until the command ends, so no server starts meanwhile) and kldload.db opened here; with the
+    /// lock held by a server, the catalog of that server through its admin API, at the URL it
+    /// published next to the lock. A lock held by a process that published no URL (another CLI
+    /// command) is waited for briefly.
+    /// </summary>
+    private static async Task<StoreAccess> OpenAsync(KldloadConfiguration config, CancellationToken ct)
+    {
+        var dataDir = config.Kldload.DataDir;
+        var deadline = DateTime.UtcNow + LockWait;
+        while (true)
+        {
+            if (DataDirectoryLock.TryAcquire(dataDir) is { } dataLock)
             {
-                // The inventory's references (pinned and last-booted images) protect blobs from gc here
-                // exactly as in the server.
-                var inventory = new LiteDbNodeStore(db);
-                var store = new LiveImageStore(config.Images.Root, db.Database, TimeProvider.System, [new InventoryImageReferences(inventory, inventory)]);
-                return await body(new ImageCliContext(config, store), stdout, stderr).ConfigureAwait(false);
+                try
+                {
+                    var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+                    // The inventory's references (pinned and last-booted images) protect blobs from gc
+                    // here exactly as in the server.
+                    var inventory = new LiteDbNodeStore(db);
+                    var store = new LiveImageStore(config.Images.Root, db.Database, TimeProvider.System, [new InventoryImageReferences(inventory, inventory)]);
+                    return new StoreAccess(store, null, [db, dataLock]);
+                }
+                catch
+                {
+                    dataLock.Dispose();
+                    throw;
+                }
             }
-            catch (UsageException e)
+
+            if (DataDirectoryLock.ReadPublishedUrl(dataDir) is { } url)
             {
-                await stderr.WriteLineAsync($"kldload: image {verb}: {e.Message}").ConfigureAwait(false);
-                return ExitCodes.BadSettings;
+                var token = AdminToken.TryRead(config.Auth.AdminTokenFile)
+                    ?? throw new AdminApiException(0, $"kldload serve is running on {dataDir} and holds its database; reading the admin token {config.Auth.AdminTokenFile} to ask it failed (run as a user who can read it, or set Auth:AdminTokenFile)");
+                var remote = new RemoteImageCatalog(url, token);
+                return new StoreAccess(new LiveImageStore(config.Images.Root, remote, TimeProvider.System), remote, [remote]);
             }
-            catch (Exception e) when (e is ImageImportException or BundleException or ImageCatalogException or IOException or UnauthorizedAccessException or JsonException or LiteDB.LiteException)
+
+            if (DateTime.UtcNow >= deadline)
             {
-                await stderr.WriteLineAsync($"kldload: image {verb}: {OneLine(e.Message)}").ConfigureAwait(false);
-                return ExitCodes.Failed;
+                throw new IOException($"{Path.Combine(dataDir, DataDirectoryLock.FileName)} is held by a process that publishes no admin URL (another kldload image or backup command still running, or a kldload serve still starting); try again when it has finished");
             }
-            catch (OperationCanceledException)
-            {
-                await stderr.WriteLineAsync($"kldload: image {verb}: cancelled; nothing partial was published").ConfigureAwait(false);
-                return ExitCodes.Failed;
-            }
+
+            await Task.Delay(100, ct).ConfigureAwait(false);
         }
     }
 
@@ -506,7 +555,20 @@ internal static class ImageCommands
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 
-    private sealed record ImageCliContext(KldloadConfiguration Config, LiveImageStore Store);
+    /// <summary>What a subcommand works on; <c>Remote</c> is the running server's catalog when the command goes through it, else null.</summary>
+    private sealed record ImageCliContext(KldloadConfiguration Config, LiveImageStore Store, RemoteImageCatalog? Remote);
+
+    /// <summary>The store of one command and what to release when it ends.</summary>
+    private sealed record StoreAccess(LiveImageStore Store, RemoteImageCatalog? Remote, IReadOnlyList<IDisposable> Owned) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var o in Owned)
+            {
+                o.Dispose();
+            }
+        }
+    }
 
     /// <summary>The command line is wrong in a way the parser cannot see (exit code 2).</summary>
     private sealed class UsageException(string message) : Exception(message);

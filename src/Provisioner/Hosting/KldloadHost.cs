@@ -62,7 +62,7 @@ public static partial class KldloadHost
 
         var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
             ?? throw new SettingBindException("Kldload:DataDir", config.Kldload.DataDir,
-                "another kldload serve is using this data directory (it holds kldload.lock)");
+                "another kldload process is using this data directory (it holds kldload.lock): a server, or an image or offline backup command still running");
         LiteKldloadDatabase db;
         try
         {
@@ -91,6 +91,14 @@ public static partial class KldloadHost
         var app = builder.Build();
         app.Lifetime.ApplicationStopped.Register(db.Dispose);
         app.Lifetime.ApplicationStopped.Register(dataLock.Dispose);
+        // CLI commands on this data directory find the admin API here (the bound port, not the setting).
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            if (app.Services.GetRequiredService<ServerUrl>().Local is { } local)
+            {
+                dataLock.PublishUrl(local);
+            }
+        });
 
         // An unexpected exception is logged in full; the client gets problem+json naming only the
         // exception type and the trace id to look for in the log (no messages, paths or stack).
@@ -126,6 +134,7 @@ public static partial class KldloadHost
         admin.MapPowerEndpoints();
         admin.MapLeaseEndpoints();
         admin.MapImageAdminEndpoints();
+        admin.MapImageCatalogEndpoints();
         admin.MapBackupEndpoints();
         admin.MapPrometheusTargets();
         return app;
@@ -360,6 +369,31 @@ public sealed class ServerUrl(KldloadConfiguration config, IServer server)
             if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)))
             {
                 host = FirstHostAddress()?.ToString() ?? "127.0.0.1";
+            }
+
+            return new UriBuilder(uri.Scheme, host, uri.Port).Uri;
+        }
+    }
+
+    /// <summary>
+    /// The first HTTP listen URL as a client on this host reaches it (a wildcard host becomes
+    /// loopback), for CLI commands on the same data directory; null when nothing listens on HTTP.
+    /// </summary>
+    public Uri? Local
+    {
+        get
+        {
+            var first = ListenUrls.FirstOrDefault(u => u.StartsWith("http", StringComparison.OrdinalIgnoreCase));
+            if (first is null)
+            {
+                return null;
+            }
+
+            var uri = new Uri(first.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal));
+            var host = uri.Host;
+            if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
+            {
+                host = address.Equals(IPAddress.Any) ? "127.0.0.1" : address.Equals(IPAddress.IPv6Any) ? "[::1]" : host;
             }
 
             return new UriBuilder(uri.Scheme, host, uri.Port).Uri;

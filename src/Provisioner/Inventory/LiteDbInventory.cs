@@ -30,20 +30,34 @@ public sealed class LiteDbNodeStore : INodeStore, IProfileStore
 
     /// <summary>The live record with this MAC: a Replaced record only when no other has the MAC.</summary>
     public NodeRecord? FindByMac(string mac) =>
-        _nodes.Find(Query.EQ("$.Macs[*] ANY", mac))
+        _nodes.Find(ByMac(mac))
             .OrderBy(n => n.State == NodeState.Replaced ? 1 : 0)
             .ThenByDescending(n => n.LastSeenAt)
             .FirstOrDefault();
 
-    public NodeRecord? FindByUuid(string uuid) => _nodes.FindOne(n => n.Uuid == uuid);
+    public NodeRecord? FindByUuid(string uuid) => _nodes.FindOne(ByUuid(uuid));
 
-    public NodeRecord? FindByName(string name) => _nodes.FindOne(n => n.Name == name);
+    public NodeRecord? FindByName(string name) => _nodes.FindOne(ByName(name));
 
-    public int Count(NodeState state) => _nodes.Count(Query.EQ(nameof(NodeRecord.State), state.ToString()));
+    public int Count(NodeState state) => _nodes.Count(ByState(state));
+
+    // The lookups on the boot and attestation path, as expressions a test can ask LiteDB to plan: each
+    // must be an index seek (collection "nodes", indexes made in the constructor), never a scan.
+
+    /// <summary>Nodes with this MAC among their <c>Macs</c>: a seek in the multi-key index <c>macs</c>.</summary>
+    internal static BsonExpression ByMac(string mac) => Query.EQ("$.Macs[*] ANY", mac);
+
+    internal static BsonExpression ByUuid(string uuid) => Query.EQ(nameof(NodeRecord.Uuid), uuid);
+
+    internal static BsonExpression ByName(string name) => Query.EQ(nameof(NodeRecord.Name), name);
+
+    internal static BsonExpression ByEkFingerprint(string fingerprint) => Query.EQ(nameof(NodeRecord.EkFingerprint), fingerprint);
+
+    internal static BsonExpression ByState(NodeState state) => Query.EQ(nameof(NodeRecord.State), state.ToString());
 
     public int DeleteStaleDiscovered(DateTime before, int limit)
     {
-        var stale = _nodes.Find(Query.EQ(nameof(NodeRecord.State), NodeState.Discovered.ToString()))
+        var stale = _nodes.Find(ByState(NodeState.Discovered))
             .Where(n => n.EkFingerprint is null && n.LastSeenAt < before && n.FirstSeenAt < before)
             .Take(limit)
             .Select(n => n.Id)
@@ -82,7 +96,7 @@ public sealed class LiteDbNodeStore : INodeStore, IProfileStore
         }
     }
 
-    public IReadOnlyList<NodeRecord> FindByEkFingerprint(string fingerprint) => _nodes.Find(n => n.EkFingerprint == fingerprint).ToList();
+    public IReadOnlyList<NodeRecord> FindByEkFingerprint(string fingerprint) => _nodes.Find(ByEkFingerprint(fingerprint)).ToList();
 
     public IReadOnlyList<NodeRecord> List() => _nodes.FindAll().OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
 

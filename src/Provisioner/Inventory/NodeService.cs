@@ -67,6 +67,9 @@ public sealed class NodeService
     private readonly INodeStore _store;
     private readonly TimeProvider _time;
     private readonly Lock _writeLock = new();
+
+    /// <summary>An upper bound of the Discovered nodes (see <see cref="RecordBoot"/>); -1 until first counted. Under <see cref="_writeLock"/>.</summary>
+    private int _discoveredBound = -1;
     private readonly List<Channel<NodeEvent>> _subscribers = [];
 
     public NodeService(INodeStore store, TimeProvider time)
@@ -126,7 +129,16 @@ public sealed class NodeService
             var node = _store.FindByMac(facts.Mac);
             if (node is null || node.State == NodeState.Replaced)
             {
-                if (_store.Count(NodeState.Discovered) >= MaxDiscovered)
+                // Nodes become Discovered only here (NewNode) and in Transition, under this lock: the
+                // count at the last look plus the nodes that became Discovered since bounds the true
+                // count from above. The State index is walked
+                // (O(Discovered nodes)) only when that bound reaches the limit, not on every new MAC.
+                if (_discoveredBound < 0 || _discoveredBound >= MaxDiscovered)
+                {
+                    _discoveredBound = _store.Count(NodeState.Discovered);
+                }
+
+                if (_discoveredBound >= MaxDiscovered)
                 {
                     throw new InventoryFullException($"the inventory holds Inventory:MaxDiscovered ({MaxDiscovered}) Discovered nodes that never attested; {facts.Mac} is not recorded");
                 }
@@ -170,6 +182,11 @@ public sealed class NodeService
         }
 
         _store.Upsert(node);
+        if (_discoveredBound >= 0)
+        {
+            _discoveredBound++;
+        }
+
         Emit(node, NodeEventKind.StateChange, $"first seen ({mac})", "node", NodeState.Discovered.ToString());
         return node;
     }
@@ -252,6 +269,11 @@ public sealed class NodeService
             node.StateReason = reason;
             change?.Invoke(node);
             _store.Upsert(node);
+            if (to == NodeState.Discovered && from != to && _discoveredBound >= 0)
+            {
+                _discoveredBound++;
+            }
+
             var message = from == to ? $"{to} again" : $"{from} -> {to}";
             Emit(node, NodeEventKind.StateChange, reason is null ? message : $"{message}: {reason}", actor, to.ToString());
             return node;
@@ -317,10 +339,10 @@ public sealed class NodeService
 
     private void UpdateStateGauge()
     {
-        var counts = _store.List().GroupBy(n => n.State).ToDictionary(g => g.Key, g => g.Count());
+        // Index counts: a scrape deserializes no node document.
         foreach (var state in Enum.GetValues<NodeState>())
         {
-            NodesByState.WithLabels(state.ToString()).Set(counts.GetValueOrDefault(state));
+            NodesByState.WithLabels(state.ToString()).Set(_store.Count(state));
         }
     }
 }

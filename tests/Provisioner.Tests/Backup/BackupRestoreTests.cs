@@ -253,7 +253,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         await using (host.ConfigureAwait(false))
         {
             var second = await Assert.ThrowsAsync<Kldload.Provisioner.Hosting.SettingBindException>(() => StartAsync(Source));
-            Assert.Contains("another kldload serve is using this data directory", second.Message, StringComparison.Ordinal);
+            Assert.Contains("another kldload process is using this data directory", second.Message, StringComparison.Ordinal);
 
             var offline = await CliAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}");
             Assert.Equal(1, offline.Code);

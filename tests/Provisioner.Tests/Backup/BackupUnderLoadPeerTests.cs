@@ -106,7 +106,9 @@ public sealed class BackupUnderLoadPeerTests(Xunit.Abstractions.ITestOutputHelpe
         var src = Directory.CreateDirectory(Path.Combine(lab.TempDir, "image")).FullName;
         await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), RandomNumberGenerator.GetBytes(300_000));
         await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(500_000));
-        var (code, output) = await PeerProcess.RunAsync(TimeSpan.FromSeconds(120), Dotnet, Kldload, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", $"--Kldload:DataDir={data}", "-q");
+        // In the server's network namespace: the running server holds kldload.db and the CLI asks it
+        // at the loopback URL it published, which only that namespace reaches.
+        var (code, output) = await PeerProcess.RunAsync(TimeSpan.FromSeconds(120), "ip", "netns", "exec", lab.ServerNs, Dotnet, Kldload, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", $"--Kldload:DataDir={data}", "-q");
         Assert.True(code == 0, output);
     }
 

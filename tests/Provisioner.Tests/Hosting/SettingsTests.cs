@@ -127,7 +127,7 @@ public sealed class SettingsTests : IDisposable
 
     [Theory]
     [InlineData("--Dhcpp:Mode=Full", "Dhcpp:Mode", "Dhcp")]
-    [InlineData("--Dhpc6:Mode=Full", "Dhpc6:Mode", "Dhcp6")]
+    [InlineData("--Dhcq6:Mode=Full", "Dhcq6:Mode", "Dhcp6")]
     [InlineData("--Foo:Bar=1", "Foo:Bar", null)]
     public void Load_UnknownSection_IsReportedWithTheNearestKnownOne(string argument, string key, string? nearest)
     {

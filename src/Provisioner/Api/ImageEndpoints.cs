@@ -142,7 +142,7 @@ public static partial class ImageEndpoints
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 601, Level = LogLevel.Error, Message = "blob {Digest} at {Path} does not match its digest: refusing to serve it (run 'kldload image verify')")]
+        [LoggerMessage(EventId = LogEvents.ImageBlobCorrupt, Level = LogLevel.Error, Message = "blob {Digest} at {Path} does not match its digest: refusing to serve it (run 'kldload image verify')")]
         public static partial void CorruptBlob(ILogger logger, string digest, string path);
     }
 }

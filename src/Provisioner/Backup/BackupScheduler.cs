@@ -116,7 +116,7 @@ public sealed partial class BackupScheduler(BackupService backups, BackupSetting
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 902, Level = LogLevel.Warning, Message = "scheduled backup failed ({Reason}); retrying in {Seconds} s")]
+        [LoggerMessage(EventId = LogEvents.BackupWillRetry, Level = LogLevel.Warning, Message = "scheduled backup failed ({Reason}); retrying in {Seconds} s")]
         public static partial void WillRetry(ILogger logger, string reason, double seconds);
     }
 }

@@ -112,10 +112,10 @@ public sealed partial class BackupService(IKldloadDatabase database, KldloadConf
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "backup ({Trigger}) completed: {Counts}; {Bytes} bytes in {Seconds:0.00} s")]
+        [LoggerMessage(EventId = LogEvents.BackupCompleted, Level = LogLevel.Information, Message = "backup ({Trigger}) completed: {Counts}; {Bytes} bytes in {Seconds:0.00} s")]
         public static partial void Completed(ILogger logger, string trigger, string counts, long bytes, double seconds);
 
-        [LoggerMessage(EventId = 901, Level = LogLevel.Error, Message = "backup ({Trigger}) failed: {Reason}")]
+        [LoggerMessage(EventId = LogEvents.BackupFailed, Level = LogLevel.Error, Message = "backup ({Trigger}) failed: {Reason}")]
         public static partial void Failed(ILogger logger, string trigger, string reason);
     }
 }

@@ -150,10 +150,10 @@ public static partial class BootEndpoints
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "node {NodeId} ({Mac}) boots {Image} {Version} with {Template}")]
+        [LoggerMessage(EventId = LogEvents.BootScript, Level = LogLevel.Information, Message = "node {NodeId} ({Mac}) boots {Image} {Version} with {Template}")]
         public static partial void Script(ILogger logger, string nodeId, string mac, string image, string version, string template);
 
-        [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "node {NodeId} ({Mac}) has no image: {Why}")]
+        [LoggerMessage(EventId = LogEvents.BootNoImage, Level = LogLevel.Warning, Message = "node {NodeId} ({Mac}) has no image: {Why}")]
         public static partial void NoImage(ILogger logger, string nodeId, string mac, string why);
     }
 }

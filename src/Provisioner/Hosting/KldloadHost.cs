@@ -333,13 +333,13 @@ public static partial class KldloadHost
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "kldload {Version} serving on {ListenUrls}; nodes use {ServerUrl}; data in {DataDir}")]
+        [LoggerMessage(EventId = LogEvents.HostStarted, Level = LogLevel.Information, Message = "kldload {Version} serving on {ListenUrls}; nodes use {ServerUrl}; data in {DataDir}")]
         public static partial void Started(Microsoft.Extensions.Logging.ILogger logger, string version, string listenUrls, Uri serverUrl, string dataDir);
 
-        [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "kldload stopped cleanly")]
+        [LoggerMessage(EventId = LogEvents.HostStopped, Level = LogLevel.Information, Message = "kldload stopped cleanly")]
         public static partial void Stopped(Microsoft.Extensions.Logging.ILogger logger);
 
-        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Tftp:Root {Root} does not exist: install Debian's ipxe package or set Tftp:Root; only generated files are served over TFTP")]
+        [LoggerMessage(EventId = LogEvents.TftpRootMissing, Level = LogLevel.Warning, Message = "Tftp:Root {Root} does not exist: install Debian's ipxe package or set Tftp:Root; only generated files are served over TFTP")]
         public static partial void TftpRootMissing(Microsoft.Extensions.Logging.ILogger logger, string root);
     }
 }

@@ -84,7 +84,7 @@ public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases lease
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "could not record a boot step from {Client}")]
+        [LoggerMessage(EventId = LogEvents.BootStepRecordFailed, Level = LogLevel.Warning, Message = "could not record a boot step from {Client}")]
         public static partial void RecordFailed(ILogger logger, string client, Exception e);
     }
 }

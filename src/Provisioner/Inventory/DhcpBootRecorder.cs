@@ -75,7 +75,7 @@ public sealed partial class DhcpBootRecorder(NodeService nodes, TimeProvider tim
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "could not record the DHCP boot of {Mac}")]
+        [LoggerMessage(EventId = LogEvents.DhcpBootRecordFailed, Level = LogLevel.Warning, Message = "could not record the DHCP boot of {Mac}")]
         public static partial void RecordFailed(ILogger logger, string mac, Exception e);
     }
 }

@@ -51,10 +51,10 @@ public sealed partial class DiscoveredExpiry(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 420, Level = LogLevel.Information, Message = "removed {Count} Discovered nodes that never attested within {Ttl} (Inventory:DiscoveredTtl)")]
+        [LoggerMessage(EventId = LogEvents.DiscoveredExpired, Level = LogLevel.Information, Message = "removed {Count} Discovered nodes that never attested within {Ttl} (Inventory:DiscoveredTtl)")]
         public static partial void Expired(ILogger logger, int count, TimeSpan ttl);
 
-        [LoggerMessage(EventId = 421, Level = LogLevel.Warning, Message = "expiring Discovered nodes failed")]
+        [LoggerMessage(EventId = LogEvents.DiscoveredExpiryFailed, Level = LogLevel.Warning, Message = "expiring Discovered nodes failed")]
         public static partial void Failed(ILogger logger, Exception e);
     }
 }

@@ -202,22 +202,22 @@ public sealed partial class Dhcp6Listener(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 430, Level = LogLevel.Information, Message = "DHCPv6 {Mode} on {Interface} port 547 (ff02::1:2), server address {ServerAddress}, DUID {Duid}, {Leases} leases loaded")]
+        [LoggerMessage(EventId = LogEvents.Dhcp6Listening, Level = LogLevel.Information, Message = "DHCPv6 {Mode} on {Interface} port 547 (ff02::1:2), server address {ServerAddress}, DUID {Duid}, {Leases} leases loaded")]
         public static partial void Listening(ILogger logger, string mode, string @interface, string serverAddress, string duid, int leases);
 
-        [LoggerMessage(EventId = 431, Level = LogLevel.Debug, Message = "DHCPv6 {Type} from {Duid}: {ReplyType} {Addresses} boot file '{BootFileUrl}' to {Destination}")]
+        [LoggerMessage(EventId = LogEvents.Dhcp6Answered, Level = LogLevel.Debug, Message = "DHCPv6 {Type} from {Duid}: {ReplyType} {Addresses} boot file '{BootFileUrl}' to {Destination}")]
         public static partial void Answered(ILogger logger, string type, string duid, string replyType, string addresses, string bootFileUrl, string destination);
 
-        [LoggerMessage(EventId = 432, Level = LogLevel.Debug, Message = "DHCPv6 {Type} from {Duid} not answered: {Reason}")]
+        [LoggerMessage(EventId = LogEvents.Dhcp6Dropped, Level = LogLevel.Debug, Message = "DHCPv6 {Type} from {Duid} not answered: {Reason}")]
         public static partial void Dropped(ILogger logger, string type, string duid, string reason);
 
-        [LoggerMessage(EventId = 433, Level = LogLevel.Debug, Message = "DHCPv6 malformed datagram from {Source} ({Length} bytes): {Error}")]
+        [LoggerMessage(EventId = LogEvents.Dhcp6Malformed, Level = LogLevel.Debug, Message = "DHCPv6 malformed datagram from {Source} ({Length} bytes): {Error}")]
         public static partial void Malformed(ILogger logger, string source, string error, int length);
 
-        [LoggerMessage(EventId = 434, Level = LogLevel.Warning, Message = "DHCPv6 reply to {Destination} could not be sent: {Error}")]
+        [LoggerMessage(EventId = LogEvents.Dhcp6SendFailed, Level = LogLevel.Warning, Message = "DHCPv6 reply to {Destination} could not be sent: {Error}")]
         public static partial void SendFailed(ILogger logger, string destination, string error);
 
-        [LoggerMessage(EventId = 435, Level = LogLevel.Error, Message = "DHCPv6 lease journal flush failed, the batch's replies were not sent: {Error}")]
+        [LoggerMessage(EventId = LogEvents.Dhcp6FlushFailed, Level = LogLevel.Error, Message = "DHCPv6 lease journal flush failed, the batch's replies were not sent: {Error}")]
         public static partial void FlushFailed(ILogger logger, string error);
     }
 }

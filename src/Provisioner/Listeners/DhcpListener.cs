@@ -216,22 +216,22 @@ public sealed partial class DhcpListener(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "DHCP {Mode} on {Interface} port {Ports}, server address {ServerAddress}, {Leases} leases loaded")]
+        [LoggerMessage(EventId = LogEvents.DhcpListening, Level = LogLevel.Information, Message = "DHCP {Mode} on {Interface} port {Ports}, server address {ServerAddress}, {Leases} leases loaded")]
         public static partial void Listening(ILogger logger, string mode, string @interface, string ports, string serverAddress, int leases);
 
-        [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac}: {ReplyType} {Address} file '{BootFile}' to {Destination}")]
+        [LoggerMessage(EventId = LogEvents.DhcpAnswered, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac}: {ReplyType} {Address} file '{BootFile}' to {Destination}")]
         public static partial void Answered(ILogger logger, string type, string mac, string replyType, string address, string bootFile, string destination);
 
-        [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac} not answered: {Reason}")]
+        [LoggerMessage(EventId = LogEvents.DhcpDropped, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac} not answered: {Reason}")]
         public static partial void Dropped(ILogger logger, string type, string mac, string reason);
 
-        [LoggerMessage(EventId = 403, Level = LogLevel.Debug, Message = "DHCP malformed datagram from {Source} ({Length} bytes): {Error}")]
+        [LoggerMessage(EventId = LogEvents.DhcpMalformed, Level = LogLevel.Debug, Message = "DHCP malformed datagram from {Source} ({Length} bytes): {Error}")]
         public static partial void Malformed(ILogger logger, string source, string error, int length);
 
-        [LoggerMessage(EventId = 404, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac} recorded ({Address})")]
+        [LoggerMessage(EventId = LogEvents.DhcpRecorded, Level = LogLevel.Debug, Message = "DHCP {Type} from {Mac} recorded ({Address})")]
         public static partial void Recorded(ILogger logger, string type, string mac, string address);
 
-        [LoggerMessage(EventId = 405, Level = LogLevel.Warning, Message = "DHCP reply to {Destination} could not be sent: {Error}")]
+        [LoggerMessage(EventId = LogEvents.DhcpSendFailed, Level = LogLevel.Warning, Message = "DHCP reply to {Destination} could not be sent: {Error}")]
         public static partial void SendFailed(ILogger logger, string destination, string error);
     }
 }

@@ -75,7 +75,7 @@ public sealed partial class DhcpPoolMonitor(DhcpLeases leases, TimeProvider time
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 410, Level = LogLevel.Warning, Message = "DHCP pool {Subnet} is {Percent:0}% used ({Used} of {Size}: {Active} active, {Offered} offered, {Declined} declined, {Reserved} reserved)")]
+        [LoggerMessage(EventId = LogEvents.DhcpPoolAlmostFull, Level = LogLevel.Warning, Message = "DHCP pool {Subnet} is {Percent:0}% used ({Used} of {Size}: {Active} active, {Offered} offered, {Declined} declined, {Reserved} reserved)")]
         public static partial void PoolAlmostFull(ILogger logger, string subnet, int used, int size, double percent, int active, int offered, int declined, int reserved);
     }
 }

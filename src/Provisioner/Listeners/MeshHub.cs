@@ -164,19 +164,19 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 701, Level = LogLevel.Information, Message = "mesh hub {Interface} up ({Backend}) with {Addresses}, UDP {ListenPort}, {Peers} peers at epoch {Epoch}")]
+        [LoggerMessage(EventId = LogEvents.MeshHubUp, Level = LogLevel.Information, Message = "mesh hub {Interface} up ({Backend}) with {Addresses}, UDP {ListenPort}, {Peers} peers at epoch {Epoch}")]
         public static partial void Up(ILogger logger, string @interface, WireGuardBackend backend, string addresses, int listenPort, int peers, ulong epoch);
 
-        [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "mesh hub {Interface} existed at start (left by a crash?): replaced")]
+        [LoggerMessage(EventId = LogEvents.MeshHubStaleReplaced, Level = LogLevel.Warning, Message = "mesh hub {Interface} existed at start (left by a crash?): replaced")]
         public static partial void StaleReplaced(ILogger logger, string @interface);
 
-        [LoggerMessage(EventId = 703, Level = LogLevel.Information, Message = "mesh hub {Interface} removed")]
+        [LoggerMessage(EventId = LogEvents.MeshHubDown, Level = LogLevel.Information, Message = "mesh hub {Interface} removed")]
         public static partial void Down(ILogger logger, string @interface);
 
-        [LoggerMessage(EventId = 704, Level = LogLevel.Information, Message = "mesh peer {Node} {PublicKey} set, allowed {AllowedIps}")]
+        [LoggerMessage(EventId = LogEvents.MeshPeerSet, Level = LogLevel.Information, Message = "mesh peer {Node} {PublicKey} set, allowed {AllowedIps}")]
         public static partial void PeerSet(ILogger logger, string node, string publicKey, string allowedIps);
 
-        [LoggerMessage(EventId = 705, Level = LogLevel.Information, Message = "mesh peer {PublicKey} removed")]
+        [LoggerMessage(EventId = LogEvents.MeshPeerRemoved, Level = LogLevel.Information, Message = "mesh peer {PublicKey} removed")]
         public static partial void PeerRemoved(ILogger logger, string publicKey);
     }
 }

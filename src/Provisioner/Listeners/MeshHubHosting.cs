@@ -159,7 +159,7 @@ internal sealed partial class MeshStartup(IServiceProvider services, ILogger<Mes
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "mesh CA in {CaDirectory}; mesh prefix {Prefix6}; nodes dial {Endpoint}; {Members} members at epoch {Epoch}")]
+        [LoggerMessage(EventId = LogEvents.MeshHubReady, Level = LogLevel.Information, Message = "mesh CA in {CaDirectory}; mesh prefix {Prefix6}; nodes dial {Endpoint}; {Members} members at epoch {Epoch}")]
         public static partial void Ready(ILogger logger, string caDirectory, string prefix6, string endpoint, int members, ulong epoch);
     }
 }

@@ -273,31 +273,31 @@ public sealed partial class RouterAdvertisementListener(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 410, Level = LogLevel.Information, Message = "IPv6 router advertisements {Mode} on {Interface}: router solicitations get an empty advertisement (lifetime 0, no prefix, M=O=0)")]
+        [LoggerMessage(EventId = LogEvents.RaListening, Level = LogLevel.Information, Message = "IPv6 router advertisements {Mode} on {Interface}: router solicitations get an empty advertisement (lifetime 0, no prefix, M=O=0)")]
         public static partial void Listening(ILogger logger, string mode, string @interface);
 
-        [LoggerMessage(EventId = 411, Level = LogLevel.Debug, Message = "Router advertisement sent to {Destination} for the solicitation from {Source}")]
+        [LoggerMessage(EventId = LogEvents.RaSent, Level = LogLevel.Debug, Message = "Router advertisement sent to {Destination} for the solicitation from {Source}")]
         public static partial void Sent(ILogger logger, string destination, string source);
 
-        [LoggerMessage(EventId = 412, Level = LogLevel.Information, Message = "Another IPv6 router ({Router}) advertises on {Interface}; router advertisements stopped (Auto) until it is silent for 30 min")]
+        [LoggerMessage(EventId = LogEvents.RaOtherRouterSeen, Level = LogLevel.Information, Message = "Another IPv6 router ({Router}) advertises on {Interface}; router advertisements stopped (Auto) until it is silent for 30 min")]
         public static partial void OtherRouterSeen(ILogger logger, string router, string @interface);
 
-        [LoggerMessage(EventId = 413, Level = LogLevel.Information, Message = "No other IPv6 router advertised on {Interface} for 30 min; answering router solicitations again")]
+        [LoggerMessage(EventId = LogEvents.RaResumed, Level = LogLevel.Information, Message = "No other IPv6 router advertised on {Interface} for 30 min; answering router solicitations again")]
         public static partial void Resumed(ILogger logger, string @interface);
 
-        [LoggerMessage(EventId = 414, Level = LogLevel.Warning, Message = "ICMPv6 message to {Destination} could not be sent: {Error}")]
+        [LoggerMessage(EventId = LogEvents.RaSendFailed, Level = LogLevel.Warning, Message = "ICMPv6 message to {Destination} could not be sent: {Error}")]
         public static partial void SendFailed(ILogger logger, string destination, string error);
 
-        [LoggerMessage(EventId = 415, Level = LogLevel.Warning, Message = "IPv6 router advertisements off: cannot open an ICMPv6 socket on {Interface} ({Error}); iPXE clients will wait for IPv6 autoconfiguration (set Dhcp:RouterAdvertisements=Off to silence this)")]
+        [LoggerMessage(EventId = LogEvents.RaUnavailable, Level = LogLevel.Warning, Message = "IPv6 router advertisements off: cannot open an ICMPv6 socket on {Interface} ({Error}); iPXE clients will wait for IPv6 autoconfiguration (set Dhcp:RouterAdvertisements=Off to silence this)")]
         public static partial void Unavailable(ILogger logger, string @interface, string error);
 
-        [LoggerMessage(EventId = 418, Level = LogLevel.Warning, Message = "Router advertisement listener ended with an error: {Error}")]
+        [LoggerMessage(EventId = LogEvents.RaLoopFailed, Level = LogLevel.Warning, Message = "Router advertisement listener ended with an error: {Error}")]
         public static partial void LoopFailed(ILogger logger, string error);
 
-        [LoggerMessage(EventId = 417, Level = LogLevel.Debug, Message = "Router solicitation to {Destination} could not be sent: {Error}")]
+        [LoggerMessage(EventId = LogEvents.RaProbeFailed, Level = LogLevel.Debug, Message = "Router solicitation to {Destination} could not be sent: {Error}")]
         public static partial void ProbeFailed(ILogger logger, string destination, string error);
 
-        [LoggerMessage(EventId = 416, Level = LogLevel.Debug, Message = "{Type} from {Source} not answered: {Reason} {Error}")]
+        [LoggerMessage(EventId = LogEvents.RaDropped, Level = LogLevel.Debug, Message = "{Type} from {Source} not answered: {Reason} {Error}")]
         public static partial void Dropped(ILogger logger, string type, string source, string reason, string error);
     }
 }

@@ -66,7 +66,7 @@ internal sealed partial class TftpListenerService(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "TFTP listening on {Endpoint}, root {Root}, blksize up to {MaxBlockSize}, windowsize up to {MaxWindowSize}")]
+        [LoggerMessage(EventId = LogEvents.TftpListening, Level = LogLevel.Information, Message = "TFTP listening on {Endpoint}, root {Root}, blksize up to {MaxBlockSize}, windowsize up to {MaxWindowSize}")]
         public static partial void Listening(ILogger logger, string endpoint, string root, int maxBlockSize, int maxWindowSize);
     }
 }

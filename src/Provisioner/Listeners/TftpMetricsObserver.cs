@@ -82,19 +82,19 @@ internal sealed partial class TftpMetricsObserver(ILogger<TftpMetricsObserver> l
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 310, Level = LogLevel.Information, Message = "TFTP {Client} {File}: completed, {Size} bytes, blksize {BlockSize}, windowsize {WindowSize}, {DurationSeconds:0.000} s, {MegabytesPerSecond:0.0} MB/s, {Retransmissions} retransmissions")]
+        [LoggerMessage(EventId = LogEvents.TftpTransferCompleted, Level = LogLevel.Information, Message = "TFTP {Client} {File}: completed, {Size} bytes, blksize {BlockSize}, windowsize {WindowSize}, {DurationSeconds:0.000} s, {MegabytesPerSecond:0.0} MB/s, {Retransmissions} retransmissions")]
         public static partial void TransferCompleted(ILogger logger, string client, string file, long size, int blockSize, int windowSize, double durationSeconds, double megabytesPerSecond, long retransmissions);
 
-        [LoggerMessage(EventId = 311, Level = LogLevel.Warning, Message = "TFTP {Client} {File}: {Outcome} ({Detail}) after {Size} bytes, blksize {BlockSize}, windowsize {WindowSize}, {DurationSeconds:0.000} s, {MegabytesPerSecond:0.0} MB/s, {Retransmissions} retransmissions")]
+        [LoggerMessage(EventId = LogEvents.TftpTransferFailed, Level = LogLevel.Warning, Message = "TFTP {Client} {File}: {Outcome} ({Detail}) after {Size} bytes, blksize {BlockSize}, windowsize {WindowSize}, {DurationSeconds:0.000} s, {MegabytesPerSecond:0.0} MB/s, {Retransmissions} retransmissions")]
         public static partial void TransferFailed(ILogger logger, string client, string file, TftpTransferOutcome outcome, string detail, long size, int blockSize, int windowSize, double durationSeconds, double megabytesPerSecond, long retransmissions);
 
-        [LoggerMessage(EventId = 312, Level = LogLevel.Information, Message = "TFTP {Client} {File}: refused, {Refusal} ({Detail})")]
+        [LoggerMessage(EventId = LogEvents.TftpRequestRefused, Level = LogLevel.Information, Message = "TFTP {Client} {File}: refused, {Refusal} ({Detail})")]
         public static partial void RequestRefused(ILogger logger, string client, string file, TftpRefusal refusal, string detail);
 
-        [LoggerMessage(EventId = 313, Level = LogLevel.Warning, Message = "TFTP {Client} {File}: refused, access violation ({Detail})")]
+        [LoggerMessage(EventId = LogEvents.TftpRequestRefusedUnsafe, Level = LogLevel.Warning, Message = "TFTP {Client} {File}: refused, access violation ({Detail})")]
         public static partial void RequestRefusedUnsafe(ILogger logger, string client, string file, string detail);
 
-        [LoggerMessage(EventId = 314, Level = LogLevel.Error, Message = "TFTP listener caught an unexpected exception and carries on")]
+        [LoggerMessage(EventId = LogEvents.TftpListenerFault, Level = LogLevel.Error, Message = "TFTP listener caught an unexpected exception and carries on")]
         public static partial void ListenerFault(ILogger logger, Exception exception);
     }
 }

@@ -1,0 +1,76 @@
+namespace Kldload.Provisioner;
+
+/// <summary>
+/// Every log event id kldload writes, in one table so that an id names one message (operators filter
+/// and alert on them). Ranges by area; a new message takes the next free number of its area.
+/// <c>LogEventsTests</c> fails when two messages share an id.
+/// </summary>
+internal static class LogEvents
+{
+    // The host
+    public const int HostStarted = 1;
+    public const int HostStopped = 2;
+    public const int TftpRootMissing = 3;
+
+    // Boot scripts
+    public const int BootScript = 300;
+    public const int BootNoImage = 301;
+
+    // TFTP
+    public const int TftpTransferCompleted = 310;
+    public const int TftpTransferFailed = 311;
+    public const int TftpRequestRefused = 312;
+    public const int TftpRequestRefusedUnsafe = 313;
+    public const int TftpListenerFault = 314;
+    public const int TftpListening = 320;
+
+    // DHCPv4 and what it records
+    public const int DhcpListening = 400;
+    public const int DhcpAnswered = 401;
+    public const int DhcpDropped = 402;
+    public const int DhcpMalformed = 403;
+    public const int DhcpRecorded = 404;
+    public const int DhcpSendFailed = 405;
+    public const int DhcpBootRecordFailed = 406;
+    public const int BootStepRecordFailed = 407;
+    public const int DhcpPoolAlmostFull = 409;
+
+    // Router advertisements
+    public const int RaListening = 410;
+    public const int RaSent = 411;
+    public const int RaOtherRouterSeen = 412;
+    public const int RaResumed = 413;
+    public const int RaSendFailed = 414;
+    public const int RaUnavailable = 415;
+    public const int RaDropped = 416;
+    public const int RaProbeFailed = 417;
+    public const int RaLoopFailed = 418;
+
+    // Inventory housekeeping
+    public const int DiscoveredExpired = 420;
+    public const int DiscoveredExpiryFailed = 421;
+
+    // DHCPv6
+    public const int Dhcp6Listening = 430;
+    public const int Dhcp6Answered = 431;
+    public const int Dhcp6Dropped = 432;
+    public const int Dhcp6Malformed = 433;
+    public const int Dhcp6SendFailed = 434;
+    public const int Dhcp6FlushFailed = 435;
+
+    // Images
+    public const int ImageBlobCorrupt = 601;
+
+    // The mesh hub
+    public const int MeshHubReady = 700;
+    public const int MeshHubUp = 701;
+    public const int MeshHubStaleReplaced = 702;
+    public const int MeshHubDown = 703;
+    public const int MeshPeerSet = 704;
+    public const int MeshPeerRemoved = 705;
+
+    // Backups
+    public const int BackupCompleted = 900;
+    public const int BackupFailed = 901;
+    public const int BackupWillRetry = 902;
+}

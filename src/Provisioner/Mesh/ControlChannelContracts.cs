@@ -29,8 +29,7 @@ public sealed record PeerReport(string PublicKey, DateTimeOffset? LastHandshake,
 /// <param name="PeerBundle">The signed bundle envelope (<c>payload</c>, <c>signature</c>, <c>signer</c>), or null.</param>
 /// <param name="LockPublicNic"><c>Mesh:LockPublicNic</c>.</param>
 /// <param name="MetricsPort"><c>Mesh:MetricsPort</c>: where the node serves its metrics on its mesh address.</param>
-/// <param name="RenewBefore">How long before its certificate runs out the node renews it (a third of <c>Mesh:CertificateLifetime</c>).</param>
-public sealed record WatchResponse(ulong Epoch, JsonElement? PeerBundle, bool LockPublicNic, int MetricsPort, TimeSpan RenewBefore);
+public sealed record WatchResponse(ulong Epoch, JsonElement? PeerBundle, bool LockPublicNic, int MetricsPort);
 
 /// <summary><c>POST /api/v1/mesh/certificate</c>: a fresh node certificate (PEM) and its end of validity.</summary>
 public sealed record CertificateRenewal(string Certificate, DateTimeOffset NotAfter);

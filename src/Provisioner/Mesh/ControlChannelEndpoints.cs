@@ -73,10 +73,9 @@ public static partial class ControlChannelEndpoints
             }
         }
 
-        var renewBefore = settings.CertificateLifetime / 3;
         if (mesh.Roster.Epoch == body.AppliedEpoch)
         {
-            return Results.Ok(new WatchResponse(body.AppliedEpoch, null, settings.LockPublicNic, settings.MetricsPort, renewBefore));
+            return Results.Ok(new WatchResponse(body.AppliedEpoch, null, settings.LockPublicNic, settings.MetricsPort));
         }
 
         if (mesh.SignedBundleFor(member.NodeId) is not { } signed)
@@ -89,7 +88,7 @@ public static partial class ControlChannelEndpoints
         using var envelope = JsonDocument.Parse(signed.ToJson());
         var epoch = PeerBundleCodec.TryRead(signed.Payload, out var bundle, out _) ? bundle!.Epoch : mesh.Roster.Epoch;
         Log.BundleSent(logger, member.NodeId, body.AppliedEpoch, epoch);
-        return Results.Ok(new WatchResponse(epoch, envelope.RootElement.Clone(), settings.LockPublicNic, settings.MetricsPort, renewBefore));
+        return Results.Ok(new WatchResponse(epoch, envelope.RootElement.Clone(), settings.LockPublicNic, settings.MetricsPort));
     }
 
     /// <summary>A fresh certificate for the calling member (same key and addresses, the full lifetime from now).</summary>

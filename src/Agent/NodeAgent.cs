@@ -207,7 +207,9 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var pinged = false;
         while (!pinged && DateTime.UtcNow < deadline)
         {
-            pinged = Run("ping", "-c", "1", "-W", "2", hub.ToString()) == 0;
+            // ping, or busybox's where no ping is installed (a host running the agent for tests).
+            var code = Run("ping", "-c", "1", "-W", "2", hub.ToString());
+            pinged = (code == -1 ? Run("busybox", "ping", "-c", "1", "-W", "2", hub.ToString()) : code) == 0;
         }
 
         Say(pinged ? $"mesh: hub {hub} answers ping" : $"mesh: hub {hub} does not answer ping; check UDP {options.Interface} traffic to the server (firewall?)");

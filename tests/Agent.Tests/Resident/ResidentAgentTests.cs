@@ -318,6 +318,52 @@ public sealed class ResidentAgentTests : IDisposable
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop);
     }
 
+    [Fact]
+    public async Task Metrics_ProcAndSysUnderARoot_RenderedAndServedOverHttpOnTheGivenAddressOnly()
+    {
+        var agent = Start();
+        _channel.Watches.Enqueue(_ => new WatchResponse(8, Envelope(Bundle(8, withB: true), _ca), true, 9100));
+        await agent.WatchOnceAsync(CancellationToken.None);
+        var root = Directory.CreateDirectory(Path.Combine(_dir, "root")).FullName;
+        Directory.CreateDirectory(Path.Combine(root, "proc"));
+        Directory.CreateDirectory(Path.Combine(root, "sys/block/vda"));
+        Directory.CreateDirectory(Path.Combine(root, "sys/class/net/eth0/statistics"));
+        File.WriteAllText(Path.Combine(root, "proc/stat"), "cpu  1000 20 300 40000 50 0 7 0 0 0\ncpu0 500 10 150 20000 25 0 3 0 0 0\n");
+        File.WriteAllText(Path.Combine(root, "proc/meminfo"), "MemTotal:        2048000 kB\nMemFree:          100000 kB\nMemAvailable:    1024000 kB\n");
+        File.WriteAllText(Path.Combine(root, "proc/diskstats"), " 253       0 vda 100 0 2048 30 40 0 4096 50 0 80 80 0 0 0 0\n 253       1 vda1 90 0 2000 30 40 0 4000 50 0 80 80 0 0 0 0\n   7       0 loop0 1 0 2 0 0 0 0 0 0 0 0 0 0 0 0\n");
+        File.WriteAllText(Path.Combine(root, "sys/class/net/eth0/statistics/rx_bytes"), "123456\n");
+        File.WriteAllText(Path.Combine(root, "sys/class/net/eth0/statistics/tx_bytes"), "654321\n");
+
+        var text = new NodeMetrics(root, agent, _link).Render();
+        Assert.Contains("node_cpu_seconds_total{mode=\"user\"} 10\n", text, StringComparison.Ordinal);
+        Assert.Contains("node_cpu_seconds_total{mode=\"idle\"} 400\n", text, StringComparison.Ordinal);
+        Assert.Contains("node_memory_MemTotal_bytes 2097152000\n", text, StringComparison.Ordinal);
+        Assert.Contains("node_memory_MemAvailable_bytes 1048576000\n", text, StringComparison.Ordinal);
+        Assert.Contains("node_disk_read_bytes_total{device=\"vda\"} 1048576\n", text, StringComparison.Ordinal);
+        Assert.Contains("node_disk_written_bytes_total{device=\"vda\"} 2097152\n", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("vda1", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("loop0", text, StringComparison.Ordinal);
+        Assert.Contains("node_network_receive_bytes_total{device=\"eth0\"} 123456\n", text, StringComparison.Ordinal);
+        Assert.Contains($"kldload_wireguard_peer_last_handshake_seconds{{peer=\"node-b\",public_key=\"{WireGuardKey.ToBase64(PeerB)}\"}} 0\n", text, StringComparison.Ordinal);
+        Assert.Contains("kldload_agent_state{state=\"watching\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("kldload_agent_bundle_epoch 8\n", text, StringComparison.Ordinal);
+        Assert.Contains("kldload_agent_public_nic_locked 1\n", text, StringComparison.Ordinal);
+        Assert.Equal(text.Split('\n').Count(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)), text.Split('\n').Count(l => l.StartsWith("# HELP ", StringComparison.Ordinal)));
+
+        using var listener = new MetricsListener(new IPEndPoint(IPAddress.Loopback, 0), () => text);
+        listener.Start();
+        using var cts = new CancellationTokenSource();
+        var serving = listener.RunAsync(cts.Token);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{listener.LocalEndpoint.Port}") };
+        var scraped = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, scraped.StatusCode);
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", scraped.Content.Headers.ContentType!.ToString());
+        Assert.Equal(text, await scraped.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri("/", UriKind.Relative))).StatusCode);
+        await cts.CancelAsync();
+        await serving;
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (var i = 0; i < 500 && !condition(); i++)

@@ -116,6 +116,13 @@ public sealed partial class ResidentMeshNamespaceTests(ITestOutputHelper output)
         Assert.Contains(keyB, Command.Ok("ip", "netns", "exec", Ns("a"), "wg", "show", Wg("a"), "peers"));
         Assert.True(await PingAsync(Ns("a"), meshB, TimeSpan.FromSeconds(30)), "a cannot ping b over the mesh with kldload up");
 
+        // b's metrics answer on its mesh address (from a, through the tunnel) and not on its LAN address.
+        await agents["b"].WaitForAsync(l => l.Contains("kldload-agent: metrics: http://", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        var metrics = Command.Ok("ip", "netns", "exec", Ns("a"), "curl", "-sf", "-m", "10", $"http://[{meshB}]:9100/metrics");
+        Assert.Contains("kldload_agent_state{state=\"watching\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains($"kldload_wireguard_peer_last_handshake_seconds{{peer=\"{ready["a"][1].Value}\"", metrics, StringComparison.Ordinal);
+        Assert.NotEqual(0, Command.Run("ip", "netns", "exec", Ns("a"), "curl", "-sf", "-m", "3", $"http://{Lan}.12:9100/metrics").ExitCode);
+
         // kldload stopped: the hub interface goes with it, a and b keep pinging each other directly.
         await _kldload!.TerminateAsync();
         Assert.False(Command.Run("ip", "-n", k, "link", "show", Wg("k")).ExitCode == 0, "the hub interface outlived kldload");

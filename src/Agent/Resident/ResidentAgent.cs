@@ -29,6 +29,7 @@ internal sealed class ResidentAgent
     private readonly Lock _gate = new();
     private ResidentState _state;
     private int? _lockedPort;
+    private bool _lockTried;
 
     public ResidentAgent(ResidentState state, IControlChannel channel, IMeshInterface link, INicLock? nicLock, TimeProvider time, Action<string> say, Action<ResidentState>? save = null)
     {
@@ -305,20 +306,23 @@ internal sealed class ResidentAgent
     private void LockNic(bool wanted)
     {
         var port = Bundle.ListenPort;
-        if (!wanted || _nicLock is null || (NicLocked && _lockedPort == port))
+        if (!wanted || _nicLock is null || (_lockTried && _lockedPort == port))
         {
             return;
         }
 
+        // Tried once per listen port: a failure is said once, not on every watch.
+        _lockTried = true;
+        _lockedPort = port;
         try
         {
             _nicLock.Lock(_state.BootInterface, port);
-            _lockedPort = port;
             NicLocked = true;
             _say($"public nic: {_state.BootInterface} locked down (nftables table inet {PublicNicFirewall.Table}): inbound only {(port is { } p ? $"WireGuard UDP {p}, " : string.Empty)}DHCP replies and replies to the node's own traffic");
         }
         catch (Exception e) when (e is IOException or WireGuardLinkException)
         {
+            NicLocked = false;
             _say($"public nic: NOT locked ({e.Message})");
         }
     }

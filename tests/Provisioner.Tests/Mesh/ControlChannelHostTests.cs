@@ -194,6 +194,11 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
 
         // This node decommissioned: its watch is told so (410), and it can renew nothing.
         var mine = Watch(fromNode, without.Epoch);
+        await WaitForAsync(async () =>
+        {
+            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
+            return view.GetProperty("controlChannel").GetProperty("appliedEpoch").GetUInt64() == without.Epoch ? view : (JsonElement?)null;
+        });
         Assert.True(Mesh.Decommission(nodeId));
         var gone = await mine;
         Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);

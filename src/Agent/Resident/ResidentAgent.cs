@@ -169,7 +169,10 @@ internal sealed class ResidentAgent
         WatchResponse answer;
         try
         {
-            answer = await _channel.WatchAsync(new WatchRequest(AppliedEpoch, (int)Wait.TotalSeconds, CertificateNotAfter, PeerReports(), State), ct).ConfigureAwait(false);
+            // The first watch of a run asks for an answer at once (1 s): the agent learns its settings
+            // (NIC lock, metrics port) without waiting a whole period.
+            var wait = LastContact is null ? 1 : (int)Wait.TotalSeconds;
+            answer = await _channel.WatchAsync(new WatchRequest(AppliedEpoch, wait, CertificateNotAfter, PeerReports(), State), ct).ConfigureAwait(false);
         }
         catch (NodeRevokedException e)
         {

@@ -17,9 +17,11 @@ say() { echo "image: $*" >&2; }
 
 kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 kver=${kernel_pkg#linux-image-}
-# The user space: busybox (static), iproute2 + wireguard-tools, and the libraries they, OpenSSL
-# (System.Security.Cryptography) and libsodium (NSec) need. `ldd` of each tool confirmed this list.
-packages=("$kernel_pkg" busybox-static iproute2 wireguard-tools libc6 libbpf1 libbsd0 libcap2 libelf1 libmd0 libmnl0 zlib1g libssl3 libsodium23)
+# The user space: busybox (static), iproute2 + wireguard-tools, nftables (the agent locks the public
+# NIC down with it), and the libraries they, OpenSSL (System.Security.Cryptography) and libsodium
+# (NSec) need. `apt-cache depends` and `readelf -d` of each tool gave this list.
+packages=("$kernel_pkg" busybox-static iproute2 wireguard-tools nftables libnftables1 libnftnl11 libjansson4 libgmp10 libxtables12 libedit2 libtinfo6
+  libc6 libbpf1 libbsd0 libcap2 libelf1 libmd0 libmnl0 zlib1g libssl3 libsodium23)
 
 mkdir -p "$cache" "$out"
 # One build at a time per checkout: the stage and cache directories are shared.
@@ -54,6 +56,7 @@ for applet in $("$pk/bin/busybox" --list); do
 done
 cp "$pk/sbin/ip" "$r/usr/sbin/ip" 2>/dev/null || cp "$pk/bin/ip" "$r/usr/sbin/ip"
 cp "$pk/usr/bin/wg" "$r/usr/bin/wg"
+cp "$pk/usr/sbin/nft" "$r/usr/sbin/nft"
 cp "$root/out/agent/kldload-agent" "$r/usr/lib/kldload/"
 cp "$root"/out/agent/*.so "$r/usr/lib/kldload/" 2>/dev/null || true
 
@@ -63,7 +66,7 @@ mkdir -p "$r/lib64" "$r/lib/x86_64-linux-gnu"
 cp -L "$pk/lib64/ld-linux-x86-64.so.2" "$r/lib64/"
 find_lib() { find "$pk/lib" "$pk/usr/lib" -name "$1" \( -type f -o -type l \) 2>/dev/null | head -1; }
 queue=(libssl.so.3 libcrypto.so.3 libsodium.so.23)
-for bin in "$r/usr/sbin/ip" "$r/usr/bin/wg" "$r/usr/lib/kldload/kldload-agent"; do
+for bin in "$r/usr/sbin/ip" "$r/usr/bin/wg" "$r/usr/sbin/nft" "$r/usr/lib/kldload/kldload-agent"; do
   queue+=($(readelf -d "$bin" | awk -F'[][]' '/NEEDED/{print $2}'))
 done
 declare -A seen=()
@@ -83,7 +86,10 @@ ln -sf libssl.so.3 "$r/lib/x86_64-linux-gnu/libssl.so"
 
 # Kernel modules the boot needs, with their dependencies (modules.dep from depmod on the package).
 # Storage drivers too: the agent inventories the disks (commissioning), which needs them bound.
-modules=(virtio_pci virtio_net e1000 e1000e wireguard nvme virtio_blk virtio_scsi ahci sd_mod)
+# nf_tables and nft_ct (conntrack) for the public NIC's ruleset; crc32c_generic first, since
+# libcrc32c (which nf_tables needs) asks the crypto API for crc32c at load, a soft dependency that
+# modprobe --show-depends does not list (without it nf_tables did not load in the VM).
+modules=(virtio_pci virtio_net e1000 e1000e wireguard nvme virtio_blk virtio_scsi ahci sd_mod crc32c_generic nf_tables nft_ct)
 depmod -b "$pk" "$kver"
 for m in "${modules[@]}"; do
   modprobe -d "$pk" -S "$kver" --show-depends "$m" | awk '/^insmod/{print $2}'
@@ -110,6 +116,6 @@ mv "$out/initrd.tmp" "$out/initrd"
 cat > "$out/manifest.json" <<JSON
 { "name": "$name", "version": "$version", "architecture": "x86_64",
   "cmdline": "console=ttyS0,115200 panic=10",
-  "notes": "kldload live image: Debian $kernel_pkg, busybox, iproute2, wireguard-tools, kldload-agent" }
+  "notes": "kldload live image: Debian $kernel_pkg, busybox, iproute2, wireguard-tools, nftables, kldload-agent" }
 JSON
 say "wrote $out: kernel $(stat -c %s "$out/kernel") bytes, initrd $(stat -c %s "$out/initrd") bytes, sha256 $(sha256sum "$out/initrd" | cut -c1-16)"

@@ -67,6 +67,30 @@ internal sealed record ReadyResponse(string NodeId, string State, double? BootTo
 /// <summary>An RFC 9457 problem body (what the server says when it refuses a step).</summary>
 internal sealed record ProblemResponse(string? Title, string? Detail, string? Reason);
 
+/// <summary><c>POST /api/v1/mesh/watch</c> over the mesh: what the node applies now, and how long it waits.</summary>
+internal sealed record WatchRequest(ulong AppliedEpoch, int? WaitSeconds, DateTimeOffset? CertificateNotAfter, IReadOnlyList<PeerReport>? Peers, string? AgentState);
+
+/// <summary>One WireGuard peer of the node as the watch reports it.</summary>
+internal sealed record PeerReport(string PublicKey, DateTimeOffset? LastHandshake, long RxBytes, long TxBytes);
+
+/// <summary>The watch answer: the signed bundle when the epoch moved, and the settings the agent applies.</summary>
+internal sealed record WatchResponse(ulong Epoch, JsonElement? PeerBundle, bool LockPublicNic, int MetricsPort);
+
+/// <summary><c>POST /api/v1/mesh/certificate</c>: a fresh node certificate.</summary>
+internal sealed record CertificateRenewal(string Certificate, DateTimeOffset NotAfter);
+
+/// <summary>What the resident agent needs after Ready, kept in RAM (<c>/run</c>) so a restarted agent resumes without attesting.</summary>
+internal sealed record ResidentState(
+    string NodeId,
+    string HubAddress,
+    int ServerPort,
+    string BootInterface,
+    string Interface,
+    string CaBundle,
+    string TrustedRootSha256,
+    string Certificate,
+    JsonElement PeerBundle);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ChallengeRequest))]
 [JsonSerializable(typeof(ChallengeResponse))]
@@ -78,4 +102,8 @@ internal sealed record ProblemResponse(string? Title, string? Detail, string? Re
 [JsonSerializable(typeof(BurnInReport))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(ProblemResponse))]
+[JsonSerializable(typeof(WatchRequest))]
+[JsonSerializable(typeof(WatchResponse))]
+[JsonSerializable(typeof(CertificateRenewal))]
+[JsonSerializable(typeof(ResidentState))]
 internal sealed partial class AgentJsonContext : JsonSerializerContext;

@@ -30,6 +30,12 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
 
     private readonly Uri _server = cmdline.ServerUrl!;
 
+    /// <summary>The mesh interface; kept for the life of the process (a wireguard-go backend is its child).</summary>
+    private WireGuardLink? _link;
+
+    /// <summary>What the resident agent continues with, once the node is Ready; null before.</summary>
+    public ResidentState? Resident { get; private set; }
+
     /// <summary>The burn-in result, run once per boot even when ready is retried.</summary>
     private BurnInReport? _burnIn;
 
@@ -45,14 +51,14 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         // The switch's LLDP neighbour, heard passively while the TPM work below runs (a few seconds at most).
         var lldp = LldpListener.ListenAsync(nic, TimeSpan.FromSeconds(3), ct);
 
-        var devicePath = LinuxTpmDevice.FindDevice();
+        var devicePath = options.Tpm ?? LinuxTpmDevice.FindDevice();
         if (devicePath is null)
         {
             Say("FAILED: no TPM (/dev/tpmrm0 or /dev/tpm0); enable the TPM in the firmware or give the VM a vTPM");
             return ExitFailed;
         }
 
-        using var tpm = new Tpm2(new LinuxTpmDevice(devicePath));
+        using var tpm = new Tpm2(OpenTpm(devicePath));
         Say($"tpm: {devicePath}");
         var eventLog = ReadEventLog();
         Say(eventLog is null ? "event log: none (the firmware did not leave one)" : $"event log: {eventLog.Length} bytes");
@@ -89,7 +95,12 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
                     Say($"attested: node {verified.NodeId}{(verified.MeshIdentity == verified.NodeId ? string.Empty : $" (mesh identity {verified.MeshIdentity})")} " +
                         $"mesh {verified.Mesh.NodeAddress6}, peer bundle epoch {verified.Bundle.Epoch} verified");
                     SaveBundle(WireGuardConfigRenderer.RenderWgQuick(verified.Bundle), outcome.KeyEpoch);
-                    return await JoinMeshAsync(verified.Mesh, outcome.WireGuardPrivateKey, outcome.SessionId, verified.NodeId, ct);
+                    var port = _server.IsDefaultPort ? (_server.Scheme == "https" ? 443 : 80) : _server.Port;
+                    var resident = new ResidentState(verified.MeshIdentity, verified.Mesh.HubAddress.ToString(), port, nic, options.Interface,
+                        activation.CaBundle!, Convert.ToHexStringLower(verified.CaKeySha256), activation.Certificate!, activation.PeerBundle!.Value);
+                    var joined = await JoinMeshAsync(verified.Mesh, outcome.WireGuardPrivateKey, outcome.SessionId, verified.NodeId, ct);
+                    Resident = joined == ExitReady ? resident : null;
+                    return joined;
                 }
                 catch (HttpRequestException e)
                 {
@@ -178,7 +189,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
 
     private void ApplyMesh(MeshConfiguration mesh, byte[] wgPrivate)
     {
-        var link = WireGuardLink.Create(options.Interface, null, WireGuardBackend.Kernel);
+        var link = _link ??= WireGuardLink.Create(options.Interface, null, options.WireGuard);
         link.SyncConfiguration(mesh.SetConf, wgPrivate);
         foreach (var a in mesh.Addresses)
         {
@@ -196,7 +207,9 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         var pinged = false;
         while (!pinged && DateTime.UtcNow < deadline)
         {
-            pinged = Run("ping", "-c", "1", "-W", "2", hub.ToString()) == 0;
+            // ping, or busybox's where no ping is installed (a host running the agent for tests).
+            var code = Run("ping", "-c", "1", "-W", "2", hub.ToString());
+            pinged = (code == -1 ? Run("busybox", "ping", "-c", "1", "-W", "2", hub.ToString()) : code) == 0;
         }
 
         Say(pinged ? $"mesh: hub {hub} answers ping" : $"mesh: hub {hub} does not answer ping; check UDP {options.Interface} traffic to the server (firewall?)");
@@ -321,6 +334,19 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         return (mesh, WireGuardKeyDerivation.DerivePrivateKey(new TpmHmacAdapter(hmac), epoch));
     }
 
+    /// <summary>A TPM device path, or <c>swtpm:HOST:PORT</c> (swtpm's TCP server, for tests without a TPM device).</summary>
+    private static ITpmTransport OpenTpm(string spec)
+    {
+        if (spec.StartsWith("swtpm:", StringComparison.Ordinal))
+        {
+            var hostPort = spec["swtpm:".Length..];
+            var colon = hostPort.LastIndexOf(':');
+            return new SwtpmTcpTransport(hostPort[..colon], int.Parse(hostPort[(colon + 1)..], CultureInfo.InvariantCulture));
+        }
+
+        return new LinuxTpmDevice(spec);
+    }
+
     private sealed class TpmHmacAdapter(TpmHmacKey key) : ITpmHmac
     {
         public byte[] Hmac(ReadOnlySpan<byte> message) => key.Hmac(message);
@@ -354,12 +380,51 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
     }
 }
 
-/// <summary>Where and how long.</summary>
+/// <summary>Where and how long; the environment (<see cref="FromEnvironment"/>) may change where.</summary>
 internal sealed record AgentOptions
 {
     public string Interface { get; init; } = "kl0";
 
-    public string BundlePath { get; init; } = "/run/kldload/mesh.conf";
+    /// <summary>Where the agent keeps this boot's state (RAM: <c>/run</c>).</summary>
+    public string StateDirectory { get; init; } = "/run/kldload";
+
+    public string BundlePath => Path.Combine(StateDirectory, "mesh.conf");
+
+    public string ResidentStatePath => Path.Combine(StateDirectory, "resident.json");
+
+    /// <summary>TPM device path or <c>swtpm:HOST:PORT</c>; null = <c>/dev/tpmrm0</c> or <c>/dev/tpm0</c>.</summary>
+    public string? Tpm { get; init; }
+
+    /// <summary>WireGuard implementation; null = the kernel module, else wireguard-go.</summary>
+    public WireGuardBackend? WireGuard { get; init; } = WireGuardBackend.Kernel;
+
+    /// <summary>Stay on the node after Ready (the control channel, metrics).</summary>
+    public bool Resident { get; init; } = true;
+
+    /// <summary>
+    /// The live image runs the agent as is; tests run several in network namespaces on one host and
+    /// set <c>KLDLOAD_AGENT_STATE</c> (state directory), <c>KLDLOAD_AGENT_INTERFACE</c>,
+    /// <c>KLDLOAD_AGENT_TPM</c> (<c>swtpm:HOST:PORT</c>), <c>KLDLOAD_AGENT_WIREGUARD</c>
+    /// (<c>kernel</c>, <c>userspace</c>, <c>auto</c>) and <c>KLDLOAD_AGENT_RESIDENT=0</c>.
+    /// </summary>
+    public static AgentOptions FromEnvironment(Func<string, string?> env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var o = new AgentOptions();
+        return o with
+        {
+            StateDirectory = env("KLDLOAD_AGENT_STATE") is { Length: > 0 } dir ? dir : o.StateDirectory,
+            Interface = env("KLDLOAD_AGENT_INTERFACE") is { Length: > 0 } name ? name : o.Interface,
+            Tpm = env("KLDLOAD_AGENT_TPM") is { Length: > 0 } tpm ? tpm : null,
+            WireGuard = env("KLDLOAD_AGENT_WIREGUARD") switch
+            {
+                "userspace" => WireGuardBackend.Userspace,
+                "auto" => null,
+                _ => WireGuardBackend.Kernel,
+            },
+            Resident = env("KLDLOAD_AGENT_RESIDENT") != "0",
+        };
+    }
 
     public TimeSpan NetworkTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Kldload.MeshCA.Addressing;
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
@@ -110,6 +111,31 @@ public sealed class MeshIdentityService(
         lock (_gate)
         {
             return roster.BundleFor(nodeId) is { } b ? SignedPeerBundle.Sign(b, ca) : null;
+        }
+    }
+
+    /// <summary>
+    /// A fresh node certificate for a current member (the same identity: key, addresses, EK, valid for the
+    /// certificate lifetime from now), for the node's renewal before the old one runs out. Null when the
+    /// node is not a member (revoked or decommissioned) or holds no addresses.
+    /// </summary>
+    public X509Certificate2? RenewCertificate(string nodeId)
+    {
+        lock (_gate)
+        {
+            if (roster.Find(nodeId) is not { } member || addresses.Find(nodeId) is not { } assigned || addresses.FindEkSha256(nodeId) is not { } ek)
+            {
+                return null;
+            }
+
+            return ca.Issue(new NodeIdentity
+            {
+                NodeId = nodeId,
+                WireGuardPublicKey = member.PublicKey,
+                EkSha256 = ek,
+                Address6 = assigned.Address6,
+                Address4 = assigned.Address4,
+            }, certificateLifetime);
         }
     }
 

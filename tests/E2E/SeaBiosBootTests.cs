@@ -34,6 +34,11 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         Assert.True(seconds > 0);
         Assert.Contains("kldload-agent: READY node=", BootLab.Tail(vm.SerialLog), StringComparison.Ordinal);
 
+        // Issue 14: the agent stays resident, locks the public NIC and serves its metrics on the mesh address.
+        await lab.WaitForConsoleAsync(vm, "locked down (nftables table inet kldload_nic)", VmLimit);
+        await lab.WaitForConsoleAsync(vm, "kldload-agent: metrics: http://", VmLimit);
+        Assert.Equal("200", await lab.HttpStatusAsync($"http://[{mesh}]:9100/metrics"));
+
         // The hub's own listener serves the node-facing mesh routes only; the rest stays on the LAN address.
         var hub = System.Net.IPAddress.Parse(mesh!).GetAddressBytes();
         Array.Clear(hub, 8, 8);

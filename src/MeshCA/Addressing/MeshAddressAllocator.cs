@@ -157,6 +157,15 @@ public sealed class MeshAddressAllocator
         }
     }
 
+    /// <summary>The SHA-256 of the EK the node's active addresses were allocated for, or null.</summary>
+    public byte[]? FindEkSha256(string nodeId)
+    {
+        lock (_gate)
+        {
+            return _store.FindByNode(nodeId).FirstOrDefault(r => r.IsActive) is { } r ? Convert.FromHexString(r.EkSha256) : null;
+        }
+    }
+
     /// <summary>Every node's active addresses.</summary>
     public IReadOnlyList<MeshAddresses> ListActive()
     {

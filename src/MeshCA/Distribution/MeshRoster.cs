@@ -17,6 +17,7 @@ public sealed class MeshRoster
     private readonly Dictionary<string, MeshMember> _members;
     private readonly List<RevokedKey> _revoked;
     private readonly HashSet<string> _revokedKeys;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public MeshRoster(IMeshRosterStore store, MeshTopology topology, IPeerPolicy policy, TimeProvider time)
     {
@@ -58,6 +59,38 @@ public sealed class MeshRoster
             {
                 return [.. _revoked];
             }
+        }
+    }
+
+    /// <summary>
+    /// Completes once <see cref="Epoch"/> differs from <paramref name="seenEpoch"/> (at once if it already
+    /// does), or when <paramref name="ct"/> fires (then cancelled). Nodes' control channels wait on it,
+    /// so a change reaches every waiting node as soon as it is stored.
+    /// </summary>
+    public Task WaitForChangeAsync(ulong seenEpoch, CancellationToken ct)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            if (Epoch != seenEpoch)
+            {
+                return Task.CompletedTask;
+            }
+
+            changed = _changed.Task;
+        }
+
+        return changed.WaitAsync(ct);
+    }
+
+    /// <summary>The member that holds <paramref name="address"/> as its mesh IPv6 or IPv4 address, or null.</summary>
+    public MeshMember? FindByAddress(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var a = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        lock (_gate)
+        {
+            return _members.Values.FirstOrDefault(m => m.Address6.Equals(a) || (m.Address4 is { } v4 && v4.Equals(a)));
         }
     }
 
@@ -266,5 +299,8 @@ public sealed class MeshRoster
     {
         Epoch++;
         _store.SetEpoch(Epoch);
+        var waiting = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        waiting.TrySetResult();
     }
 }

@@ -6,10 +6,11 @@ namespace Kldload.MeshCA.Links;
 public sealed class WireGuardLinkException(string message) : Exception(message);
 
 /// <summary>Runs <c>ip</c> and <c>wg</c> with a bounded wait, optionally inside a network namespace.</summary>
-internal static class SystemCommand
+public static class SystemCommand
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
+    /// <summary>Runs <paramref name="file"/> (inside <paramref name="netns"/> when given), feeding <paramref name="stdin"/>; its exit code and output.</summary>
     public static (int ExitCode, string StdOut, string StdErr) TryRun(string? netns, string file, IReadOnlyList<string> args, string? stdin = null)
     {
         var psi = new ProcessStartInfo(netns is null ? file : "ip")
@@ -63,6 +64,7 @@ internal static class SystemCommand
         }
     }
 
+    /// <summary>As <see cref="TryRun"/>, and throws <see cref="WireGuardLinkException"/> with its stderr when it fails.</summary>
     public static string Run(string? netns, string file, IReadOnlyList<string> args, string? stdin = null)
     {
         var (code, stdout, stderr) = TryRun(netns, file, args, stdin);

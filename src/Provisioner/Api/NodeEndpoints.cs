@@ -25,8 +25,8 @@ public static class NodeEndpoints
     {
         ArgumentNullException.ThrowIfNull(api);
         api.MapGet("/nodes", (NodeService nodes) => nodes.Store.List().Select(NodeView.From).ToList());
-        api.MapGet("/nodes/{id}", (string id, NodeService nodes) =>
-            nodes.Find(id) is { } n ? Results.Ok(NodeView.From(n)) : NotFound(id));
+        api.MapGet("/nodes/{id}", (string id, NodeService nodes, Mesh.ControlChannelRegistry channels) =>
+            nodes.Find(id) is { } n ? Results.Ok(NodeView.From(n) with { ControlChannel = channels.StatusOf(n.Id) }) : NotFound(id));
         api.MapGet("/nodes/{id}/events", (string id, NodeService nodes) =>
             nodes.Find(id) is { } n ? Results.Ok(nodes.Store.Events(n.Id).Select(NodeEventView.From).ToList()) : NotFound(id));
         api.MapGet("/nodes/{id}/hardware", (string id, NodeService nodes, HardwareInventory hardware) =>

@@ -84,6 +84,9 @@ public sealed record NodeView(
     /// <summary>GPUs as "vendor device@address", from the facts.</summary>
     public IReadOnlyList<string>? Gpus { get; init; }
 
+    /// <summary>The node's control channel (connected, last seen, bundle epoch, certificate, peers); null when its agent has not called since kldload started.</summary>
+    public Kldload.Provisioner.Mesh.ControlChannelStatus? ControlChannel { get; init; }
+
     public static NodeView From(NodeRecord n)
     {
         ArgumentNullException.ThrowIfNull(n);

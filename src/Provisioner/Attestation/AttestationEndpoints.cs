@@ -71,29 +71,32 @@ public sealed class MeshLifecycleHooks(
     public void OnDecommissioned(NodeRecord node)
     {
         ArgumentNullException.ThrowIfNull(node);
+
+        // The mesh first: every connected node's control channel is answered with the new bundle as
+        // soon as the roster changes, so the peer goes everywhere while the rest is written.
+        mesh.Decommission(node.EffectiveMeshIdentity);
         sessions.CloseFor(node.Id, node.EkFingerprint, "decommissioned");
         tokens.CloseFor(node.Id);
         if (node.EkFingerprint is { } ek)
         {
             revoked.Revoke(ek, node.Id, $"node {node.Id} decommissioned", time.GetUtcNow().UtcDateTime);
         }
-
-        mesh.Decommission(node.EffectiveMeshIdentity);
     }
 
     public void OnReplaced(NodeRecord old, NodeRecord replacement)
     {
         ArgumentNullException.ThrowIfNull(old);
         ArgumentNullException.ThrowIfNull(replacement);
+
+        // The identity (and its address) carries on with the new hardware; the old key goes now, first
+        // (connected nodes drop it as soon as the roster changes).
+        mesh.Revoke(old.EffectiveMeshIdentity);
         sessions.CloseFor(old.Id, old.EkFingerprint, "replaced");
         tokens.CloseFor(old.Id);
         if (old.EkFingerprint is { } ek)
         {
             revoked.Revoke(ek, old.Id, $"node {old.Id} replaced by {replacement.Id}", time.GetUtcNow().UtcDateTime);
         }
-
-        // The identity (and its address) carries on with the new hardware; the old key goes now.
-        mesh.Revoke(old.EffectiveMeshIdentity);
     }
 
     public void OnKeyRotated(NodeRecord node)

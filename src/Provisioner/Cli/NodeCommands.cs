@@ -80,6 +80,7 @@ internal static class NodeCommands
                     JsonElement facts => facts.ValueKind == JsonValueKind.Null ? "-" : JsonSerializer.Serialize(facts, IndentedJson),
                     IReadOnlyList<string> l => string.Join(' ', l),
                     IReadOnlyDictionary<string, string> d => string.Join(", ", d.Select(kv => $"{kv.Key}={kv.Value}")),
+                    Mesh.ControlChannelStatus channel => Describe(channel),
                     var v => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "-",
                 };
                 grid.AddRow(prop.Name, Markup.Escape(value));
@@ -154,6 +155,21 @@ internal static class NodeCommands
             Console.WriteLine($"{n.Id} {n.Name}: {n.State}{(n.StateReason is null ? string.Empty : $" ({n.StateReason})")}{(n.Location is null ? string.Empty : $" at {n.Location}")}");
             return ExitCodes.Ok;
         });
+
+    /// <summary>The control channel in a few lines: connected, last seen, epochs, certificate, each peer's handshake.</summary>
+    internal static string Describe(Mesh.ControlChannelStatus c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"{(c.Connected ? "connected" : "not connected")}, last seen {c.LastSeen?.ToString("u", CultureInfo.InvariantCulture) ?? "-"}, agent {c.AgentState ?? "-"}"),
+            string.Create(CultureInfo.InvariantCulture, $"bundle epoch {c.AppliedEpoch?.ToString(CultureInfo.InvariantCulture) ?? "-"} applied (mesh epoch {c.CurrentEpoch}{(c.AppliedEpoch == c.CurrentEpoch ? ", up to date" : string.Empty)})"),
+            $"certificate until {c.CertificateNotAfter?.ToString("u", CultureInfo.InvariantCulture) ?? "-"}",
+        };
+        lines.AddRange(c.Peers.Select(p => string.Create(CultureInfo.InvariantCulture,
+            $"peer {p.Name ?? "unknown"} {p.PublicKey}: handshake {p.LastHandshake?.ToString("u", CultureInfo.InvariantCulture) ?? "never"}, rx {p.RxBytes} tx {p.TxBytes}")));
+        return string.Join('\n', lines);
+    }
 
     internal static int Json<T>(T value)
     {

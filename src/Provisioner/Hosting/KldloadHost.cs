@@ -11,6 +11,7 @@ using Kldload.Provisioner.Dashboard;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Mesh;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Prometheus;
@@ -128,6 +129,7 @@ public static partial class KldloadHost
         app.MapLoaderEndpoints();
         app.MapDashboard();
         app.MapAttestationEndpoints();
+        app.MapControlChannelEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
@@ -194,6 +196,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<AttestationAdmission>();
         builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<ReadyStep>();
+        builder.Services.AddSingleton<ControlChannelRegistry>();
         builder.Services.AddSingleton<INodeLifecycleHooks, MeshLifecycleHooks>();
         builder.Services.AddSingleton<BackupService>();
         builder.Services.AddSingleton<BackupScheduler>();

@@ -35,7 +35,7 @@ public sealed record MeshSettings
 
     /// <summary>
     /// Lock each node's public NIC down to the mesh's needs (the agent's <c>PublicNicFirewall</c>
-    /// ruleset). Not applied by the live image yet: it ships no nftables.
+    /// ruleset, installed with nft by the resident agent when the control channel says so).
     /// </summary>
     public bool LockPublicNic { get; init; } = true;
 

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using Kldload.MeshCA;
+using Kldload.MeshCA.Authority;
+using Kldload.MeshCA.Distribution;
+using Kldload.Provisioner.Tests.Attestation;
+using Kldload.Tpm.Device;
+
+namespace Kldload.Provisioner.Tests.Mesh;
+
+/// <summary>
+/// The resident agents' control channel on the real host, hub up on wireguard-go, <c>--urls</c> on
+/// 127.0.0.1, <c>Mesh:Topology=FullMesh</c>. A node attests with swtpm; its mesh address is put on the
+/// hub interface (standing in for the tunnel's far end) and its watch leaves from there. Every request
+/// goes to addresses of this host; the interface is removed when the host stops.
+/// </summary>
+[Trait("Tier", "Peer")]
+public sealed class ControlChannelHostTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-control-").FullName;
+    private readonly FixedImages _images = new();
+    private readonly string _interface = "klc" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+    private readonly int _port = FreePort(SocketType.Stream, ProtocolType.Tcp);
+    private TestHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        var prefix = RandomNumberGenerator.GetBytes(8);
+        prefix[0] = 0xFD;
+        _images.Channels["stable"] = FixedImages.Image("live", "1");
+        _host = await TestHost.StartAsync(_dir, _images,
+            $"--urls=http://127.0.0.1:{_port}",
+            "--Boot:DefaultChannel=stable",
+            "--Attestation:EnrollmentPolicy=Lab",
+            "--Mesh:Enabled=true",
+            "--Mesh:Topology=FullMesh",
+            "--Mesh:CertificateLifetime=01:00:00",
+            $"--Mesh:Interface={_interface}",
+            $"--Mesh:ListenPort={FreePort(SocketType.Dgram, ProtocolType.Udp)}",
+            $"--Mesh:Prefix6={new IPAddress([.. prefix, .. new byte[8]])}/64");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static int FreePort(SocketType type, ProtocolType protocol)
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, type, protocol);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
+    private MeshIdentityService Mesh => _host.Service<MeshIdentityService>();
+
+    /// <summary>A client on the hub's mesh address whose connections leave from <paramref name="source"/>.</summary>
+    private HttpClient MeshClient(IPAddress? source)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    if (source is not null)
+                    {
+                        socket.Bind(new IPEndPoint(source, 0));
+                    }
+
+                    await socket.ConnectAsync(context.DnsEndPoint, ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = new Uri($"http://[{Mesh.Roster.Topology.HubAddress6}]:{_port}"), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    private static void Ip(params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true })!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"ip {string.Join(' ', args)}: {err}");
+    }
+
+    private static Task<HttpResponseMessage> Watch(HttpClient http, ulong applied, int waitSeconds = 60) =>
+        http.PostAsJsonAsync(new Uri("/api/v1/mesh/watch", UriKind.Relative), new { appliedEpoch = applied, waitSeconds, agentState = "watching", peers = Array.Empty<object>() });
+
+    /// <summary>Verifies the watch answer's bundle as a node does; returns it.</summary>
+    private PeerBundle Verified(PeerBundleVerifier verifier, JsonElement answer)
+    {
+        var envelope = Encoding.UTF8.GetBytes(answer.GetProperty("peerBundle").GetRawText());
+        Assert.True(SignedPeerBundle.TryParse(envelope, out var signed, out var error), error);
+        Assert.Equal(BundleVerdict.Accepted, verifier.Offer(signed!, out var problem));
+        Assert.Null(problem);
+        return verifier.Current!;
+    }
+
+    [Fact]
+    public async Task Watch_FromMemberAddress_HeldUntilTheMeshChangesThenSignedBundleDecommissionOnTheDenylist()
+    {
+        const string mac = "52:54:00:4d:46:01";
+        using var node = new SwtpmNode();
+        using var tpm = node.Connect();
+        using var ek = EndorsementKey.Create(tpm, EkKind.RsaL1);
+        using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
+        var (_, wg) = node.WireGuardKey();
+        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, await Agent.BootTokenAsync(_host.Http, mac), mac);
+        var quote = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(tpm, ek, ak, sessionId, nonce, wg));
+        Assert.True(quote.IsSuccessStatusCode, await quote.Content.ReadAsStringAsync());
+        var activate = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof = Agent.Proof(ek, ak, await quote.Content.ReadFromJsonAsync<JsonElement>(), sessionId) });
+        Assert.True(activate.IsSuccessStatusCode, await activate.Content.ReadAsStringAsync());
+        var activation = await activate.Content.ReadFromJsonAsync<JsonElement>();
+        var nodeId = activation.GetProperty("nodeId").GetString()!;
+        var meshAddress = IPAddress.Parse(activation.GetProperty("meshAddress").GetString()!);
+        var roots = MeshCertificateAuthority.RootsOf(activation.GetProperty("caBundle").GetString()!);
+        var verifier = new PeerBundleVerifier(roots, nodeId, TimeProvider.System);
+        var epoch = Mesh.Roster.Epoch;
+
+        // Not from a member's address: the hub's own address over the mesh listener, and the LAN listener.
+        using (var fromHub = MeshClient(null))
+        {
+            var refused = await Watch(fromHub, epoch);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal("not-a-member", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await Watch(_host.Http, epoch)).StatusCode);
+
+        Ip("addr", "add", $"{meshAddress}/128", "dev", _interface, "nodad");
+        using var fromNode = MeshClient(meshAddress);
+
+        // An older epoch is answered at once with the current bundle.
+        var first = await Watch(fromNode, 0);
+        Assert.True(first.IsSuccessStatusCode, await first.Content.ReadAsStringAsync());
+        var firstAnswer = await first.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(epoch, firstAnswer.GetProperty("epoch").GetUInt64());
+        Assert.True(firstAnswer.GetProperty("lockPublicNic").GetBoolean());
+        Assert.Equal(9100, firstAnswer.GetProperty("metricsPort").GetInt32());
+        Assert.Equal(["hub"], Verified(verifier, firstAnswer).Peers.Select(p => p.Name));
+
+        // At the current epoch the watch is held open; the operator's view shows it connected.
+        var held = Watch(fromNode, epoch);
+        var status = await WaitForAsync(async () =>
+        {
+            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
+            return view.TryGetProperty("controlChannel", out var c) && c.ValueKind == JsonValueKind.Object && c.GetProperty("appliedEpoch").GetUInt64() == epoch ? c : (JsonElement?)null;
+        });
+        Assert.True(status.GetProperty("connected").GetBoolean());
+        Assert.Equal("watching", status.GetProperty("agentState").GetString());
+        Assert.False(held.IsCompleted);
+
+        // Another node enrols: the held watch is answered with a bundle naming it as a direct peer.
+        var otherPrivate = RandomNumberGenerator.GetBytes(32);
+        WireGuardKey.Clamp(otherPrivate);
+        var otherKey = WireGuardKey.PublicKeyOf(otherPrivate);
+        Mesh.Enroll("other-node", SHA256.HashData("other-ek"u8), otherKey, 0, "192.0.2.7:51820");
+        var changed = await (await held).Content.ReadFromJsonAsync<JsonElement>();
+        var withOther = Verified(verifier, changed);
+        Assert.Equal(Mesh.Roster.Epoch, withOther.Epoch);
+        Assert.Equal(["hub", "other-node"], withOther.Peers.Select(p => p.Name));
+
+        // Decommissioned: the next answer drops the peer and lists its key as revoked.
+        var next = Watch(fromNode, withOther.Epoch);
+        Assert.True(Mesh.Decommission("other-node"));
+        var without = Verified(verifier, await (await next).Content.ReadFromJsonAsync<JsonElement>());
+        Assert.Equal(["hub"], without.Peers.Select(p => p.Name));
+        Assert.Contains(without.Revoked, k => k.AsSpan().SequenceEqual(otherKey));
+
+        // Renewal: a new certificate of the same identity, valid for the configured lifetime from now.
+        var renewal = await fromNode.PostAsync(new Uri("/api/v1/mesh/certificate", UriKind.Relative), null);
+        Assert.True(renewal.IsSuccessStatusCode, await renewal.Content.ReadAsStringAsync());
+        using var certificate = X509Certificate2.CreateFromPem((await renewal.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("certificate").GetString()!);
+        Assert.Equal($"O=kldload, OU=mesh, CN={nodeId}", certificate.Subject);
+        Assert.InRange(certificate.NotAfter.ToUniversalTime(), DateTime.UtcNow.AddMinutes(55), DateTime.UtcNow.AddMinutes(61));
+        var caBundle = new X509Certificate2Collection();
+        caBundle.ImportFromPem(activation.GetProperty("caBundle").GetString()!);
+        var intermediate = caBundle.Single(c => c.Subject != c.Issuer);
+        Assert.True(MeshCertificateAuthority.ChainsToTrustedRoot(certificate, roots, DateTimeOffset.UtcNow, out var why, intermediate), why);
+
+        // This node decommissioned: its watch is told so (410), and it can renew nothing.
+        var mine = Watch(fromNode, without.Epoch);
+        await WaitForAsync(async () =>
+        {
+            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
+            return view.GetProperty("controlChannel").GetProperty("appliedEpoch").GetUInt64() == without.Epoch ? view : (JsonElement?)null;
+        });
+        Assert.True(Mesh.Decommission(nodeId));
+        var gone = await mine;
+        Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);
+    }
+
+    private static async Task<JsonElement> WaitForAsync(Func<Task<JsonElement?>> probe)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.Fail("the condition was not met within 10 s");
+        return default;
+    }
+}

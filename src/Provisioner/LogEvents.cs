@@ -69,6 +69,12 @@ internal static class LogEvents
     public const int MeshPeerSet = 704;
     public const int MeshPeerRemoved = 705;
 
+    // The mesh control channel
+    public const int ControlBundleSent = 720;
+    public const int ControlRefused = 721;
+    public const int ControlRevoked = 722;
+    public const int ControlCertificateRenewed = 723;
+
     // Backups
     public const int BackupCompleted = 900;
     public const int BackupFailed = 901;

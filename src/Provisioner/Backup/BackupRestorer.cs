@@ -1,8 +1,8 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Kldload.ImageStore;
 using Kldload.Age;
+using Kldload.ImageStore;
 using LiteDB;
 using JsonSerializer = System.Text.Json.JsonSerializer;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
+using Kldload.Age;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
 using Kldload.ImageStore;
-using Kldload.Age;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Listeners;

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Kldload.Age;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Backup;
-using Kldload.Age;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 

@@ -138,16 +138,16 @@ public static partial class ControlChannelEndpoints
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 720, Level = LogLevel.Information, Message = "control channel: node {Node} had epoch {Applied}, sent its bundle at epoch {Epoch}")]
+        [LoggerMessage(EventId = LogEvents.ControlBundleSent, Level = LogLevel.Information, Message = "control channel: node {Node} had epoch {Applied}, sent its bundle at epoch {Epoch}")]
         public static partial void BundleSent(ILogger logger, string node, ulong applied, ulong epoch);
 
-        [LoggerMessage(EventId = 721, Level = LogLevel.Warning, Message = "control channel: refused {Remote} (hub running: {HubRunning}): not a mesh member's address")]
+        [LoggerMessage(EventId = LogEvents.ControlRefused, Level = LogLevel.Warning, Message = "control channel: refused {Remote} (hub running: {HubRunning}): not a mesh member's address")]
         public static partial void Refused(ILogger logger, string remote, bool hubRunning);
 
-        [LoggerMessage(EventId = 722, Level = LogLevel.Information, Message = "control channel: node {Node} was revoked while it watched; told so")]
+        [LoggerMessage(EventId = LogEvents.ControlRevoked, Level = LogLevel.Information, Message = "control channel: node {Node} was revoked while it watched; told so")]
         public static partial void Revoked(ILogger logger, string node);
 
-        [LoggerMessage(EventId = 723, Level = LogLevel.Information, Message = "control channel: node {Node} renewed its certificate, valid until {NotAfter:o}")]
+        [LoggerMessage(EventId = LogEvents.ControlCertificateRenewed, Level = LogLevel.Information, Message = "control channel: node {Node} renewed its certificate, valid until {NotAfter:o}")]
         public static partial void Renewed(ILogger logger, string node, DateTimeOffset notAfter);
     }
 }

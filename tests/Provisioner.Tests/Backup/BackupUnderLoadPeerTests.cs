@@ -3,9 +3,9 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Kldload.Age;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Tests.Peer;
-using Kldload.Age;
 using Kldload.Provisioner.Tests.Attestation;
 
 namespace Kldload.Provisioner.Tests.Backup;

@@ -14,7 +14,7 @@ namespace Kldload.Provisioner.Backup;
 /// Backups taken by the running service (admin API and schedule): one at a time, while DHCP, TFTP
 /// and HTTP keep serving. Outcomes go to the log and to the <c>kldload_backup*</c> metrics.
 /// </summary>
-public sealed partial class BackupService(IKldloadDatabase database, KldloadConfiguration config, IServiceProvider services, TimeProvider time, ILogger<BackupService> logger)
+public sealed partial class BackupService(IKldloadDatabase database, KldloadConfiguration config, DhcpLeases dhcpLeases, TimeProvider time, ILogger<BackupService> logger)
 {
     private static readonly Counter Runs = Metrics.CreateCounter("kldload_backups_total", "Backups by trigger (api, schedule) and outcome (ok, failed).", "trigger", "outcome");
     private static readonly Gauge LastSuccess = Metrics.CreateGauge("kldload_backup_last_success_timestamp_seconds", "Unix time of the last backup that completed.");
@@ -24,7 +24,7 @@ public sealed partial class BackupService(IKldloadDatabase database, KldloadConf
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Where this service's backups read from.</summary>
-    public BackupSource Source() => CreateSource(database, config, () => services.GetService<DhcpListener>()?.SnapshotLeases());
+    public BackupSource Source() => CreateSource(database, config, dhcpLeases.Snapshot);
 
     /// <summary>The source for a data directory, live (<paramref name="liveLeases"/>) or stopped.</summary>
     public static BackupSource CreateSource(IKldloadDatabase database, KldloadConfiguration config, Func<IReadOnlyList<DhcpLease>?>? liveLeases = null) => new()

@@ -32,12 +32,6 @@ public sealed partial class DhcpListener(
     /// <summary>The running engine (null before start): leases, option 82 and counters for the provisioner.</summary>
     public DhcpEngine? Engine { get; private set; }
 
-    /// <summary>
-    /// The durable leases as of now (Full mode), for a backup taken while serving; null when this
-    /// listener holds no lease database (Proxy mode, or not started).
-    /// </summary>
-    internal IReadOnlyList<DhcpLease>? SnapshotLeases() => Engine?.Mode == DhcpServerMode.Full ? _store?.Snapshot() : null;
-
     /// <summary>Datagrams lost because the engine could not keep up.</summary>
     public long QueueOverflows => _transport?.QueueOverflows ?? 0;
 
@@ -89,7 +83,8 @@ public sealed partial class DhcpListener(
             Observer = Observe,
             SendFailed = (reply, e) => Log.SendFailed(logger, reply.Destination.ToString(), e.Message),
         };
-        leases.Publish(mode == DhcpServerMode.Full ? Engine : null);
+        var store = _store;
+        leases.Publish(mode == DhcpServerMode.Full ? Engine : null, mode == DhcpServerMode.Full ? store.Snapshot : null);
         DhcpMetrics.Register(this);
         _transport.Start();
         _loop = Task.Run(() => server.RunAsync(_stop.Token));
@@ -100,7 +95,7 @@ public sealed partial class DhcpListener(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        leases.Publish(null);
+        leases.Publish(null, null);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

@@ -6,7 +6,7 @@ RESULTS ?= artifacts/test-results
 # Local runs may skip slow tiers: make test FILTER='Tier!=Qemu'
 FILTER ?=
 
-.PHONY: help deps restore build format test ci run clean image demo
+.PHONY: help deps restore build format test ci run clean image demo deb
 
 help:
 	@echo "make run     run kldload serve with the embedded defaults"
@@ -14,6 +14,7 @@ help:
 	@echo "make test    every test (FILTER='Tier!=Qemu' to skip a tier locally)"
 	@echo "make image   the live image (kernel, initrd, manifest.json) in out/image"
 	@echo "make demo    kldload + one QEMU node in a private namespace"
+	@echo "make deb     the Debian package in out/deb (self-contained: no .NET on the target)"
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then scripts/install-deps.sh; else sudo scripts/install-deps.sh; fi
@@ -41,6 +42,9 @@ image:
 demo:
 	@[ -f out/image/manifest.json ] || images/build.sh
 	images/demo.sh
+
+deb:
+	scripts/build-deb.sh out/deb
 
 run:
 	dotnet run --project src/Provisioner -- serve

@@ -28,6 +28,8 @@ packages=(
   chromium
   # BMC peers: ipmi_sim (OpenIPMI's BMC simulator), ipmitool (lanplus), redfishtool
   openipmi ipmitool redfishtool
+  # the Debian package (make deb): lintian checks it, systemd-analyze verifies its unit
+  lintian systemd
 )
 
 missing=()

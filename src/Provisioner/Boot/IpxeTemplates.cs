@@ -4,7 +4,8 @@ using System.Text.RegularExpressions;
 namespace Kldload.Provisioner.Boot;
 
 /// <summary>
-/// The iPXE script templates under <c>ipxe/</c> (copied next to the binary). A template holds
+/// The iPXE script templates under <c>ipxe/</c> (embedded in the binary, so a single-file publish
+/// carries them). A template holds
 /// <c>{{name}}</c> placeholders; rendering refuses unknown placeholders and values that could break
 /// out of their line, so a node name or kernel argument can never inject iPXE commands.
 /// </summary>
@@ -17,23 +18,31 @@ public sealed partial class IpxeTemplates
     /// <summary>Template names kldload renders.</summary>
     public static readonly IReadOnlyList<string> Names = ["chain", "boot.pcbios", "boot.efi", "noimage"];
 
-    /// <summary>Loads every template from a directory (default: <c>ipxe/</c> next to the binary).</summary>
+    /// <summary>
+    /// Loads every template: from <paramref name="directory"/> when one is given (tests render the
+    /// repository's files), otherwise from the copies embedded in the binary.
+    /// </summary>
     public static IpxeTemplates Load(string? directory = null)
     {
-        directory ??= Path.Combine(AppContext.BaseDirectory, "ipxe");
         var templates = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var name in Names)
         {
-            var path = Path.Combine(directory, name + ".ipxe");
-            if (!File.Exists(path))
-            {
-                throw new FileNotFoundException($"iPXE template {path} is missing", path);
-            }
-
-            templates[name] = File.ReadAllText(path, Encoding.UTF8);
+            templates[name] = directory is null ? ReadEmbedded(name) : ReadFile(Path.Combine(directory, name + ".ipxe"));
         }
 
         return new IpxeTemplates(templates);
+    }
+
+    private static string ReadFile(string path) =>
+        File.Exists(path) ? File.ReadAllText(path, Encoding.UTF8) : throw new FileNotFoundException($"iPXE template {path} is missing", path);
+
+    private static string ReadEmbedded(string name)
+    {
+        var resource = $"Kldload.Provisioner.ipxe.{name}.ipxe";
+        using var stream = typeof(IpxeTemplates).Assembly.GetManifestResourceStream(resource)
+            ?? throw new FileNotFoundException($"iPXE template {resource} is not embedded in the binary", resource);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
     }
 
     /// <summary>Renders a template with the given values.</summary>

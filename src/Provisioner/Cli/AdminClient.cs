@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 
 namespace Kldload.Provisioner.Cli;
@@ -24,9 +25,14 @@ internal sealed class AdminClient : IDisposable
         _http.DefaultRequestHeaders.Add("X-Kldload-Actor", Environment.UserName);
     }
 
-    /// <summary>Server URL: <c>--server</c>, else <c>Kldload:ServerUrl</c>, else the local default.</summary>
+    /// <summary>
+    /// Server URL: <c>--server</c>, else the URL the server running on this data directory published
+    /// (the one whose admin token the CLI reads), else <c>Kldload:ServerUrl</c>, else the local default.
+    /// </summary>
     public static Uri ResolveServer(string? option, KldloadConfiguration config) =>
-        option is not null ? new Uri(option) : config.Kldload.ServerUrl ?? new Uri("http://127.0.0.1:8080");
+        option is not null ? new Uri(option)
+        : (DataDirectoryLock.IsHeld(config.Kldload.DataDir) ? DataDirectoryLock.ReadPublishedUrl(config.Kldload.DataDir) : null)
+            ?? config.Kldload.ServerUrl ?? new Uri("http://127.0.0.1:8080");
 
     public Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);
 

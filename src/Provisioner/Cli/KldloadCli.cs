@@ -43,6 +43,8 @@ public static class KldloadCli
         var root = new RootCommand("kldload: attested, mesh-native netboot provisioning (DHCP, TFTP, HTTP, TPM, WireGuard).");
         root.Subcommands.Add(ServeCommand());
         root.Subcommands.Add(VersionCommand());
+        root.Subcommands.Add(SetupCommand.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(ImageCommands.Create());
         root.Subcommands.Add(NodeCommands.Create());
         root.Subcommands.Add(LeaseCommands.Create());

@@ -44,6 +44,9 @@ public static partial class KldloadHost
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
         builder.WebHost.ConfigureKestrel(kestrel => MeshHttpListener.Listen(kestrel, config.Urls, MeshListenEndpoints(config, kestrel.ApplicationServices)));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Kldload.ShutdownTimeout);
+        // Under systemd (Type=notify): READY=1 once every hosted service has started, STOPPING=1 on
+        // the way down, and journald-friendly console output. Outside systemd this does nothing.
+        builder.Host.UseSystemd();
 
         var serilog = CreateLogger(config.Kldload);
         builder.Services.AddSerilog(serilog);

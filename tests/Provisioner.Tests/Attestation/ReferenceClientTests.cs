@@ -106,14 +106,5 @@ public sealed class ReferenceClientTests : IAsyncLifetime
         return (p.ExitCode, await stdout, await stderr);
     }
 
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kldload.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
+    private static string RepositoryRoot() => RepositoryPaths.Root;
 }

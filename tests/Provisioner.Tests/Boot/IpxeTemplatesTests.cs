@@ -21,6 +21,18 @@ public class IpxeTemplatesTests
         ["token"] = "TOKEN_-1",
     };
 
+    [Theory]
+    [InlineData("boot.efi")]
+    [InlineData("boot.pcbios")]
+    [InlineData("chain")]
+    [InlineData("noimage")]
+    public void Load_Embedded_SameAsRepositoryFiles(string name)
+    {
+        var fromFiles = IpxeTemplates.Load(Path.Combine(RepositoryPaths.Root, "ipxe"));
+
+        Assert.Equal(fromFiles.Render(name, Values()), Templates.Render(name, Values()));
+    }
+
     [Fact]
     public void Render_Efi_HasInitrdArgumentOnKernelLine()
     {

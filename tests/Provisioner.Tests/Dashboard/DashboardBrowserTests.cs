@@ -78,13 +78,7 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
     /// <summary>Screenshots go to artifacts/screenshots at the repository root (kept by CI as artifacts).</summary>
     private static string ArtifactsDirectory()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kldload.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        var path = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts", "screenshots");
+        var path = Path.Combine(RepositoryPaths.Root, "artifacts", "screenshots");
         Directory.CreateDirectory(path);
         return path;
     }

@@ -36,9 +36,14 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
     public static KldloadProcess Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, args);
 
     /// <summary>Starts kldload with extra environment variables for the child only (never the test process's own).</summary>
-    public static KldloadProcess Start(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static KldloadProcess Start(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        StartFile(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", workingDirectory, environment,
+            [Path.Combine(AppContext.BaseDirectory, "kldload.dll"), .. args]);
+
+    /// <summary>Starts a kldload executable other than the one built beside the tests (a packaged one).</summary>
+    public static KldloadProcess StartFile(string executable, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var psi = new ProcessStartInfo(executable)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -50,7 +55,6 @@ internal sealed partial class KldloadProcess : IAsyncDisposable
             psi.Environment[key] = value;
         }
 
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "kldload.dll"));
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);

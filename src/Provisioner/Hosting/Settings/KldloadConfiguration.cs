@@ -2,7 +2,7 @@ namespace Kldload.Provisioner.Hosting.Settings;
 
 /// <summary>
 /// Every setting kldload reads, bound and validated in one pass. Sources, later overriding earlier:
-/// <c>appsettings.json</c> next to the binary, <c>ASPNETCORE_*</c> and <c>KLDLOAD_*</c> environment
+/// <c>appsettings.json</c> next to the binary (or the package's <c>/etc/kldload/appsettings.json</c>), <c>ASPNETCORE_*</c> and <c>KLDLOAD_*</c> environment
 /// variables (<c>__</c> for <c>:</c>), then <c>--Section:Key=value</c> arguments.
 /// </summary>
 public sealed record KldloadConfiguration
@@ -58,10 +58,23 @@ public sealed record KldloadConfiguration
     /// </summary>
     public int MeshHttpPort => Kldload.ServerUrl?.Port ?? (Urls.Count > 0 ? Urls[0].Port : 8080);
 
+    /// <summary>Where the Debian package installs the settings file (a conffile).</summary>
+    public const string PackageSettingsFile = "/etc/kldload/appsettings.json";
+
+    /// <summary>
+    /// <c>appsettings.json</c> next to the binary (a source checkout or a tarball), else the package's
+    /// <see cref="PackageSettingsFile"/>: <c>/usr/bin</c> holds no settings file.
+    /// </summary>
+    public static string DefaultSettingsFile()
+    {
+        var beside = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        return File.Exists(beside) || !File.Exists(PackageSettingsFile) ? beside : PackageSettingsFile;
+    }
+
     /// <summary>Builds the configuration from its standard sources.</summary>
     public static IConfigurationRoot BuildRoot(IEnumerable<string> overrides, string? appSettingsPath = null)
     {
-        appSettingsPath ??= Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        appSettingsPath ??= DefaultSettingsFile();
         return new ConfigurationBuilder()
             .AddJsonFile(appSettingsPath, optional: true, reloadOnChange: false)
             .AddEnvironmentVariables("ASPNETCORE_")

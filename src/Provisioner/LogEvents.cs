@@ -75,6 +75,15 @@ internal static class LogEvents
     public const int ControlRevoked = 722;
     public const int ControlCertificateRenewed = 723;
 
+    // Fleet rollouts (out-of-band power)
+    public const int RolloutStarted = 800;
+    public const int RolloutNodeStarted = 801;
+    public const int RolloutNodeReady = 802;
+    public const int RolloutNodeFailed = 803;
+    public const int RolloutStopped = 804;
+    public const int RolloutStepFailed = 805;
+    public const int RolloutResumed = 806;
+
     // Backups
     public const int BackupCompleted = 900;
     public const int BackupFailed = 901;

@@ -24,6 +24,7 @@ internal sealed class BootLab : IAsyncDisposable
     private LabOptions _options;
     private List<string> _dhcp = [];
     private string? _dnsmasqNamespace;
+    private readonly List<string> _bmcDirs = [];
 
     private BootLab()
     {
@@ -181,8 +182,15 @@ internal sealed class BootLab : IAsyncDisposable
     private static string KldloadDll => Path.Combine(AppContext.BaseDirectory, "kldload.dll");
 
     /// <summary>Runs the real <c>kldload</c> CLI inside the namespace against this lab's server and data directory.</summary>
-    public Task<Command.Result> CliAsync(params string[] args) =>
-        Command.RunAsync("ip", ["netns", "exec", Namespace, "dotnet", KldloadDll, .. args, $"--Kldload:DataDir={DataDir}", $"--Kldload:ServerUrl={ServerUrl}"], TimeSpan.FromMinutes(2));
+    public Task<Command.Result> CliAsync(params string[] args) => CliAsync(TimeSpan.FromMinutes(2), args);
+
+    /// <summary>The CLI with a longer limit than two minutes (a command that follows a VM's boot).</summary>
+    public Task<Command.Result> CliAsync(TimeSpan limit, params string[] args) =>
+        Command.RunAsync("ip", ["netns", "exec", Namespace, "dotnet", KldloadDll, .. args, $"--Kldload:DataDir={DataDir}", $"--Kldload:ServerUrl={ServerUrl}"], limit);
+
+    /// <summary>Runs a program inside the lab's namespace (a peer tool such as curl or ipmitool).</summary>
+    public Task<Command.Result> InNamespaceAsync(params string[] args) =>
+        Command.RunAsync("ip", ["netns", "exec", Namespace, .. args], TimeSpan.FromMinutes(1));
 
     private async Task ImportAsync(string dir, string version)
     {
@@ -250,13 +258,7 @@ internal sealed class BootLab : IAsyncDisposable
     /// </summary>
     public async Task<Vm> StartVmAsync(string mac, string? tpmState = null, Firmware firmware = Firmware.SeaBios, VmHardware? hardware = null)
     {
-        hardware ??= new VmHardware();
-        var index = _taps++;
-        var tap = $"kltap{_suffix}{index}";
-        await Ns("ip", "tuntap", "add", "dev", tap, "mode", "tap");
-        await Ns("ip", "link", "set", tap, "master", Bridge);
-        await Ns("ip", "link", "set", tap, "up");
-
+        var (tap, index) = await AddTapAsync();
         var state = tpmState ?? TempDir("kle2e-tpm-");
         var sock = Path.Combine(state, "sock");
         File.Delete(sock);
@@ -270,11 +272,30 @@ internal sealed class BootLab : IAsyncDisposable
         }
 
         var serial = Path.Combine(LogDir, $"vm{index}-{DateTime.UtcNow:HHmmss}.serial.log");
+        List<string> args = ["netns", "exec", Namespace, .. QemuArgs(mac, state, sock, $"file:{serial}", tap, firmware, hardware ?? new VmHardware())];
+        var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
+        _processes.Add(qemu);
+        return new Vm(qemu, swtpm, state, serial, tap);
+    }
+
+    private async Task<(string Tap, int Index)> AddTapAsync()
+    {
+        var index = _taps++;
+        var tap = $"kltap{_suffix}{index}";
+        await Ns("ip", "tuntap", "add", "dev", tap, "mode", "tap");
+        await Ns("ip", "link", "set", tap, "master", Bridge);
+        await Ns("ip", "link", "set", tap, "up");
+        return (tap, index);
+    }
+
+    /// <summary>qemu-system-x86_64 and its arguments for a VM on <paramref name="tap"/> with the swtpm at <paramref name="sock"/>.</summary>
+    private static List<string> QemuArgs(string mac, string state, string sock, string serial, string tap, Firmware firmware, VmHardware hardware)
+    {
         List<string> args =
         [
-            "netns", "exec", Namespace, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
+            "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
             "-m", hardware.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", hardware.Cpus.ToString(CultureInfo.InvariantCulture),
-            "-display", "none", "-monitor", "none", "-serial", $"file:{serial}",
+            "-display", "none", "-monitor", "none", "-serial", serial,
             "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
             "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no",
         ];
@@ -318,9 +339,141 @@ internal sealed class BootLab : IAsyncDisposable
             args.AddRange(["-drive", $"file={disk},if=none,format=raw,id=nvme0", "-device", $"nvme,drive=nvme0,serial={nvmeSerial}"]);
         }
 
-        var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
-        _processes.Add(qemu);
-        return new Vm(qemu, swtpm, state, serial, tap);
+        return args;
+    }
+
+    /// <summary>
+    /// A VM behind a BMC: ipmi_sim (OpenIPMI) in the lab's namespace on 127.0.0.1:623, with the VM's
+    /// KCS interface wired to it (<c>-device ipmi-bmc-extern</c> + <c>isa-ipmi-kcs</c> over a socket
+    /// to ipmi_sim's <c>serial kcs ... codec VM</c>), and a chassis_control script through which
+    /// ipmi_sim's power commands start the VM (its swtpm, then QEMU daemonized with a pidfile) and
+    /// stop it (QEMU by the PID in that pidfile). The VM starts powered off; nothing here touches it
+    /// afterwards: only the BMC does. <see cref="DisposeAsync"/> stops what the script started, by
+    /// the PIDs in its pidfiles (each checked to be this VM's process first).
+    /// </summary>
+    public async Task<BmcVm> StartBmcVmAsync(string mac)
+    {
+        var (tap, index) = await AddTapAsync();
+        var dir = TempDir("kle2e-bmc-");
+        _bmcDirs.Add(dir);
+        var sock = Path.Combine(dir, "swtpm.sock");
+        var serial = Path.Combine(LogDir, $"vm{index}-bmc.serial.log");
+        var qemu = QemuArgs(mac, dir, sock, "chardev:ser0", tap, Firmware.SeaBios, new VmHardware());
+        qemu.AddRange(
+        [
+            "-chardev", $"file,id=ser0,path={serial},append=on",
+            "-chardev", "socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=10",
+            "-device", "ipmi-bmc-extern,id=bmc0,chardev=ipmi0", "-device", "isa-ipmi-kcs,bmc=bmc0",
+            "-daemonize", "-pidfile", Path.Combine(dir, "qemu.pid"),
+        ]);
+        static string Quote(string a) => "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+        var start = Path.Combine(dir, "start.sh");
+        await File.WriteAllTextAsync(start, $$"""
+            #!/bin/sh
+            # Power on: the VM's TPM, then the VM (QEMU daemonizes once it runs and writes its pidfile).
+            d='{{dir}}'
+            rm -f "$d/swtpm.sock"
+            swtpm socket --tpm2 --tpmstate dir="$d" --ctrl type=unixio,path="$d/swtpm.sock" --daemon --pid file="$d/swtpm.pid" --log file="$d/swtpm.log"
+            i=0; while [ ! -S "$d/swtpm.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+            {{string.Join(' ', qemu.Select(Quote))}}
+            rm -f "$d/starting"
+            """);
+        var script = Path.Combine(dir, "chassis.sh");
+        // ipmi_sim runs: chassis.sh [mc] get power boot ... | chassis.sh [mc] set power 1 boot pxe ...
+        await File.WriteAllTextAsync(script, """
+            #!/bin/sh
+            d="$(dirname "$0")"
+            case "$1" in 0x*) shift;; esac
+            op=$1; shift
+            alive() { [ -f "$d/starting" ] || { [ -f "$d/qemu.pid" ] && kill -0 "$(cat "$d/qemu.pid")" 2>/dev/null; }; }
+            case "$op" in
+              get) for p in "$@"; do case "$p" in
+                     power) if alive; then echo power:1; else echo power:0; fi;;
+                     boot) echo "boot:$(cat "$d/boot" 2>/dev/null || echo default)";;
+                   esac; done;;
+              set) while [ $# -ge 2 ]; do
+                     echo "$1 $2" >> "$d/log"
+                     case "$1:$2" in
+                       power:1) if ! alive; then touch "$d/starting"; setsid "$d/start.sh" >> "$d/start.log" 2>&1 < /dev/null & fi;;
+                       power:0) if [ -f "$d/qemu.pid" ]; then pid=$(cat "$d/qemu.pid"); kill "$pid" 2>/dev/null
+                                  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; rm -f "$d/qemu.pid"; fi;;
+                       boot:*) echo "$2" > "$d/boot";;
+                     esac
+                     shift 2; done;;
+            esac
+            """);
+        foreach (var f in new[] { start, script })
+        {
+            File.SetUnixFileMode(f, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(dir, "lan.conf"), $"""
+            name "kle2e{_suffix}"
+            set_working_mc 0x20
+              startlan 1
+                addr 127.0.0.1 {BmcVm.Port}
+                priv_limit admin
+                allowed_auths_callback none md2 md5 straight
+                allowed_auths_user none md2 md5 straight
+                allowed_auths_operator none md2 md5 straight
+                allowed_auths_admin none md2 md5 straight
+                guid a123456789abcdefa123456789abcdef
+              endlan
+              serial kcs 127.0.0.1 9002 codec VM
+              chassis_control "{script}"
+            user 2 true "{BmcVm.User}" "{BmcVm.Password}" admin 10 none md2 md5 straight
+            """);
+        await File.WriteAllTextAsync(Path.Combine(dir, "sim.emu"), """
+            mc_setbmc 0x20
+            mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+            mc_enable 0x20
+            """);
+        Directory.CreateDirectory(Path.Combine(dir, "state"));
+        var sim = Command.Start("ip", ["netns", "exec", Namespace, "ipmi_sim", "-c", Path.Combine(dir, "lan.conf"), "-f", Path.Combine(dir, "sim.emu"), "-s", Path.Combine(dir, "state"), "-n"], Path.Combine(LogDir, $"ipmi_sim{index}.log"));
+        _processes.Add(sim);
+        var bmc = new BmcVm(sim, dir, serial);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await IpmitoolAsync(bmc, "chassis", "power", "status")).ExitCode != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline && !sim.HasExited, "ipmi_sim did not answer:\n" + Tail(Path.Combine(LogDir, $"ipmi_sim{index}.log")));
+            await Task.Delay(500);
+        }
+
+        return bmc;
+    }
+
+    /// <summary>ipmitool -I lanplus against a VM's BMC, from inside the namespace.</summary>
+    public Task<Command.Result> IpmitoolAsync(BmcVm bmc, params string[] args) =>
+        InNamespaceAsync(["ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", BmcVm.Port.ToString(CultureInfo.InvariantCulture), "-U", BmcVm.User, "-P", BmcVm.Password, "-C", "3", "-N", "2", "-R", "2", .. args]);
+
+    /// <summary>Stops QEMU and swtpm that a BMC's script started, by the PIDs in their pidfiles, each checked to be this VM's first.</summary>
+    private static void StopBmcVm(string dir)
+    {
+        foreach (var pidfile in new[] { "qemu.pid", "swtpm.pid" })
+        {
+            var path = Path.Combine(dir, pidfile);
+            if (!File.Exists(path) || !int.TryParse(File.ReadAllText(path).Trim(), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+                if (!cmdline.Contains(dir, StringComparison.Ordinal))
+                {
+                    continue; // the PID now names another process: leave it alone
+                }
+
+                using var p = Process.GetProcessById(pid);
+                p.Kill();
+                p.WaitForExit(10_000);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                // Already gone.
+            }
+        }
     }
 
     /// <summary>Stops a VM and its swtpm (the TPM state directory stays for a reboot) and removes its tap.</summary>
@@ -471,6 +624,11 @@ internal sealed class BootLab : IAsyncDisposable
             Command.Stop(p);
         }
 
+        foreach (var d in _bmcDirs)
+        {
+            StopBmcVm(d);
+        }
+
         _processes.Clear();
         await Command.RunAsync("ip", ["netns", "del", Namespace]);
         if (_dnsmasqNamespace is not null)
@@ -580,3 +738,14 @@ internal sealed record VmHardware
 
 /// <summary>One running VM.</summary>
 internal sealed record Vm(Process Qemu, Process Swtpm, string TpmState, string SerialLog, string Tap);
+
+/// <summary>A VM whose power is its BMC's (ipmi_sim in the lab's namespace at 127.0.0.1:<see cref="Port"/>).</summary>
+internal sealed record BmcVm(Process Sim, string Directory, string SerialLog)
+{
+    public const int Port = 623;
+    public const string User = "admin";
+    public const string Password = "s3cret";
+
+    /// <summary>Every "set" ipmi_sim's chassis script received, in order ("boot pxe", "power 0", "power 1").</summary>
+    public IReadOnlyList<string> ControlLog => File.Exists(Path.Combine(Directory, "log")) ? File.ReadAllLines(Path.Combine(Directory, "log")) : [];
+}

@@ -30,6 +30,7 @@ public sealed class IpmiLanClient : IBmcClient
     private readonly IpmiLanOptions _options;
     private readonly byte[] _userName;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly IpmiReplayWindow _inbound = new();
     private RmcpPlusSessionKeys? _keys;
     private uint _consoleSessionId;
     private uint _bmcSessionId;
@@ -299,6 +300,7 @@ public sealed class IpmiLanClient : IBmcClient
 
         _keys = new RmcpPlusSessionKeys(suite, exchange.K1(sik), exchange.K2(sik));
         _outboundSequence = 0;
+        _inbound.Reset();
 
         // A session starts at User privilege (IPMI 2.0 section 22.18); power control needs more.
         await SessionCommandAsync(IpmiNetFn.App, IpmiCommand.SetSessionPrivilegeLevel, [(byte)_options.Privilege], "Set Session Privilege Level", cancellationToken).ConfigureAwait(false);
@@ -327,7 +329,8 @@ public sealed class IpmiLanClient : IBmcClient
                     && packet.PayloadType == IpmiPayloadType.IpmiMessage
                     && packet.SessionId == _consoleSessionId
                     && IpmiResponse.TryRead(packet.Payload.Span, out r, out _)
-                    && r.Sequence == seq && r.Command == command && r.NetFn == (byte)netFn + 1;
+                    && r.Sequence == seq && r.Command == command && r.NetFn == (byte)netFn + 1
+                    && (!packet.Authenticated || _inbound.TryAccept(packet.Sequence));
             },
             what,
             attempts ?? _options.Attempts,

@@ -25,12 +25,13 @@ internal static class ImageCommands
     /// <summary>The <c>image</c> command and its subcommands.</summary>
     public static Command Create()
     {
-        var image = new Command("image", "Manage live images: import, list, show, promote, rollback, export, gc, verify, delete, keygen.");
+        var image = new Command("image", "Manage live images: import, list, show, promote, rollback, rollout, export, gc, verify, delete, keygen.");
         image.Subcommands.Add(Import());
         image.Subcommands.Add(List());
         image.Subcommands.Add(Show());
         image.Subcommands.Add(Promote());
         image.Subcommands.Add(Rollback());
+        image.Subcommands.Add(RolloutCommands.Create());
         image.Subcommands.Add(Export());
         image.Subcommands.Add(Gc());
         image.Subcommands.Add(Verify());
@@ -240,26 +241,58 @@ internal static class ImageCommands
         var name = new Argument<string>("NAME");
         var version = new Argument<string>("VERSION");
         var channel = RequiredChannel();
-        var c = new Command("promote", "Point a channel at an image version (the old one becomes the rollback target).") { name, version, channel };
-        c.SetAction((parse, ct) => RunAsync(parse, "promote", async (ctx, stdout, _) =>
+        var rollout = new RolloutCommands.Options();
+        var c = new Command("promote", "Point a channel at an image version (the old one becomes the rollback target); with --rollout, rebuild the channel's nodes onto it.") { name, version, channel };
+        rollout.AddTo(c);
+        c.SetAction(async (parse, ct) =>
         {
-            var change = ctx.Store.Catalog.Promote(parse.GetValue(channel)!, new ImageKey(parse.GetValue(name)!, parse.GetValue(version)!), Operator());
-            await stdout.WriteLineAsync($"channel {change.Channel}: {change.From?.ToString() ?? "(new)"} -> {change.To}").ConfigureAwait(false);
-            return ExitCodes.Ok;
-        }));
+            if (rollout.Check(parse, out var timeout) is { } usage)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"kldload: image promote: {usage}").ConfigureAwait(false);
+                return ExitCodes.BadSettings;
+            }
+
+            if (parse.GetValue(rollout.Rollout))
+            {
+                return await RolloutCommands.StartAsync(parse, rollout, "promote", parse.GetValue(channel)!, parse.GetValue(name), parse.GetValue(version), timeout, ct).ConfigureAwait(false);
+            }
+
+            return await RunAsync(parse, "promote", async (ctx, stdout, _) =>
+            {
+                var change = ctx.Store.Catalog.Promote(parse.GetValue(channel)!, new ImageKey(parse.GetValue(name)!, parse.GetValue(version)!), Operator());
+                await stdout.WriteLineAsync($"channel {change.Channel}: {change.From?.ToString() ?? "(new)"} -> {change.To}").ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }).ConfigureAwait(false);
+        });
         return c;
     }
 
     private static Command Rollback()
     {
         var channel = RequiredChannel();
-        var c = new Command("rollback", "Point a channel back at the version it had before the last promotion.") { channel };
-        c.SetAction((parse, ct) => RunAsync(parse, "rollback", async (ctx, stdout, _) =>
+        var rollout = new RolloutCommands.Options();
+        var c = new Command("rollback", "Point a channel back at the version it had before the last promotion; with --rollout, rebuild the channel's nodes onto it.") { channel };
+        rollout.AddTo(c);
+        c.SetAction(async (parse, ct) =>
         {
-            var change = ctx.Store.Catalog.Rollback(parse.GetValue(channel)!, Operator());
-            await stdout.WriteLineAsync($"channel {change.Channel}: {change.From} -> {change.To} (rolled back)").ConfigureAwait(false);
-            return ExitCodes.Ok;
-        }));
+            if (rollout.Check(parse, out var timeout) is { } usage)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"kldload: image rollback: {usage}").ConfigureAwait(false);
+                return ExitCodes.BadSettings;
+            }
+
+            if (parse.GetValue(rollout.Rollout))
+            {
+                return await RolloutCommands.StartAsync(parse, rollout, "rollback", parse.GetValue(channel)!, null, null, timeout, ct).ConfigureAwait(false);
+            }
+
+            return await RunAsync(parse, "rollback", async (ctx, stdout, _) =>
+            {
+                var change = ctx.Store.Catalog.Rollback(parse.GetValue(channel)!, Operator());
+                await stdout.WriteLineAsync($"channel {change.Channel}: {change.From} -> {change.To} (rolled back)").ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }).ConfigureAwait(false);
+        });
         return c;
     }
 

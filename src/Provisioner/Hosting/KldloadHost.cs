@@ -137,6 +137,7 @@ public static partial class KldloadHost
         var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
         admin.MapNodeEndpoints();
         admin.MapPowerEndpoints();
+        admin.MapRolloutEndpoints();
         admin.MapLeaseEndpoints();
         admin.MapImageAdminEndpoints();
         admin.MapImageCatalogEndpoints();
@@ -195,6 +196,9 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(new Power.BmcCredentialKey(config.Kldload.DataDir));
         builder.Services.AddSingleton<Power.IBmcConnector, Power.BmcConnector>();
         builder.Services.AddSingleton<Power.PowerService>();
+        builder.Services.AddSingleton<Power.RolloutStore>();
+        builder.Services.AddSingleton<Power.RolloutService>();
+        builder.Services.AddHostedService<Power.RolloutRunner>();
         builder.Services.AddSingleton<ServedLoaders>();
         builder.Services.AddSingleton<AttestationAdmission>();
         builder.Services.AddSingleton<AttestationService>();

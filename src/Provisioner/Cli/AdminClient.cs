@@ -36,9 +36,44 @@ internal sealed class AdminClient : IDisposable
 
     public Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);
 
+    /// <summary>DELETE; the body of a success is not read.</summary>
+    public async Task DeleteAsync(string path, CancellationToken ct) => await SendAsync<JsonElement?>(HttpMethod.Delete, path, null, ct, readBody: false).ConfigureAwait(false);
+
+    /// <summary>
+    /// The lines of a long-lived response (server-sent events), as they arrive, until the server ends
+    /// it or <paramref name="ct"/> fires. The client's timeout covers only the response headers.
+    /// </summary>
+    public async IAsyncEnumerable<string> StreamLinesAsync(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(path.TrimStart('/'), UriKind.Relative));
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new AdminApiException(0, $"cannot reach kldload at {_http.BaseAddress}: {e.Message} (is `kldload serve` running? set --server or Kldload:ServerUrl)");
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new AdminApiException((int)response.StatusCode, $"{(int)response.StatusCode} {response.ReasonPhrase}");
+            }
+
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false));
+            while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+            {
+                yield return line;
+            }
+        }
+    }
+
     public Task<T> PostAsync<T>(string path, object? body, CancellationToken ct) => SendAsync<T>(HttpMethod.Post, path, body, ct);
 
-    public async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
+    public async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct, bool readBody = true)
     {
         using var request = new HttpRequestMessage(method, new Uri(path.TrimStart('/'), UriKind.Relative));
         if (body is not null)
@@ -74,7 +109,7 @@ internal sealed class AdminClient : IDisposable
                 throw new AdminApiException((int)response.StatusCode, $"{(int)response.StatusCode} {response.ReasonPhrase}: {detail}");
             }
 
-            return (await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))!;
+            return readBody ? (await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false))! : default!;
         }
     }
 

@@ -47,6 +47,8 @@ public static class KldloadCli
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(ImageCommands.Create());
         root.Subcommands.Add(NodeCommands.Create());
+        root.Subcommands.Add(ProfileCommands.CreateProfiles());
+        root.Subcommands.Add(ProfileCommands.CreateEvents());
         root.Subcommands.Add(LeaseCommands.Create());
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());

@@ -178,6 +178,34 @@ internal sealed class BootLab : IAsyncDisposable
         await StartKldloadAsync();
     }
 
+    /// <summary>
+    /// Stops <c>kldload serve</c> by its PID with SIGTERM (it removes the hub interface and its
+    /// wireguard-go child on the way out) and waits for it to exit; the data directory stays.
+    /// </summary>
+    public async Task StopKldloadAsync()
+    {
+        var kldload = _kldload ?? throw new InvalidOperationException("kldload is not running");
+        await Command.MustRunAsync("kill", "-TERM", kldload.Id.ToString(CultureInfo.InvariantCulture));
+        if (!kldload.WaitForExit(30_000))
+        {
+            Command.Stop(kldload);
+        }
+
+        _processes.Remove(kldload);
+        _kldload = null;
+    }
+
+    /// <summary>Starts <c>kldload serve</c> again on the same data directory and settings; returns once /readyz answers.</summary>
+    public Task RestartKldloadAsync() => StartKldloadAsync();
+
+    /// <summary>Whether the hub's WireGuard interface exists in the lab namespace.</summary>
+    public async Task<bool> HubInterfaceExistsAsync() =>
+        (await Command.RunAsync("ip", ["netns", "exec", Namespace, "ip", "link", "show", $"klm{_suffix}"])).ExitCode == 0;
+
+    /// <summary>Runs a program inside the lab namespace (the LAN side, where kldload runs).</summary>
+    public Task<Command.Result> InLabAsync(TimeSpan limit, params string[] args) =>
+        Command.RunAsync("ip", ["netns", "exec", Namespace, .. args], limit);
+
     private static string KldloadDll => Path.Combine(AppContext.BaseDirectory, "kldload.dll");
 
     /// <summary>Runs the real <c>kldload</c> CLI inside the namespace against this lab's server and data directory.</summary>
@@ -270,11 +298,16 @@ internal sealed class BootLab : IAsyncDisposable
         }
 
         var serial = Path.Combine(LogDir, $"vm{index}-{DateTime.UtcNow:HHmmss}.serial.log");
+        // The serial port is a socket the test can type into (the image's console shell once the agent
+        // is resident); everything the VM writes to it also goes to the log file, connected or not.
+        var console = Path.Combine(LogDir, $"vm{index}-{_suffix}.console");
+        File.Delete(console);
         List<string> args =
         [
             "netns", "exec", Namespace, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
             "-m", hardware.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", hardware.Cpus.ToString(CultureInfo.InvariantCulture),
-            "-display", "none", "-monitor", "none", "-serial", $"file:{serial}",
+            "-display", "none", "-monitor", "none",
+            "-chardev", $"socket,id=ser0,path={console},server=on,wait=off,logfile={serial}", "-serial", "chardev:ser0",
             "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
             "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no",
         ];
@@ -320,7 +353,7 @@ internal sealed class BootLab : IAsyncDisposable
 
         var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
         _processes.Add(qemu);
-        return new Vm(qemu, swtpm, state, serial, tap);
+        return new Vm(qemu, swtpm, state, serial, tap, console);
     }
 
     /// <summary>Stops a VM and its swtpm (the TPM state directory stays for a reboot) and removes its tap.</summary>
@@ -579,4 +612,4 @@ internal sealed record VmHardware
 }
 
 /// <summary>One running VM.</summary>
-internal sealed record Vm(Process Qemu, Process Swtpm, string TpmState, string SerialLog, string Tap);
+internal sealed record Vm(Process Qemu, Process Swtpm, string TpmState, string SerialLog, string Tap, string ConsoleSocket);

@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
+
+namespace Kldload.E2E.Tests;
+
+/// <summary>
+/// Issue 14 on real VMs (kernel WireGuard, the live image, the resident agent): two machines on the
+/// lab bridge under <c>Mesh:Topology=FullMesh</c> talk to each other directly, and keep doing so while
+/// <c>kldload serve</c> is stopped; seen from the LAN, a node shows one open port, its WireGuard UDP port.
+/// </summary>
+[Trait("Tier", "Qemu")]
+public partial class MeshDayTwoTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan VmLimit = TimeSpan.FromMinutes(8);
+    private const int WireGuardPort = 51820;
+    private const int PingCount = 30;
+
+    /// <summary>
+    /// Both VMs Ready; A pings B over the mesh; kldload is stopped by its PID and both nodes ping each
+    /// other 30 times (one a second), every reply expected; kldload starts again on the same data, both
+    /// agents reconnect and nothing reboots. Then nmap from the lab namespace finds exactly one open port
+    /// on B's LAN address, UDP 51820, while B's metrics answer on its mesh address.
+    /// </summary>
+    [Fact]
+    public async Task FullMesh_TwoVms_PingEachOtherWithKldloadStoppedAndShowTheLanOnlyTheWireGuardPort()
+    {
+        await using var lab = await BootLab.StartAsync(new LabOptions { Settings = ["--Mesh:Topology=FullMesh"] });
+        const string macA = "52:54:00:e2:e0:51";
+        const string macB = "52:54:00:e2:e0:52";
+        var vmA = await lab.StartVmAsync(macA);
+        var vmB = await lab.StartVmAsync(macB);
+        var a = await lab.WaitReadyAsync(vmA, macA, VmLimit);
+        var b = await lab.WaitReadyAsync(vmB, macB, VmLimit);
+        var (meshA, meshB) = (a.GetProperty("meshAddress").GetString()!, b.GetProperty("meshAddress").GetString()!);
+        output.WriteLine($"A {a.GetProperty("id").GetString()} mesh {meshA}; B {b.GetProperty("id").GetString()} mesh {meshB}");
+
+        await VmConsole.WaitForShellAsync(vmA, VmLimit);
+        await VmConsole.WaitForShellAsync(vmB, VmLimit);
+        // $P: the other node's mesh address, in each console shell (keeps the typed lines short).
+        await VmConsole.TypeAsync(vmA, "P=" + meshB);
+        await VmConsole.TypeAsync(vmB, "P=" + meshA);
+        Assert.Equal(meshB, await VmConsole.RunAsync(vmA, "echo $P", TimeSpan.FromSeconds(30)));
+        Assert.Equal(meshA, await VmConsole.RunAsync(vmB, "echo $P", TimeSpan.FromSeconds(30)));
+
+        // A attested before B existed: it learns B through its control channel. Direct from the start:
+        // the ping goes node to node, not through the hub (which would also answer while kldload runs).
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        while (Replies(await VmConsole.RunAsync(vmA, "ping -c 2 -W 3 $P|grep trans", TimeSpan.FromMinutes(1))) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "A cannot ping B over the mesh with kldload up:\n" + BootLab.Tail(vmA.SerialLog));
+        }
+
+        var routeA = await VmConsole.RunAsync(vmA, "wg show all endpoints", TimeSpan.FromSeconds(30));
+        var lanB = LanAddress(vmB);
+        Assert.Contains($"{lanB}:{WireGuardPort}", routeA, StringComparison.Ordinal);
+
+        // kldload stopped by its PID: the hub interface goes with it.
+        var connectedBefore = (Count(vmA, "control channel: connected"), Count(vmB, "control channel: connected"));
+        await lab.StopKldloadAsync();
+        Assert.False(await lab.HubInterfaceExistsAsync(), "the hub interface outlived kldload");
+        var pingA = await VmConsole.StartAsync(vmA, $"ping -c {PingCount} -W 3 $P|grep trans");
+        var pingB = await VmConsole.StartAsync(vmB, $"ping -c {PingCount} -W 3 $P|grep trans");
+        var fromA = await VmConsole.ResultAsync(vmA, pingA, TimeSpan.FromMinutes(3));
+        var fromB = await VmConsole.ResultAsync(vmB, pingB, TimeSpan.FromMinutes(3));
+        output.WriteLine($"kldload stopped: A -> B {fromA}; B -> A {fromB}");
+        Assert.Equal(PingCount, Replies(fromA));
+        Assert.Equal(PingCount, Replies(fromB));
+        await lab.WaitForConsoleAsync(vmA, "control channel: kldload unreachable", TimeSpan.FromMinutes(1));
+        Assert.False(await lab.HubInterfaceExistsAsync(), "kldload came back during the pings");
+
+        // kldload again on the same data: both agents reconnect, neither node booted again.
+        await lab.RestartKldloadAsync();
+        await WaitForCountAsync(vmA, "control channel: connected", connectedBefore.Item1 + 1);
+        await WaitForCountAsync(vmB, "control channel: connected", connectedBefore.Item2 + 1);
+        foreach (var (vm, mac, before) in new[] { (vmA, macA, a), (vmB, macB, b) })
+        {
+            Assert.False(vm.Qemu.HasExited);
+            var now = await lab.NodeAsync(mac) ?? throw new InvalidOperationException("no node for " + mac);
+            Assert.Equal("Ready", now.GetProperty("state").GetString());
+            Assert.Equal(before.GetProperty("lastBootAt").GetDateTime(), now.GetProperty("lastBootAt").GetDateTime());
+            Assert.Equal(1, Count(vm, "kldload-agent: READY node="));
+        }
+
+        Assert.Equal(2, Replies(await VmConsole.RunAsync(vmA, "ping -c 2 -W 3 $P|grep trans", TimeSpan.FromMinutes(1))));
+        var viaHub = await lab.PingAsync(meshB);
+        Assert.True(viaHub.ExitCode == 0, "the lab cannot reach B through the restarted hub: " + viaHub.Output);
+
+        // From the LAN: B's address shows one open port, its WireGuard port (open|filtered: WireGuard is
+        // silent to what it cannot authenticate); every other port is refused by the NIC lock. The
+        // metrics port answers on the mesh address only.
+        Assert.Equal("200", await lab.HttpStatusAsync($"http://[{meshB}]:9100/metrics"));
+        var scan = await ScanAsync(lab, lanB);
+        output.WriteLine($"nmap {lanB}: {scan}");
+        Assert.True(scan.OpenCount == 1, $"expected exactly one open port on {lanB}, found {scan.OpenCount}: {scan}");
+        var open = Assert.Single(scan.Open);
+        Assert.Equal(("udp", WireGuardPort), (open.Protocol, open.Number));
+        Assert.Contains(scan.Ports, p => p is { Protocol: "tcp", Number: 9100 } && !p.State.StartsWith("open", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// <c>nmap -sT -sU</c> from the lab namespace: TCP 1-1024 and the ports a node or kldload uses
+    /// (8080, 9100), UDP the usual services, 9100 and the WireGuard port. The set is narrow so the scan is
+    /// quick on an emulated VM (the kernel rate-limits the ICMP refusals), and covers what a node could offer.
+    /// </summary>
+    private static async Task<PortScan> ScanAsync(BootLab lab, string address)
+    {
+        var ports = $"T:1-1024,8080,9100,U:53,67,68,69,123,161,500,4500,9100,{WireGuardPort}";
+        var r = await lab.InLabAsync(TimeSpan.FromMinutes(5), "nmap", "-n", "-Pn", "-sT", "-sU", "--reason", "-T4", "--max-retries", "3", "-p", ports, "-oX", "-", address);
+        Assert.True(r.ExitCode == 0, "nmap failed: " + r.Output);
+        return PortScan.Parse(r.Output[r.Output.IndexOf("<?xml", StringComparison.Ordinal)..]);
+    }
+
+    private static int Replies(string summary)
+    {
+        var m = PingSummary().Match(summary);
+        Assert.True(m.Success, "not a ping summary: " + summary);
+        return int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
+    }
+
+    private static string LanAddress(Vm vm)
+    {
+        var m = InitAddress().Match(File.ReadAllText(vm.SerialLog));
+        Assert.True(m.Success, "no DHCP address on the console");
+        return m.Groups[1].Value;
+    }
+
+    private static int Count(Vm vm, string line) => Regex.Count(File.ReadAllText(vm.SerialLog), Regex.Escape(line));
+
+    private static async Task WaitForCountAsync(Vm vm, string line, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        while (Count(vm, line) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"'{line}' seen {Count(vm, line)} times, expected {count}:\n{BootLab.Tail(vm.SerialLog)}");
+            await Task.Delay(1000);
+        }
+    }
+
+    [GeneratedRegex(@"(\d+) packets transmitted, (\d+) packets received")]
+    private static partial Regex PingSummary();
+
+    [GeneratedRegex(@"kldload-init: \S+ (\d+\.\d+\.\d+\.\d+)/\d+")]
+    private static partial Regex InitAddress();
+}

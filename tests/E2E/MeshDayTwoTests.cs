@@ -35,23 +35,25 @@ public partial class MeshDayTwoTests(ITestOutputHelper output)
         var (meshA, meshB) = (a.GetProperty("meshAddress").GetString()!, b.GetProperty("meshAddress").GetString()!);
         output.WriteLine($"A {a.GetProperty("id").GetString()} mesh {meshA}; B {b.GetProperty("id").GetString()} mesh {meshB}");
 
-        await VmConsole.WaitForShellAsync(vmA, VmLimit);
-        await VmConsole.WaitForShellAsync(vmB, VmLimit);
+        await using var consoleA = await VmConsole.ConnectAsync(vmA);
+        await using var consoleB = await VmConsole.ConnectAsync(vmB);
+        await consoleA.WaitForShellAsync(VmLimit);
+        await consoleB.WaitForShellAsync(VmLimit);
         // $P: the other node's mesh address, in each console shell (keeps the typed lines short).
-        await VmConsole.TypeAsync(vmA, "P=" + meshB);
-        await VmConsole.TypeAsync(vmB, "P=" + meshA);
-        Assert.Equal(meshB, await VmConsole.RunAsync(vmA, "echo $P", TimeSpan.FromSeconds(30)));
-        Assert.Equal(meshA, await VmConsole.RunAsync(vmB, "echo $P", TimeSpan.FromSeconds(30)));
+        await consoleA.TypeAsync("P=" + meshB);
+        await consoleB.TypeAsync("P=" + meshA);
+        Assert.Equal(meshB, await consoleA.RunAsync("echo $P", TimeSpan.FromMinutes(1)));
+        Assert.Equal(meshA, await consoleB.RunAsync("echo $P", TimeSpan.FromMinutes(1)));
 
         // A attested before B existed: it learns B through its control channel. Direct from the start:
         // the ping goes node to node, not through the hub (which would also answer while kldload runs).
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (Replies(await VmConsole.RunAsync(vmA, "ping -c 2 -W 3 $P|grep trans", TimeSpan.FromMinutes(1))) == 0)
+        while (Replies(await consoleA.RunAsync("ping -c 2 -W 3 $P|grep trans", TimeSpan.FromMinutes(1))) == 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "A cannot ping B over the mesh with kldload up:\n" + BootLab.Tail(vmA.SerialLog));
         }
 
-        var routeA = await VmConsole.RunAsync(vmA, "wg show all endpoints", TimeSpan.FromSeconds(30));
+        var routeA = await consoleA.RunAsync("wg show all endpoints", TimeSpan.FromMinutes(1));
         var lanB = LanAddress(vmB);
         Assert.Contains($"{lanB}:{WireGuardPort}", routeA, StringComparison.Ordinal);
 
@@ -59,10 +61,10 @@ public partial class MeshDayTwoTests(ITestOutputHelper output)
         var connectedBefore = (Count(vmA, "control channel: connected"), Count(vmB, "control channel: connected"));
         await lab.StopKldloadAsync();
         Assert.False(await lab.HubInterfaceExistsAsync(), "the hub interface outlived kldload");
-        var pingA = await VmConsole.StartAsync(vmA, $"ping -c {PingCount} -W 3 $P|grep trans");
-        var pingB = await VmConsole.StartAsync(vmB, $"ping -c {PingCount} -W 3 $P|grep trans");
-        var fromA = await VmConsole.ResultAsync(vmA, pingA, TimeSpan.FromMinutes(3));
-        var fromB = await VmConsole.ResultAsync(vmB, pingB, TimeSpan.FromMinutes(3));
+        var pingA = await consoleA.StartAsync($"ping -c {PingCount} -W 3 $P|grep trans");
+        var pingB = await consoleB.StartAsync($"ping -c {PingCount} -W 3 $P|grep trans");
+        var fromA = await consoleA.ResultAsync(pingA, TimeSpan.FromMinutes(3));
+        var fromB = await consoleB.ResultAsync(pingB, TimeSpan.FromMinutes(3));
         output.WriteLine($"kldload stopped: A -> B {fromA}; B -> A {fromB}");
         Assert.Equal(PingCount, Replies(fromA));
         Assert.Equal(PingCount, Replies(fromB));
@@ -82,13 +84,14 @@ public partial class MeshDayTwoTests(ITestOutputHelper output)
             Assert.Equal(1, Count(vm, "kldload-agent: READY node="));
         }
 
-        Assert.Equal(2, Replies(await VmConsole.RunAsync(vmA, "ping -c 2 -W 3 $P|grep trans", TimeSpan.FromMinutes(1))));
+        Assert.Equal(2, Replies(await consoleA.RunAsync("ping -c 2 -W 3 $P|grep trans", TimeSpan.FromMinutes(1))));
         var viaHub = await lab.PingAsync(meshB);
         Assert.True(viaHub.ExitCode == 0, "the lab cannot reach B through the restarted hub: " + viaHub.Output);
 
         // From the LAN: B's address shows one open port, its WireGuard port (open|filtered: WireGuard is
         // silent to what it cannot authenticate); every other port is refused by the NIC lock. The
         // metrics port answers on the mesh address only.
+        await lab.WaitForConsoleAsync(vmB, "locked down (nftables table inet kldload_nic)", TimeSpan.FromSeconds(10));
         Assert.Equal("200", await lab.HttpStatusAsync($"http://[{meshB}]:9100/metrics"));
         var scan = await ScanAsync(lab, lanB);
         output.WriteLine($"nmap {lanB}: {scan}");
@@ -96,6 +99,12 @@ public partial class MeshDayTwoTests(ITestOutputHelper output)
         var open = Assert.Single(scan.Open);
         Assert.Equal(("udp", WireGuardPort), (open.Protocol, open.Number));
         Assert.Contains(scan.Ports, p => p is { Protocol: "tcp", Number: 9100 } && !p.State.StartsWith("open", StringComparison.Ordinal));
+
+        // Refused by the lock, not merely closed: without it the node's stack would answer "port
+        // unreachable" (closed) and the scan would look the same as far as open ports go.
+        var refused = scan.Ports.Where(p => p.Protocol == "udp" && p.Number != WireGuardPort).ToList();
+        Assert.NotEmpty(refused);
+        Assert.All(refused, p => Assert.Equal("filtered", p.State));
     }
 
     /// <summary>

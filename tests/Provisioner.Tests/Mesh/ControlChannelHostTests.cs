@@ -97,8 +97,8 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         Assert.True(p.ExitCode == 0, $"ip {string.Join(' ', args)}: {err}");
     }
 
-    private static Task<HttpResponseMessage> Watch(HttpClient http, ulong applied, int waitSeconds = 60) =>
-        http.PostAsJsonAsync(new Uri("/api/v1/mesh/watch", UriKind.Relative), new { appliedEpoch = applied, waitSeconds, agentState = "watching", peers = Array.Empty<object>() });
+    private static Task<HttpResponseMessage> Watch(HttpClient http, ulong applied, int waitSeconds = 60, object[]? peers = null) =>
+        http.PostAsJsonAsync(new Uri("/api/v1/mesh/watch", UriKind.Relative), new { appliedEpoch = applied, waitSeconds, agentState = "watching", peers = peers ?? [] });
 
     /// <summary>Verifies the watch answer's bundle as a node does; returns it.</summary>
     private PeerBundle Verified(PeerBundleVerifier verifier, JsonElement answer)
@@ -151,13 +151,23 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         var current = Verified(verifier, await first.Content.ReadFromJsonAsync<JsonElement>());
         Assert.Contains(current.Peers, p => p.PublicKey.AsSpan().SequenceEqual(otherKey));
 
-        var held = Watch(fromNode, current.Epoch);
+        // The watch reports the node's handshakes: the node list (the dashboard's table) shows the latest.
+        var handshake = DateTimeOffset.UtcNow.AddSeconds(-7);
+        var held = Watch(fromNode, current.Epoch, peers:
+        [
+            new { publicKey = Convert.ToBase64String(current.Peers[0].PublicKey), lastHandshake = handshake.AddMinutes(-2), rxBytes = 10, txBytes = 20 },
+            new { publicKey = Convert.ToBase64String(otherKey), lastHandshake = handshake, rxBytes = 1, txBytes = 2 },
+        ]);
         await WaitForAsync(async () =>
         {
             var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{watcherId}", UriKind.Relative));
             return view.TryGetProperty("controlChannel", out var c) && c.ValueKind == JsonValueKind.Object && c.GetProperty("appliedEpoch").GetUInt64() == current.Epoch ? c : (JsonElement?)null;
         });
         Assert.False(held.IsCompleted);
+        var listed = (await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative))).EnumerateArray().ToList();
+        Assert.Equal(handshake.ToUnixTimeSeconds(), listed.Single(n => n.GetProperty("id").GetString() == watcherId).GetProperty("lastHandshake").GetDateTimeOffset().ToUnixTimeSeconds());
+        var silent = listed.Single(n => n.GetProperty("id").GetString() == otherId);
+        Assert.True(!silent.TryGetProperty("lastHandshake", out var none) || none.ValueKind == JsonValueKind.Null, "a node that never called shows a handshake");
 
         HttpResponseMessage done;
         if (action == "replace")

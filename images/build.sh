@@ -86,10 +86,11 @@ ln -sf libssl.so.3 "$r/lib/x86_64-linux-gnu/libssl.so"
 
 # Kernel modules the boot needs, with their dependencies (modules.dep from depmod on the package).
 # Storage drivers too: the agent inventories the disks (commissioning), which needs them bound.
-# nf_tables and nft_ct (conntrack) for the public NIC's ruleset; crc32c_generic first, since
-# libcrc32c (which nf_tables needs) asks the crypto API for crc32c at load, a soft dependency that
-# modprobe --show-depends does not list (without it nf_tables did not load in the VM).
-modules=(virtio_pci virtio_net e1000 e1000e wireguard nvme virtio_blk virtio_scsi ahci sd_mod crc32c_generic nf_tables nft_ct)
+# nf_tables, nft_ct (conntrack) and nft_reject_inet (TCP reset, ICMP admin-prohibited) for the public
+# NIC's ruleset; crc32c_generic first, since libcrc32c (which nf_tables needs) asks the crypto API for
+# crc32c at load, a soft dependency that modprobe --show-depends does not list (without it nf_tables
+# did not load in the VM).
+modules=(virtio_pci virtio_net e1000 e1000e wireguard nvme virtio_blk virtio_scsi ahci sd_mod crc32c_generic nf_tables nft_ct nft_reject_inet)
 depmod -b "$pk" "$kver"
 for m in "${modules[@]}"; do
   modprobe -d "$pk" -S "$kver" --show-depends "$m" | awk '/^insmod/{print $2}'

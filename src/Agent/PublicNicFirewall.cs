@@ -5,7 +5,7 @@ namespace Kldload.Agent;
 
 /// <summary>
 /// The nftables ruleset that locks the node's public NIC (the boot NIC) down once it is on the mesh:
-/// inbound on that interface only what the node needs, everything else dropped; every other
+/// inbound on that interface only what the node needs, everything else refused; every other
 /// interface (the WireGuard one, loopback) is untouched, so services reach the node over the mesh.
 /// Allowed inbound on the NIC:
 /// <list type="bullet">
@@ -18,6 +18,11 @@ namespace Kldload.Agent;
 /// and advertisements arriving, IPv6 on the NIC stops resolving neighbours. IPv4's ARP is not seen by
 /// an <c>inet</c> table.</item>
 /// </list>
+/// The rest is counted and refused rather than silently dropped, as firewalld's default zone does: a
+/// TCP reset, or ICMP "administratively prohibited" (RFC 1812 section 5.2.7.1; ICMPv6 code 1, RFC 4443
+/// section 3.1), both rate-limited by the kernel. A scan of the LAN address then tells the one open
+/// WireGuard port (no answer: WireGuard stays silent to what it cannot authenticate) from everything
+/// else (refused); with a plain drop every UDP port would look alike.
 /// </summary>
 public static class PublicNicFirewall
 {
@@ -57,7 +62,8 @@ public static class PublicNicFirewall
         }
 
         sb.Append("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept\n");
-        sb.Append("    counter drop\n");
+        sb.Append("    meta l4proto tcp counter reject with tcp reset\n");
+        sb.Append("    counter reject with icmpx admin-prohibited\n");
         sb.Append("  }\n");
         sb.Append("}\n");
         return sb.ToString();

@@ -21,7 +21,8 @@ public class PublicNicFirewallTests
                 udp sport 67 udp dport 68 accept
                 udp dport 51820 accept
                 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept
-                counter drop
+                meta l4proto tcp counter reject with tcp reset
+                counter reject with icmpx admin-prohibited
               }
             }
 
@@ -94,14 +95,67 @@ public sealed class PublicNicFirewallPeerTests : IDisposable
     private bool Ping(string from, string to) =>
         Run("ip", "netns", "exec", from, "busybox", "ping", "-c", "1", "-W", "1", to).Code == 0;
 
-    [Fact]
-    public void Applied_LanPingDroppedNodeOwnTrafficAnswered()
+    private void Link()
     {
         Must("ip", "link", "add", "eth0", "netns", _node, "type", "veth", "peer", "name", "lan0", "netns", _lan);
         Must("ip", "netns", "exec", _node, "ip", "addr", "add", "192.0.2.10/24", "dev", "eth0");
         Must("ip", "netns", "exec", _lan, "ip", "addr", "add", "192.0.2.1/24", "dev", "lan0");
         Must("ip", "netns", "exec", _node, "ip", "link", "set", "eth0", "up");
         Must("ip", "netns", "exec", _lan, "ip", "link", "set", "lan0", "up");
+    }
+
+    private void Lock()
+    {
+        var rules = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(rules, PublicNicFirewall.RenderNftables("eth0", 51820));
+            Must("ip", "netns", "exec", _node, "nft", "-f", rules);
+        }
+        finally
+        {
+            File.Delete(rules);
+        }
+    }
+
+    /// <summary>UDP states of the node's ports as nmap sees them from the LAN: port number to state.</summary>
+    private Dictionary<int, string> ScanUdp(string ports)
+    {
+        var (code, xml) = Run("ip", "netns", "exec", _lan, "nmap", "-n", "-Pn", "-sU", "--reason", "-T4", "-p", ports, "-oX", "-", "192.0.2.10");
+        Assert.True(code == 0, "nmap: " + xml);
+        var doc = System.Xml.Linq.XDocument.Parse(xml[xml.IndexOf("<?xml", StringComparison.Ordinal)..]);
+        Assert.Empty(doc.Descendants("extraports"));
+        return doc.Descendants("port").ToDictionary(p => (int)p.Attribute("portid")!, p => (string)p.Element("state")!.Attribute("state")!);
+    }
+
+    /// <summary>
+    /// nmap from the LAN: before the lock every UDP port without a listener is closed (the node's stack
+    /// answers port unreachable); after it only the WireGuard port still reaches the stack (closed here,
+    /// nothing listens in the test; open|filtered on a node, where WireGuard listens and stays silent)
+    /// and every other port is filtered (refused as administratively prohibited), so a scan tells the
+    /// one port apart. TCP is answered with a reset, never open.
+    /// </summary>
+    [Fact]
+    public void Applied_NmapFromLan_OnlyTheWireGuardPortReachesTheNode()
+    {
+        Link();
+        const string ports = "53,67,68,123,9100,51820";
+        Assert.All(ScanUdp(ports), p => Assert.Equal("closed", p.Value));
+
+        Lock();
+        var udp = ScanUdp(ports);
+        Assert.Equal(6, udp.Count);
+        Assert.Equal("closed", udp[51820]);
+        Assert.All(udp.Where(p => p.Key != 51820), p => Assert.Equal("filtered", p.Value));
+        var (_, tcp) = Run("ip", "netns", "exec", _lan, "nmap", "-n", "-Pn", "-sT", "-T4", "-p", "22,80,9100", "192.0.2.10");
+        Assert.Matches(@"9100/tcp\s+closed", tcp);
+        Assert.DoesNotContain(" open ", tcp, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Applied_LanPingDroppedNodeOwnTrafficAnswered()
+    {
+        Link();
         Assert.True(Ping(_lan, "192.0.2.10"), "the LAN reaches the node before the lockdown");
 
         var rules = Path.GetTempFileName();
@@ -119,6 +173,7 @@ public sealed class PublicNicFirewallPeerTests : IDisposable
         Assert.False(Ping(_lan, "192.0.2.10"), "the LAN must not reach the node after the lockdown");
         Assert.True(Ping(_node, "192.0.2.1"), "replies to the node's own traffic are let in");
         var (_, listing) = Run("ip", "netns", "exec", _node, "nft", "list", "chain", "inet", "kldload_nic", "public_nic");
-        Assert.DoesNotContain("counter packets 0 ", listing, StringComparison.Ordinal);
+        var refused = listing.Split('\n').Single(l => l.Contains("reject with icmpx", StringComparison.Ordinal));
+        Assert.DoesNotContain("counter packets 0 ", refused, StringComparison.Ordinal);
     }
 }

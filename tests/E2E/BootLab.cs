@@ -188,9 +188,36 @@ internal sealed class BootLab : IAsyncDisposable
     public Task<Command.Result> CliAsync(TimeSpan limit, params string[] args) =>
         Command.RunAsync("ip", ["netns", "exec", Namespace, "dotnet", KldloadDll, .. args, $"--Kldload:DataDir={DataDir}", $"--Kldload:ServerUrl={ServerUrl}"], limit);
 
-    /// <summary>Runs a program inside the lab's namespace (a peer tool such as curl or ipmitool).</summary>
-    public Task<Command.Result> InNamespaceAsync(params string[] args) =>
-        Command.RunAsync("ip", ["netns", "exec", Namespace, .. args], TimeSpan.FromMinutes(1));
+    /// <summary>Runs a program inside the lab's namespace (a peer tool such as curl or ipmitool), for at most a minute.</summary>
+    public Task<Command.Result> InNamespaceAsync(params string[] args) => InLabAsync(TimeSpan.FromMinutes(1), args);
+
+    /// <summary>
+    /// Stops <c>kldload serve</c> by its PID with SIGTERM (it removes the hub interface and its
+    /// wireguard-go child on the way out) and waits for it to exit; the data directory stays.
+    /// </summary>
+    public async Task StopKldloadAsync()
+    {
+        var kldload = _kldload ?? throw new InvalidOperationException("kldload is not running");
+        await Command.MustRunAsync("kill", "-TERM", kldload.Id.ToString(CultureInfo.InvariantCulture));
+        if (!kldload.WaitForExit(30_000))
+        {
+            Command.Stop(kldload);
+        }
+
+        _processes.Remove(kldload);
+        _kldload = null;
+    }
+
+    /// <summary>Starts <c>kldload serve</c> again on the same data directory and settings; returns once /readyz answers.</summary>
+    public Task RestartKldloadAsync() => StartKldloadAsync();
+
+    /// <summary>Whether the hub's WireGuard interface exists in the lab namespace.</summary>
+    public async Task<bool> HubInterfaceExistsAsync() =>
+        (await Command.RunAsync("ip", ["netns", "exec", Namespace, "ip", "link", "show", $"klm{_suffix}"])).ExitCode == 0;
+
+    /// <summary>Runs a program inside the lab namespace (the LAN side, where kldload runs).</summary>
+    public Task<Command.Result> InLabAsync(TimeSpan limit, params string[] args) =>
+        Command.RunAsync("ip", ["netns", "exec", Namespace, .. args], limit);
 
     private async Task ImportAsync(string dir, string version)
     {
@@ -272,10 +299,18 @@ internal sealed class BootLab : IAsyncDisposable
         }
 
         var serial = Path.Combine(LogDir, $"vm{index}-{DateTime.UtcNow:HHmmss}.serial.log");
-        List<string> args = ["netns", "exec", Namespace, .. QemuArgs(mac, state, sock, $"file:{serial}", tap, firmware, hardware ?? new VmHardware())];
+        // The serial port is a socket the test can type into (the image's console shell once the agent
+        // is resident); everything the VM writes to it also goes to the log file, connected or not.
+        var console = Path.Combine(LogDir, $"vm{index}-{_suffix}.console");
+        File.Delete(console);
+        List<string> args =
+        [
+            "netns", "exec", Namespace, .. QemuArgs(mac, state, sock, "chardev:ser0", tap, firmware, hardware ?? new VmHardware()),
+            "-chardev", $"socket,id=ser0,path={console},server=on,wait=off,logfile={serial}",
+        ];
         var qemu = Command.Start("ip", args, Path.Combine(LogDir, $"qemu{index}.log"));
         _processes.Add(qemu);
-        return new Vm(qemu, swtpm, state, serial, tap);
+        return new Vm(qemu, swtpm, state, serial, tap, console);
     }
 
     private async Task<(string Tap, int Index)> AddTapAsync()
@@ -737,7 +772,7 @@ internal sealed record VmHardware
 }
 
 /// <summary>One running VM.</summary>
-internal sealed record Vm(Process Qemu, Process Swtpm, string TpmState, string SerialLog, string Tap);
+internal sealed record Vm(Process Qemu, Process Swtpm, string TpmState, string SerialLog, string Tap, string ConsoleSocket);
 
 /// <summary>A VM whose power is its BMC's (ipmi_sim in the lab's namespace at 127.0.0.1:<see cref="Port"/>).</summary>
 internal sealed record BmcVm(Process Sim, string Directory, string SerialLog)

@@ -24,9 +24,10 @@ public static class NodeEndpoints
     public static RouteGroupBuilder MapNodeEndpoints(this RouteGroupBuilder api)
     {
         ArgumentNullException.ThrowIfNull(api);
-        api.MapGet("/nodes", (NodeService nodes) => nodes.Store.List().Select(NodeView.From).ToList());
+        api.MapGet("/nodes", (NodeService nodes, Mesh.ControlChannelRegistry channels) =>
+            nodes.Store.List().Select(n => NodeView.From(n) with { LastHandshake = channels.LastHandshakeOf(n.Id) }).ToList());
         api.MapGet("/nodes/{id}", (string id, NodeService nodes, Mesh.ControlChannelRegistry channels) =>
-            nodes.Find(id) is { } n ? Results.Ok(NodeView.From(n) with { ControlChannel = channels.StatusOf(n.Id) }) : NotFound(id));
+            nodes.Find(id) is { } n ? Results.Ok(NodeView.From(n) with { ControlChannel = channels.StatusOf(n.Id), LastHandshake = channels.LastHandshakeOf(n.Id) }) : NotFound(id));
         api.MapGet("/nodes/{id}/events", (string id, NodeService nodes) =>
             nodes.Find(id) is { } n ? Results.Ok(nodes.Store.Events(n.Id).Select(NodeEventView.From).ToList()) : NotFound(id));
         api.MapGet("/nodes/{id}/hardware", (string id, NodeService nodes, HardwareInventory hardware) =>

@@ -87,6 +87,9 @@ public sealed record NodeView(
     /// <summary>The node's control channel (connected, last seen, bundle epoch, certificate, peers); null when its agent has not called since kldload started.</summary>
     public Kldload.Provisioner.Mesh.ControlChannelStatus? ControlChannel { get; init; }
 
+    /// <summary>The node's most recent WireGuard handshake with any peer, as its agent last reported it; null when none or not since kldload started.</summary>
+    public DateTimeOffset? LastHandshake { get; init; }
+
     public static NodeView From(NodeRecord n)
     {
         ArgumentNullException.ThrowIfNull(n);

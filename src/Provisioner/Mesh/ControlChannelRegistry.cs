@@ -63,6 +63,23 @@ public sealed class ControlChannelRegistry(MeshIdentityService mesh, TimeProvide
         }
     }
 
+    /// <summary>
+    /// The node's most recent WireGuard handshake with any of its peers (the hub or a direct peer), as
+    /// its agent last reported it; null when it reported none or has not called since kldload started.
+    /// </summary>
+    public DateTimeOffset? LastHandshakeOf(string nodeId)
+    {
+        if (!_nodes.TryGetValue(nodeId, out var entry))
+        {
+            return null;
+        }
+
+        lock (entry)
+        {
+            return entry.Peers.Max(p => p.LastHandshake);
+        }
+    }
+
     /// <summary>The node's control channel, or null when it has not called since kldload started.</summary>
     public ControlChannelStatus? StatusOf(string nodeId)
     {

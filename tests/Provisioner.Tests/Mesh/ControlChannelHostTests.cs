@@ -97,8 +97,8 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         Assert.True(p.ExitCode == 0, $"ip {string.Join(' ', args)}: {err}");
     }
 
-    private static Task<HttpResponseMessage> Watch(HttpClient http, ulong applied, int waitSeconds = 60) =>
-        http.PostAsJsonAsync(new Uri("/api/v1/mesh/watch", UriKind.Relative), new { appliedEpoch = applied, waitSeconds, agentState = "watching", peers = Array.Empty<object>() });
+    private static Task<HttpResponseMessage> Watch(HttpClient http, ulong applied, int waitSeconds = 60, object[]? peers = null) =>
+        http.PostAsJsonAsync(new Uri("/api/v1/mesh/watch", UriKind.Relative), new { appliedEpoch = applied, waitSeconds, agentState = "watching", peers = peers ?? [] });
 
     /// <summary>Verifies the watch answer's bundle as a node does; returns it.</summary>
     private PeerBundle Verified(PeerBundleVerifier verifier, JsonElement answer)
@@ -110,11 +110,9 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         return verifier.Current!;
     }
 
-    [Fact]
-    public async Task Watch_FromMemberAddress_HeldUntilTheMeshChangesThenSignedBundleDecommissionOnTheDenylist()
+    /// <summary>A node with its own swtpm attests through the real endpoints; returns the activation answer and its key.</summary>
+    private async Task<(JsonElement Activation, byte[] Key)> AttestAsync(SwtpmNode node, string mac)
     {
-        const string mac = "52:54:00:4d:46:01";
-        using var node = new SwtpmNode();
         using var tpm = node.Connect();
         using var ek = EndorsementKey.Create(tpm, EkKind.RsaL1);
         using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
@@ -124,7 +122,82 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         Assert.True(quote.IsSuccessStatusCode, await quote.Content.ReadAsStringAsync());
         var activate = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof = Agent.Proof(ek, ak, await quote.Content.ReadFromJsonAsync<JsonElement>(), sessionId) });
         Assert.True(activate.IsSuccessStatusCode, await activate.Content.ReadAsStringAsync());
-        var activation = await activate.Content.ReadFromJsonAsync<JsonElement>();
+        return (await activate.Content.ReadFromJsonAsync<JsonElement>(), wg);
+    }
+
+    /// <summary>
+    /// The operator's key rotation and replacement of one node (admin API) answer another node's held
+    /// watch with a bundle that no longer holds the old key and lists it as revoked: both reach every
+    /// connected node through the control channel, not only the hub.
+    /// </summary>
+    [Theory]
+    [InlineData("rotate-key")]
+    [InlineData("replace")]
+    public async Task Watch_OtherNodeKeyRotatedOrReplacedByTheOperator_HeldWatchGetsBundleWithoutTheOldKey(string action)
+    {
+        using var watcherTpm = new SwtpmNode();
+        using var otherTpm = new SwtpmNode();
+        var (watcher, _) = await AttestAsync(watcherTpm, "52:54:00:4d:46:11");
+        var (other, otherKey) = await AttestAsync(otherTpm, "52:54:00:4d:46:12");
+        var watcherId = watcher.GetProperty("nodeId").GetString()!;
+        var otherId = other.GetProperty("nodeId").GetString()!;
+        var meshAddress = IPAddress.Parse(watcher.GetProperty("meshAddress").GetString()!);
+        var verifier = new PeerBundleVerifier(MeshCertificateAuthority.RootsOf(watcher.GetProperty("caBundle").GetString()!), watcherId, TimeProvider.System);
+        Ip("addr", "add", $"{meshAddress}/128", "dev", _interface, "nodad");
+        using var fromNode = MeshClient(meshAddress);
+
+        var first = await Watch(fromNode, 0);
+        Assert.True(first.IsSuccessStatusCode, await first.Content.ReadAsStringAsync());
+        var current = Verified(verifier, await first.Content.ReadFromJsonAsync<JsonElement>());
+        Assert.Contains(current.Peers, p => p.PublicKey.AsSpan().SequenceEqual(otherKey));
+
+        // The watch reports the node's handshakes: the node list (the dashboard's table) shows the latest.
+        var handshake = DateTimeOffset.UtcNow.AddSeconds(-7);
+        var held = Watch(fromNode, current.Epoch, peers:
+        [
+            new { publicKey = Convert.ToBase64String(current.Peers[0].PublicKey), lastHandshake = handshake.AddMinutes(-2), rxBytes = 10, txBytes = 20 },
+            new { publicKey = Convert.ToBase64String(otherKey), lastHandshake = handshake, rxBytes = 1, txBytes = 2 },
+        ]);
+        await WaitForAsync(async () =>
+        {
+            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{watcherId}", UriKind.Relative));
+            return view.TryGetProperty("controlChannel", out var c) && c.ValueKind == JsonValueKind.Object && c.GetProperty("appliedEpoch").GetUInt64() == current.Epoch ? c : (JsonElement?)null;
+        });
+        Assert.False(held.IsCompleted);
+        var listed = (await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative))).EnumerateArray().ToList();
+        Assert.Equal(handshake.ToUnixTimeSeconds(), listed.Single(n => n.GetProperty("id").GetString() == watcherId).GetProperty("lastHandshake").GetDateTimeOffset().ToUnixTimeSeconds());
+        var silent = listed.Single(n => n.GetProperty("id").GetString() == otherId);
+        Assert.True(!silent.TryGetProperty("lastHandshake", out var none) || none.ValueKind == JsonValueKind.Null, "a node that never called shows a handshake");
+
+        HttpResponseMessage done;
+        if (action == "replace")
+        {
+            // New hardware seen once on the LAN (a boot script fetched): the replacement.
+            await Agent.BootTokenAsync(_host.Http, "52:54:00:4d:46:13");
+            var nodes = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative));
+            var fresh = nodes.EnumerateArray().Single(n => n.GetProperty("macs").EnumerateArray().Any(m => m.GetString() == "52:54:00:4d:46:13")).GetProperty("id").GetString();
+            done = await _host.Admin.PostAsJsonAsync(new Uri($"/api/v1/nodes/{otherId}/replace", UriKind.Relative), new { with = fresh });
+        }
+        else
+        {
+            done = await _host.Admin.PostAsync(new Uri($"/api/v1/nodes/{otherId}/{action}", UriKind.Relative), null);
+        }
+
+        Assert.True(done.IsSuccessStatusCode, await done.Content.ReadAsStringAsync());
+        var changed = await held.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(changed.IsSuccessStatusCode, await changed.Content.ReadAsStringAsync());
+        var after = Verified(verifier, await changed.Content.ReadFromJsonAsync<JsonElement>());
+        Assert.True(after.Epoch > current.Epoch);
+        Assert.DoesNotContain(after.Peers, p => p.PublicKey.AsSpan().SequenceEqual(otherKey));
+        Assert.Contains(after.Revoked, k => k.AsSpan().SequenceEqual(otherKey));
+    }
+
+    [Fact]
+    public async Task Watch_FromMemberAddress_HeldUntilTheMeshChangesThenSignedBundleDecommissionOnTheDenylist()
+    {
+        const string mac = "52:54:00:4d:46:01";
+        using var node = new SwtpmNode();
+        var (activation, _) = await AttestAsync(node, mac);
         var nodeId = activation.GetProperty("nodeId").GetString()!;
         var meshAddress = IPAddress.Parse(activation.GetProperty("meshAddress").GetString()!);
         var roots = MeshCertificateAuthority.RootsOf(activation.GetProperty("caBundle").GetString()!);

@@ -135,6 +135,7 @@ public static partial class KldloadHost
         admin.MapNodeEndpoints();
         admin.MapPowerEndpoints();
         admin.MapLeaseEndpoints();
+        admin.MapLease6Endpoints();
         admin.MapImageAdminEndpoints();
         admin.MapImageCatalogEndpoints();
         admin.MapBackupEndpoints();
@@ -179,6 +180,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<IBootImageSource, StoreBootImageSource>();
         builder.Services.AddSingleton<IImageReferenceSource, InventoryImageReferences>();
         builder.Services.AddSingleton<DhcpLeases>();
+        builder.Services.AddSingleton<Dhcp6Leases>();
         builder.Services.AddSingleton<DhcpBootRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpBootRecorder>());
         builder.Services.AddSingleton<BootStepRecorder>();

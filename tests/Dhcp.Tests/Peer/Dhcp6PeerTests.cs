@@ -118,6 +118,59 @@ public sealed partial class Dhcp6PeerTests
         Assert.Equal(reply.Received.ToString(System.Globalization.CultureInfo.InvariantCulture), Metric(metrics, "kldload_dhcp6_packets_sent_total{type=\"reply\"}"));
     }
 
+    /// <summary>
+    /// Issue 21's durability on IPv6, as the DHCPv4 journal test does it: perfdhcp -6 (SOLICIT, ADVERTISE,
+    /// REQUEST, REPLY) from 220 DUIDs into a pool of 241 addresses, kldload killed with SIGKILL in the
+    /// middle of it and started again from its journal; a second run with the same DUIDs. Every REPLY
+    /// tcpdump saw granting an address is in leases6.journal with that client, and no address was ever
+    /// granted to two clients.
+    /// </summary>
+    [Fact]
+    public async Task Perfdhcp6_KillDashNineMidRunAndRestart_NoRepliedLeaseLostNorGrantedTwice()
+    {
+        using var lab = new NetworkLab();
+        NetworkLab.EnableIpv6(lab.ServerNs, lab.ServerIf, $"{Prefix(lab, 0)}1/64");
+        NetworkLab.EnableIpv6(lab.ClientNs, lab.ClientIf, $"{Prefix(lab, 0)}2/64");
+        var data = Path.Combine(lab.TempDir, "var");
+        var settings = FullMode(lab, 0x10, 0x100);
+        var server = await StartAsync(lab, data, settings);
+        var pcap = Path.Combine(lab.TempDir, "replies6.pcap");
+        var tcpdump = lab.Start(lab.ClientNs, "tcpdump", "-i", lab.ClientIf, "-U", "-n", "-w", pcap, "udp", "port", "546");
+        await tcpdump.WaitForOutputAsync(new Regex("listening on"), TimeSpan.FromSeconds(20));
+
+        string[] Perf(int seconds) => ["-6", "-l", lab.ClientIf, "-r", "150", "-R", "220", "-p", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2000000"];
+        var load = lab.Start(lab.ClientNs, "perfdhcp", Perf(6));
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        server.Process.Kill();
+        var restarted = await StartAsync(lab, data, settings);
+        await load.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        var (code, output) = await lab.RunAsync(lab.ClientNs, TimeSpan.FromSeconds(60), "perfdhcp", Perf(3));
+        Assert.True(code == 0, output);
+        Assert.Equal(0, PerfStats(output, "REQUEST-REPLY").Rejected);
+
+        tcpdump.Signal("INT");
+        await tcpdump.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        restarted.Process.Kill();
+
+        var grants = PcapReplies.ReadDhcp6(pcap)
+            .Where(m => m.MessageType == Dhcp6MessageType.Reply && m.Options.ClientId is not null)
+            .SelectMany(m => m.Options.IaNas.SelectMany(ia => ia.Options.IaAddresses).Where(a => a.ValidLifetime > 0).Select(a => (a.Address, Client: m.Options.ClientId!.ToString())))
+            .ToList();
+        Assert.True(grants.Count > 300, $"only {grants.Count} granting REPLYs captured");
+        var doubled = grants.GroupBy(g => g.Address).Where(g => g.Select(x => x.Client).Distinct().Count() > 1).ToList();
+        Assert.True(doubled.Count == 0, "granted to two clients: " + string.Join("; ", doubled.Select(g => $"{g.Key}: {string.Join(",", g.Select(x => x.Client).Distinct())}")));
+
+        using var store = Dhcp6LeaseJournalStore.Open(Path.Combine(data, "leases6.journal"));
+        var leases = store.LoadAll().ToDictionary(l => l.Address);
+        foreach (var (address, client) in grants.Distinct())
+        {
+            Assert.True(leases.TryGetValue(address, out var lease), $"{address} replied to {client} is not in leases6.journal");
+            Assert.Equal(client, lease.ClientDuid);
+            Assert.Equal(DhcpLeaseState.Active, lease.State);
+        }
+    }
+
     [Fact]
     public async Task Dhcrelay6_ClientBehindTheRelay_IsServedFromTheRelaysLink_WithItsInterfaceId()
     {

@@ -582,9 +582,15 @@ public sealed class Dhcp6Engine
 
     /// <summary>
     /// Adds OPTION_BOOTFILE_URL for a boot client, and OPTION_VENDOR_CLASS (enterprise 343,
-    /// <c>PXEClient</c> or <c>HTTPClient</c>): UEFI's PXE driver takes an offer as a PXE offer only when
-    /// that vendor class is in it. A boot file name is made a <c>tftp://[server]/name</c> URL (RFC 5970
-    /// section 3.1, RFC 3617). Returns false when the policy gives this client nothing.
+    /// <c>PXEClient</c> or <c>HTTPClient</c>). A boot file name is made a <c>tftp://[server]/name</c> URL
+    /// (RFC 5970 section 3.1, RFC 3617). Returns false when the policy gives this client nothing.
+    /// <para>
+    /// In Full mode <c>PXEClient</c> is left out: UEFI's PXE driver (EDK2 <c>PxeBcDhcp6.c</c>) takes an
+    /// offer with an address and <c>PXEClient</c> as a "DHCP + BINL" offer and then asks a PXE boot
+    /// server on UDP 4011 of the boot URL's host for the file again, while an offer with an address and a
+    /// boot file URL but no <c>PXEClient</c> is complete by itself. A proxy answer (no address) needs
+    /// <c>PXEClient</c> to be taken as a PXE offer at all.
+    /// </para>
     /// </summary>
     private bool AddBootOptions(Dhcp6Message reply, BootClient client)
     {
@@ -602,7 +608,7 @@ public sealed class Dhcp6Engine
             ? answer.BootFile
             : $"tftp://[{_options.ServerAddress}]/{answer.BootFile.TrimStart('/')}";
         reply.Options.Add(Dhcp6OptionCode.BootFileUrl, Encoding.UTF8.GetBytes(url));
-        if (answer.VendorClass is { } vendor)
+        if (answer.VendorClass is { } vendor && !(vendor == "PXEClient" && _options.Mode == Dhcp6ServerMode.Full))
         {
             reply.Options.Add(Dhcp6OptionCode.VendorClass, new VendorClass(VendorClass.EnterpriseIntel, [Encoding.ASCII.GetBytes(vendor)]).ToArray());
         }

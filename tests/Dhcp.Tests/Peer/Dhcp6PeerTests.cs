@@ -74,6 +74,23 @@ public sealed partial class Dhcp6PeerTests
         Assert.Equal("1", Metric(metrics, "kldload_dhcp6_packets_sent_total{type=\"advertise\"}"));
         Assert.Equal("1", Metric(metrics, "kldload_dhcp6_packets_sent_total{type=\"reply\"}"));
 
+        // The operator sees the lease: `kldload leases list6` over the admin API, with the MAC from the DUID-LLT.
+        var (_, clientMac) = await lab.RunAsync(lab.ClientNs, Bounded, "cat", $"/sys/class/net/{lab.ClientIf}/address");
+        var (listed, list6) = await server.CliAsync(lab, lab.ServerNs, "leases", "list6", "--json");
+        Assert.True(listed == 0, list6);
+        using (var page = System.Text.Json.JsonDocument.Parse(list6))
+        {
+            Assert.Equal(1, page.RootElement.GetProperty("total").GetInt32());
+            var shown6 = page.RootElement.GetProperty("leases")[0];
+            Assert.Equal(address, shown6.GetProperty("address").GetString());
+            Assert.Equal("Active", shown6.GetProperty("state").GetString());
+            Assert.Equal(clientMac.Trim(), shown6.GetProperty("mac").GetString());
+        }
+
+        var (status, body) = await server.ApiAsync(lab, lab.ServerNs, "GET", "/api/v1/leases6?state=Bogus");
+        Assert.Equal(422, status);
+        Assert.Contains("Declined", body, StringComparison.Ordinal);
+
         // Release: dhclient stops its daemon and sends RELEASE; the binding is given up.
         (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "dhclient", ["-6", "-r", "-v", .. files, lab.ClientIf]);
         Assert.True(code == 0, output);

@@ -12,7 +12,8 @@ packages=(
   tftpd-hpa tftp-hpa atftp busybox
   # DHCP peers and clients
   dnsmasq kea-dhcp4-server kea-dhcp6-server kea-admin isc-dhcp-client isc-dhcp-relay udhcpc nmap
-  # IPv6 router discovery peers: rdisc6 (router solicitation) and radvd (another router)
+  # IPv6 router discovery peers: rdisc6 (router solicitation) and radvd (another router; the
+  # router advertisements, M = 1, of the IPv6-only end-to-end segment)
   ndisc6 radvd
   # HTTP peer
   nginx-light

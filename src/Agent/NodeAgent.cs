@@ -251,6 +251,11 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
                 return nic;
             }
 
+            if (File.Exists("/proc/net/ipv6_route") && BootInterface.DefaultRouteInterface6(File.ReadAllText("/proc/net/ipv6_route")) is { } nic6)
+            {
+                return nic6;
+            }
+
             if (!attempted)
             {
                 // The init normally ran udhcpc already; do it here when it did not.
@@ -352,7 +357,7 @@ internal sealed class NodeAgent(KernelCommandLine cmdline, AgentOptions options)
         public byte[] Hmac(ReadOnlySpan<byte> message) => key.Hmac(message);
     }
 
-    private static int Run(string file, params string[] args)
+    internal static int Run(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)

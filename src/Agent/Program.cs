@@ -12,6 +12,24 @@ if (args is ["version"] or ["--version"])
     return 0;
 }
 
+if (args is ["dhcp6", var dhcp6Interface])
+{
+    // The live image's /init on an IPv6 boot (kldload.net=dhcp6): one address by DHCPv6 on the NIC.
+    var binding = await Dhcp6Client.RunAsync(dhcp6Interface, TimeSpan.FromSeconds(10), NodeAgent.Say, CancellationToken.None);
+    if (binding is null)
+    {
+        NodeAgent.Say($"dhcp6: no address on {dhcp6Interface}");
+        return 1;
+    }
+
+    // A /128: which prefix is on-link is the router advertisement's to say (RFC 8415 section 21.6).
+    var added = NodeAgent.Run("ip", "-6", "addr", "replace", $"{binding.Address}/128", "dev", dhcp6Interface,
+        "valid_lft", binding.ValidLifetime.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "preferred_lft", binding.PreferredLifetime.ToString(System.Globalization.CultureInfo.InvariantCulture), "nodad");
+    NodeAgent.Say($"dhcp6: {dhcp6Interface} {binding.Address} (valid {binding.ValidLifetime}s, server {binding.ServerId}){(added == 0 ? "" : "; ip addr add FAILED")}");
+    return added == 0 ? 0 : 1;
+}
+
 var options = AgentOptions.FromEnvironment(Environment.GetEnvironmentVariable);
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>

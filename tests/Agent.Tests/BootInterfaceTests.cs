@@ -20,6 +20,18 @@ public class BootInterfaceTests
 
         Assert.Null(BootInterface.DefaultRouteInterface(route));
     }
+
+    [Fact]
+    public void DefaultRouteInterface6_RouterAdvertisedDefault_ReturnsItsDeviceNotLoopbackUnreachable()
+    {
+        // /proc/net/ipv6_route: the kernel's unreachable default on lo comes first and is skipped.
+        const string route = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"
+            + "fd000077000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00040001     ens3\n"
+            + "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe8000000000000000000000000000aa 00000400 00000001 00000000 00450003     ens3\n";
+
+        Assert.Equal("ens3", BootInterface.DefaultRouteInterface6(route));
+        Assert.Null(BootInterface.DefaultRouteInterface6(route.Split('\n')[0] + "\n" + route.Split('\n')[1]));
+    }
 }
 
 public class BackoffTests

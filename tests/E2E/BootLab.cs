@@ -7,13 +7,15 @@ namespace Kldload.E2E.Tests;
 
 /// <summary>
 /// A private network segment for end-to-end boots: a network namespace with a bridge (the
-/// provisioner's side, 10.77.0.1/24) and one tap per VM; <c>kldload serve</c> runs inside it in full
-/// DHCP mode with the mesh hub, the live image imported. Everything is torn down on dispose, every
+/// provisioner's side, 10.77.0.1/24, or with <see cref="LabOptions.Ipv6Only"/> fd00:77::1/64 and no
+/// IPv4 at all) and one tap per VM; <c>kldload serve</c> runs inside it in full DHCP (or DHCPv6) mode
+/// with the mesh hub, the live image imported. Everything is torn down on dispose, every
 /// process stopped by its own PID.
 /// </summary>
 internal sealed class BootLab : IAsyncDisposable
 {
     public const string ServerAddress = "10.77.0.1";
+    public const string ServerAddress6 = "fd00:77::1";
     public const int HttpPort = 8080;
     private const string OvmfDirectory = "/usr/share/OVMF";
     private readonly List<Process> _processes = [];
@@ -47,7 +49,7 @@ internal sealed class BootLab : IAsyncDisposable
 
     public string LogDir { get; }
 
-    public string ServerUrl => $"http://{ServerAddress}:{HttpPort}";
+    public string ServerUrl => _options.Ipv6Only ? $"http://[{ServerAddress6}]:{HttpPort}" : $"http://{ServerAddress}:{HttpPort}";
 
     public string ServerLog => Path.Combine(LogDir, "kldload.log");
 
@@ -93,7 +95,16 @@ internal sealed class BootLab : IAsyncDisposable
         await Command.MustRunAsync("ip", "netns", "add", Namespace);
         await Ns("ip", "link", "set", "lo", "up");
         await Ns("ip", "link", "add", Bridge, "type", "bridge");
-        await Ns("ip", "addr", "add", ServerAddress + "/24", "dev", Bridge);
+        if (options.Ipv6Only)
+        {
+            // No DAD: the bridge has no carrier until a tap joins, and a tentative address cannot be bound.
+            await Ns("ip", "addr", "add", ServerAddress6 + "/64", "dev", Bridge, "nodad");
+        }
+        else
+        {
+            await Ns("ip", "addr", "add", ServerAddress + "/24", "dev", Bridge);
+        }
+
         await Ns("ip", "link", "set", Bridge, "up");
 
         await ImportAsync(image, "1");
@@ -103,7 +114,16 @@ internal sealed class BootLab : IAsyncDisposable
             await ImportAsync(await MarkedImageAsync(image, "kldload-live 2"), "2");
         }
 
-        if (options.ProxyDhcp)
+        if (options.Ipv6Only)
+        {
+            await StartRadvdAsync();
+            _dhcp =
+            [
+                "--Dhcp:Mode=Off", "--Dhcp6:Mode=Full", $"--Dhcp6:Interface={Bridge}", $"--Dhcp6:ServerAddress={ServerAddress6}",
+                "--Dhcp6:Subnets:0:Prefix=fd00:77::/64", "--Dhcp6:Subnets:0:PoolStart=fd00:77::100", "--Dhcp6:Subnets:0:PoolEnd=fd00:77::1ff",
+            ];
+        }
+        else if (options.ProxyDhcp)
         {
             await StartDnsmasqAsync();
             _dhcp = ["--Dhcp:Mode=Proxy", $"--Dhcp:Interface={Bridge}"];
@@ -134,11 +154,11 @@ internal sealed class BootLab : IAsyncDisposable
         _kldload = Command.Start("ip",
         [
             "netns", "exec", Namespace, "dotnet", KldloadDll, "serve",
-            "--urls", _options.LanBoundUrls ? ServerUrl : $"http://[::]:{HttpPort}",
+            "--urls", _options.LanBoundUrls || _options.Ipv6Only ? ServerUrl : $"http://[::]:{HttpPort}",
             $"--Kldload:ServerUrl={ServerUrl}",
             $"--Kldload:DataDir={DataDir}",
             .. _dhcp,
-            $"--Tftp:Endpoint={ServerAddress}:69",
+            _options.Ipv6Only ? $"--Tftp:Endpoint=[{ServerAddress6}]:69" : $"--Tftp:Endpoint={ServerAddress}:69",
             // Debian's /usr/lib/ipxe/ipxe.efi is a symlink to /boot/ipxe.efi, outside Tftp:Root, and kldload
             // refuses to follow it; snponly.efi is a plain file there and drives the NIC through the
             // firmware's own network protocol (SNP), the one OVMF just PXE-booted over.
@@ -153,7 +173,7 @@ internal sealed class BootLab : IAsyncDisposable
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (true)
         {
-            var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-sf", $"{ServerUrl}/readyz"], TimeSpan.FromSeconds(10));
+            var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-gsf", $"{ServerUrl}/readyz"], TimeSpan.FromSeconds(10));
             if (r.ExitCode == 0)
             {
                 break;
@@ -279,6 +299,35 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     /// <summary>
+    /// The IPv6-only segment's router advertisements, as the network would send them (kldload sends
+    /// none for DHCPv6): radvd on the bridge with M = 1 (addresses by DHCPv6) and O = 1, the /64 on-link
+    /// (L = 1) but not for SLAAC (A = 0), and a router lifetime, so iPXE starts DHCPv6 and the live
+    /// image has a default route to find its boot NIC by. Forwarding is on in the lab's namespace only:
+    /// radvd will not advertise a default router without it.
+    /// </summary>
+    private async Task StartRadvdAsync()
+    {
+        await Ns("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1");
+        var dir = TempDir("kle2e-radvd-");
+        var conf = Path.Combine(dir, "radvd.conf");
+        await File.WriteAllTextAsync(conf, $$"""
+            interface {{Bridge}} {
+              AdvSendAdvert on;
+              MinRtrAdvInterval 3;
+              MaxRtrAdvInterval 10;
+              AdvManagedFlag on;
+              AdvOtherConfigFlag on;
+              AdvDefaultLifetime 1800;
+              prefix fd00:77::/64 { AdvOnLink on; AdvAutonomous off; };
+            };
+            """);
+        _processes.Add(Command.Start("ip",
+        [
+            "netns", "exec", Namespace, "radvd", "--nodaemon", "-C", conf, "-p", Path.Combine(dir, "radvd.pid"), "-m", "stderr",
+        ], Path.Combine(LogDir, "radvd.log")));
+    }
+
+    /// <summary>
     /// Starts a VM with a swtpm vTPM, on its own tap on the bridge. <see cref="Firmware.SeaBios"/> boots
     /// with QEMU's iPXE option ROM; <see cref="Firmware.Ovmf"/> has the NIC's option ROM disabled
     /// (<c>romfile=</c>) so OVMF's own UEFI PXE client fetches the loader over TFTP.
@@ -349,6 +398,8 @@ internal sealed class BootLab : IAsyncDisposable
                 "-drive", $"if=pflash,format=raw,unit=0,readonly=on,file={Path.Combine(OvmfDirectory, "OVMF_CODE_4M.fd")}",
                 "-drive", $"if=pflash,format=raw,unit=1,file={vars}",
                 "-device", "tpm-crb,tpmdev=tpm0",
+                // On the IPv6-only segment the firmware's PXE over IPv4 would only time out first.
+                .. _options.Ipv6Only ? (string[])["-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no"] : [],
                 "-device", $"virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1",
             ]);
         }
@@ -553,15 +604,19 @@ internal sealed class BootLab : IAsyncDisposable
     public async Task PutAsync(string path, string json)
     {
         var token = File.ReadAllText(Path.Combine(DataDir, "admin.token")).Trim();
-        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-sS", "--fail-with-body", "-X", "PUT", "-H", $"Authorization: Bearer {token}",
+        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-gsS", "--fail-with-body", "-X", "PUT", "-H", $"Authorization: Bearer {token}",
             "-H", "content-type: application/json", "-d", json, $"{ServerUrl}/api/v1/{path}"], TimeSpan.FromSeconds(15));
         Assert.True(r.ExitCode == 0, $"PUT /api/v1/{path} failed: {r.Output}");
     }
 
+    /// <summary>GET a document from the admin API; fails the test unless it answers 200.</summary>
+    public async Task<JsonElement> GetAsync(string path) =>
+        await ApiAsync(path) ?? throw new InvalidOperationException($"GET /api/v1/{path} failed");
+
     private async Task<JsonElement?> ApiAsync(string path)
     {
         var token = File.ReadAllText(Path.Combine(DataDir, "admin.token")).Trim();
-        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-sf", "-H", $"Authorization: Bearer {token}", $"{ServerUrl}/api/v1/{path}"], TimeSpan.FromSeconds(15));
+        var r = await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-gsf", "-H", $"Authorization: Bearer {token}", $"{ServerUrl}/api/v1/{path}"], TimeSpan.FromSeconds(15));
         if (r.ExitCode != 0)
         {
             return null;
@@ -634,7 +689,7 @@ internal sealed class BootLab : IAsyncDisposable
 
     /// <summary>HTTP status of a GET from inside the namespace (curl), "000" when nothing answered.</summary>
     public async Task<string> HttpStatusAsync(string url) =>
-        (await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], TimeSpan.FromSeconds(15))).Output.Trim();
+        (await Command.RunAsync("ip", ["netns", "exec", Namespace, "curl", "-gs", "-o", "/dev/null", "-w", "%{http_code}", url], TimeSpan.FromSeconds(15))).Output.Trim();
 
     public Task<Command.Result> PingAsync(string address) =>
         Command.RunAsync("ip", ["netns", "exec", Namespace, "busybox", "ping", "-c", "3", "-W", "3", address], TimeSpan.FromSeconds(30));
@@ -745,6 +800,13 @@ internal sealed record LabOptions
     /// on the hub's mesh address either way.
     /// </summary>
     public bool LanBoundUrls { get; init; }
+
+    /// <summary>
+    /// The segment has IPv6 only: fd00:77::1/64 on the bridge, router advertisements from radvd,
+    /// <c>Dhcp6:Mode=Full</c> (DHCPv4 off), TFTP on <c>[fd00:77::1]:69</c>, and <c>--urls</c> and
+    /// <c>Kldload:ServerUrl</c> <c>http://[fd00:77::1]:8080</c>.
+    /// </summary>
+    public bool Ipv6Only { get; init; }
 }
 
 /// <summary>The VM's firmware.</summary>

@@ -28,6 +28,9 @@ public sealed record BootClient
     /// <summary>Option 55 asks for option 67, the boot file name: the client wants boot information.</summary>
     public bool RequestsBootFile { get; init; }
 
+    /// <summary>The request came by DHCPv6 (RFC 8415), not DHCPv4.</summary>
+    public bool IsIpv6 { get; init; }
+
     /// <summary>True when the client is any kind of network boot client.</summary>
     public bool IsBootClient => IsPxeClient || IsHttpClient || IsIpxe;
 

@@ -23,12 +23,15 @@ public sealed record BackupCounts
 
     public long Leases { get; init; }
 
+    /// <summary>DHCPv6 lease records (any state).</summary>
+    public long Leases6 { get; init; }
+
     public int Blobs { get; init; }
 
     public long BlobBytes { get; init; }
 
     public override string ToString() =>
-        $"{Nodes} nodes, {Events} events, {Leases} leases, {Images} image versions, {Channels} channels, {Blobs} blobs ({BlobBytes / 1048576.0:0.0} MiB), {Documents} documents in {Collections} collections";
+        $"{Nodes} nodes, {Events} events, {Leases} leases, {Leases6} DHCPv6 leases, {Images} image versions, {Channels} channels, {Blobs} blobs ({BlobBytes / 1048576.0:0.0} MiB), {Documents} documents in {Collections} collections";
 }
 
 /// <summary>
@@ -72,6 +75,9 @@ internal static class BackupLayout
     public const string DatabasePrefix = "db/";
     public const string DatabaseSuffix = ".bson";
     public const string LeaseJournal = "leases/leases.journal";
+
+    /// <summary>The DHCPv6 leases (<c>{DataDir}/leases6.journal</c>), compacted.</summary>
+    public const string Lease6Journal = "leases/leases6.journal";
     public const string MeshCaPrefix = "meshca/";
     public const string AdminToken = "auth/admin.token";
 
@@ -98,7 +104,7 @@ internal static class BackupLayout
             return false;
         }
 
-        return path is LeaseJournal or AdminToken or BmcKey or Settings or BackupManifest.FileName
+        return path is LeaseJournal or Lease6Journal or AdminToken or BmcKey or Settings or BackupManifest.FileName
             || (path.StartsWith(DatabasePrefix, StringComparison.Ordinal) && segments.Length == 2 && path.EndsWith(DatabaseSuffix, StringComparison.Ordinal)
                 && CollectionName(path).All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
             || path.StartsWith(MeshCaPrefix, StringComparison.Ordinal)

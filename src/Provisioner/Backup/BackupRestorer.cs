@@ -249,6 +249,7 @@ public static class BackupRestorer
         }
 
         MoveIfExists(Path.Combine(incoming, BackupLayout.LeaseJournal), Path.Combine(staging, "leases.journal"));
+        MoveIfExists(Path.Combine(incoming, BackupLayout.Lease6Journal), Path.Combine(staging, "leases6.journal"));
         MoveIfExists(Path.Combine(incoming, BackupLayout.AdminToken), Path.Combine(staging, "admin.token"));
         MoveIfExists(Path.Combine(incoming, BackupLayout.BmcKey), Path.Combine(staging, Power.BmcCredentialKey.FileName));
         MoveIfExists(Path.Combine(incoming, BackupLayout.Settings), Path.Combine(staging, BackupLayout.RestoredSettingsFile));

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Kldload.Age;
+using Kldload.Dhcp.Dhcp6.Leases;
+using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
 using Kldload.ImageStore;
@@ -14,7 +16,7 @@ namespace Kldload.Provisioner.Backup;
 /// Backups taken by the running service (admin API and schedule): one at a time, while DHCP, TFTP
 /// and HTTP keep serving. Outcomes go to the log and to the <c>kldload_backup*</c> metrics.
 /// </summary>
-public sealed partial class BackupService(IKldloadDatabase database, KldloadConfiguration config, DhcpLeases dhcpLeases, TimeProvider time, ILogger<BackupService> logger)
+public sealed partial class BackupService(IKldloadDatabase database, KldloadConfiguration config, DhcpLeases dhcpLeases, Dhcp6Leases dhcp6Leases, TimeProvider time, ILogger<BackupService> logger)
 {
     private static readonly Counter Runs = Metrics.CreateCounter("kldload_backups_total", "Backups by trigger (api, schedule) and outcome (ok, failed).", "trigger", "outcome");
     private static readonly Gauge LastSuccess = Metrics.CreateGauge("kldload_backup_last_success_timestamp_seconds", "Unix time of the last backup that completed.");
@@ -24,19 +26,21 @@ public sealed partial class BackupService(IKldloadDatabase database, KldloadConf
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Where this service's backups read from.</summary>
-    public BackupSource Source() => CreateSource(database, config, dhcpLeases.Snapshot);
+    public BackupSource Source() => CreateSource(database, config, dhcpLeases.Snapshot, dhcp6Leases.Snapshot);
 
-    /// <summary>The source for a data directory, live (<paramref name="liveLeases"/>) or stopped.</summary>
-    public static BackupSource CreateSource(IKldloadDatabase database, KldloadConfiguration config, Func<IReadOnlyList<DhcpLease>?>? liveLeases = null) => new()
-    {
-        Database = database.Database,
-        Leases = () => liveLeases?.Invoke() ?? ReadLeasesAtRest(config.Kldload.DataDir),
-        DataDir = config.Kldload.DataDir,
-        AdminTokenFile = config.Auth.AdminTokenFile,
-        ImagesRoot = config.Images.Root,
-        TrustedKeysDir = config.Images.TrustedKeysDir,
-        Settings = SettingsInForce(config),
-    };
+    /// <summary>The source for a data directory, live (<paramref name="liveLeases"/>, <paramref name="liveLeases6"/>) or stopped.</summary>
+    public static BackupSource CreateSource(IKldloadDatabase database, KldloadConfiguration config, Func<IReadOnlyList<DhcpLease>?>? liveLeases = null,
+        Func<IReadOnlyList<Dhcp6Lease>?>? liveLeases6 = null) => new()
+        {
+            Database = database.Database,
+            Leases = () => liveLeases?.Invoke() ?? ReadLeasesAtRest(config.Kldload.DataDir),
+            Leases6 = () => liveLeases6?.Invoke() ?? ReadLeases6AtRest(config.Kldload.DataDir),
+            DataDir = config.Kldload.DataDir,
+            AdminTokenFile = config.Auth.AdminTokenFile,
+            ImagesRoot = config.Images.Root,
+            TrustedKeysDir = config.Images.TrustedKeysDir,
+            Settings = SettingsInForce(config),
+        };
 
     /// <summary>Writes an encrypted backup to <paramref name="output"/>.</summary>
     public async Task<BackupManifest> WriteAsync(Stream output, Func<Stream, AgeEncryptingStream> encrypt, bool includeImages, string trigger, CancellationToken cancellationToken)
@@ -88,6 +92,34 @@ public sealed partial class BackupService(IKldloadDatabase database, KldloadConf
 
         settings["urls"] = string.Join(';', config.Urls.Select(u => u.OriginalString));
         return settings;
+    }
+
+    /// <summary>
+    /// DHCPv6 leases of a journal nobody appends to (DHCPv6 off, proxy mode, or a stopped service): the
+    /// latest record of each address; a torn tail is left out as the server's replay would.
+    /// </summary>
+    private static List<Dhcp6Lease>? ReadLeases6AtRest(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "leases6.journal");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            var latest = new Dictionary<System.Net.IPAddress, Dhcp6Lease>();
+            foreach (var lease in Dhcp6LeaseJournalStore.Read(File.ReadAllBytes(path), out _))
+            {
+                latest[lease.Address] = lease;
+            }
+
+            return latest.Values.ToList();
+        }
+        catch (LeaseJournalException e)
+        {
+            throw new IOException($"the DHCPv6 lease journal {path} cannot be read: {e.Message}", e);
+        }
     }
 
     /// <summary>Leases of a lease database nobody holds open (DHCP off, proxy mode, or a stopped service).</summary>

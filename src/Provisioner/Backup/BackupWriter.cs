@@ -18,6 +18,9 @@ public sealed class BackupSource
     /// <summary>The durable DHCP leases now, or null when there are none to keep.</summary>
     public required Func<IReadOnlyList<DhcpLease>?> Leases { get; init; }
 
+    /// <summary>The durable DHCPv6 leases now, or null when there are none to keep.</summary>
+    public Func<IReadOnlyList<Kldload.Dhcp.Dhcp6.Server.Dhcp6Lease>?> Leases6 { get; init; } = () => null;
+
     public required string DataDir { get; init; }
 
     public required string AdminTokenFile { get; init; }
@@ -33,7 +36,7 @@ public sealed class BackupSource
 
 /// <summary>
 /// Writes one backup as a tar stream (to be encrypted by the caller): kldload.db collection by
-/// collection as BSON, read inside one LiteDB transaction; the DHCP leases in their journal format;
+/// collection as BSON, read inside one LiteDB transaction; the DHCP and DHCPv6 leases in their journal formats;
 /// the mesh CA directory; the admin token and the BMC password key; the settings in force; and, unless left out, the image
 /// blobs and trusted bundle keys. <c>MANIFEST.json</c> comes last with every file's SHA-256.
 /// </summary>
@@ -49,6 +52,7 @@ public static class BackupWriter
         // 1. The database, first and quickly: everything else is either immutable (blobs) or tiny.
         var (collections, userVersion) = await Task.Run(() => DumpDatabase(source.Database), cancellationToken).ConfigureAwait(false);
         var leases = source.Leases();
+        var leases6 = source.Leases6();
         var files = CollectFiles(source, includeImages);
         var total = collections.Sum(c => (long)c.Bson.Length) + files.Sum(f => f.Size) + (leases?.Count ?? 0) * 64L;
         progress.Start("backup", total);
@@ -68,6 +72,13 @@ public static class BackupWriter
                 using var journal = new MemoryStream();
                 LiteDbLeaseStore.WriteJournal(journal, leases);
                 entries.Add(await WriteBytesAsync(tar, BackupLayout.LeaseJournal, journal.ToArray(), 0b110_000_000, created, cancellationToken).ConfigureAwait(false));
+            }
+
+            if (leases6 is not null)
+            {
+                using var journal = new MemoryStream();
+                Kldload.Dhcp.Dhcp6.Leases.Dhcp6LeaseJournalStore.WriteJournal(journal, leases6);
+                entries.Add(await WriteBytesAsync(tar, BackupLayout.Lease6Journal, journal.ToArray(), 0b110_000_000, created, cancellationToken).ConfigureAwait(false));
             }
 
             foreach (var f in files)
@@ -90,6 +101,7 @@ public static class BackupWriter
                 Images = CountOf(collections, "image_manifests"),
                 Channels = CountOf(collections, "image_channels"),
                 Leases = leases?.Count ?? 0,
+                Leases6 = leases6?.Count ?? 0,
                 Blobs = files.Count(f => f.ArchivePath.StartsWith(BackupLayout.BlobsPrefix, StringComparison.Ordinal)),
                 BlobBytes = files.Where(f => f.ArchivePath.StartsWith(BackupLayout.BlobsPrefix, StringComparison.Ordinal)).Sum(f => f.Size),
             };

@@ -87,7 +87,7 @@ public static partial class BootEndpoints
                     n.LastBootedKernelDigest = image.KernelDigest;
                     n.BurnInSeconds = plan.Profile?.Commission?.BurnInSeconds;
                 });
-                var script = templates.Render(TemplateFor(facts), BootValues(server, mac, node, plan, image, token));
+                var script = templates.Render(TemplateFor(facts), BootValues(server, mac, node, plan, image, token, BootedOverIpv6(request.HttpContext.Connection.RemoteIpAddress)));
                 tokens.RecordLoadOptions(token, BootTokenStore.LoadOptionsOf(script));
                 return (node, plan, token, (string?)script);
             });
@@ -102,7 +102,7 @@ public static partial class BootEndpoints
         if (plan.Image is not { } served || token is null || script is null)
         {
             Log.NoImage(log, node.Id, mac, plan.Explanation);
-            return Script(templates.Render("noimage", BootValues(server, mac, node, plan, null, null)));
+            return Script(templates.Render("noimage", BootValues(server, mac, node, plan, null, null, ipv6: false)));
         }
 
         Log.Script(log, node.Id, mac, served.Name, served.Version, TemplateFor(facts));
@@ -112,8 +112,15 @@ public static partial class BootEndpoints
     private static string TemplateFor(BootFacts facts) =>
         string.Equals(facts.Platform, "efi", StringComparison.OrdinalIgnoreCase) ? "boot.efi" : "boot.pcbios";
 
+    /// <summary>
+    /// Whether iPXE asked over IPv6 (an IPv4-mapped address is an IPv4 client on a dual-stack socket):
+    /// the live image must then take its own address by DHCPv6 (<c>kldload.net=dhcp6</c>).
+    /// </summary>
+    internal static bool BootedOverIpv6(System.Net.IPAddress? remote) =>
+        remote is { AddressFamily: System.Net.Sockets.AddressFamily.InterNetworkV6, IsIPv4MappedToIPv6: false } && !System.Net.IPAddress.IsLoopback(remote);
+
     /// <summary>The template values of a boot script; with no image, those of the no-image script.</summary>
-    private static Dictionary<string, string> BootValues(string server, string mac, NodeRecord node, BootPlan plan, BootImage? image, BootToken? token)
+    private static Dictionary<string, string> BootValues(string server, string mac, NodeRecord node, BootPlan plan, BootImage? image, BootToken? token, bool ipv6)
     {
         var values = new Dictionary<string, string>
         {
@@ -132,7 +139,7 @@ public static partial class BootEndpoints
         values["image_version"] = image.Version;
         values["kernel_digest"] = image.KernelDigest;
         values["initrd_digest"] = image.InitrdDigest;
-        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs, node.RepinPending ? "kldload.repin=1" : null, node.BurnInSeconds is { } burnIn ? $"kldload.burnin={burnIn}" : null }.Where(s => !string.IsNullOrWhiteSpace(s)));
+        values["cmdline"] = string.Join(' ', new[] { image.CommandLine, plan.KernelArgs, node.RepinPending ? "kldload.repin=1" : null, node.BurnInSeconds is { } burnIn ? $"kldload.burnin={burnIn}" : null, ipv6 ? "kldload.net=dhcp6" : null }.Where(s => !string.IsNullOrWhiteSpace(s)));
         values["token"] = token.Token;
         return values;
     }

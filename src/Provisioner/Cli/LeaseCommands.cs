@@ -67,7 +67,41 @@ internal static class LeaseCommands
         release.SetAction((p, ct) => NodeCommands.Run(p, server, ct, async c =>
             Print(p, json, await c.SendAsync<LeaseView>(HttpMethod.Delete, $"api/v1/leases/{Uri.EscapeDataString(p.GetValue(address)!)}", null, ct).ConfigureAwait(false))));
 
-        foreach (var c in new[] { list, show, release })
+        var list6 = new Command("list6", "List DHCPv6 leases (Dhcp6:Mode=Full) in address order, with filters and paging.") { mac, state, offset, limit };
+        list6.SetAction((p, ct) => NodeCommands.Run(p, server, ct, async c =>
+        {
+            var query = new List<string>();
+            void Add(string name, string? value)
+            {
+                if (value is not null)
+                {
+                    query.Add($"{name}={Uri.EscapeDataString(value)}");
+                }
+            }
+
+            Add("mac", p.GetValue(mac));
+            Add("state", p.GetValue(state));
+            Add("offset", p.GetValue(offset)?.ToString(CultureInfo.InvariantCulture));
+            Add("limit", p.GetValue(limit)?.ToString(CultureInfo.InvariantCulture));
+            var page = await c.GetAsync<Lease6Page>("api/v1/leases6" + (query.Count > 0 ? "?" + string.Join('&', query) : string.Empty), ct).ConfigureAwait(false);
+            if (p.GetValue(json))
+            {
+                return NodeCommands.Json(page);
+            }
+
+            var table = new Table().AddColumns("ADDRESS", "STATE", "MAC", "DUID", "IAID", "EXPIRES", "RELAY", "NODE");
+            foreach (var l in page.Leases)
+            {
+                table.AddRow(l.Address, l.State.ToString(), l.Mac ?? "-", l.Duid, l.Iaid.ToString(CultureInfo.InvariantCulture), l.Expires.ToString("u", CultureInfo.InvariantCulture),
+                    l.RelayLinkAddress ?? "-", Markup.Escape(l.NodeName ?? "-"));
+            }
+
+            AnsiConsole.Write(table);
+            Console.WriteLine($"{page.Leases.Count} of {page.Total} (offset {page.Offset})");
+            return ExitCodes.Ok;
+        }));
+
+        foreach (var c in new[] { list, show, release, list6 })
         {
             leases.Subcommands.Add(c);
         }

@@ -139,6 +139,7 @@ public static partial class KldloadHost
         admin.MapPowerEndpoints();
         admin.MapRolloutEndpoints();
         admin.MapLeaseEndpoints();
+        admin.MapLease6Endpoints();
         admin.MapImageAdminEndpoints();
         admin.MapImageCatalogEndpoints();
         admin.MapBackupEndpoints();
@@ -183,6 +184,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<IBootImageSource, StoreBootImageSource>();
         builder.Services.AddSingleton<IImageReferenceSource, InventoryImageReferences>();
         builder.Services.AddSingleton<DhcpLeases>();
+        builder.Services.AddSingleton<Dhcp6Leases>();
         builder.Services.AddSingleton<DhcpBootRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpBootRecorder>());
         builder.Services.AddSingleton<BootStepRecorder>();

@@ -14,7 +14,7 @@ namespace Kldload.Provisioner.Inventory;
 /// a background task writes the events. Steps from an address no node is known at are counted
 /// (<c>kldload_boot_steps_unattributed_total</c>), not guessed.
 /// </summary>
-public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases leases, ILogger<BootStepRecorder> logger) : BackgroundService
+public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases leases, Dhcp6Leases leases6, ILogger<BootStepRecorder> logger) : BackgroundService
 {
     private static readonly Counter Unattributed = Metrics.CreateCounter(
         "kldload_boot_steps_unattributed_total", "TFTP transfers and image downloads from an address no node is known at, by kind.", "kind");
@@ -75,6 +75,12 @@ public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases lease
         if (lease is not null && NodeService.NormaliseMac(lease.HardwareAddress) is { } mac && nodes.Store.FindByMac(mac) is { } byLease)
         {
             return byLease;
+        }
+
+        if (client.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && leases6.Find(client) is { State: DhcpLeaseState.Active } lease6
+            && NodeService.NormaliseMac(lease6.HardwareAddress) is { } mac6 && nodes.Store.FindByMac(mac6) is { } byLease6)
+        {
+            return byLease6;
         }
 
         return _scriptAddresses.TryGetValue(client, out var id) ? nodes.Store.Get(id) : null;

@@ -61,7 +61,7 @@ public sealed partial class DhcpBootRecorder(NodeService nodes, TimeProvider tim
         var node = nodes.RecordBoot(
             new BootFacts(mac, client.MachineId?.ToString(), null, null, null, null, null),
             NodeEventKind.Dhcp,
-            $"DHCP: firmware {(client.IsHttpClient ? "HTTP" : "PXE")} boot request (arch {arch ?? "unknown"}) -> {bootFile ?? "no boot file"}");
+            $"{(client.IsIpv6 ? "DHCPv6" : "DHCP")}: firmware {(client.IsHttpClient ? "HTTP" : "PXE")} boot request (arch {arch ?? "unknown"}) -> {bootFile ?? "no boot file"}");
         nodes.MarkBootStarted(node, at);
         if (client.RelayAgentInformation is { } relay)
         {

@@ -23,6 +23,7 @@ public sealed partial class Dhcp6Listener(
     Dhcp6Settings settings,
     KldloadSettings kldload,
     IDhcpBootPolicy bootPolicy,
+    Dhcp6Leases leases,
     TimeProvider time,
     ILogger<Dhcp6Listener> logger) : IHostedService, IDisposable
 {
@@ -111,6 +112,7 @@ public sealed partial class Dhcp6Listener(
             FlushFailed = e => Log.FlushFailed(logger, e.Message),
         };
         Dhcp6Metrics.Register(this);
+        leases.Publish(Engine);
         _transport.Start();
         _loop = Task.Run(() => server.RunAsync(_stop.Token));
         Readiness.MarkBound();
@@ -120,6 +122,7 @@ public sealed partial class Dhcp6Listener(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        leases.Publish(null);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

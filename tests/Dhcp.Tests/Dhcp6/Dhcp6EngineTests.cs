@@ -314,14 +314,53 @@ public class Dhcp6EngineTests
     }
 
     [Fact]
-    public void UefiPxeClient_Arch7_GetsTftpUrlToTheServerAddress_AndPxeVendorClass()
+    public void UefiPxeClient_Arch7_GetsTftpUrlToTheServerAddress_WithoutPxeVendorClassInFullMode()
     {
+        // An address, a boot file URL and no PXEClient: EDK2's "DHCP only with boot file" offer, complete
+        // by itself (with PXEClient it would ask a boot server on UDP 4011 for the file again).
         var f = new Engine6Fixture();
         var advertise = f.Answer(Engine6Fixture.Message(Dhcp6MessageType.Solicit, 1, UefiPxe(7)));
         Assert.Equal("tftp://[fd00:10::1]/ipxe.efi", advertise.Options.BootFileUrl);
-        Assert.Equal(VendorClass.EnterpriseIntel, advertise.Options.VendorClass!.EnterpriseNumber);
-        Assert.True(advertise.Options.VendorClass.IsPxeClient);
+        Assert.Null(advertise.Options.VendorClass);
         Assert.Single(advertise.Options.IaNas[0].Options.IaAddresses);
+    }
+
+    [Fact]
+    public void UefiPxeClient_DuidUuidFromEui64LinkLocal_LeaseRecordsTheMacOfTheLinkLocalAddress()
+    {
+        // EDK2's PXE client names itself by DUID-UUID (type 4), which carries no MAC; its link-local
+        // address is the MAC's modified EUI-64 (52:54:00:e2:e6:21 -> 5054:00ff:fee2:e621, U/L bit flipped).
+        var f = new Engine6Fixture();
+        var from = new IPEndPoint(IPAddress.Parse("fe80::5054:ff:fee2:e621"), Dhcp6Engine.ClientPort);
+        byte[] duidUuid = [0, 4, .. Guid.Parse("8c1f52a4-63e0-4c6e-9d0c-0e5c1f2b3a4d").ToByteArray()];
+        void AsUefi(Dhcp6Message m)
+        {
+            UefiPxe(7)(m);
+            m.Options.Set(Dhcp6OptionCode.ClientId, duidUuid);
+        }
+
+        var advertise = f.Answer(Engine6Fixture.Message(Dhcp6MessageType.Solicit, 7, AsUefi), from);
+        var offered = advertise.Options.IaNas[0].Options.IaAddresses[0].Address;
+        var reply = f.Answer(Engine6Fixture.Message(Dhcp6MessageType.Request, 7, AsUefi, offered), from);
+
+        Assert.Equal(offered, reply.Options.IaNas[0].Options.IaAddresses[0].Address);
+        var lease = Assert.Single(f.Engine.Leases, l => l.Address.Equals(offered));
+        Assert.Equal("52:54:00:e2:e6:21", lease.HardwareAddress);
+    }
+
+    [Theory]
+    [InlineData("fe80::5054:ff:fee2:e621", false, "52:54:00:e2:e6:21")]
+    [InlineData("fe80::1", false, "")] // not an EUI-64 identifier: no MAC guessed
+    [InlineData("fd00:10::5054:ff:fee2:e621", false, "")] // not link-local
+    [InlineData("fe80::5054:ff:fee2:e621", true, "")] // relayed: the source is the relay, not the client
+    public void MacOf_DuidWithoutMac_OnlyFromTheEui64LinkLocalSourceOfAnOnLinkClient(string source, bool relayed, string expected)
+    {
+        var m = Engine6Fixture.Message(Dhcp6MessageType.Solicit, 1, m => m.Options.Set(Dhcp6OptionCode.ClientId, [0, 4, .. new byte[16]]));
+        IReadOnlyList<Dhcp6RelayMessage> relays = relayed
+            ? [new Dhcp6RelayMessage { MessageType = Dhcp6MessageType.RelayForward, LinkAddress = IPAddress.Parse("fd00:20::1"), PeerAddress = IPAddress.Parse(source) }]
+            : [];
+
+        Assert.Equal(expected, Dhcp6Engine.MacOf(new Dhcp6Envelope(relays, m), new IPEndPoint(IPAddress.Parse(source), Dhcp6Engine.ClientPort)));
     }
 
     [Fact]

@@ -74,6 +74,23 @@ public sealed partial class Dhcp6PeerTests
         Assert.Equal("1", Metric(metrics, "kldload_dhcp6_packets_sent_total{type=\"advertise\"}"));
         Assert.Equal("1", Metric(metrics, "kldload_dhcp6_packets_sent_total{type=\"reply\"}"));
 
+        // The operator sees the lease: `kldload leases list6` over the admin API, with the MAC from the DUID-LLT.
+        var (_, clientMac) = await lab.RunAsync(lab.ClientNs, Bounded, "cat", $"/sys/class/net/{lab.ClientIf}/address");
+        var (listed, list6) = await server.CliAsync(lab, lab.ServerNs, "leases", "list6", "--json");
+        Assert.True(listed == 0, list6);
+        using (var page = System.Text.Json.JsonDocument.Parse(list6))
+        {
+            Assert.Equal(1, page.RootElement.GetProperty("total").GetInt32());
+            var shown6 = page.RootElement.GetProperty("leases")[0];
+            Assert.Equal(address, shown6.GetProperty("address").GetString());
+            Assert.Equal("Active", shown6.GetProperty("state").GetString());
+            Assert.Equal(clientMac.Trim(), shown6.GetProperty("mac").GetString());
+        }
+
+        var (status, body) = await server.ApiAsync(lab, lab.ServerNs, "GET", "/api/v1/leases6?state=Bogus");
+        Assert.Equal(422, status);
+        Assert.Contains("Declined", body, StringComparison.Ordinal);
+
         // Release: dhclient stops its daemon and sends RELEASE; the binding is given up.
         (code, output) = await lab.RunAsync(lab.ClientNs, Bounded, "dhclient", ["-6", "-r", "-v", .. files, lab.ClientIf]);
         Assert.True(code == 0, output);
@@ -116,6 +133,59 @@ public sealed partial class Dhcp6PeerTests
         var metrics = await server.MetricsAsync(lab, lab.ServerNs);
         Assert.Equal("150", Metric(metrics, "kldload_dhcp6_leases_active"));
         Assert.Equal(reply.Received.ToString(System.Globalization.CultureInfo.InvariantCulture), Metric(metrics, "kldload_dhcp6_packets_sent_total{type=\"reply\"}"));
+    }
+
+    /// <summary>
+    /// Issue 21's durability on IPv6, as the DHCPv4 journal test does it: perfdhcp -6 (SOLICIT, ADVERTISE,
+    /// REQUEST, REPLY) from 220 DUIDs into a pool of 241 addresses, kldload killed with SIGKILL in the
+    /// middle of it and started again from its journal; a second run with the same DUIDs. Every REPLY
+    /// tcpdump saw granting an address is in leases6.journal with that client, and no address was ever
+    /// granted to two clients.
+    /// </summary>
+    [Fact]
+    public async Task Perfdhcp6_KillDashNineMidRunAndRestart_NoRepliedLeaseLostNorGrantedTwice()
+    {
+        using var lab = new NetworkLab();
+        NetworkLab.EnableIpv6(lab.ServerNs, lab.ServerIf, $"{Prefix(lab, 0)}1/64");
+        NetworkLab.EnableIpv6(lab.ClientNs, lab.ClientIf, $"{Prefix(lab, 0)}2/64");
+        var data = Path.Combine(lab.TempDir, "var");
+        var settings = FullMode(lab, 0x10, 0x100);
+        var server = await StartAsync(lab, data, settings);
+        var pcap = Path.Combine(lab.TempDir, "replies6.pcap");
+        var tcpdump = lab.Start(lab.ClientNs, "tcpdump", "-i", lab.ClientIf, "-U", "-n", "-w", pcap, "udp", "port", "546");
+        await tcpdump.WaitForOutputAsync(new Regex("listening on"), TimeSpan.FromSeconds(20));
+
+        string[] Perf(int seconds) => ["-6", "-l", lab.ClientIf, "-r", "150", "-R", "220", "-p", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2000000"];
+        var load = lab.Start(lab.ClientNs, "perfdhcp", Perf(6));
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        server.Process.Kill();
+        var restarted = await StartAsync(lab, data, settings);
+        await load.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        var (code, output) = await lab.RunAsync(lab.ClientNs, TimeSpan.FromSeconds(60), "perfdhcp", Perf(3));
+        Assert.True(code == 0, output);
+        Assert.Equal(0, PerfStats(output, "REQUEST-REPLY").Rejected);
+
+        tcpdump.Signal("INT");
+        await tcpdump.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        restarted.Process.Kill();
+
+        var grants = PcapReplies.ReadDhcp6(pcap)
+            .Where(m => m.MessageType == Dhcp6MessageType.Reply && m.Options.ClientId is not null)
+            .SelectMany(m => m.Options.IaNas.SelectMany(ia => ia.Options.IaAddresses).Where(a => a.ValidLifetime > 0).Select(a => (a.Address, Client: m.Options.ClientId!.ToString())))
+            .ToList();
+        Assert.True(grants.Count > 300, $"only {grants.Count} granting REPLYs captured");
+        var doubled = grants.GroupBy(g => g.Address).Where(g => g.Select(x => x.Client).Distinct().Count() > 1).ToList();
+        Assert.True(doubled.Count == 0, "granted to two clients: " + string.Join("; ", doubled.Select(g => $"{g.Key}: {string.Join(",", g.Select(x => x.Client).Distinct())}")));
+
+        using var store = Dhcp6LeaseJournalStore.Open(Path.Combine(data, "leases6.journal"));
+        var leases = store.LoadAll().ToDictionary(l => l.Address);
+        foreach (var (address, client) in grants.Distinct())
+        {
+            Assert.True(leases.TryGetValue(address, out var lease), $"{address} replied to {client} is not in leases6.journal");
+            Assert.Equal(client, lease.ClientDuid);
+            Assert.Equal(DhcpLeaseState.Active, lease.State);
+        }
     }
 
     [Fact]
@@ -199,7 +269,8 @@ public sealed partial class Dhcp6PeerTests
         Assert.Equal(Dhcp6MessageType.Advertise, advertise.MessageType);
         Assert.Equal(0x5eb007u, advertise.TransactionId);
         Assert.Equal(Address(lab, 0, 0x100), advertise.Options.IaNas[0].Options.IaAddresses[0].Address.ToString());
-        Assert.True(advertise.Options.VendorClass?.IsPxeClient, "no PXEClient vendor class: UEFI would not take this as a PXE offer");
+        // No PXEClient in a full answer: with it, EDK2 would ask a boot server on UDP 4011 for the file again.
+        Assert.Null(advertise.Options.VendorClass);
         var url = new Uri(advertise.Options.BootFileUrl!);
         Assert.Equal($"tftp://[{Address(lab, 0, 1)}]/snponly.efi", url.OriginalString);
 

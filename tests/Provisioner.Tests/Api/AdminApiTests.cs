@@ -191,10 +191,25 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Leases6_Dhcp6Off_Are409NamingTheSetting()
+    {
+        foreach (var r in new[]
+        {
+            await _host.Admin.GetAsync(new Uri("/api/v1/leases6", UriKind.Relative)),
+            await _host.Admin.GetAsync(new Uri("/api/v1/leases6/fd00:77::100", UriKind.Relative)),
+        })
+        {
+            Assert.Equal(HttpStatusCode.Conflict, r.StatusCode);
+            Assert.Contains("Dhcp6:Mode", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task OpenApiDocument_ListsAdminRoutes()
     {
         var doc = await _host.Http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative));
         Assert.Contains("/api/v1/nodes/{id}/reimage", doc, StringComparison.Ordinal);
         Assert.Contains("/api/v1/leases/{address}", doc, StringComparison.Ordinal);
+        Assert.Contains("/api/v1/leases6/{address}", doc, StringComparison.Ordinal);
     }
 }

@@ -316,6 +316,51 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         Assert.Equal(leases[2].RelayAgentInformation, back[2].RelayAgentInformation);
     }
 
+    [Fact]
+    public async Task Restore_OfflineBackupWithDhcp6Journal_EveryLeaseBackWithItsLatestState()
+    {
+        // A stopped service's leases6.journal: three addresses, the second released after it was
+        // bound (two records for one address; the backup keeps the latest), the third relayed.
+        var host = await StartAsync(Source);
+        await host.DisposeAsync();
+        Kldload.Dhcp.Dhcp6.Server.Dhcp6Lease Lease(int n, Kldload.Dhcp.Server.DhcpLeaseState state) => new()
+        {
+            Address = IPAddress.Parse($"fd00:77::{0x100 + n:x}"),
+            ClientDuid = $"00:03:00:01:52:54:00:b6:01:{n:x2}",
+            Iaid = (uint)n,
+            HardwareAddress = $"52:54:00:b6:01:{n:x2}",
+            State = state,
+            Expires = DateTimeOffset.FromUnixTimeMilliseconds(1_900_000_000_000),
+            RelayLinkAddress = n == 3 ? IPAddress.Parse("fd00:20::1") : null,
+            InterfaceId = n == 3 ? [1, 2, 3] : null,
+        };
+        using (var store = Kldload.Dhcp.Dhcp6.Leases.Dhcp6LeaseJournalStore.Open(Path.Combine(Source, "leases6.journal")))
+        {
+            store.Save(Lease(1, Kldload.Dhcp.Server.DhcpLeaseState.Active));
+            store.Save(Lease(2, Kldload.Dhcp.Server.DhcpLeaseState.Active));
+            store.Flush();
+            store.Save(Lease(2, Kldload.Dhcp.Server.DhcpLeaseState.Released));
+            store.Save(Lease(3, Kldload.Dhcp.Server.DhcpLeaseState.Active));
+            store.Flush();
+        }
+
+        var file = Path.Combine(_dir, "leases6.age");
+        var backup = await CliAsync("backup", "--offline", "-o", file, "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
+        Assert.True(backup.Code == 0, backup.Stderr);
+        var target = Path.Combine(_dir, "restored6");
+        var restore = await CliAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
+        Assert.True(restore.Code == 0, restore.Stderr);
+
+        using var restored = Kldload.Dhcp.Dhcp6.Leases.Dhcp6LeaseJournalStore.Open(Path.Combine(target, "leases6.journal"));
+        var back = restored.LoadAll().OrderBy(l => l.Iaid).ToList();
+        Assert.Equal(
+            [(1u, "52:54:00:b6:01:01", Kldload.Dhcp.Server.DhcpLeaseState.Active), (2u, "52:54:00:b6:01:02", Kldload.Dhcp.Server.DhcpLeaseState.Released), (3u, "52:54:00:b6:01:03", Kldload.Dhcp.Server.DhcpLeaseState.Active)],
+            back.Select(l => (l.Iaid, l.HardwareAddress, l.State)));
+        Assert.Equal(IPAddress.Parse("fd00:20::1"), back[2].RelayLinkAddress);
+        Assert.Equal([1, 2, 3], back[2].InterfaceId);
+        Assert.Equal(3, restored.JournalRecords); // compacted: one record per address
+    }
+
     private static Task<TestHost> StartAsync(string dataDir, params string[] overrides) =>
         TestHost.StartAsync(dataDir, null, ["--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab", .. overrides]);
 

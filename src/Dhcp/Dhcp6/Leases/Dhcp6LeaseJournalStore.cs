@@ -225,27 +225,37 @@ public sealed class Dhcp6LeaseJournalStore : IDhcp6LeaseStore
         }
     }
 
+    /// <summary>
+    /// Writes <paramref name="leases"/> as a whole journal (header, one record each) to
+    /// <paramref name="output"/>: what compaction writes, and what a backup carries.
+    /// </summary>
+    public static void WriteJournal(Stream output, IEnumerable<Dhcp6Lease> leases)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(leases);
+        Span<byte> header = stackalloc byte[HeaderLength];
+        Magic.CopyTo(header);
+        header[Magic.Length] = Version;
+        output.Write(header);
+        var buffer = new byte[4096];
+        foreach (var lease in leases)
+        {
+            Dhcp6LeaseRecordCodec.TryMeasure(lease, out var n);
+            if (buffer.Length < n)
+            {
+                buffer = new byte[n];
+            }
+
+            output.Write(buffer, 0, Dhcp6LeaseRecordCodec.Write(lease, buffer));
+        }
+    }
+
     private void Rewrite(IEnumerable<Dhcp6Lease> leases)
     {
         var tmp = _path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            Span<byte> header = stackalloc byte[HeaderLength];
-            Magic.CopyTo(header);
-            header[Magic.Length] = Version;
-            fs.Write(header);
-            var buffer = new byte[4096];
-            foreach (var lease in leases)
-            {
-                Dhcp6LeaseRecordCodec.TryMeasure(lease, out var n);
-                if (buffer.Length < n)
-                {
-                    buffer = new byte[n];
-                }
-
-                fs.Write(buffer, 0, Dhcp6LeaseRecordCodec.Write(lease, buffer));
-            }
-
+            WriteJournal(fs, leases);
             fs.Flush(flushToDisk: true);
         }
 

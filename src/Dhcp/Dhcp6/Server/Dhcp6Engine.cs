@@ -88,6 +88,16 @@ public sealed class Dhcp6Engine
         }
     }
 
+    /// <summary>The lease record of <paramref name="address"/> (any state), or null.</summary>
+    public Dhcp6Lease? Find(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        lock (_lock)
+        {
+            return _byAddress.GetValueOrDefault(address);
+        }
+    }
+
     /// <summary>Leases bound to a client now.</summary>
     public int ActiveLeaseCount
     {
@@ -184,7 +194,7 @@ public sealed class Dhcp6Engine
     private Dhcp6Outcome HandleProxy(Dhcp6Envelope envelope, IPEndPoint source)
     {
         var request = envelope.Message;
-        var client = BootClientOf(envelope);
+        var client = BootClientOf(envelope, source);
         if (!client.IsBootClient)
         {
             return Ignored(Dhcp6DropReason.NotBootClient, envelope);
@@ -219,7 +229,7 @@ public sealed class Dhcp6Engine
         {
             var info = StartReply(request, Dhcp6MessageType.Reply);
             AddCommonOptions(info, request, subnetIndex is { } si ? _options.Subnets[si] : null);
-            AddBootOptions(info, BootClientOf(envelope));
+            AddBootOptions(info, BootClientOf(envelope, source));
             return Send(envelope, source, info, durable: false);
         }
 
@@ -242,23 +252,23 @@ public sealed class Dhcp6Engine
                         reply.Options.Add(Dhcp6OptionCode.RapidCommit, []);
                     }
 
-                    AssignAll(envelope, index, subnet, duid, now, reply, commit, renewOnly: false);
+                    AssignAll(envelope, source, index, subnet, duid, now, reply, commit, renewOnly: false);
                     AddCommonOptions(reply, request, subnet);
-                    AddBootOptions(reply, BootClientOf(envelope));
+                    AddBootOptions(reply, BootClientOf(envelope, source));
                     return Send(envelope, source, reply, durable: commit);
                 }
 
             case Dhcp6MessageType.Request or Dhcp6MessageType.Rebind or Dhcp6MessageType.Renew:
                 {
                     var reply = StartReply(request, Dhcp6MessageType.Reply);
-                    var any = AssignAll(envelope, index, subnet, duid, now, reply, commit: true, renewOnly: request.MessageType == Dhcp6MessageType.Renew);
+                    var any = AssignAll(envelope, source, index, subnet, duid, now, reply, commit: true, renewOnly: request.MessageType == Dhcp6MessageType.Renew);
                     if (request.MessageType == Dhcp6MessageType.Rebind && !any)
                     {
                         return Ignored(Dhcp6DropReason.NoBinding, envelope);
                     }
 
                     AddCommonOptions(reply, request, subnet);
-                    AddBootOptions(reply, BootClientOf(envelope));
+                    AddBootOptions(reply, BootClientOf(envelope, source));
                     return Send(envelope, source, reply, durable: true);
                 }
 
@@ -327,11 +337,11 @@ public sealed class Dhcp6Engine
     /// client for <see cref="Dhcp6ServerOptions.AdvertiseHoldTime"/>. With <paramref name="renewOnly"/>
     /// only an existing binding is extended (RFC 8415 section 18.3.4). Returns true when any IA got an address.
     /// </summary>
-    private bool AssignAll(Dhcp6Envelope envelope, int subnetIndex, Dhcp6Subnet subnet, Duid duid, DateTimeOffset now, Dhcp6Message reply, bool commit, bool renewOnly)
+    private bool AssignAll(Dhcp6Envelope envelope, IPEndPoint source, int subnetIndex, Dhcp6Subnet subnet, Duid duid, DateTimeOffset now, Dhcp6Message reply, bool commit, bool renewOnly)
     {
         var request = envelope.Message;
         var duidText = duid.ToString();
-        var mac = MacOf(envelope);
+        var mac = MacOf(envelope, source);
         var any = false;
         foreach (var ia in request.Options.IaNas)
         {
@@ -572,9 +582,15 @@ public sealed class Dhcp6Engine
 
     /// <summary>
     /// Adds OPTION_BOOTFILE_URL for a boot client, and OPTION_VENDOR_CLASS (enterprise 343,
-    /// <c>PXEClient</c> or <c>HTTPClient</c>): UEFI's PXE driver takes an offer as a PXE offer only when
-    /// that vendor class is in it. A boot file name is made a <c>tftp://[server]/name</c> URL (RFC 5970
-    /// section 3.1, RFC 3617). Returns false when the policy gives this client nothing.
+    /// <c>PXEClient</c> or <c>HTTPClient</c>). A boot file name is made a <c>tftp://[server]/name</c> URL
+    /// (RFC 5970 section 3.1, RFC 3617). Returns false when the policy gives this client nothing.
+    /// <para>
+    /// In Full mode <c>PXEClient</c> is left out: UEFI's PXE driver (EDK2 <c>PxeBcDhcp6.c</c>) takes an
+    /// offer with an address and <c>PXEClient</c> as a "DHCP + BINL" offer and then asks a PXE boot
+    /// server on UDP 4011 of the boot URL's host for the file again, while an offer with an address and a
+    /// boot file URL but no <c>PXEClient</c> is complete by itself. A proxy answer (no address) needs
+    /// <c>PXEClient</c> to be taken as a PXE offer at all.
+    /// </para>
     /// </summary>
     private bool AddBootOptions(Dhcp6Message reply, BootClient client)
     {
@@ -592,7 +608,7 @@ public sealed class Dhcp6Engine
             ? answer.BootFile
             : $"tftp://[{_options.ServerAddress}]/{answer.BootFile.TrimStart('/')}";
         reply.Options.Add(Dhcp6OptionCode.BootFileUrl, Encoding.UTF8.GetBytes(url));
-        if (answer.VendorClass is { } vendor)
+        if (answer.VendorClass is { } vendor && !(vendor == "PXEClient" && _options.Mode == Dhcp6ServerMode.Full))
         {
             reply.Options.Add(Dhcp6OptionCode.VendorClass, new VendorClass(VendorClass.EnterpriseIntel, [Encoding.ASCII.GetBytes(vendor)]).ToArray());
         }
@@ -601,14 +617,15 @@ public sealed class Dhcp6Engine
     }
 
     /// <summary>What the boot policy needs to know, read from DHCPv6 options (RFC 5970 sections 3.3, 3.4).</summary>
-    private static BootClient BootClientOf(Dhcp6Envelope envelope)
+    private static BootClient BootClientOf(Dhcp6Envelope envelope, IPEndPoint source)
     {
         var options = envelope.Message.Options;
         var vendor = options.VendorClass;
         var arches = options.ClientArchitectures;
         return new BootClient
         {
-            HardwareAddress = MacOf(envelope),
+            HardwareAddress = MacOf(envelope, source),
+            IsIpv6 = true,
             Architecture = arches.Count > 0 ? arches[0] : null,
             IsPxeClient = vendor?.IsPxeClient == true,
             IsHttpClient = vendor?.IsHttpClient == true,
@@ -617,13 +634,27 @@ public sealed class Dhcp6Engine
         };
     }
 
-    /// <summary>The client's MAC: from its DUID (LL or LLT), else from the first-hop relay's RFC 6939 option; empty when neither has one.</summary>
-    private static string MacOf(Dhcp6Envelope envelope)
+    /// <summary>
+    /// The client's MAC: from its DUID (LL or LLT), else from the first-hop relay's RFC 6939 option,
+    /// else, for a client on our link, from the modified EUI-64 interface identifier of its link-local
+    /// source address (RFC 4291 appendix A; UEFI's PXE client identifies itself by DUID-UUID but forms its
+    /// link-local address from the MAC); empty when none has one.
+    /// </summary>
+    internal static string MacOf(Dhcp6Envelope envelope, IPEndPoint source)
     {
         var mac = envelope.Message.Options.ClientId?.MacAddress;
         if (mac is null && envelope.FirstHopRelay?.Options.ClientLinkLayerAddress is { HardwareType: Duid.HardwareTypeEthernet, Address.Length: 6 } lla)
         {
             mac = lla.Address;
+        }
+
+        if (mac is null && envelope.Relays.Count == 0 && source.Address.IsIPv6LinkLocal)
+        {
+            var b = source.Address.GetAddressBytes();
+            if (b[11] == 0xFF && b[12] == 0xFE)
+            {
+                mac = [(byte)(b[8] ^ 0x02), b[9], b[10], b[13], b[14], b[15]];
+            }
         }
 
         return mac is null ? string.Empty : string.Join(':', mac.Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));

@@ -378,7 +378,8 @@ public static class EvidenceAppraisal
         {
             var why = secureBoot is null
                 ? "Attestation:RequireSecureBoot is true but PCR 7 is not in Attestation:Pcrs, so Secure Boot cannot be checked"
-                : $"PCR 7 shows Secure Boot {(secureBoot.Enabled == false ? "off (the SecureBoot variable was measured as 0 or not at all)" : "unmeasured")} and Secure Boot is required (Attestation:RequireSecureBoot or the node's profile)";
+                : (secureBoot.Enabled == false ? "PCR 7 shows Secure Boot off (the SecureBoot variable was measured as 0 or not at all)" : "PCR 7 has no Secure Boot measurements at all")
+                    + " and Secure Boot is required (Attestation:RequireSecureBoot or the node's profile)";
             return Fails("secure-boot-off", why) with { SecureBoot = secureBoot };
         }
 

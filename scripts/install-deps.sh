@@ -21,6 +21,8 @@ packages=(
   wireguard-tools wireguard-go
   # virtual machines for the end-to-end tier
   qemu-system-x86 qemu-utils ovmf ipxe
+  # the signed boot path (Boot:Loader=grub): Debian's shim (Microsoft-signed) and GRUB network image (Debian-signed)
+  shim-signed grub-efi-amd64-signed
   # live image builder (images/build.sh): depmod/modprobe -d, cpio, readelf
   kmod cpio binutils
   # backup archives: age and age-keygen cross-check the age format

@@ -11,6 +11,7 @@ internal static class LogEvents
     public const int HostStarted = 1;
     public const int HostStopped = 2;
     public const int TftpRootMissing = 3;
+    public const int SignedLoaderMissing = 4;
 
     // Boot scripts
     public const int BootScript = 300;

@@ -383,19 +383,30 @@ internal sealed class BootLab : IAsyncDisposable
             "-chardev", $"socket,id=chrtpm,path={sock}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
             "-netdev", $"tap,id=n0,ifname={tap},script=no,downscript=no",
         ];
-        if (firmware == Firmware.Ovmf)
+        if (firmware is Firmware.Ovmf or Firmware.OvmfSecureBoot)
         {
-            // Each VM gets its own copy of the variable store: OVMF writes its boot entries there.
-            var vars = Path.Combine(state, "OVMF_VARS.fd");
+            // Each VM gets its own copy of the variable store: OVMF writes its boot entries there. The
+            // Secure Boot build needs SMM (the variable store is only writable from SMM, so the OS cannot
+            // change the keys) and the Microsoft-keys store (PK/KEK/db enrolled, Secure Boot on).
+            var secure = firmware == Firmware.OvmfSecureBoot;
+            var vars = Path.Combine(state, secure ? "OVMF_VARS.ms.fd" : "OVMF_VARS.fd");
             if (!File.Exists(vars))
             {
-                File.Copy(Path.Combine(OvmfDirectory, "OVMF_VARS_4M.fd"), vars);
+                File.Copy(Path.Combine(OvmfDirectory, secure ? "OVMF_VARS_4M.ms.fd" : "OVMF_VARS_4M.fd"), vars);
+            }
+
+            if (secure)
+            {
+                args.AddRange(["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on", "-global", "ICH9-LPC.disable_s3=1"]);
+            }
+            else
+            {
+                args.AddRange(["-machine", "q35"]);
             }
 
             args.AddRange(
             [
-                "-machine", "q35",
-                "-drive", $"if=pflash,format=raw,unit=0,readonly=on,file={Path.Combine(OvmfDirectory, "OVMF_CODE_4M.fd")}",
+                "-drive", $"if=pflash,format=raw,unit=0,readonly=on,file={Path.Combine(OvmfDirectory, secure ? "OVMF_CODE_4M.secboot.fd" : "OVMF_CODE_4M.fd")}",
                 "-drive", $"if=pflash,format=raw,unit=1,file={vars}",
                 "-device", "tpm-crb,tpmdev=tpm0",
                 // On the IPv6-only segment the firmware's PXE over IPv4 would only time out first.
@@ -817,6 +828,12 @@ internal enum Firmware
 
     /// <summary>OVMF (UEFI) with the NIC's option ROM off: its own PXE client loads ipxe.efi over TFTP.</summary>
     Ovmf,
+
+    /// <summary>
+    /// OVMF's Secure Boot build (SMM, <c>OVMF_CODE_4M.secboot.fd</c>) with a copy of <c>OVMF_VARS_4M.ms.fd</c>
+    /// (Microsoft keys enrolled, Secure Boot enforced); NIC option ROM off, as <see cref="Ovmf"/>.
+    /// </summary>
+    OvmfSecureBoot,
 }
 
 /// <summary>What the VM is made of (QEMU's defaults for the E2E boots unless a test says otherwise).</summary>

@@ -45,6 +45,12 @@ public sealed record NodeView(
     /// <summary>Whether PCR 9 of the last attested boot measured the kernel command line kldload served.</summary>
     public bool? CommandLineMeasured { get; init; }
 
+    /// <summary>Whether PCR 7 of the last attested boot showed Secure Boot on.</summary>
+    public bool? SecureBoot { get; init; }
+
+    /// <summary>The authorities PCR 7 says verified what the last attested boot started.</summary>
+    public IReadOnlyList<string>? SecureBootSigners { get; init; }
+
     /// <summary>Whether PCR 9 of the last attested boot measured the initrd kldload served.</summary>
     public bool? InitrdMeasured { get; init; }
 
@@ -102,6 +108,8 @@ public sealed record NodeView(
         {
             Location = n.Location?.Describe() is { Length: > 0 } where ? where : null,
             CommandLineMeasured = n.CommandLineMeasured,
+            SecureBoot = n.SecureBoot,
+            SecureBootSigners = n.SecureBootSigners,
             InitrdMeasured = n.InitrdMeasured,
             PinnedPcrs = n.PinnedPcrs,
             ConfigurationPcrs = n.ConfigurationPcrs,

@@ -99,6 +99,8 @@ internal static class ProvenRecord
         n.KernelMeasured = session.KernelMeasured;
         n.RepinPending = false;
         n.CommandLineMeasured = session.CommandLineMeasured;
+        n.SecureBoot = session.SecureBoot;
+        n.SecureBootSigners = session.SecureBootSigners;
         n.InitrdMeasured = session.InitrdMeasured;
         n.ConfigurationPcrs = session.ConfigurationPcrs;
         if (n.PinnedPcrs is not { Count: > 0 } || session.Drift is not null)

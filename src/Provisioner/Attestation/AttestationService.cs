@@ -95,11 +95,12 @@ public sealed class AttestationService(
             var fingerprint = Identify(evidence);
             // Read-only: whether the EK is revoked, which record it would land on, for its approval and
             // its policy (one read transaction: one opening of the shared database, not one per lookup).
-            var (isRevoked, revokedWhy, candidate, token, enrollment) = nodes.Atomically(() =>
+            var (isRevoked, revokedWhy, candidate, token, enrollment, requireSecureBoot) = nodes.Atomically(() =>
             {
                 var isRevoked = revoked.IsRevoked(fingerprint, out var why);
                 var candidate = identities.Candidate(session.NodeId, fingerprint);
-                return (isRevoked, why, candidate, tokens.Find(session.BootToken), identities.PolicyFor(candidate));
+                return (isRevoked, why, candidate, tokens.Find(session.BootToken), identities.PolicyFor(candidate),
+                    identities.RequireSecureBootFor(candidate ?? nodes.Store.Get(session.NodeId)));
             });
             if (isRevoked)
             {
@@ -108,7 +109,7 @@ public sealed class AttestationService(
 
             var own = candidate is not null && candidate.EkFingerprint == fingerprint;
             var history = new AppraisalHistory(own && candidate!.EkApproved, own ? candidate!.PinnedPcrs : null);
-            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, enrollment, _ekRoots.Value, settings.FirmwareDrift);
+            var policy = new AppraisalPolicy(settings.Pcrs, settings.RequireMeasuredKernel, enrollment, _ekRoots.Value, settings.FirmwareDrift, requireSecureBoot);
             var served = new ServedBoot(token?.KernelAuthenticodeDigest, token?.LoadOptions, token?.InitrdDigest) { LoaderDigests = loaders.Digests() };
             var verdict = EvidenceAppraisal.Appraise(evidence, session.Nonce, history, policy, served);
 
@@ -141,13 +142,15 @@ public sealed class AttestationService(
             session.Drift = verdict.Drift;
             session.Facts = evidence.CanonicalFacts is { } facts ? Encoding.UTF8.GetString(facts) : null;
             session.FactsBound = verdict.FactsBound;
+            session.SecureBoot = verdict.SecureBoot;
+            session.SecureBootSigners = [.. verdict.SecureBootSigners];
             nodes.Atomically(() =>
             {
                 sessions.Save(session);
                 if (nodes.Store.Get(session.NodeId) is { } named)
                 {
                     nodes.Record(named, NodeEventKind.Attestation,
-                        $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}); credential issued; nothing is applied until the TPM proves it holds the EK");
+                        $"quote checked (EK {fingerprint[..16]}, kernel {(verdict.KernelMeasured ? "measured" : "not measured")}, Secure Boot {(verdict.SecureBoot switch { true => "on", false => "off", _ => "unknown" })}{(verdict.SecureBootSigners.Count > 0 ? " (" + string.Join("; ", verdict.SecureBootSigners) + ")" : string.Empty)}); credential issued; nothing is applied until the TPM proves it holds the EK");
                 }
 
                 return true;

@@ -65,6 +65,12 @@ public sealed class AttestationSession
 
     public bool CommandLineMeasured { get; set; }
 
+    /// <summary>PCR 7's SecureBoot variable as measured in this boot; null when not appraised.</summary>
+    public bool? SecureBoot { get; set; }
+
+    /// <summary>The authorities PCR 7 says verified the images this boot started.</summary>
+    public List<string>? SecureBootSigners { get; set; }
+
     public bool InitrdMeasured { get; set; }
 
     public Dictionary<int, string>? FirmwarePcrs { get; set; }

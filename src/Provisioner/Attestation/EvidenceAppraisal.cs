@@ -27,7 +27,8 @@ public sealed record AppraisalPolicy(
     bool RequireMeasuredKernel,
     EnrollmentPolicy Enrollment,
     EkCertificateValidator? EkRoots,
-    FirmwareDrift FirmwareDrift = FirmwareDrift.Approve);
+    FirmwareDrift FirmwareDrift = FirmwareDrift.Approve,
+    bool RequireSecureBoot = false);
 
 /// <summary>What the inventory knows of this EK: whether it is approved, and the firmware PCRs pinned for it.</summary>
 public sealed record AppraisalHistory(bool EkApproved, IReadOnlyDictionary<int, string>? PinnedPcrs);
@@ -73,6 +74,12 @@ public sealed record QuoteVerdict(
 
     /// <summary>Whether the quote's qualifying data binds the facts sent (the new form); false for the older form or no facts.</summary>
     public bool FactsBound { get; init; }
+
+    /// <summary>PCR 7's <c>SecureBoot</c> variable as measured; null when the log (or PCR 7) was not appraised.</summary>
+    public bool? SecureBoot { get; init; }
+
+    /// <summary>The authorities PCR 7 says verified the images started (<see cref="SecureBootReport.Authorities"/>).</summary>
+    public IReadOnlyList<string> SecureBootSigners { get; init; } = [];
 }
 
 /// <summary>
@@ -125,6 +132,8 @@ public static class EvidenceAppraisal
             InitrdMeasured = boot.InitrdMeasured,
             FirmwarePcrs = firmware,
             ConfigurationPcrs = configuration,
+            SecureBoot = boot.SecureBoot?.Enabled,
+            SecureBootSigners = boot.SecureBoot?.Authorities ?? [],
         };
         if (boot.Reason is not null)
         {
@@ -324,6 +333,11 @@ public static class EvidenceAppraisal
     /// </summary>
     private static BootAppraisal AppraiseEventLog(QuoteEvidence evidence, AppraisalPolicy policy, ServedBoot served)
     {
+        if (evidence.EventLog is null && policy.RequireSecureBoot)
+        {
+            return Fails("secure-boot-off", "no measured-boot event log was sent, so PCR 7 cannot show Secure Boot on, and Secure Boot is required (Attestation:RequireSecureBoot or the node's profile)");
+        }
+
         if (evidence.EventLog is null)
         {
             return policy.Enrollment == EnrollmentPolicy.Lab
@@ -353,12 +367,34 @@ public static class EvidenceAppraisal
             }
         }
 
+        // PCR 7 (replayed above when quoted): Secure Boot on or off, and who signed what was started.
+        var secureBoot = policy.Pcrs.Contains(7) ? SecureBootReport.FromLog(log) : null;
+        if (secureBoot is { Problems.Count: > 0 })
+        {
+            return Fails("malformed-secure-boot-events", string.Join("; ", secureBoot.Problems)) with { SecureBoot = secureBoot };
+        }
+
+        if (policy.RequireSecureBoot && secureBoot?.Enabled != true)
+        {
+            var why = secureBoot is null
+                ? "Attestation:RequireSecureBoot is true but PCR 7 is not in Attestation:Pcrs, so Secure Boot cannot be checked"
+                : (secureBoot.Enabled == false ? "PCR 7 shows Secure Boot off (the SecureBoot variable was measured as 0 or not at all)" : "PCR 7 has no Secure Boot measurements at all")
+                    + " and Secure Boot is required (Attestation:RequireSecureBoot or the node's profile)";
+            return Fails("secure-boot-off", why) with { SecureBoot = secureBoot };
+        }
+
         var (commandLine, initrd, pcr9Reason, pcr9Detail) = policy.Pcrs.Contains(9) ? AppraisePcr9(log, served) : (false, false, null, null);
         if (pcr9Reason is not null)
         {
-            return Fails(pcr9Reason, pcr9Detail!);
+            return Fails(pcr9Reason, pcr9Detail!) with { SecureBoot = secureBoot };
         }
 
+        return AppraiseKernel(log, policy, served, commandLine, initrd) with { SecureBoot = secureBoot };
+    }
+
+    /// <summary>PCR 4: the kernel kldload served is the last EFI application, started by a loader kldload serves.</summary>
+    private static BootAppraisal AppraiseKernel(TcgEventLog log, AppraisalPolicy policy, ServedBoot served, bool commandLine, bool initrd)
+    {
         if (served.KernelAuthenticodeDigest is not { } kernel)
         {
             return NotMeasured(policy) with { CommandLineMeasured = commandLine, InitrdMeasured = initrd };
@@ -462,7 +498,10 @@ public static class EvidenceAppraisal
             ? Fails("kernel-not-measured", "the event log has no measurement of the kernel and Attestation:RequireMeasuredKernel is true")
             : new BootAppraisal(false, false, false, null, null);
 
-    private sealed record BootAppraisal(bool KernelMeasured, bool CommandLineMeasured, bool InitrdMeasured, string? Reason, string? Detail);
+    private sealed record BootAppraisal(bool KernelMeasured, bool CommandLineMeasured, bool InitrdMeasured, string? Reason, string? Detail)
+    {
+        public SecureBootReport? SecureBoot { get; init; }
+    }
 
     private static string Short(string hex) => hex.Length > 16 ? hex[..16] + "…" : hex;
 }

@@ -44,6 +44,20 @@ public sealed class NodeIdentities(NodeService nodes, BootPlanner planner, Attes
         return Trust(wanted) <= Trust(settings.EnrollmentPolicy) || profile.Match.IsOperatorSetOnly ? wanted : settings.EnrollmentPolicy;
     }
 
+    /// <summary>
+    /// Whether this node's boot must show Secure Boot on: the matching profile's <c>requireSecureBoot</c>,
+    /// else <c>Attestation:RequireSecureBoot</c>. A profile matching on facts may only turn it on.
+    /// </summary>
+    public bool RequireSecureBootFor(NodeRecord? node)
+    {
+        if (node is null || planner.MatchProfile(node) is not { RequireSecureBoot: { } wanted } profile)
+        {
+            return settings.RequireSecureBoot;
+        }
+
+        return wanted || profile.Match.IsOperatorSetOnly ? wanted : settings.RequireSecureBoot;
+    }
+
     private static int Trust(EnrollmentPolicy policy) => policy switch
     {
         EnrollmentPolicy.Approve => 0,

@@ -77,6 +77,7 @@ internal static class NodeCommands
                 var value = prop.GetValue(n) switch
                 {
                     null => "-",
+                    IReadOnlyList<string> signers when prop.Name == nameof(NodeView.SecureBootSigners) => string.Join("; ", signers),
                     JsonElement facts => facts.ValueKind == JsonValueKind.Null ? "-" : JsonSerializer.Serialize(facts, IndentedJson),
                     IReadOnlyList<string> l => string.Join(' ', l),
                     IReadOnlyDictionary<string, string> d => string.Join(", ", d.Select(kv => $"{kv.Key}={kv.Value}")),

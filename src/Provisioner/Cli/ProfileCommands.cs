@@ -5,6 +5,7 @@ using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
 using Spectre.Console;
+using Profile = Kldload.Provisioner.Inventory.Profile;
 
 namespace Kldload.Provisioner.Cli;
 

@@ -180,6 +180,8 @@ public static partial class KldloadHost
         builder.Services.AddRateLimiter(o => BootLanLimits.Configure(o, config.Limits));
         builder.Services.AddHostedService<DiscoveredExpiry>();
         builder.Services.AddSingleton<BootPlanner>();
+        builder.Services.AddSingleton<BootLoaderChoice>();
+        builder.Services.AddSingleton<BootScripts>();
         builder.Services.AddSingleton(IpxeTemplates.Load());
         builder.Services.AddSingleton<IBootImageSource, StoreBootImageSource>();
         builder.Services.AddSingleton<IImageReferenceSource, InventoryImageReferences>();
@@ -243,6 +245,11 @@ public static partial class KldloadHost
         if (config.Tftp.Enabled && config.Tftp.RootMissing)
         {
             Log.TftpRootMissing(log, config.Tftp.Root);
+        }
+
+        foreach (var (path, package) in MissingSignedLoaders(config, app.Services.GetRequiredService<IProfileStore>()))
+        {
+            Log.SignedLoaderMissing(log, path, package);
         }
 
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
@@ -318,6 +325,29 @@ public static partial class KldloadHost
         }).ExcludeFromDescription();
     }
 
+    /// <summary>
+    /// The signed loaders (<c>Boot:Grub</c>) that are missing while some node may be sent down the GRUB
+    /// path (<c>Boot:Loader=grub</c> or a profile's <c>loader</c>), each with the Debian package that installs it.
+    /// </summary>
+    internal static IEnumerable<(string Path, string Package)> MissingSignedLoaders(KldloadConfiguration config, IProfileStore profiles)
+    {
+        var used = config.Boot.Loader == BootLoaderKind.Grub || profiles.List().Any(p => p.Loader == BootLoaderKind.Grub);
+        if (!used || !config.Tftp.Enabled)
+        {
+            yield break;
+        }
+
+        if (!File.Exists(config.Boot.Grub.ShimX64))
+        {
+            yield return (config.Boot.Grub.ShimX64, "shim-signed");
+        }
+
+        if (!File.Exists(config.Boot.Grub.GrubX64))
+        {
+            yield return (config.Boot.Grub.GrubX64, "grub-efi-amd64-signed");
+        }
+    }
+
     internal static Serilog.ILogger CreateLogger(KldloadSettings settings)
     {
         var level = settings.LogLevel switch
@@ -350,6 +380,9 @@ public static partial class KldloadHost
 
         [LoggerMessage(EventId = LogEvents.HostStopped, Level = LogLevel.Information, Message = "kldload stopped cleanly")]
         public static partial void Stopped(Microsoft.Extensions.Logging.ILogger logger);
+
+        [LoggerMessage(EventId = LogEvents.SignedLoaderMissing, Level = LogLevel.Warning, Message = "Boot:Loader=grub (globally or in a profile) but {Path} is missing: install Debian's {Package} package or set Boot:Grub; UEFI x64 nodes on the signed path cannot boot")]
+        public static partial void SignedLoaderMissing(Microsoft.Extensions.Logging.ILogger logger, string path, string package);
 
         [LoggerMessage(EventId = LogEvents.TftpRootMissing, Level = LogLevel.Warning, Message = "Tftp:Root {Root} does not exist: install Debian's ipxe package or set Tftp:Root; only generated files are served over TFTP")]
         public static partial void TftpRootMissing(Microsoft.Extensions.Logging.ILogger logger, string root);

@@ -134,6 +134,12 @@ public sealed class NodeRecord
     /// <summary>Whether PCR 9 of the last attested boot measured the command line kldload served.</summary>
     public bool? CommandLineMeasured { get; set; }
 
+    /// <summary>Whether PCR 7 of the last attested boot showed Secure Boot on; null when not known.</summary>
+    public bool? SecureBoot { get; set; }
+
+    /// <summary>The authorities PCR 7 of the last attested boot says verified what was started (db, shim's vendor certificate, MOK).</summary>
+    public List<string>? SecureBootSigners { get; set; }
+
     /// <summary>Whether PCR 9 of the last attested boot measured the initrd kldload served (LoadFile2 loaders only).</summary>
     public bool? InitrdMeasured { get; set; }
 

@@ -107,6 +107,15 @@ public sealed class Profile
     /// <summary>Extra kernel arguments appended to the image's command line.</summary>
     public string? KernelArgs { get; set; }
 
+    /// <summary>Overrides <c>Boot:Loader</c> for the UEFI x64 nodes it matches (Ipxe, Grub); null = the global setting.</summary>
+    public Kldload.Provisioner.Boot.BootLoaderKind? Loader { get; set; }
+
+    /// <summary>
+    /// Overrides <c>Attestation:RequireSecureBoot</c> for the nodes it matches; null = the global setting. A
+    /// profile that matches on facts (which a node reports itself) can only turn it on.
+    /// </summary>
+    public bool? RequireSecureBoot { get; set; }
+
     /// <summary>Overrides <c>Attestation:EnrollmentPolicy</c> for the nodes it matches (Approve, Auto, Lab).</summary>
     public string? EnrollmentPolicy { get; set; }
 

@@ -1,3 +1,4 @@
+using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Tftp.Files;
@@ -11,7 +12,9 @@ public static class TftpListenerHosting
     /// <summary>
     /// Registers the TFTP listener, its readiness check (<c>tftp</c>), its metrics and log lines, and
     /// the file sources: <see cref="GeneratedFileSource"/> (a singleton other components map generated
-    /// files into, an iPXE script say) first, then the boot loaders under <c>Tftp:Root</c>.
+    /// files into, an iPXE script say) first; then Debian's signed <c>shimx64.efi</c> and
+    /// <c>grubx64.efi</c> (<c>Boot:Grub:*</c>); then GRUB's configurations and image files
+    /// (<see cref="GrubTftpFiles"/>); then the boot loaders under <c>Tftp:Root</c>.
     /// </summary>
     public static WebApplicationBuilder AddTftpListener(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
@@ -27,12 +30,19 @@ public static class TftpListenerHosting
         builder.Services.AddSingleton(readiness);
         builder.Services.AddSingleton<IReadinessCheck>(readiness);
         builder.Services.AddSingleton<GeneratedFileSource>();
+        builder.Services.AddSingleton<GrubTftpFiles>();
         builder.Services.AddSingleton<ITftpFileSource>(sp =>
         {
+            // The signed loader path (Boot:Loader=grub): GRUB's first configuration, generated, and
+            // Debian's signed shim and GRUB under the names shim expects, from their packages' paths.
             var generated = sp.GetRequiredService<GeneratedFileSource>();
+            var grub = sp.GetRequiredService<GrubTftpFiles>();
+            var signed = new MappedFileSource()
+                .Map(DhcpBootPolicy.ShimX64, config.Boot.Grub.ShimX64)
+                .Map(DhcpBootPolicy.GrubX64, config.Boot.Grub.GrubX64);
             return settings.RootMissing
-                ? new CompositeFileSource(generated)
-                : new CompositeFileSource(generated, new RootDirectoryFileSource(settings.Root));
+                ? new CompositeFileSource(generated, signed, grub)
+                : new CompositeFileSource(generated, signed, grub, new RootDirectoryFileSource(settings.Root));
         });
         builder.Services.AddSingleton(new TftpServerOptions
         {

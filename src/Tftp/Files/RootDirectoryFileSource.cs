@@ -113,7 +113,7 @@ public sealed partial class RootDirectoryFileSource : ITftpFileSource
     }
 
     /// <summary>Linux syscalls .NET does not expose: a non-blocking open and the file type of a descriptor.</summary>
-    private static partial class Native
+    internal static partial class Native
     {
         public const int ORdOnly = 0;
         public const int ONonBlock = 0x800;

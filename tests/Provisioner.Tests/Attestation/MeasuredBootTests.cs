@@ -124,4 +124,39 @@ public sealed class MeasuredBootTests : IAsyncDisposable
         Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
         Assert.Equal("malformed-evidence", await ReasonAsync(r));
     }
+
+    [Fact]
+    public async Task RequireSecureBoot_LogWithoutSecureBoot_RefusedWithTheReason()
+    {
+        var host = await StartAsync(Kernel, "--Attestation:RequireSecureBoot=true");
+        using var tpm = new SwtpmNode();
+        Extend(tpm, Loader, Kernel);
+        var r = await QuoteAsync(host, tpm, "52:54:00:80:00:19", EventLogs.WithBootApplications(Loader, Kernel));
+        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        Assert.Equal("secure-boot-off", await ReasonAsync(r));
+        var node = await host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes/52:54:00:80:00:19", UriKind.Relative));
+        Assert.NotEqual("Attested", node.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task RequireSecureBoot_OnlyInTheNodesProfile_RefusesThatNodeAndAdmitsAnother()
+    {
+        var host = await StartAsync(Kernel);
+        var put = await host.Admin.PutAsJsonAsync(new Uri("/api/v1/profiles/secure", UriKind.Relative),
+            JsonDocument.Parse("""{ "match": { "macs": ["52:54:00:80:00:1a"] }, "requireSecureBoot": true }""").RootElement);
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+
+        using var strict = new SwtpmNode();
+        Extend(strict, Loader, Kernel);
+        var refused = await QuoteAsync(host, strict, "52:54:00:80:00:1a", EventLogs.WithBootApplications(Loader, Kernel));
+        Assert.Equal("secure-boot-off", await ReasonAsync(refused));
+
+        using var other = new SwtpmNode();
+        Extend(other, Loader, Kernel);
+        var admitted = await QuoteAsync(host, other, "52:54:00:80:00:1b", EventLogs.WithBootApplications(Loader, Kernel));
+        Assert.True(admitted.IsSuccessStatusCode, await admitted.Content.ReadAsStringAsync());
+        var node = await host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes/52:54:00:80:00:1b", UriKind.Relative));
+        Assert.Equal("Attested", node.GetProperty("state").GetString());
+        Assert.False(node.GetProperty("secureBoot").ValueKind == JsonValueKind.True);
+    }
 }

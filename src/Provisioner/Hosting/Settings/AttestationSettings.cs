@@ -43,6 +43,12 @@ public sealed record AttestationSettings
     /// <summary>Refuse boots whose event log carries no kernel measurement (legacy BIOS).</summary>
     public bool RequireMeasuredKernel { get; init; }
 
+    /// <summary>
+    /// Refuse (quarantine) boots whose PCR 7 does not show Secure Boot on (the <c>SecureBoot</c> variable
+    /// measured as 1); a profile's <c>requireSecureBoot</c> overrides it for the nodes it matches.
+    /// </summary>
+    public bool RequireSecureBoot { get; init; }
+
     /// <summary>How long a challenge (session and nonce) stays valid.</summary>
     public TimeSpan SessionLifetime { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -80,6 +86,7 @@ public sealed record AttestationSettings
             EkRootsDir = rootsDir is null ? null : Path.GetFullPath(rootsDir),
             Pcrs = pcrTexts.Count == 0 ? [0, 1, 2, 3, 4, 5, 6, 7, 9] : pcrs.Order().ToList(),
             RequireMeasuredKernel = r.Bool("Attestation:RequireMeasuredKernel", false),
+            RequireSecureBoot = r.Bool("Attestation:RequireSecureBoot", false),
             FirmwareDrift = r.Enum("Attestation:FirmwareDrift", FirmwareDrift.Approve),
             SessionLifetime = r.Duration("Attestation:SessionLifetime", TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(10), TimeSpan.FromHours(1)),
         };

@@ -1,3 +1,5 @@
+using Kldload.Provisioner.Boot;
+
 namespace Kldload.Provisioner.Hosting.Settings;
 
 /// <summary>Boot loader file names per client architecture (<c>Boot:Loaders:*</c>), paths under <c>Tftp:Root</c>.</summary>
@@ -19,9 +21,33 @@ public sealed record BootLoaderSettings
     public string EfiX64Http { get; init; } = "snponly.efi";
 }
 
+/// <summary>
+/// Where the signed loaders of <see cref="BootLoaderKind.Grub"/> are on this machine (<c>Boot:Grub:*</c>):
+/// files of Debian packages, served over TFTP (and <c>/tftp/</c>) under the fixed names shim expects.
+/// </summary>
+public sealed record GrubLoaderSettings
+{
+    /// <summary>Debian <c>shim-signed</c>: shim signed by the Microsoft UEFI CA (served as <c>shimx64.efi</c>).</summary>
+    public const string DefaultShimX64 = "/usr/lib/shim/shimx64.efi.signed";
+
+    /// <summary>Debian <c>grub-efi-amd64-signed</c>: GRUB's network image signed by Debian (served as <c>grubx64.efi</c>).</summary>
+    public const string DefaultGrubX64 = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed";
+
+    /// <summary><c>Boot:Grub:ShimX64</c>.</summary>
+    public string ShimX64 { get; init; } = DefaultShimX64;
+
+    /// <summary><c>Boot:Grub:GrubX64</c>.</summary>
+    public string GrubX64 { get; init; } = DefaultGrubX64;
+}
+
 /// <summary>The <c>Boot</c> section: what nodes are told to boot.</summary>
 public sealed record BootSettings
 {
+    /// <summary><c>Boot:Loader</c>: the loader chain of UEFI x64 nodes whose profile sets none.</summary>
+    public BootLoaderKind Loader { get; init; } = BootLoaderKind.Ipxe;
+
+    public GrubLoaderSettings Grub { get; init; } = new();
+
     /// <summary><c>Boot:DefaultChannel</c>: the image channel unknown nodes boot; null = they get no image.</summary>
     public string? DefaultChannel { get; init; }
 
@@ -41,14 +67,22 @@ public sealed record BootSettings
 
         var loaders = new BootLoaderSettings
         {
-            Bios = Loader(r, "Bios", defaults.Bios),
-            EfiX64 = Loader(r, "EfiX64", defaults.EfiX64),
-            EfiArm64 = Loader(r, "EfiArm64", defaults.EfiArm64),
-            EfiX64Http = Loader(r, "EfiX64Http", defaults.EfiX64Http),
+            Bios = LoaderFile(r, "Bios", defaults.Bios),
+            EfiX64 = LoaderFile(r, "EfiX64", defaults.EfiX64),
+            EfiArm64 = LoaderFile(r, "EfiArm64", defaults.EfiArm64),
+            EfiX64Http = LoaderFile(r, "EfiX64Http", defaults.EfiX64Http),
+        };
+
+        var grub = new GrubLoaderSettings
+        {
+            ShimX64 = AbsoluteFile(r, "Boot:Grub:ShimX64", GrubLoaderSettings.DefaultShimX64),
+            GrubX64 = AbsoluteFile(r, "Boot:Grub:GrubX64", GrubLoaderSettings.DefaultGrubX64),
         };
 
         return new BootSettings
         {
+            Loader = r.Enum("Boot:Loader", BootLoaderKind.Ipxe),
+            Grub = grub,
             DefaultChannel = channel,
             TokenLifetime = r.Duration("Boot:TokenLifetime", TimeSpan.FromMinutes(15), TimeSpan.FromSeconds(30), TimeSpan.FromDays(1)),
             Loaders = loaders,
@@ -59,7 +93,19 @@ public sealed record BootSettings
     public static bool IsValidName(string name)
         => name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && name[0] != '.';
 
-    private static string Loader(SettingsReader r, string name, string defaultValue)
+    /// <summary>A loader file outside <c>Tftp:Root</c>: an absolute path (it may be missing: the host warns, naming the package).</summary>
+    private static string AbsoluteFile(SettingsReader r, string key, string defaultValue)
+    {
+        var value = r.String(key, defaultValue);
+        if (!Path.IsPathFullyQualified(value) || value.Any(char.IsControl))
+        {
+            r.AddError(key, value, "allowed: an absolute path to a signed EFI loader file");
+        }
+
+        return value;
+    }
+
+    private static string LoaderFile(SettingsReader r, string name, string defaultValue)
     {
         var key = $"Boot:Loaders:{name}";
         var value = r.String(key, defaultValue);

@@ -373,7 +373,7 @@ internal sealed class BootLab : IAsyncDisposable
     }
 
     /// <summary>qemu-system-x86_64 and its arguments for a VM on <paramref name="tap"/> with the swtpm at <paramref name="sock"/>.</summary>
-    private static List<string> QemuArgs(string mac, string state, string sock, string serial, string tap, Firmware firmware, VmHardware hardware)
+    private List<string> QemuArgs(string mac, string state, string sock, string serial, string tap, Firmware firmware, VmHardware hardware)
     {
         List<string> args =
         [

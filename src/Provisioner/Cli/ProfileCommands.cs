@@ -12,6 +12,9 @@ namespace Kldload.Provisioner.Cli;
 /// <summary><c>kldload profiles ...</c> and <c>kldload events</c>: the rest of the admin API on the command line.</summary>
 internal static class ProfileCommands
 {
+    /// <summary>The CLI's JSON settings on one line: <c>events --json</c> prints one event per line.</summary>
+    private static readonly JsonSerializerOptions OneLine = new(AdminClient.Json) { WriteIndented = false };
+
     public static Command CreateProfiles()
     {
         var profiles = new Command("profiles", "List, show, set and delete boot profiles through a running kldload (admin API).");
@@ -150,7 +153,7 @@ internal static class ProfileCommands
     private static void Print(NodeEventView e, bool json)
     {
         Console.WriteLine(json
-            ? JsonSerializer.Serialize(e, AdminClient.Json)
+            ? JsonSerializer.Serialize(e, OneLine)
             : string.Create(CultureInfo.InvariantCulture, $"{e.Id,6} {e.At:u} {e.NodeId} {e.Kind,-12} {e.Actor}: {e.Message}"));
         Console.Out.Flush();
     }

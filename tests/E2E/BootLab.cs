@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.E2E.Tests;
 

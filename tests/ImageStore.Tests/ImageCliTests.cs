@@ -33,7 +33,7 @@ public sealed class ImageCliTests : IDisposable
         }
 
         var blobs = Path.Combine(data, "images", "blobs");
-        await using (var import = KldloadRunner.Start(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable"))
+        await using (var import = KldloadProcess.StartOnData(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable"))
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
             while (!Directory.Exists(blobs) || !Directory.EnumerateFiles(blobs, BlobStore.TempPrefix + "*").Any(p => SizeOf(p) > (32 << 20)))
@@ -55,7 +55,7 @@ public sealed class ImageCliTests : IDisposable
             }
         }
 
-        var list = await KldloadRunner.RunAsync(data, "image", "list", "--json");
+        var list = await KldloadProcess.RunOnDataAsync(data, "image", "list", "--json");
         Assert.Equal(0, list.ExitCode);
         using (var doc = JsonDocument.Parse(list.Stdout))
         {
@@ -63,12 +63,12 @@ public sealed class ImageCliTests : IDisposable
             Assert.Equal(0, doc.RootElement.GetProperty("channels").GetArrayLength());
         }
 
-        var again = await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable", "--quiet");
+        var again = await KldloadProcess.RunOnDataAsync(data, "image", "import", src, "--name", "big", "--version", "1", "--channel", "stable", "--quiet");
         Assert.True(again.ExitCode == 0, again.Stderr);
-        var show = await KldloadRunner.RunAsync(data, "image", "show", "--channel", "stable", "--json");
+        var show = await KldloadProcess.RunOnDataAsync(data, "image", "show", "--channel", "stable", "--json");
         using var shown = JsonDocument.Parse(show.Stdout);
         Assert.Equal(768L << 20, shown.RootElement.GetProperty("initrdSize").GetInt64());
-        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "verify", "--quiet")).ExitCode);
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "verify", "--quiet")).ExitCode);
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class ImageCliTests : IDisposable
         var airgap = NewDataDir("airgap");
         var keys = Path.Combine(_root, "keys");
         Directory.CreateDirectory(keys);
-        Assert.Equal(0, (await KldloadRunner.RunAsync(site, "image", "keygen", "-o", Path.Combine(keys, "release"))).ExitCode);
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(site, "image", "keygen", "-o", Path.Combine(keys, "release"))).ExitCode);
         var trusted = Path.Combine(airgap, "images", "trusted-keys");
         Directory.CreateDirectory(trusted);
         File.Copy(Path.Combine(keys, "release.pub"), Path.Combine(trusted, "release.pub"));
@@ -88,10 +88,10 @@ public sealed class ImageCliTests : IDisposable
         await File.WriteAllBytesAsync(Path.Combine(src, "vmlinuz-6.12.0"), RandomNumberGenerator.GetBytes(70_000));
         await File.WriteAllBytesAsync(Path.Combine(src, "initrd.img-6.12.0"), RandomNumberGenerator.GetBytes(300_000));
         await File.WriteAllTextAsync(Path.Combine(src, "manifest.json"), """{ "name": "debian-live", "version": "13.2", "cmdline": "console=ttyS0" }""");
-        Assert.Equal(0, (await KldloadRunner.RunAsync(site, "image", "import", src, "--channel", "stable")).ExitCode);
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(site, "image", "import", src, "--channel", "stable")).ExitCode);
 
         var bundle = Path.Combine(_root, "stable.tar.zst");
-        var export = await KldloadRunner.RunAsync(site, "image", "export", "--channel", "stable", "-o", bundle, "--sign", Path.Combine(keys, "release.key"));
+        var export = await KldloadProcess.RunOnDataAsync(site, "image", "export", "--channel", "stable", "-o", bundle, "--sign", Path.Combine(keys, "release.key"));
         Assert.True(export.ExitCode == 0, export.Stderr);
 
         // Tampered copy first: refused with one line, exit 1, nothing imported.
@@ -99,16 +99,16 @@ public sealed class ImageCliTests : IDisposable
         var bytes = await File.ReadAllBytesAsync(bundle);
         bytes[bytes.Length - 100] ^= 0x04;
         await File.WriteAllBytesAsync(tampered, bytes);
-        var refused = await KldloadRunner.RunAsync(airgap, "image", "import", tampered, "--channel", "stable");
+        var refused = await KldloadProcess.RunOnDataAsync(airgap, "image", "import", tampered, "--channel", "stable");
         Assert.Equal(1, refused.ExitCode);
         Assert.Single(refused.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("kldload:", StringComparison.Ordinal));
         Assert.Contains("nothing imported", refused.Stderr, StringComparison.Ordinal);
-        Assert.Contains("no images", (await KldloadRunner.RunAsync(airgap, "image", "list")).Stdout, StringComparison.Ordinal);
+        Assert.Contains("no images", (await KldloadProcess.RunOnDataAsync(airgap, "image", "list")).Stdout, StringComparison.Ordinal);
 
-        var imported = await KldloadRunner.RunAsync(airgap, "image", "import", bundle, "--channel", "stable");
+        var imported = await KldloadProcess.RunOnDataAsync(airgap, "image", "import", bundle, "--channel", "stable");
         Assert.True(imported.ExitCode == 0, imported.Stderr);
-        var a = await KldloadRunner.RunAsync(site, "image", "show", "--channel", "stable", "--json");
-        var b = await KldloadRunner.RunAsync(airgap, "image", "show", "--channel", "stable", "--json");
+        var a = await KldloadProcess.RunOnDataAsync(site, "image", "show", "--channel", "stable", "--json");
+        var b = await KldloadProcess.RunOnDataAsync(airgap, "image", "show", "--channel", "stable", "--json");
         using var da = JsonDocument.Parse(a.Stdout);
         using var db = JsonDocument.Parse(b.Stdout);
         foreach (var p in new[] { "name", "version", "kernel", "initrd", "cmdline" })
@@ -128,23 +128,23 @@ public sealed class ImageCliTests : IDisposable
             Directory.CreateDirectory(src);
             await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), shared);
             await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(20_000));
-            Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "live", "--version", v, "--quiet")).ExitCode);
+            Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "import", src, "--name", "live", "--version", v, "--quiet")).ExitCode);
         }
 
-        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "promote", "live", "2", "--channel", "stable")).ExitCode);
-        var refused = await KldloadRunner.RunAsync(data, "image", "delete", "live", "2");
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "promote", "live", "2", "--channel", "stable")).ExitCode);
+        var refused = await KldloadProcess.RunOnDataAsync(data, "image", "delete", "live", "2");
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("still used by channel stable", refused.Stderr, StringComparison.Ordinal);
-        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "delete", "live", "1")).ExitCode);
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "delete", "live", "1")).ExitCode);
 
-        var dry = await KldloadRunner.RunAsync(data, "image", "gc", "--dry-run", "--min-age", "00:00:00");
+        var dry = await KldloadProcess.RunOnDataAsync(data, "image", "gc", "--dry-run", "--min-age", "00:00:00");
         Assert.Contains("would remove 1 blob(s)", dry.Stdout, StringComparison.Ordinal);
-        var gc = await KldloadRunner.RunAsync(data, "image", "gc", "--min-age", "00:00:00");
+        var gc = await KldloadProcess.RunOnDataAsync(data, "image", "gc", "--min-age", "00:00:00");
         Assert.Equal(0, gc.ExitCode);
         Assert.Contains("removed 1 blob(s)", gc.Stdout, StringComparison.Ordinal);
         Assert.Contains("kept 2", gc.Stdout, StringComparison.Ordinal);
         Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "images", "blobs")).Length);
-        Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "verify")).ExitCode);
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "verify")).ExitCode);
     }
 
     [Fact]
@@ -152,20 +152,20 @@ public sealed class ImageCliTests : IDisposable
     {
         var data = NewDataDir("served");
         var src = await MakeImageDirAsync("served-src");
-        var (server, url) = await KldloadRunner.ServeAsync(data);
+        var (server, url) = await KldloadProcess.ServeAsync(data);
         await using (server)
         {
             // The server holds the data directory (and kldload.db, opened in direct mode) and
             // published where its admin API answers; the CLI's changes are the server's own.
             Assert.True(File.Exists(Path.Combine(data, "kldload.url")));
-            var import = await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", "--quiet");
+            var import = await KldloadProcess.RunOnDataAsync(data, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", "--quiet");
             Assert.True(import.ExitCode == 0, import.Stderr);
             var kernel = await File.ReadAllBytesAsync(Path.Combine(src, "kernel"));
             var served = await Curl.RunAsync("-o", Path.Combine(_root, "served-kernel"), "-w", "%{http_code}", new Uri(url, "/images/channels/stable/kernel").ToString());
             Assert.Equal("200", served.Stdout);
             Assert.Equal(kernel, await File.ReadAllBytesAsync(Path.Combine(_root, "served-kernel")));
 
-            var show = await KldloadRunner.RunAsync(data, "image", "show", "--channel", "stable", "--json");
+            var show = await KldloadProcess.RunOnDataAsync(data, "image", "show", "--channel", "stable", "--json");
             Assert.True(show.ExitCode == 0, show.Stderr);
             using (var doc = JsonDocument.Parse(show.Stdout))
             {
@@ -173,22 +173,22 @@ public sealed class ImageCliTests : IDisposable
                 Assert.Equal($"admin:{Environment.UserName}", by);
             }
 
-            var refused = await KldloadRunner.RunAsync(data, "image", "delete", "live", "1");
+            var refused = await KldloadProcess.RunOnDataAsync(data, "image", "delete", "live", "1");
             Assert.Equal(1, refused.ExitCode);
             Assert.Equal("kldload: image delete: image live/1 is still used by channel stable", refused.Stderr.Trim());
-            Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "import", await MakeImageDirAsync("served-src2"), "--name", "live", "--version", "2", "--quiet")).ExitCode);
-            Assert.Equal(0, (await KldloadRunner.RunAsync(data, "image", "delete", "live", "2")).ExitCode);
-            var gc = await KldloadRunner.RunAsync(data, "image", "gc", "--min-age", "00:00:00");
+            Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "import", await MakeImageDirAsync("served-src2"), "--name", "live", "--version", "2", "--quiet")).ExitCode);
+            Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(data, "image", "delete", "live", "2")).ExitCode);
+            var gc = await KldloadProcess.RunOnDataAsync(data, "image", "gc", "--min-age", "00:00:00");
             Assert.True(gc.ExitCode == 0, gc.Stderr);
             Assert.Contains("removed 2 blob(s)", gc.Stdout, StringComparison.Ordinal);
-            var verify = await KldloadRunner.RunAsync(data, "image", "verify");
+            var verify = await KldloadProcess.RunOnDataAsync(data, "image", "verify");
             Assert.Contains("all 2 blob(s) of 1 image(s) verified", verify.Stdout, StringComparison.Ordinal);
         }
 
         // Killed (SIGKILL): its published URL is left behind, but the lock went with the process, so
         // the CLI opens the database itself again and never asks the dead address.
         Assert.True(File.Exists(Path.Combine(data, "kldload.url")));
-        var list = await KldloadRunner.RunAsync(data, "image", "list", "--json");
+        var list = await KldloadProcess.RunOnDataAsync(data, "image", "list", "--json");
         Assert.True(list.ExitCode == 0, list.Stderr);
         using var listed = JsonDocument.Parse(list.Stdout);
         Assert.Equal("1", Assert.Single(listed.RootElement.GetProperty("images").EnumerateArray()).GetProperty("version").GetString());
@@ -199,16 +199,16 @@ public sealed class ImageCliTests : IDisposable
     {
         var data = NewDataDir("direct");
         var src = await MakeImageDirAsync("direct-src");
-        var import = await KldloadRunner.RunAsync(data, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", "--quiet");
+        var import = await KldloadProcess.RunOnDataAsync(data, "image", "import", src, "--name", "live", "--version", "1", "--channel", "stable", "--quiet");
         Assert.True(import.ExitCode == 0, import.Stderr);
-        var show = await KldloadRunner.RunAsync(data, "image", "show", "--channel", "stable", "--json");
+        var show = await KldloadProcess.RunOnDataAsync(data, "image", "show", "--channel", "stable", "--json");
         using (var doc = JsonDocument.Parse(show.Stdout))
         {
             Assert.EndsWith("(cli)", doc.RootElement.GetProperty("history")[0].GetProperty("by").GetString(), StringComparison.Ordinal);
         }
 
         // The command released the lock: a server starts on the directory and serves the image.
-        var (server, url) = await KldloadRunner.ServeAsync(data);
+        var (server, url) = await KldloadProcess.ServeAsync(data);
         await using (server)
         {
             var served = await Curl.RunAsync("-o", "/dev/null", "-w", "%{http_code}", new Uri(url, "/images/live/1/initrd").ToString());
@@ -224,7 +224,7 @@ public sealed class ImageCliTests : IDisposable
         // A lock holder that published no URL (another command, a server still starting): waited for, then refused.
         using (new FileStream(Path.Combine(data, "kldload.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
         {
-            var r = await KldloadRunner.RunAsync(data, "image", "list");
+            var r = await KldloadProcess.RunOnDataAsync(data, "image", "list");
             Assert.Equal(1, r.ExitCode);
             Assert.Contains("kldload.lock is held by a process that publishes no admin URL", r.Stderr, StringComparison.Ordinal);
             Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -236,7 +236,7 @@ public sealed class ImageCliTests : IDisposable
             listener.Stop();
             await File.WriteAllTextAsync(Path.Combine(data, "kldload.url"), $"http://127.0.0.1:{port}/\n");
             await File.WriteAllTextAsync(Path.Combine(data, "admin.token"), "not-a-real-token\n");
-            var down = await KldloadRunner.RunAsync(data, "image", "list");
+            var down = await KldloadProcess.RunOnDataAsync(data, "image", "list");
             Assert.Equal(1, down.ExitCode);
             Assert.Contains($"admin API at http://127.0.0.1:{port}/ did not answer", down.Stderr, StringComparison.Ordinal);
             Assert.Empty(down.Stdout);
@@ -265,7 +265,7 @@ public sealed class ImageCliTests : IDisposable
     public async Task Cli_BadInput_ExitCodeAndOneLine(int expected, params string[] args)
     {
         var data = NewDataDir("bad");
-        var r = await KldloadRunner.RunAsync(data, args);
+        var r = await KldloadProcess.RunOnDataAsync(data, args);
         Assert.Equal(expected, r.ExitCode);
         Assert.Contains("kldload", r.Stderr, StringComparison.Ordinal);
         Assert.Empty(r.Stdout);

@@ -27,7 +27,7 @@ public sealed class ImageServingTests : IDisposable
 
     private async Task ImportAsync(string dir, string name, string version, params string[] extra)
     {
-        var (code, stdout, stderr) = await KldloadRunner.RunAsync(_dataDir, ["image", "import", dir, "--name", name, "--version", version, .. extra]);
+        var (code, stdout, stderr) = await KldloadProcess.RunOnDataAsync(_dataDir, ["image", "import", dir, "--name", name, "--version", version, .. extra]);
         Assert.True(code == 0, $"import exited {code}: {stdout} {stderr}");
     }
 
@@ -42,7 +42,7 @@ public sealed class ImageServingTests : IDisposable
     [Fact]
     public async Task Serve_ImportedByCliWhileRunning_CurlGetsExactBytesWithEtagRangeAndHead()
     {
-        var (server, url) = await KldloadRunner.ServeAsync(_dataDir);
+        var (server, url) = await KldloadProcess.ServeAsync(_dataDir);
         await using var _ = server;
         var efi = await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "TestData", "snponly.signed.efi"));
         var dir = MakeImage("a", kernel: efi);
@@ -82,25 +82,25 @@ public sealed class ImageServingTests : IDisposable
     [Fact]
     public async Task Rollback_ByCli_ChannelServesPreviousImageAndHistoryShowsBoth()
     {
-        var (server, url) = await KldloadRunner.ServeAsync(_dataDir);
+        var (server, url) = await KldloadProcess.ServeAsync(_dataDir);
         await using var _ = server;
         var v1 = MakeImage("v1", initrdBytes: 100_000);
         var v2 = MakeImage("v2", initrdBytes: 100_000);
         await ImportAsync(v1, "live", "1", "--channel", "stable");
         await ImportAsync(v2, "live", "2");
-        Assert.Equal(0, (await KldloadRunner.RunAsync(_dataDir, "image", "promote", "live", "2", "--channel", "stable")).ExitCode);
+        Assert.Equal(0, (await KldloadProcess.RunOnDataAsync(_dataDir, "image", "promote", "live", "2", "--channel", "stable")).ExitCode);
         var channelInitrd = new Uri(url, "/images/channels/stable/initrd");
         var channelKernel = new Uri(url, "/images/channels/stable/kernel");
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(v2, "initrd.img")), await GetAsync(channelInitrd));
 
-        var rollback = await KldloadRunner.RunAsync(_dataDir, "image", "rollback", "--channel", "stable");
+        var rollback = await KldloadProcess.RunOnDataAsync(_dataDir, "image", "rollback", "--channel", "stable");
         Assert.Equal(0, rollback.ExitCode);
         Assert.Contains("live/2 -> live/1", rollback.Stdout, StringComparison.Ordinal);
 
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(v1, "initrd.img")), await GetAsync(channelInitrd));
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(v1, "vmlinuz")), await GetAsync(channelKernel));
 
-        var show = await KldloadRunner.RunAsync(_dataDir, "image", "show", "--channel", "stable", "--json");
+        var show = await KldloadProcess.RunOnDataAsync(_dataDir, "image", "show", "--channel", "stable", "--json");
         Assert.Equal(0, show.ExitCode);
         using var doc = JsonDocument.Parse(show.Stdout);
         Assert.Equal("1", doc.RootElement.GetProperty("version").GetString());
@@ -111,7 +111,7 @@ public sealed class ImageServingTests : IDisposable
     [Fact]
     public async Task Serve_BlobCorruptedOnDisk_NeverServed()
     {
-        var (server, url) = await KldloadRunner.ServeAsync(_dataDir);
+        var (server, url) = await KldloadProcess.ServeAsync(_dataDir);
         await using var _ = server;
         var dir = MakeImage("c", initrdBytes: 200_000);
         await ImportAsync(dir, "live", "1");
@@ -130,7 +130,7 @@ public sealed class ImageServingTests : IDisposable
             Assert.Equal("500", r.Stdout);
         }
 
-        var verify = await KldloadRunner.RunAsync(_dataDir, "image", "verify");
+        var verify = await KldloadProcess.RunOnDataAsync(_dataDir, "image", "verify");
         Assert.Equal(1, verify.ExitCode);
         Assert.Contains($"blob {digest}: corrupt", verify.Stdout, StringComparison.Ordinal);
         Assert.Contains("live/1", verify.Stderr, StringComparison.Ordinal);

@@ -45,7 +45,7 @@ public class WireGuardKeyDerivationTests
     [Trait("Tier", "Integration")]
     public void DerivePrivateKey_RealSwtpm_StableUntilClearAndPerEpoch()
     {
-        using var swtpm = Swtpm.Start();
+        using var swtpm = SwtpmProcess.StartEmpty();
         var tpm = new Tpm2ToolsHmac(swtpm);
 
         var first = WireGuardKeyDerivation.DerivePrivateKey(tpm, 0);

@@ -1,4 +1,3 @@
-using Kldload.MeshCA.Tests.Tools;
 
 namespace Kldload.MeshCA.Tests;
 

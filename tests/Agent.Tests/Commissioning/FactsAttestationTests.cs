@@ -3,7 +3,6 @@ using System.Text.Json;
 using Kldload.Agent.Commissioning;
 using Kldload.Agent.Tests.Trust;
 using Kldload.Provisioner.Tests;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Agent.Tests.Commissioning;
 

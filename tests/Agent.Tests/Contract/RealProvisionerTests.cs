@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.Agent.Trust;
 using Kldload.Provisioner.Tests;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Agent.Tests.Contract;
 

@@ -133,7 +133,9 @@ public sealed partial class ResidentMeshNamespaceTests(ITestOutputHelper output)
             await Task.Delay(1000);
         }
 
-        await agents["a"].WaitForAsync(l => l.Contains("control channel: kldload unreachable", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        // A long poll in flight when the hub interface went may get no answer at all: the agent notices at
+        // its request timeout (40 s, ResidentHost), so the bound is that plus a retry, not a figure.
+        await agents["a"].WaitForAsync(l => l.Contains("control channel: kldload unreachable", StringComparison.Ordinal), TimeSpan.FromSeconds(90));
 
         // kldload again, same data: both agents reconnect, nothing restarted on the nodes.
         var connected = agents.ToDictionary(a => a.Key, a => a.Value.Count(l => l.Contains("control channel: connected", StringComparison.Ordinal)));

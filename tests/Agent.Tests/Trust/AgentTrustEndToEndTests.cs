@@ -3,7 +3,6 @@ using Kldload.MeshCA;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Errors;
 using Kldload.Tpm.Structures;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Agent.Tests.Trust;
 

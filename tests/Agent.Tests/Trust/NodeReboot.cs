@@ -1,4 +1,3 @@
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Agent.Tests.Trust;
 

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Kldload.Agent.Trust;
 using Kldload.Tpm.Structures;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Agent.Tests.Trust;
 

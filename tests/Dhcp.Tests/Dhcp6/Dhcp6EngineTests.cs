@@ -37,7 +37,7 @@ internal sealed class Engine6Fixture
         Engine = new Dhcp6Engine(Options, Store, new FixedBootPolicy(), Clock);
     }
 
-    public FakeClock Clock { get; } = new();
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     public IDhcp6LeaseStore Store { get; }
 

@@ -1,6 +1,5 @@
 using System.Net;
 using Kldload.Dhcp.RouterDiscovery;
-using Kldload.Dhcp.Tests.Server;
 
 namespace Kldload.Dhcp.Tests.RouterDiscovery;
 
@@ -21,9 +20,9 @@ public class RouterAdvertiserTests
         return rs.ToArray();
     }
 
-    private static (RouterAdvertiser Advertiser, FakeClock Clock) Create(RouterAdvertisementMode mode)
+    private static (RouterAdvertiser Advertiser, FakeTimeProvider Clock) Create(RouterAdvertisementMode mode)
     {
-        var clock = new FakeClock();
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         return (new RouterAdvertiser(new RouterAdvertiserOptions { Mode = mode, LinkLayerAddress = Mac }, clock), clock);
     }
 

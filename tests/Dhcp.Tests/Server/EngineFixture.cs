@@ -5,16 +5,6 @@ using Kldload.Dhcp.Server;
 
 namespace Kldload.Dhcp.Tests.Server;
 
-/// <summary>A clock the test moves by hand.</summary>
-internal sealed class FakeClock : TimeProvider
-{
-    private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
-}
-
 /// <summary>A boot policy with fixed answers, enough to see that the engine asks and uses it.</summary>
 internal sealed class FixedBootPolicy : IDhcpBootPolicy
 {
@@ -64,7 +54,7 @@ internal sealed class EngineFixture
         Engine = new DhcpEngine(Options, Store, new FixedBootPolicy(), Clock);
     }
 
-    public FakeClock Clock { get; } = new();
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     public ILeaseStore Store { get; }
 

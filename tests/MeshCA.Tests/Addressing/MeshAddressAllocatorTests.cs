@@ -11,7 +11,7 @@ public sealed class MeshAddressAllocatorTests : IDisposable
 {
     private static readonly IPNetwork Prefix = IPNetwork.Parse("fd12:3456:789a:1::/64");
     private readonly TempDirectory _dir = new();
-    private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
 
     public void Dispose() => _dir.Dispose();
 
@@ -90,7 +90,7 @@ public sealed class MeshAddressAllocatorTests : IDisposable
         var wanted = BinaryPrimitives.ReadUInt64BigEndian(ek);
 
         // Another node already holds the interface id this EK hashes to.
-        store.Save(new MeshAddressRecord { InterfaceId = wanted, NodeId = "squatter", EkSha256 = "00", AllocatedAt = _clock.Now });
+        store.Save(new MeshAddressRecord { InterfaceId = wanted, NodeId = "squatter", EkSha256 = "00", AllocatedAt = _clock.GetUtcNow() });
 
         var a = ipam.Allocate("victim", ek);
 
@@ -102,7 +102,7 @@ public sealed class MeshAddressAllocatorTests : IDisposable
         // Same history in a fresh database: same answer.
         using var other = new LiteDatabase(new MemoryStream());
         var otherStore = new LiteDbMeshAddressStore(other);
-        otherStore.Save(new MeshAddressRecord { InterfaceId = wanted, NodeId = "squatter", EkSha256 = "00", AllocatedAt = _clock.Now });
+        otherStore.Save(new MeshAddressRecord { InterfaceId = wanted, NodeId = "squatter", EkSha256 = "00", AllocatedAt = _clock.GetUtcNow() });
         Assert.Equal(a.Address6, new MeshAddressAllocator(otherStore, new MeshAddressingOptions { Prefix6 = Prefix }, _clock).Allocate("victim", ek).Address6);
     }
 

@@ -14,7 +14,7 @@ internal sealed class MeshFixture : IDisposable
     public MeshFixture(IPeerPolicy? policy = null, string? cidr4 = "100.64.0.0/24", string endpoint = "192.0.2.1:51820", IMeshHub? hub = null)
     {
         Dir = new TempDirectory();
-        Clock = new ManualClock(DateTimeOffset.UtcNow);
+        Clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         Db = new LiteDatabase(new ConnectionString { Filename = Dir.File("kldload.db"), Connection = ConnectionType.Direct });
         Ca = MeshCertificateAuthority.OpenOrCreate(Dir.File("meshca"), "test", Clock);
         Ipam = new MeshAddressAllocator(new LiteDbMeshAddressStore(Db), new MeshAddressingOptions
@@ -41,7 +41,7 @@ internal sealed class MeshFixture : IDisposable
 
     public TempDirectory Dir { get; }
 
-    public ManualClock Clock { get; }
+    public FakeTimeProvider Clock { get; }
 
     public LiteDatabase Db { get; }
 

@@ -1,6 +1,5 @@
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
-using Kldload.MeshCA.Tests.Tools;
 
 namespace Kldload.MeshCA.Tests.Distribution;
 

@@ -63,7 +63,7 @@ public class MeshLiveTests
         using var hubNs = new NetworkNamespace("klmeshh");
         using var nodeNs = new NetworkNamespace("klmeshn");
         NetworkNamespace.Connect(hubNs, "192.0.2.1/24", nodeNs, "192.0.2.2/24");
-        using var swtpm = Swtpm.Start();
+        using var swtpm = SwtpmProcess.StartEmpty();
         var tpm = new Tpm2ToolsHmac(swtpm);
 
         using var hubLink = WireGuardLink.Create($"klmh{Tag()}", hubNs.Name);

@@ -5,7 +5,7 @@ namespace Kldload.MeshCA.Tests.Tools;
 /// hierarchy from a fixed template (HMAC-SHA256, fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|sign,
 /// empty unique), HMACs the message with <c>tpm2_hmac</c>, and flushes K again.
 /// </summary>
-internal sealed class Tpm2ToolsHmac(Swtpm tpm) : ITpmHmac
+internal sealed class Tpm2ToolsHmac(SwtpmProcess tpm) : ITpmHmac
 {
     public byte[] Hmac(ReadOnlySpan<byte> message)
     {

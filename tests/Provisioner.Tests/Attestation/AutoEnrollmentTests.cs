@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Kldload.Tpm.Device;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Provisioner.Tests.Attestation;
 

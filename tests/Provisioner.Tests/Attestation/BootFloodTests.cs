@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Attestation;
 

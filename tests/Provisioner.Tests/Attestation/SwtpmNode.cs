@@ -6,7 +6,6 @@ using Kldload.MeshCA;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
-using Kldload.Tpm.Tests.Swtpm;
 
 namespace Kldload.Provisioner.Tests.Attestation;
 

@@ -5,7 +5,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Kldload.Age;
 using Kldload.Dhcp.Leases;
-using Kldload.Dhcp.Tests.Peer;
 using Kldload.Provisioner.Tests.Attestation;
 
 namespace Kldload.Provisioner.Tests.Backup;

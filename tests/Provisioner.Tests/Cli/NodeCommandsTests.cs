@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Cli;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Package;
 

@@ -1,8 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using Kldload.Bmc.Tests.Peer;
-using Kldload.Bmc.Tests.Redfish;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Power;
 

@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Kldload.Bmc.Tests.Peer;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Tests.Attestation;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Power;
 

@@ -3,12 +3,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Kldload.Bmc.Tests.Peer;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Power;
 using Kldload.Provisioner.Tests.Attestation;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Power;
 

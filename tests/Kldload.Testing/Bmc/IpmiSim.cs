@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Kldload.Bmc.Ipmi.Protocol;
 
-namespace Kldload.Bmc.Tests.Peer;
+namespace Kldload.Testing.Bmc;
 
 /// <summary>
 /// OpenIPMI's ipmi_sim as a BMC on 127.0.0.1 and an ephemeral port, with a chassis_control script

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 
-namespace Kldload.Tpm.Tests.Swtpm;
+namespace Kldload.Testing.Tpm;
 
 /// <summary>
 /// Manufactures a swtpm the way a vendor would: <c>swtpm_setup --create-ek-cert</c> with its own
 /// local CA (<c>swtpm_localca</c>, in a directory of the caller's), so the EK certificates in NV chain
 /// to a root only this test trusts. Shared with the provisioner's tests (linked source).
 /// </summary>
-internal static class SwtpmManufacturer
+public static class SwtpmManufacturer
 {
     /// <summary>Returns the directory holding <c>state/</c> (the TPM) and <c>ca/</c> (its CA).</summary>
     public static string Manufacture(string dir)
@@ -41,8 +41,16 @@ internal static class SwtpmManufacturer
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(120_000), "swtpm_setup timed out");
-        Assert.True(p.ExitCode == 0, $"swtpm_setup failed: {stderr.Result} {File.ReadAllText(Path.Combine(dir, "setup.log"))}");
+        if (!p.WaitForExit(120_000))
+        {
+            throw new TimeoutException("swtpm_setup timed out");
+        }
+
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"swtpm_setup failed: {stderr.Result} {File.ReadAllText(Path.Combine(dir, "setup.log"))}");
+        }
+
         return dir;
     }
 

@@ -4,11 +4,11 @@ using System.Net.Sockets;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Transport;
 
-namespace Kldload.Tpm.Tests.Swtpm;
+namespace Kldload.Testing.Tpm;
 
 /// <summary>
 /// A real swtpm (Debian's swtpm 0.7) on loopback ports chosen at random, with its state in a temp
-/// directory (a copy of TestData/state, or a fresh <c>swtpm_setup</c>). Stopped by PID on dispose.
+/// directory (a copy of the captured state in Tpm/state, or a fresh <c>swtpm_setup</c>). Stopped by PID on dispose.
 /// </summary>
 public sealed class SwtpmProcess : IDisposable
 {
@@ -30,11 +30,11 @@ public sealed class SwtpmProcess : IDisposable
 
     public string Tcti => $"swtpm:host=127.0.0.1,port={DataPort}";
 
-    /// <summary>Starts swtpm on a copy of the captured state (TestData/state: EKs persisted, EK certificates in NV).</summary>
+    /// <summary>Starts swtpm on a copy of the captured state (Tpm/state: EKs persisted, EK certificates in NV).</summary>
     public static SwtpmProcess StartFromCapturedState(bool needInit = false)
     {
         var dir = Directory.CreateTempSubdirectory("kltpm-").FullName;
-        File.Copy(TestVectors.PathOf("state/tpm2-00.permall"), Path.Combine(dir, "tpm2-00.permall"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Tpm", "state", "tpm2-00.permall"), Path.Combine(dir, "tpm2-00.permall"));
         var p = new SwtpmProcess(dir, needInit);
         p.Start();
         return p;
@@ -113,6 +113,10 @@ public sealed class SwtpmProcess : IDisposable
         return false;
     }
 
+    /// <summary>Runs a tpm2-tools command against this TPM and returns its output; throws unless it exits 0.</summary>
+    public string Tool(string tool, params string[] args) =>
+        Processes.ExternalTool.Run(tool, [.. args, "-T", Tcti], timeout: TimeSpan.FromSeconds(30));
+
     /// <summary>A command client; one TCP connection per command so tpm2-tools can run in between.</summary>
     public Tpm2 Connect() => new(new SwtpmTcpTransport("127.0.0.1", DataPort) { ConnectionPerCommand = true });
 
@@ -130,7 +134,7 @@ public sealed class SwtpmProcess : IDisposable
         {
             Control().Shutdown();
         }
-        catch (Errors.TpmTransportException)
+        catch (Kldload.Tpm.Errors.TpmTransportException)
         {
             // fall through to the kill below
         }

@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Kldload.Bmc.Tests.Redfish;
+namespace Kldload.Testing.Bmc;
 
 /// <summary>
 /// A Redfish service for the tests (Debian packages no Redfish BMC emulator): Kestrel over HTTPS with a

@@ -1,14 +1,15 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Kldload.Testing.Processes;
 
-namespace Kldload.Dhcp.Tests.Peer;
+namespace Kldload.Testing.Network;
 
 /// <summary>
 /// Network namespaces a test creates for itself: a server namespace and a client namespace joined by
 /// a veth pair (server side 10.N.0.1/24), unique names, everything deleted on dispose (processes
 /// started through the lab are stopped first, by PID).
 /// </summary>
-internal sealed class NetworkLab : IDisposable
+public sealed class NetworkLab : IDisposable
 {
     private const int CloneNewNet = 0x40000000;
 

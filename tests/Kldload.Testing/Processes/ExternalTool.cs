@@ -1,9 +1,13 @@
 using System.Diagnostics;
 
-namespace Kldload.MeshCA.Tests.Tools;
+namespace Kldload.Testing.Processes;
 
-/// <summary>Runs a real command-line tool (wg, openssl, tpm2-tools, ip) with a bounded wait.</summary>
-internal static class ExternalTool
+/// <summary>
+/// Runs a real command-line tool (wg, openssl, tpm2-tools, ip, curl) once, with text on standard input
+/// and a bounded wait, and returns its output exactly as written (for long-running processes whose
+/// output is watched line by line, see <see cref="PeerProcess"/>).
+/// </summary>
+public static class ExternalTool
 {
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 

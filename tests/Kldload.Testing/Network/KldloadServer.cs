@@ -1,9 +1,10 @@
 using System.Text.RegularExpressions;
+using Kldload.Testing.Processes;
 
-namespace Kldload.Dhcp.Tests.Peer;
+namespace Kldload.Testing.Network;
 
 /// <summary>The real <c>kldload serve</c> binary started inside a lab namespace.</summary>
-internal sealed partial class KldloadServer
+public sealed partial class KldloadServer
 {
     private KldloadServer(PeerProcess process, string dataDir)
     {
@@ -26,12 +27,11 @@ internal sealed partial class KldloadServer
     /// <summary>Starts kldload in <paramref name="ns"/> and waits for <paramref name="listening"/> in its log (the listener a test needs).</summary>
     public static async Task<KldloadServer> StartAsync(NetworkLab lab, string ns, string dataDir, Regex listening, params string[] settings)
     {
-        string[] args =
+        var (file, args) = KldloadProcess.Command(
         [
-            Path.Combine(AppContext.BaseDirectory, "kldload.dll"), "serve", "--urls", "http://127.0.0.1:0",
-            "--Tftp:Enabled=false", $"--Kldload:DataDir={dataDir}", "--Kldload:LogLevel=Debug", .. settings,
-        ];
-        var process = lab.Start(ns, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", args);
+            "serve", "--urls", "http://127.0.0.1:0", "--Tftp:Enabled=false", $"--Kldload:DataDir={dataDir}", "--Kldload:LogLevel=Debug", .. settings,
+        ]);
+        var process = lab.Start(ns, file, args);
         var server = new KldloadServer(process, dataDir);
         await process.WaitForOutputAsync(listening, TimeSpan.FromSeconds(60));
         var url = await process.WaitForOutputAsync(ServingOn(), TimeSpan.FromSeconds(30));
@@ -76,9 +76,12 @@ internal sealed partial class KldloadServer
     }
 
     /// <summary>Runs the kldload command line (<c>kldload ARGS --server URL</c>) inside <paramref name="ns"/> against this server.</summary>
-    public Task<(int ExitCode, string Output)> CliAsync(NetworkLab lab, string ns, params string[] args) =>
-        lab.RunAsync(ns, TimeSpan.FromSeconds(60), Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "kldload.dll"), .. args, "--server", HttpUrl!.ToString(), $"--Kldload:DataDir={DataDir}"]);
+    public Task<(int ExitCode, string Output)> CliAsync(NetworkLab lab, string ns, params string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(lab);
+        var (file, all) = KldloadProcess.Command([.. args, "--server", HttpUrl!.ToString(), $"--Kldload:DataDir={DataDir}"]);
+        return lab.RunAsync(ns, TimeSpan.FromSeconds(60), file, all);
+    }
 
     /// <summary>An admin API call with the server's token from inside <paramref name="ns"/>: the HTTP status and the body.</summary>
     public async Task<(int Status, string Body)> ApiAsync(NetworkLab lab, string ns, string method, string path)

@@ -162,9 +162,9 @@ public sealed class LiveImageStore
         return new ImportResult([manifest], added, stored.Count(s => !s.AlreadyPresent), stored.Count(s => s.AlreadyPresent), total);
     }
 
-    /// <summary>Imports a signed bundle; see <see cref="BundleReader"/>. Nothing is published unless every check passes.</summary>
+    /// <summary>Imports a signed bundle; see <see cref="BundleImporter"/>. Nothing is published unless every check passes.</summary>
     public Task<BundleImportResult> ImportBundleAsync(string path, TrustedKeys trusted, string by, ITransferProgress? progress = null, CancellationToken cancellationToken = default)
-        => new BundleReader(this, trusted).ImportAsync(path, by, progress ?? NoTransferProgress.Instance, cancellationToken);
+        => new BundleImporter(this, trusted).ImportAsync(path, by, progress ?? NoTransferProgress.Instance, cancellationToken);
 
     /// <summary>Writes a bundle holding <paramref name="images"/> (and the channel name, when exporting a channel).</summary>
     public Task ExportAsync(IReadOnlyList<ImageManifest> images, string output, BundleSigningKey? key, string? channel, ITransferProgress? progress = null, CancellationToken cancellationToken = default)

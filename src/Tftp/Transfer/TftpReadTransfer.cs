@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using Kldload.Tftp.Files;
 using Kldload.Tftp.Protocol;
@@ -23,8 +22,11 @@ namespace Kldload.Tftp.Transfer;
 /// flight doubles it up to the window. Bursts after the first wait a millisecond, so a
 /// client whose receive buffer is smaller than the window drains it instead of losing the same tail
 /// again and again, while its ACK cadence (one per window) stays what was negotiated.</item>
-/// <item>Memory is bounded by one window of blocks, read from the one stream the file source opened.</item>
+/// <item>Memory is bounded by two windows of blocks (<see cref="TftpBlockRing"/>), read from the one
+/// stream the file source opened.</item>
 /// </list>
+/// The round-trip estimate is <see cref="TftpRttEstimator"/>'s and the blocks in flight are
+/// <see cref="TftpBlockRing"/>'s; this class owns the states (option ACK, flights, bursts, end).
 /// </summary>
 public sealed class TftpReadTransfer
 {
@@ -47,29 +49,18 @@ public sealed class TftpReadTransfer
 
     private readonly int _blockSize;
     private readonly int _window;
-    private readonly int _stride;
-    private readonly int _slots;
-    private byte[]? _ring;
-    private readonly int[] _slotLength;
-    private readonly long[] _slotSentAt;
-    private readonly bool[] _slotResent;
+    private readonly TftpBlockRing _ring;
+    private readonly TftpRttEstimator _rtt;
 
     private readonly long _startedAt;
-    private readonly TimeSpan _maxRto;
     private readonly TimeSpan _giveUpAfter;
     private readonly TimeSpan _optionAckTimeout;
     private long _lastProgress;
-    private TimeSpan _rto;
-    private double _srttMs = -1;
-    private double _rttVarMs;
 
     private bool _awaitingOptionAck;
     private bool _optionAckResent;
     private long _optionAckSentAt;
     private long _acked;
-    private long _read;
-    private long _highestSent;
-    private long _lastBlock = -1;
     private long _nextToSend;
     private long _flightEnd;
     private int _burst;
@@ -107,17 +98,12 @@ public sealed class TftpReadTransfer
         _blockSize = negotiation.BlockSize;
         _window = negotiation.WindowSize;
         _burst = _window;
-        _stride = TftpData.HeaderSize + _blockSize;
         // Two windows: after repeated timeouts the flight spans two (see OnTimer).
-        _slots = 2 * _window;
-        _ring = ArrayPool<byte>.Shared.Rent(_stride * _slots);
-        _slotLength = new int[_slots];
-        _slotSentAt = new long[_slots];
-        _slotResent = new bool[_slots];
+        _ring = new TftpBlockRing(_blockSize, 2 * _window);
 
-        _maxRto = negotiation.ClientTimeout ?? (options.MaxTimeout > options.Timeout ? options.MaxTimeout : options.Timeout);
-        _rto = Clamp(options.Timeout);
-        _giveUpAfter = RetryBudget(options.Timeout, _maxRto, options.Retries);
+        var maxRto = negotiation.ClientTimeout ?? (options.MaxTimeout > options.Timeout ? options.MaxTimeout : options.Timeout);
+        _rtt = new TftpRttEstimator(options.Timeout, options.MinTimeout, maxRto);
+        _giveUpAfter = TftpRttEstimator.RetryBudget(options.Timeout, maxRto, options.Retries);
 
         // The OACK waits for ACK 0 longer than the client's own timer: a client whose ACK 0 was lost
         // sends it again when that timer fires, and some clients (atftp) abort on a second OACK.
@@ -141,7 +127,7 @@ public sealed class TftpReadTransfer
         {
             lock (_gate)
             {
-                return _rto;
+                return _rtt.Timeout;
             }
         }
     }
@@ -276,7 +262,7 @@ public sealed class TftpReadTransfer
             _lastProgress = now;
             if (!_optionAckResent)
             {
-                SampleRtt(_time.GetElapsedTime(_optionAckSentAt, now));
+                _rtt.Sample(_time.GetElapsedTime(_optionAckSentAt, now));
             }
 
             _timeouts = 0;
@@ -285,28 +271,27 @@ public sealed class TftpReadTransfer
         }
 
         // The most recent block at or below the highest sent with this number modulo 65536.
-        var block = _highestSent - (ushort)((ushort)_highestSent - wireBlock);
+        var block = _ring.FromWire(wireBlock);
         if (block <= _acked)
         {
             _observer.PacketDropped(TftpDropReason.DuplicateAck);
             return;
         }
 
-        var slot = Slot(block);
-        if (!_slotResent[slot])
+        if (!_ring.WasResent(block))
         {
-            SampleRtt(_time.GetElapsedTime(_slotSentAt[slot], now));
+            _rtt.Sample(_time.GetElapsedTime(_ring.SentAt(block), now));
         }
 
         for (var b = _acked + 1; b <= block; b++)
         {
-            _bytesAcknowledged += _slotLength[Slot(b)];
+            _bytesAcknowledged += _ring.PayloadLength(b);
         }
 
         _acked = block;
         _timeouts = 0;
         _lastProgress = now;
-        if (_acked == _lastBlock)
+        if (_acked == _ring.LastBlock)
         {
             End(TftpTransferOutcome.Completed, null);
             return;
@@ -357,7 +342,7 @@ public sealed class TftpReadTransfer
                 return;
             }
 
-            _rto = _rto + _rto > _maxRto ? _maxRto : _rto + _rto;
+            _rtt.BackOff();
             _burst = Math.Max(1, _burst / 2);
             _lossInFlight = true;
             if (_awaitingOptionAck)
@@ -405,7 +390,7 @@ public sealed class TftpReadTransfer
         }
 
         _nextToSend = first;
-        _flightEnd = Math.Min(_read, end);
+        _flightEnd = Math.Min(_ring.Read, end);
         Pump();
     }
 
@@ -414,36 +399,13 @@ public sealed class TftpReadTransfer
     {
         try
         {
-            while (_read < limit && (_lastBlock < 0 || _read < _lastBlock))
+            while (_ring.Read < limit && !_ring.EndRead)
             {
-                var block = _read + 1;
-                var slot = Slot(block);
-                var payload = _ring.AsSpan(slot * _stride + TftpData.HeaderSize, _blockSize);
-                var length = 0;
-                while (length < _blockSize)
+                if (_ring.ReadNext(_content) && !_file.IsUnchanged())
                 {
-                    var n = _content.Read(payload[length..]);
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    length += n;
-                }
-
-                TftpData.WriteHeader(_ring.AsSpan(slot * _stride), (ushort)block);
-                _slotLength[slot] = length;
-                _slotResent[slot] = false;
-                _read = block;
-                if (length < _blockSize)
-                {
-                    _lastBlock = block;
-                    if (!_file.IsUnchanged())
-                    {
-                        TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "file changed during transfer");
-                        End(TftpTransferOutcome.ReadError, "file changed during transfer");
-                        return false;
-                    }
+                    TftpErrorSender.Send(_transport, _client, TftpErrorCode.NotDefined, "file changed during transfer");
+                    End(TftpTransferOutcome.ReadError, "file changed during transfer");
+                    return false;
                 }
             }
 
@@ -465,7 +427,7 @@ public sealed class TftpReadTransfer
         {
             var block = _nextToSend++;
             SendBlock(block);
-            bytes += _slotLength[Slot(block)];
+            bytes += _ring.PayloadLength(block);
             sent++;
         }
 
@@ -475,63 +437,21 @@ public sealed class TftpReadTransfer
         }
 
         _pacing = _nextToSend <= _flightEnd;
-        Arm(_pacing ? BurstGap : _rto);
+        Arm(_pacing ? BurstGap : _rtt.Timeout);
     }
 
     /// <summary>Sends one block from the ring, counting it as a retransmission when it was sent before.</summary>
     private void SendBlock(long block)
     {
-        var slot = Slot(block);
-        var resent = block <= _highestSent;
+        var datagram = _ring.Send(block, _time.GetTimestamp(), out var resent);
         if (resent)
         {
-            _slotResent[slot] = true;
             _retransmissions++;
             _observer.Retransmitted(1);
         }
-        else
-        {
-            _highestSent = block;
-        }
 
-        _slotSentAt[slot] = _time.GetTimestamp();
-        _transport.Send(_ring.AsSpan(slot * _stride, TftpData.HeaderSize + _slotLength[slot]), _client);
+        _transport.Send(datagram, _client);
     }
-
-    private void SampleRtt(TimeSpan sample)
-    {
-        // RFC 6298 section 2, with the clock granularity folded into MinTimeout.
-        var r = sample.TotalMilliseconds;
-        if (_srttMs < 0)
-        {
-            _srttMs = r;
-            _rttVarMs = r / 2;
-        }
-        else
-        {
-            _rttVarMs = (0.75 * _rttVarMs) + (0.25 * Math.Abs(_srttMs - r));
-            _srttMs = (0.875 * _srttMs) + (0.125 * r);
-        }
-
-        _rto = Clamp(TimeSpan.FromMilliseconds(_srttMs + (4 * _rttVarMs)));
-    }
-
-    /// <summary>Time <paramref name="retries"/> retransmissions take when the timeout starts at <paramref name="initial"/> and doubles up to <paramref name="max"/>.</summary>
-    private static TimeSpan RetryBudget(TimeSpan initial, TimeSpan max, int retries)
-    {
-        var total = TimeSpan.Zero;
-        var rto = initial < max ? initial : max;
-        for (var i = 0; i <= retries; i++)
-        {
-            total += rto;
-            rto = rto + rto > max ? max : rto + rto;
-        }
-
-        return total;
-    }
-
-    private TimeSpan Clamp(TimeSpan rto) =>
-        rto < _options.MinTimeout ? _options.MinTimeout : rto > _maxRto ? _maxRto : rto;
 
     private void Arm(TimeSpan due)
     {
@@ -539,19 +459,13 @@ public sealed class TftpReadTransfer
         _timer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
-    private int Slot(long block) => (int)((block - 1) % _slots);
-
     private void End(TftpTransferOutcome outcome, string? detail)
     {
         _done = true;
         _timer.Dispose();
         _file.Dispose();
         _content.Dispose();
-        if (_ring is { } ring)
-        {
-            _ring = null;
-            ArrayPool<byte>.Shared.Return(ring);
-        }
+        _ring.Dispose();
 
         var result = new TftpTransferResult(
             _clientEndPoint,

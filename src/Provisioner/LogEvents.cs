@@ -89,4 +89,8 @@ internal static class LogEvents
     public const int BackupCompleted = 900;
     public const int BackupFailed = 901;
     public const int BackupWillRetry = 902;
+
+    // Operator tokens (admin API)
+    public const int TokenCreated = 950;
+    public const int TokenRevoked = 951;
 }

@@ -77,24 +77,3 @@ public sealed class AdminToken
         return CryptographicOperations.FixedTimeEquals(presented, _token);
     }
 }
-
-/// <summary>Refuses admin routes without the right bearer token (401 problem+json).</summary>
-public sealed class AdminAuthFilter(AdminToken token) : IEndpointFilter
-{
-    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        ArgumentNullException.ThrowIfNull(next);
-        var header = context.HttpContext.Request.Headers.Authorization.ToString();
-        if (!token.IsValid(header))
-        {
-            context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
-            return Results.Problem(
-                title: "unauthorized",
-                detail: string.IsNullOrEmpty(header) ? "missing bearer token (Authorization: Bearer <contents of Auth:AdminTokenFile>)" : "wrong bearer token",
-                statusCode: StatusCodes.Status401Unauthorized);
-        }
-
-        return await next(context).ConfigureAwait(false);
-    }
-}

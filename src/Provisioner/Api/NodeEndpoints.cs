@@ -53,12 +53,8 @@ public static class NodeEndpoints
         return api;
     }
 
-    internal static string Actor(HttpContext http)
-    {
-        var who = http.Request.Headers["X-Kldload-Actor"].ToString();
-        var clean = new string(who.Where(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@').Take(64).ToArray());
-        return clean.Length == 0 ? "admin" : $"admin:{clean}";
-    }
+    /// <summary>Who made the change: the name of the caller's token (issue 23).</summary>
+    internal static string Actor(HttpContext http) => AdminRoutes.Caller(http).Name;
 
     internal static IResult Problem(int status, string title, string detail) => Results.Problem(title: title, detail: detail, statusCode: status);
 

@@ -22,7 +22,6 @@ internal sealed class AdminClient : IDisposable
     {
         _http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromSeconds(30) };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        _http.DefaultRequestHeaders.Add("X-Kldload-Actor", Environment.UserName);
     }
 
     /// <summary>

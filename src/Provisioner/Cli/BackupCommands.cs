@@ -296,7 +296,6 @@ internal static class BackupCommands
         var ephemeral = passphrase is null ? null : AgeIdentity.Generate();
         using var http = new HttpClient { BaseAddress = url, Timeout = Timeout.InfiniteTimeSpan };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        http.DefaultRequestHeaders.Add("X-Kldload-Actor", Environment.UserName);
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/backup")
         {
             Content = JsonContent.Create(new BackupRequest([.. (ephemeral is null ? recipients : [ephemeral.Recipient]).Select(r => r.ToString())], includeImages)),

@@ -50,6 +50,7 @@ public static class KldloadCli
         root.Subcommands.Add(ProfileCommands.CreateProfiles());
         root.Subcommands.Add(ProfileCommands.CreateEvents());
         root.Subcommands.Add(LeaseCommands.Create());
+        root.Subcommands.Add(TokenCommands.Create());
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());
         foreach (var c in root.Subcommands)

@@ -14,8 +14,8 @@ namespace Kldload.Provisioner.Cli;
 /// (<see cref="ImageCatalogEndpoints"/>): what <c>kldload image ...</c> uses while a server holds the
 /// data directory. Calls are synchronous (the catalog interface is); a refusal (404 or 409) is an
 /// <see cref="ImageCatalogException"/> with the server's message, anything else an
-/// <see cref="AdminApiException"/>. Changes are recorded by the server under the admin actor
-/// (<c>admin:USER</c>), and it applies its own inventory references to deletions.
+/// <see cref="AdminApiException"/>. Changes are recorded by the server under the name of the token
+/// the CLI presents, and it applies its own inventory references to deletions.
 /// </summary>
 internal sealed class RemoteImageCatalog : IImageCatalog, IDisposable
 {
@@ -26,7 +26,6 @@ internal sealed class RemoteImageCatalog : IImageCatalog, IDisposable
         // Garbage collection and verification re-hash blobs on the server: no client-side limit.
         _http = new HttpClient { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        _http.DefaultRequestHeaders.Add("X-Kldload-Actor", Environment.UserName);
     }
 
     public Uri Server => _http.BaseAddress!;

@@ -125,6 +125,7 @@ public static partial class KldloadHost
         app.UseMeshListenerFilter();
         app.UseHttpMetrics();
         app.UseRateLimiter();
+        app.UseOperatorTokens();
         MapHealth(app);
         app.MapMetrics("/metrics");
         app.MapImageEndpoints();
@@ -134,7 +135,7 @@ public static partial class KldloadHost
         app.MapAttestationEndpoints();
         app.MapControlChannelEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
-        var admin = app.MapGroup("/api/v1").AddEndpointFilter<AdminAuthFilter>().WithTags("admin");
+        var admin = app.MapGroup("/api/v1").RequireOperatorToken().WithTags("admin");
         admin.MapNodeEndpoints();
         admin.MapPowerEndpoints();
         admin.MapRolloutEndpoints();
@@ -144,6 +145,7 @@ public static partial class KldloadHost
         admin.MapImageCatalogEndpoints();
         admin.MapBackupEndpoints();
         admin.MapPrometheusTargets();
+        admin.MapTokenEndpoints();
         return app;
     }
 
@@ -167,7 +169,7 @@ public static partial class KldloadHost
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(AdminToken.LoadOrCreate(config.Auth));
-        builder.Services.AddSingleton<AdminAuthFilter>();
+        builder.Services.AddSingleton<OperatorTokenStore>();
         builder.Services.AddSingleton<LiteDbNodeStore>();
         builder.Services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
         builder.Services.AddSingleton<IProfileStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());

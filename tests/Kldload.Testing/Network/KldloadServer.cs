@@ -88,7 +88,7 @@ public sealed partial class KldloadServer
     {
         var token = (await File.ReadAllTextAsync(Path.Combine(DataDir, "admin.token"))).Trim();
         var (_, output) = await lab.RunAsync(ns, TimeSpan.FromSeconds(20), "curl", "-sS", "-X", method, "-H", $"Authorization: Bearer {token}",
-            "-H", "X-Kldload-Actor: peer-test", "-w", "\n%{http_code}", new Uri(HttpUrl!, path).ToString());
+            "-w", "\n%{http_code}", new Uri(HttpUrl!, path).ToString());
         var cut = output.LastIndexOf('\n');
         return (int.Parse(output[(cut + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture), output[..Math.Max(cut, 0)]);
     }

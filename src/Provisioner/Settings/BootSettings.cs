@@ -1,4 +1,3 @@
-
 namespace Kldload.Provisioner.Settings;
 
 /// <summary>Boot loader file names per client architecture (<c>Boot:Loaders:*</c>), paths under <c>Tftp:Root</c>.</summary>

@@ -1,4 +1,3 @@
-
 namespace Kldload.Provisioner.Settings;
 
 /// <summary>Log output format: human-readable lines or compact JSON (one event per line).</summary>

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Attest.Bench;
 

@@ -1,7 +1,7 @@
 using System.Net.Http.Headers;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,6 +1,6 @@
 using Kldload.ImageStore;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 using Microsoft.Net.Http.Headers;
 
 namespace Kldload.Provisioner.Api;

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Inventory;
-using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Leases;
 
 namespace Kldload.Provisioner.Api;
 

@@ -5,7 +5,7 @@ using Kldload.Dhcp.Options;
 using Kldload.Dhcp.Protocol;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Inventory;
-using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Leases;
 
 namespace Kldload.Provisioner.Api;
 

@@ -1,22 +1,9 @@
 using System.Text.Json;
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Api;
-
-/// <summary>Things that must happen elsewhere when an operator changes a node (mesh revocation, peers).</summary>
-public interface INodeLifecycleHooks
-{
-    /// <summary>The node's EK and WireGuard key are revoked; its peer must disappear everywhere.</summary>
-    void OnDecommissioned(NodeRecord node);
-
-    /// <summary>The identity of <paramref name="old"/> moved to <paramref name="replacement"/>.</summary>
-    void OnReplaced(NodeRecord old, NodeRecord replacement);
-
-    /// <summary>The node's key epoch was raised: its current WireGuard key must stop working now.</summary>
-    void OnKeyRotated(NodeRecord node);
-}
 
 /// <summary>The admin API for nodes, their history and profiles (<c>/api/v1</c>, bearer token).</summary>
 public static class NodeEndpoints

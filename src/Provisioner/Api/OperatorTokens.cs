@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
-using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Api;
@@ -58,7 +58,7 @@ public static class OperatorRoles
 /// SHA-256 of the token, never the token itself. A revoked token keeps its record (and its name, so
 /// that a name in the history always means one person).
 /// </summary>
-public sealed class OperatorToken
+public sealed class OperatorToken : IKldloadDocument
 {
     /// <summary>The name recorded as the actor of every change made with the token.</summary>
     [BsonId]

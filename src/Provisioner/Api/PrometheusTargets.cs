@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Api;
 

@@ -1,6 +1,5 @@
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
-using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Listeners;
 

@@ -4,9 +4,9 @@ using System.Text;
 using System.Text.Json;
 using Kldload.MeshCA;
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Settings;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Verification;
 

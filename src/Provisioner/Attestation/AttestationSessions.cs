@@ -1,6 +1,6 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
-using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Attestation;
@@ -18,7 +18,7 @@ public enum AttestationSessionState
 /// One attestation exchange. Kept in LiteDB (collection <c>attestsessions</c>) so a restart of
 /// kldload in the middle of a node's attestation loses nothing. Single use: each step moves it on.
 /// </summary>
-public sealed class AttestationSession
+public sealed class AttestationSession : IKldloadDocument
 {
     [BsonId]
     public string Id { get; set; } = string.Empty;

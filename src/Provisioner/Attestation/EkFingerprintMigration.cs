@@ -1,5 +1,5 @@
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Storage;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
 using Kldload.Tpm.Verification;

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.Facts;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Kldload.Tpm.Structures;
 using Kldload.Tpm.Verification;
 

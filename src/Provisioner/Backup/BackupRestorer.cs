@@ -67,7 +67,7 @@ public static class BackupRestorer
                 $"the target directory {target} is not empty ({string.Join(", ", present.Take(5).Select(Path.GetFileName))}{(present.Count > 5 ? ", ..." : string.Empty)}): restore into an empty or new directory, or pass --force to move its content aside");
         }
 
-        if (Directory.Exists(target) && Hosting.DataDirectoryLock.IsHeld(target))
+        if (Directory.Exists(target) && Storage.DataDirectoryLock.IsHeld(target))
         {
             throw new BackupException(BackupFailure.TargetNotEmpty, $"a kldload serve is running on {target}: stop it before restoring");
         }

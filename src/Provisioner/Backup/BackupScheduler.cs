@@ -1,6 +1,6 @@
 using System.Globalization;
 using Kldload.Age;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Backup;
 

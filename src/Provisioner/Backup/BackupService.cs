@@ -5,9 +5,9 @@ using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
 using Kldload.ImageStore;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
-using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Leases;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 using Prometheus;
 
 namespace Kldload.Provisioner.Backup;

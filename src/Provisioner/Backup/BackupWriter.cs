@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
 using Kldload.ImageStore;
-using Kldload.Provisioner.Hosting;
 using LiteDB;
 using JsonSerializer = System.Text.Json.JsonSerializer;
 

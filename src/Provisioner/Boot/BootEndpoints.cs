@@ -1,4 +1,3 @@
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
 
 namespace Kldload.Provisioner.Boot;

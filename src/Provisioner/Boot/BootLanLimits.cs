@@ -1,5 +1,5 @@
 using System.Threading.RateLimiting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Microsoft.AspNetCore.RateLimiting;
 
 namespace Kldload.Provisioner.Boot;

@@ -1,5 +1,5 @@
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Boot;
 

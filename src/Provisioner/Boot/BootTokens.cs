@@ -1,6 +1,6 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
-using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Boot;
@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Boot;
 /// fetched the script, opens attestation sessions until one completes, and expires after
 /// <c>Boot:TokenLifetime</c>. Kept in LiteDB so a restart of kldload does not strand a booting node.
 /// </summary>
-public sealed class BootToken
+public sealed class BootToken : IKldloadDocument
 {
     /// <summary>43 characters of the base64url alphabet: safe on a kernel command line and in URLs.</summary>
     [BsonId]

@@ -1,8 +1,7 @@
 using Kldload.Dhcp;
 using Kldload.Dhcp.Server;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Boot;
 

@@ -1,6 +1,5 @@
 using System.Text;
 using Kldload.ImageStore;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
 using Kldload.Tftp.Files;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Boot;
 

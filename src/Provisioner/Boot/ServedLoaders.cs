@@ -1,5 +1,5 @@
 using Kldload.ImageStore;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Boot;
 

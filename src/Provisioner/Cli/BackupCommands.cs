@@ -4,8 +4,8 @@ using System.Text.Json;
 using Kldload.Age;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Backup;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Cli;
 

@@ -4,9 +4,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Api;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Cli;
 

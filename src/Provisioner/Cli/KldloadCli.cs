@@ -1,6 +1,5 @@
 using System.CommandLine;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Cli;
 
@@ -10,12 +9,16 @@ namespace Kldload.Provisioner.Cli;
 /// </summary>
 public static class KldloadCli
 {
-    /// <summary>Parses and runs a command line; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    /// <summary>
+    /// Parses and runs a command line; returns the process exit code. <paramref name="serve"/> runs the
+    /// web host for <c>kldload serve</c>: the composition root (<c>Hosting/</c>) passes it in, because the
+    /// command line sits below it and does not name it.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, ServeHost serve, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
-        var root = BuildRootCommand();
+        var root = BuildRootCommand(serve);
         var parse = root.Parse(args);
 
         var usageErrors = parse.Errors.Select(e => e.Message).ToList();
@@ -38,10 +41,10 @@ public static class KldloadCli
 
     private static bool IsHelpRequested(string[] args) => args.Any(a => a is "--help" or "-h" or "-?");
 
-    internal static RootCommand BuildRootCommand()
+    internal static RootCommand BuildRootCommand(ServeHost serve)
     {
         var root = new RootCommand("kldload: attested, mesh-native netboot provisioning (DHCP, TFTP, HTTP, TPM, WireGuard).");
-        root.Subcommands.Add(ServeCommand());
+        root.Subcommands.Add(ServeCommand(serve));
         root.Subcommands.Add(VersionCommand());
         root.Subcommands.Add(SetupCommand.Create());
         root.Subcommands.Add(DoctorCommand.Create());
@@ -71,7 +74,7 @@ public static class KldloadCli
         }
     }
 
-    private static Command ServeCommand()
+    private static Command ServeCommand(ServeHost host)
     {
         var urls = new Option<string?>("--urls")
         {
@@ -89,7 +92,7 @@ public static class KldloadCli
             }
 
             var config = LoadOrReport(overrides, parse.InvocationConfiguration.Error);
-            return config is null ? ExitCodes.BadSettings : await KldloadHost.RunAsync(config, ct).ConfigureAwait(false);
+            return config is null ? ExitCodes.BadSettings : await host(config, ct).ConfigureAwait(false);
         });
         return serve;
     }
@@ -124,6 +127,9 @@ public static class KldloadCli
         return null;
     }
 }
+
+/// <summary>Runs <c>kldload serve</c> with validated settings until SIGTERM/SIGINT; returns the process exit code.</summary>
+public delegate Task<int> ServeHost(KldloadConfiguration config, CancellationToken cancellationToken);
 
 /// <summary>The <c>--Section:Key=value</c> (or <c>--Section:Key value</c>) tokens of a command line.</summary>
 internal static class SettingOverrides

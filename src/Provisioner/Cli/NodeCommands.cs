@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Kldload.Provisioner.Api;
-using Kldload.Provisioner.Hosting;
 using Spectre.Console;
 
 namespace Kldload.Provisioner.Cli;

@@ -26,7 +26,7 @@ internal static class PowerCommands
             if (request is null)
             {
                 await stderr.WriteLineAsync($"kldload: {error}").ConfigureAwait(false);
-                return Hosting.ExitCodes.BadSettings;
+                return ExitCodes.BadSettings;
             }
 
             return await NodeCommands.Run(p, server, ct, async c =>
@@ -43,7 +43,7 @@ internal static class PowerCommands
                 }
 
                 Console.WriteLine($"{view.NodeId}: BMC {Describe(view)}; power {view.PowerState ?? "unknown"}");
-                return Hosting.ExitCodes.Ok;
+                return ExitCodes.Ok;
             }).ConfigureAwait(false);
         });
 
@@ -64,7 +64,7 @@ internal static class PowerCommands
             grid.AddRow("Power", Markup.Escape(PowerText(view.PowerState, view.PowerStateAt)));
             grid.AddRow("Set at", view.UpdatedAt.ToString("u", CultureInfo.InvariantCulture));
             AnsiConsole.Write(grid);
-            return Hosting.ExitCodes.Ok;
+            return ExitCodes.Ok;
         }));
 
         var bmc = new Command("bmc", "A node's baseboard management controller (IPMI or Redfish).");
@@ -83,7 +83,7 @@ internal static class PowerCommands
             }
 
             Console.WriteLine($"{view.NodeId} {view.Name}: {(view.Action == "status" ? string.Empty : $"{view.Action} done; ")}power {PowerText(view.PowerState, view.PowerStateAt)}");
-            return Hosting.ExitCodes.Ok;
+            return ExitCodes.Ok;
         }));
 
         return [bmc, power];

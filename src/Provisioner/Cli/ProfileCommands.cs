@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Kldload.Provisioner.Api;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
 using Spectre.Console;
 using Profile = Kldload.Provisioner.Inventory.Profile;

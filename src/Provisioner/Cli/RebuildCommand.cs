@@ -37,13 +37,13 @@ internal static class RebuildCommand
             if (!TryParseDuration(p.GetValue(timeout)!, out var limit))
             {
                 await stderr.WriteLineAsync($"kldload: --timeout '{p.GetValue(timeout)}': use a number with s, m or h (90s, 15m, 1h)").ConfigureAwait(false);
-                return Hosting.ExitCodes.BadSettings;
+                return ExitCodes.BadSettings;
             }
 
             if (p.GetValue(channel) is not null && p.GetValue(version) is not null)
             {
                 await stderr.WriteLineAsync("kldload: give --channel or --version, not both").ConfigureAwait(false);
-                return Hosting.ExitCodes.BadSettings;
+                return ExitCodes.BadSettings;
             }
 
             return await NodeCommands.Run(p, server, ct, c => RunAsync(c, p.GetValue(node)!, p.GetValue(channel), p.GetValue(version), limit, p.GetValue(json), stderr, ct)).ConfigureAwait(false);
@@ -104,7 +104,7 @@ internal static class RebuildCommand
             if (name is null)
             {
                 await stderr.WriteLineAsync($"kldload: node {node.Id} has booted no image yet: give --channel, or pin with `kldload nodes reimage {node.Id} --image NAME:VERSION`").ConfigureAwait(false);
-                return Hosting.ExitCodes.BadSettings;
+                return ExitCodes.BadSettings;
             }
 
             reimage = new ReimageRequest(null, name, version);
@@ -115,7 +115,7 @@ internal static class RebuildCommand
             if (channel is null)
             {
                 await stderr.WriteLineAsync($"kldload: node {node.Id} follows no channel of its own: give --channel or --version").ConfigureAwait(false);
-                return Hosting.ExitCodes.BadSettings;
+                return ExitCodes.BadSettings;
             }
 
             reimage = new ReimageRequest(channel, null, null);
@@ -178,7 +178,7 @@ internal static class RebuildCommand
         if (json)
         {
             NodeCommands.Json(new { node = final.Id, outcome = result.ToString(), reason, seconds = clock.Elapsed.TotalSeconds, final.LastBootedImage, final.LastBootToMeshSeconds, steps = seen });
-            return result == RebuildOutcome.Ready ? Hosting.ExitCodes.Ok : Hosting.ExitCodes.Failed;
+            return result == RebuildOutcome.Ready ? ExitCodes.Ok : ExitCodes.Failed;
         }
 
         if (result == RebuildOutcome.Ready)
@@ -186,11 +186,11 @@ internal static class RebuildCommand
             if (version is not null && final.LastBootedImage?.EndsWith(" " + version, StringComparison.Ordinal) != true)
             {
                 await stderr.WriteLineAsync($"kldload: {final.Id} is Ready but booted {final.LastBootedImage}, not version {version}").ConfigureAwait(false);
-                return Hosting.ExitCodes.Failed;
+                return ExitCodes.Failed;
             }
 
             Console.WriteLine($"{final.Id} {final.Name}: Ready on {final.LastBootedImage}; boot to mesh {final.LastBootToMeshSeconds:0.0} s; command to Ready {clock.Elapsed.TotalSeconds:0.0} s");
-            return Hosting.ExitCodes.Ok;
+            return ExitCodes.Ok;
         }
 
         await stderr.WriteLineAsync(result == RebuildOutcome.Refused
@@ -207,6 +207,6 @@ internal static class RebuildCommand
             await stderr.WriteLineAsync("  (none: the node did not boot; is it wired to this BMC, and does it boot from the network?)").ConfigureAwait(false);
         }
 
-        return Hosting.ExitCodes.Failed;
+        return ExitCodes.Failed;
     }
 }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Kldload.Provisioner.Api;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Power;
 using Spectre.Console;
 

@@ -6,8 +6,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kldload.Dhcp.Protocol;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Spectre.Console;
 
 namespace Kldload.Provisioner.Cli;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Kldload.Provisioner.Api;
-using Kldload.Provisioner.Hosting;
 using Spectre.Console;
 
 namespace Kldload.Provisioner.Cli;

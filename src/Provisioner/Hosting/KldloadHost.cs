@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.Json.Serialization;
 using Kldload.ImageStore;
@@ -7,13 +6,14 @@ using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Attestation;
 using Kldload.Provisioner.Backup;
 using Kldload.Provisioner.Boot;
+using Kldload.Provisioner.Cli;
 using Kldload.Provisioner.Dashboard;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Leases;
 using Kldload.Provisioner.Listeners;
 using Kldload.Provisioner.Mesh;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 using Prometheus;
 using Serilog;
 using Serilog.Events;
@@ -389,76 +389,4 @@ public static partial class KldloadHost
         [LoggerMessage(EventId = LogEvents.TftpRootMissing, Level = LogLevel.Warning, Message = "Tftp:Root {Root} does not exist: install Debian's ipxe package or set Tftp:Root; only generated files are served over TFTP")]
         public static partial void TftpRootMissing(Microsoft.Extensions.Logging.ILogger logger, string root);
     }
-}
-
-/// <summary>
-/// The URL nodes use to reach kldload: <c>Kldload:ServerUrl</c> when set, otherwise the first listen
-/// URL with a wildcard host replaced by this host's first non-loopback IPv4 address (and port 0
-/// replaced by the bound port).
-/// </summary>
-public sealed class ServerUrl(KldloadConfiguration config, IServer server)
-{
-    public IReadOnlyList<string> ListenUrls =>
-        server.Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? config.Urls.Select(u => u.OriginalString).ToList();
-
-    public Uri Value
-    {
-        get
-        {
-            if (config.Kldload.ServerUrl is { } configured)
-            {
-                return configured;
-            }
-
-            var first = ListenUrls.Count > 0 ? ListenUrls[0] : "http://0.0.0.0:8080";
-            var uri = new Uri(first.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal));
-            var host = uri.Host;
-            if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)))
-            {
-                host = FirstHostAddress()?.ToString() ?? "127.0.0.1";
-            }
-
-            return new UriBuilder(uri.Scheme, host, uri.Port).Uri;
-        }
-    }
-
-    /// <summary>
-    /// The first HTTP listen URL as a client on this host reaches it (a wildcard host becomes
-    /// loopback), for CLI commands on the same data directory; null when nothing listens on HTTP.
-    /// </summary>
-    public Uri? Local
-    {
-        get
-        {
-            var first = ListenUrls.FirstOrDefault(u => u.StartsWith("http", StringComparison.OrdinalIgnoreCase));
-            if (first is null)
-            {
-                return null;
-            }
-
-            var uri = new Uri(first.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal));
-            var host = uri.Host;
-            if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
-            {
-                host = address.Equals(IPAddress.Any) ? "127.0.0.1" : address.Equals(IPAddress.IPv6Any) ? "[::1]" : host;
-            }
-
-            return new UriBuilder(uri.Scheme, host, uri.Port).Uri;
-        }
-    }
-
-    private static IPAddress? FirstHostAddress() =>
-        NetworkInterface.GetAllNetworkInterfaces()
-            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
-            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
-}
-
-/// <summary>Process exit codes of every kldload command.</summary>
-public static class ExitCodes
-{
-    public const int Ok = 0;
-    public const int Failed = 1;
-    public const int BadSettings = 2;
 }

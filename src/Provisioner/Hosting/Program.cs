@@ -1,3 +1,4 @@
 using Kldload.Provisioner.Cli;
+using Kldload.Provisioner.Hosting;
 
-return await KldloadCli.RunAsync(args).ConfigureAwait(false);
+return await KldloadCli.RunAsync(args, KldloadHost.RunAsync).ConfigureAwait(false);

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Threading.Channels;
 using Kldload.Dhcp.Server;
-using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Leases;
 using Prometheus;
 
 namespace Kldload.Provisioner.Inventory;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;

@@ -1,4 +1,4 @@
-using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;

@@ -1,3 +1,5 @@
+using Kldload.Provisioner.Storage;
+
 namespace Kldload.Provisioner.Inventory;
 
 /// <summary>What kind of thing happened to a node.</summary>
@@ -19,7 +21,7 @@ public enum NodeEventKind
 }
 
 /// <summary>One entry of a node's append-only history (LiteDB collection <c>events</c>).</summary>
-public sealed class NodeEvent
+public sealed class NodeEvent : IKldloadDocument
 {
     /// <summary>Sequence number assigned by the store; increases with time.</summary>
     public long Id { get; set; }

@@ -1,3 +1,4 @@
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;
@@ -40,7 +41,7 @@ public sealed class ImageRef
 }
 
 /// <summary>One racked node as the inventory keeps it (LiteDB collection <c>nodes</c>).</summary>
-public sealed class NodeRecord
+public sealed class NodeRecord : IKldloadDocument
 {
     /// <summary>Stable id, 12 lowercase hex characters.</summary>
     public string Id { get; set; } = string.Empty;

@@ -1,3 +1,5 @@
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;
@@ -25,7 +27,7 @@ public sealed class ProfileMatch
 
     /// <summary>
     /// Comparisons on the node's bound hardware facts of its last attested boot, all of which must
-    /// hold (<c>facts.memory.totalGiB >= 256</c>; grammar in <see cref="Boot.FactsExpression"/>). The
+    /// hold (<c>facts.memory.totalGiB >= 256</c>; grammar in <c>Boot/FactsExpression</c>). The
     /// node says its facts itself, so a profile with facts never raises an enrollment policy.
     /// </summary>
     public List<string> Facts { get; set; } = [];
@@ -87,7 +89,7 @@ public sealed class Commission
 }
 
 /// <summary>Assigns an image, kernel arguments and an enrollment policy to the nodes it matches.</summary>
-public sealed class Profile
+public sealed class Profile : IKldloadDocument
 {
     /// <summary>Unique name (letters, digits, '-', '_', '.').</summary>
     [BsonId]
@@ -108,7 +110,7 @@ public sealed class Profile
     public string? KernelArgs { get; set; }
 
     /// <summary>Overrides <c>Boot:Loader</c> for the UEFI x64 nodes it matches (Ipxe, Grub); null = the global setting.</summary>
-    public Kldload.Provisioner.Boot.BootLoaderKind? Loader { get; set; }
+    public BootLoaderKind? Loader { get; set; }
 
     /// <summary>
     /// Overrides <c>Attestation:RequireSecureBoot</c> for the nodes it matches; null = the global setting. A

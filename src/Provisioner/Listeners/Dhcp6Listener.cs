@@ -8,8 +8,8 @@ using Kldload.Dhcp.Dhcp6.Protocol;
 using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Server;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Leases;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Listeners;
 

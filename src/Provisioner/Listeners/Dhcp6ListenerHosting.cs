@@ -1,7 +1,6 @@
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Kldload.Provisioner.Listeners;

@@ -3,8 +3,8 @@ using System.Net.Sockets;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Protocol;
 using Kldload.Dhcp.Server;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Leases;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Listeners;
 

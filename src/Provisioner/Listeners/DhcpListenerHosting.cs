@@ -1,8 +1,7 @@
 using Kldload.Dhcp.RouterDiscovery;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Listeners;
 

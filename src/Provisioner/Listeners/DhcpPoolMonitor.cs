@@ -1,4 +1,5 @@
 using Kldload.Dhcp.Server;
+using Kldload.Provisioner.Leases;
 
 namespace Kldload.Provisioner.Listeners;
 

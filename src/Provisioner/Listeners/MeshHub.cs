@@ -1,8 +1,7 @@
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 using Kldload.MeshCA.Links;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Listeners;
 

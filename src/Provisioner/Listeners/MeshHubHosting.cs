@@ -5,8 +5,9 @@ using Kldload.MeshCA;
 using Kldload.MeshCA.Addressing;
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Boot;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Listeners;
 

@@ -1,6 +1,5 @@
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Kldload.Tftp.Files;
 using Kldload.Tftp.Transfer;
 

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 using Kldload.Tftp.Files;
 using Kldload.Tftp.Server;
 using Kldload.Tftp.Transfer;

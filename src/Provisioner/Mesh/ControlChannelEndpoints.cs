@@ -2,8 +2,8 @@ using System.Net;
 using System.Text.Json;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Mesh;
 

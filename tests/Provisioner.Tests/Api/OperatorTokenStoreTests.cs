@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Kldload.Provisioner.Api;
-using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Kldload.Provisioner.Tests.Api;

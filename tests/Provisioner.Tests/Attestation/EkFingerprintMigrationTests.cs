@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Kldload.Provisioner.Attestation;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Storage;
 using Kldload.Tpm.Device;
 using Kldload.Tpm.Verification;
 using LiteDB;

@@ -6,7 +6,8 @@ using Kldload.Age;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Backup;
 using Kldload.Provisioner.Cli;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Hosting;
+using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Tests.Attestation;
 using LiteDB;
 
@@ -252,7 +253,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         var host = await StartAsync(Source);
         await using (host.ConfigureAwait(false))
         {
-            var second = await Assert.ThrowsAsync<Kldload.Provisioner.Hosting.SettingBindException>(() => StartAsync(Source));
+            var second = await Assert.ThrowsAsync<Kldload.Provisioner.Settings.SettingBindException>(() => StartAsync(Source));
             Assert.Contains("another kldload process is using this data directory", second.Message, StringComparison.Ordinal);
 
             var offline = await CliAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}");
@@ -409,7 +410,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var code = await KldloadCli.RunAsync(args, stdout, stderr);
+        var code = await KldloadCli.RunAsync(args, KldloadHost.RunAsync, stdout, stderr);
         return (code, stdout.ToString(), stderr.ToString());
     }
 

@@ -1,7 +1,7 @@
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Tests.Boot;
 

@@ -1,7 +1,7 @@
 using Kldload.Dhcp;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Tests.Boot;
 

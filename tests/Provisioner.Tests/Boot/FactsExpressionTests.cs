@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Kldload.Provisioner.Attestation;
 using Kldload.Provisioner.Boot;
-using Kldload.Provisioner.Hosting;
-using Kldload.Provisioner.Hosting.Settings;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Tests.Boot;
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Tests.Boot;
 
@@ -78,7 +79,7 @@ public sealed class SignedLoaderPathTests : IAsyncLifetime
 
         var cfg = await _host.Http.GetStringAsync(new Uri("/tftp/grub/node/52:54:00:19:00:01.cfg", UriKind.Relative));
 
-        var server = _host.Service<Kldload.Provisioner.Hosting.ServerUrl>().Value.AbsoluteUri.TrimEnd('/');
+        var server = _host.Service<Kldload.Provisioner.Boot.ServerUrl>().Value.AbsoluteUri.TrimEnd('/');
         var lines = cfg.Split('\n');
         var linux = lines.Single(l => l.StartsWith("linux ", StringComparison.Ordinal));
         var token = linux.Split(' ').Last().Trim('\'')["kldload.token=".Length..];

@@ -1,6 +1,6 @@
 using System.Net;
 using Kldload.Provisioner.Cli;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Tests.Cli;
 

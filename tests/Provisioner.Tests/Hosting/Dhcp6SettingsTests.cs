@@ -1,5 +1,5 @@
 using System.Net;
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Tests.Hosting;
 

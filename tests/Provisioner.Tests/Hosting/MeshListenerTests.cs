@@ -175,6 +175,6 @@ public sealed class MeshListenerHostTests : IAsyncLifetime
         // The admin API is where --urls put it, and only there.
         var nodes = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
         Assert.Equal("Ready", nodes.GetProperty("state").GetString());
-        Assert.All(_host.Service<Kldload.Provisioner.Hosting.ServerUrl>().ListenUrls.Take(1), u => Assert.StartsWith("http://127.0.0.1:", u, StringComparison.Ordinal));
+        Assert.All(_host.Service<Kldload.Provisioner.Boot.ServerUrl>().ListenUrls.Take(1), u => Assert.StartsWith("http://127.0.0.1:", u, StringComparison.Ordinal));
     }
 }

@@ -1,4 +1,4 @@
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Tests.Hosting;
 
@@ -96,12 +96,12 @@ public sealed class SettingsTests : IDisposable
     {
         var config = Load(out var none);
         Assert.Empty(none);
-        Assert.Equal(Kldload.Provisioner.Boot.BootLoaderKind.Ipxe, config.Boot.Loader);
+        Assert.Equal(Kldload.Provisioner.Settings.BootLoaderKind.Ipxe, config.Boot.Loader);
         Assert.Equal("/usr/lib/shim/shimx64.efi.signed", config.Boot.Grub.ShimX64);
         Assert.Equal("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", config.Boot.Grub.GrubX64);
         Assert.False(config.Attestation.RequireSecureBoot);
 
-        Assert.Equal(Kldload.Provisioner.Boot.BootLoaderKind.Grub, Load(out _, "--Boot:Loader=grub", "--Attestation:RequireSecureBoot=true").Boot.Loader);
+        Assert.Equal(Kldload.Provisioner.Settings.BootLoaderKind.Grub, Load(out _, "--Boot:Loader=grub", "--Attestation:RequireSecureBoot=true").Boot.Loader);
         Load(out var errors, "--Boot:Loader=pxelinux", "--Boot:Grub:ShimX64=shimx64.efi.signed");
         Assert.Equal(
             ["Boot:Loader = 'pxelinux': allowed: Ipxe, Grub", "Boot:Grub:ShimX64 = 'shimx64.efi.signed': allowed: an absolute path to a signed EFI loader file"],

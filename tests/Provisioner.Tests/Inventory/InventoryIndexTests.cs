@@ -1,5 +1,5 @@
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Storage;
 using LiteDB;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting;
+namespace Kldload.Provisioner.Storage;
 
 /// <summary>
 /// <c>{Kldload:DataDir}/kldload.lock</c>, held open exclusively by <c>kldload serve</c> for its whole

@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>
 /// The <c>Limits</c> section: how much one source address or one MAC may ask of the boot-LAN

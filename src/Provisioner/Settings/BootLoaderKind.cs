@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Boot;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>
 /// Which loader chain a UEFI node starts (<c>Boot:Loader</c>, and per profile): iPXE (Debian's

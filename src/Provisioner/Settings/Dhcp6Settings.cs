@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Kldload.Dhcp.Dhcp6.Protocol;
 using Kldload.Dhcp.Dhcp6.Server;
 
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>One IPv6 pool (<c>Dhcp6:Subnets:N</c>).</summary>
 public sealed record Dhcp6SubnetSettings

@@ -1,7 +1,7 @@
 using System.Net;
 using Kldload.Dhcp.Dhcp6.Server;
 
-namespace Kldload.Provisioner.Listeners;
+namespace Kldload.Provisioner.Leases;
 
 /// <summary>
 /// The seam the DHCPv6 listener publishes for the rest of the host (admin API, boot steps, backups),

@@ -1,6 +1,6 @@
 using System.Reflection;
 
-namespace Kldload.Provisioner.Hosting;
+namespace Kldload.Provisioner;
 
 /// <summary>Version and source commit of this build (the SDK appends the commit to the informational version).</summary>
 public static class BuildInfo

@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>The <c>Auth</c> section: how operators authenticate to the admin API.</summary>
 public sealed record AuthSettings

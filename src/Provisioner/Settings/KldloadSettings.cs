@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>Log output format: human-readable lines or compact JSON (one event per line).</summary>
 public enum LogFormat

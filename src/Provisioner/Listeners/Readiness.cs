@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting;
+namespace Kldload.Provisioner.Listeners;
 
 /// <summary>One part of the service that must be working for <c>/readyz</c> to answer 200.</summary>
 public interface IReadinessCheck
@@ -28,11 +28,4 @@ public sealed class ListenerReadiness : IReadinessCheck
         problem = _problem;
         return problem is null;
     }
-}
-
-internal sealed class DatabaseReadiness(IKldloadDatabase db) : IReadinessCheck
-{
-    public string Name => "database";
-
-    public bool IsReady(out string? problem) => db.IsHealthy(out problem);
 }

@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>How a new EK becomes trusted (<c>Attestation:EnrollmentPolicy</c>).</summary>
 public enum EnrollmentPolicy

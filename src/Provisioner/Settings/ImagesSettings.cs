@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>The <c>Images</c> section: the image store under <c>{Kldload:DataDir}/images</c>.</summary>
 public sealed record ImagesSettings

@@ -1,6 +1,7 @@
-using Kldload.Provisioner.Hosting.Settings;
+using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 
-namespace Kldload.Provisioner.Inventory;
+namespace Kldload.Provisioner.Attestation;
 
 /// <summary>
 /// Removes Discovered nodes that never attested once <c>Inventory:DiscoveredTtl</c> has passed since

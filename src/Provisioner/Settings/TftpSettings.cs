@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>The <c>Tftp</c> section: the TFTP listener that serves boot loaders.</summary>
 public sealed record TftpSettings

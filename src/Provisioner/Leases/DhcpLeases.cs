@@ -1,6 +1,6 @@
 using Kldload.Dhcp.Server;
 
-namespace Kldload.Provisioner.Listeners;
+namespace Kldload.Provisioner.Leases;
 
 /// <summary>
 /// The seam the DHCP listener publishes for the rest of the host (admin API, metrics, inventory): the

@@ -1,6 +1,6 @@
 using Kldload.Age;
 
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>The <c>Backup</c> section: scheduled, encrypted backups of the provisioner itself.</summary>
 public sealed record BackupSettings

@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>
 /// A listener could not bind what a setting asked for (port in use, privileged port without root,

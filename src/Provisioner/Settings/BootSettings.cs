@@ -1,6 +1,4 @@
-using Kldload.Provisioner.Boot;
-
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>Boot loader file names per client architecture (<c>Boot:Loaders:*</c>), paths under <c>Tftp:Root</c>.</summary>
 public sealed record BootLoaderSettings

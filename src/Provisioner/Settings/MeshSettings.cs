@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>The <c>Mesh</c> section: the WireGuard mesh and its hub.</summary>
 public sealed record MeshSettings

@@ -1,6 +1,7 @@
+using Kldload.Provisioner.Settings;
 using LiteDB;
 
-namespace Kldload.Provisioner.Hosting;
+namespace Kldload.Provisioner.Storage;
 
 /// <summary>
 /// The embedded LiteDB database at <c>{Kldload:DataDir}/kldload.db</c>: opened once per process,
@@ -18,6 +19,12 @@ public interface IKldloadDatabase : IDisposable
     /// <summary>True when a trivial read succeeds: used by <c>/readyz</c>.</summary>
     bool IsHealthy(out string? problem);
 }
+
+/// <summary>
+/// A type stored in <c>kldload.db</c> through LiteDB's global mapper, with a public parameterless
+/// constructor: <see cref="LiteKldloadDatabase.Open"/> maps each one once before any store uses it.
+/// </summary>
+public interface IKldloadDocument;
 
 /// <summary>
 /// LiteDB in direct connection mode: the engine and its page cache stay open for the life of the
@@ -43,16 +50,21 @@ public sealed class LiteKldloadDatabase : IKldloadDatabase
     /// <summary>
     /// LiteDB's global mapper builds a type's member map on first use and publishes it before it is
     /// complete, so two threads mapping one type for the first time can see "Member X not found".
-    /// Every document type of the host is mapped once, under this lazy, before any store exists.
+    /// Every document type of the host (each declares itself with <see cref="IKldloadDocument"/>, so
+    /// that this folder names none of the folders above it) is mapped once, under this lazy, before
+    /// any store exists.
     /// </summary>
     private static readonly Lazy<bool> MappersWarm = new(() =>
     {
         var mapper = BsonMapper.Global;
-        mapper.ToDocument(new Inventory.NodeRecord());
-        mapper.ToDocument(new Inventory.NodeEvent());
-        mapper.ToDocument(new Inventory.Profile());
-        mapper.ToDocument(new Boot.BootToken());
-        mapper.ToDocument(new Attestation.AttestationSession());
+        var documents = typeof(LiteKldloadDatabase).Assembly.GetTypes()
+            .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IKldloadDocument).IsAssignableFrom(t))
+            .OrderBy(t => t.FullName, StringComparer.Ordinal);
+        foreach (var type in documents)
+        {
+            mapper.ToDocument(type, Activator.CreateInstance(type));
+        }
+
         return true;
     }, LazyThreadSafetyMode.ExecutionAndPublication);
 

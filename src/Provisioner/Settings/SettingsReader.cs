@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>One invalid setting: the key, the value found, and what is allowed.</summary>
 public sealed record SettingError(string Key, string? Value, string Problem)

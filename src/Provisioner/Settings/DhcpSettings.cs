@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Kldload.Dhcp.RouterDiscovery;
 using Kldload.Dhcp.Server;
 
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>How kldload takes part in DHCP on the boot network.</summary>
 public enum DhcpMode

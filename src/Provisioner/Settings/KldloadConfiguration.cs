@@ -1,4 +1,4 @@
-namespace Kldload.Provisioner.Hosting.Settings;
+namespace Kldload.Provisioner.Settings;
 
 /// <summary>
 /// Every setting kldload reads, bound and validated in one pass. Sources, later overriding earlier:

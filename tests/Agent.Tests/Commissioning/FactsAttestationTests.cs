@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Kldload.Agent.Commissioning;
 using Kldload.Agent.Tests.Trust;
-using Kldload.Provisioner.Tests;
 
 namespace Kldload.Agent.Tests.Commissioning;
 

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Kldload.Agent.Trust;
-using Kldload.Provisioner.Tests;
 
 namespace Kldload.Agent.Tests.Contract;
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
@@ -204,17 +203,8 @@ public sealed class RedfishClientTests
     {
         var password = args.Length > 1 && args[0] == "-p" ? args[1] : RedfishService.Password;
         var rest = args.Length > 1 && args[0] == "-p" ? args[2..] : args;
-        var psi = new ProcessStartInfo("redfishtool", ["-r", service.BaseAddress.Authority, "-u", RedfishService.User, "-p", password, "-S", "Always", .. rest])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        var r = await Task.Run(() => ExternalTool.TryRun("redfishtool",
+            ["-r", service.BaseAddress.Authority, "-u", RedfishService.User, "-p", password, "-S", "Always", .. rest], timeout: TimeSpan.FromSeconds(60)));
+        return (r.ExitCode, r.StdOut + r.StdErr);
     }
 }

@@ -121,18 +121,10 @@ public sealed class IpmiSim : IAsyncDisposable
 
     public async Task<(int ExitCode, string Output)> IpmitoolWithPasswordAsync(string password, params string[] args)
     {
-        var psi = new ProcessStartInfo("ipmitool", ["-I", "lanplus", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", User, "-P", password, "-C", "3", .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        var r = await Task.Run(() => Processes.ExternalTool.TryRun("ipmitool",
+            ["-I", "lanplus", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", User, "-P", password, "-C", "3", .. args],
+            timeout: TimeSpan.FromSeconds(60)));
+        return (r.ExitCode, r.StdOut + r.StdErr);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Text;
+using static Kldload.Testing.LittleEndian;
 
 namespace Kldload.Provisioner.Tests.Attestation;
 
@@ -88,19 +88,5 @@ internal static class EventLogs
     {
         var body = Encoding.ASCII.GetBytes(text + "\0");
         return (9, 0x00000006, digest, [.. U32(id), .. U32((uint)body.Length), .. body]);
-    }
-
-    private static byte[] U32(uint v)
-    {
-        var b = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, v);
-        return b;
-    }
-
-    private static byte[] U16(ushort v)
-    {
-        var b = new byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(b, v);
-        return b;
     }
 }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Kldload.Tpm.Verification;
+using static Kldload.Testing.LittleEndian;
 
 namespace Kldload.Tpm.Tests.Verification;
 
@@ -158,20 +159,6 @@ public class SecureBootReportTests
         }
 
         return TcgEventLog.Parse([.. log]);
-    }
-
-    private static byte[] U16(ushort v)
-    {
-        var b = new byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(b, v);
-        return b;
-    }
-
-    private static byte[] U32(uint v)
-    {
-        var b = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, v);
-        return b;
     }
 
     private static byte[] U64(ulong v)

@@ -5,10 +5,10 @@ using Kldload.Provisioner.Settings;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Kldload.Provisioner.Tests;
+namespace Kldload.Testing.Host;
 
 /// <summary>An image source with fixed images: the image store's stand-in in unit and API tests.</summary>
-internal sealed class FixedImages : IBootImageSource
+public sealed class FixedImages : IBootImageSource
 {
     public Dictionary<string, BootImage> Channels { get; } = [];
 
@@ -23,7 +23,7 @@ internal sealed class FixedImages : IBootImageSource
 }
 
 /// <summary>The real kldload web host, in process, on 127.0.0.1 with an ephemeral port and a temp data dir.</summary>
-internal sealed class TestHost : IAsyncDisposable
+public sealed class TestHost : IAsyncDisposable
 {
     private TestHost(WebApplication app, string dataDir, HttpClient http, HttpClient admin)
     {
@@ -49,7 +49,11 @@ internal sealed class TestHost : IAsyncDisposable
             ["--urls=http://127.0.0.1:0", $"--Kldload:DataDir={dataDir}", "--Tftp:Enabled=false", .. overrides],
             Path.Combine(AppContext.BaseDirectory, "appsettings.json"));
         var config = KldloadConfiguration.Load(root, out var errors);
-        Assert.Empty(errors);
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("settings refused: " + string.Join("; ", errors));
+        }
+
         var app = KldloadHost.Build(config, b =>
         {
             if (images is not null)

@@ -288,13 +288,7 @@ public static partial class KldloadHost
         var socket = e as SocketException ?? e.InnerException as SocketException ?? e.InnerException?.InnerException as SocketException;
         if (e is IOException || socket is not null)
         {
-            var why = socket?.SocketErrorCode switch
-            {
-                SocketError.AddressAlreadyInUse => "the address is already in use",
-                SocketError.AccessDenied => "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
-                SocketError.AddressNotAvailable => "the address is not on this host",
-                _ => e.Message,
-            };
+            var why = socket is null ? e.Message : SocketBindErrors.Describe(socket);
             if (MeshListenEndpoints(config, services).FirstOrDefault(m => e.Message.Contains(m.ToString(), StringComparison.OrdinalIgnoreCase)) is { } mesh)
             {
                 return $"Mesh:Enabled = 'true': cannot listen on the hub's mesh address {mesh} (the port is the server URL's, which nodes dial there): {why}";

@@ -82,12 +82,9 @@ public sealed partial class Dhcp6Listener(
         }
         catch (SocketException e)
         {
-            var why = e.SocketErrorCode switch
-            {
-                SocketError.AddressAlreadyInUse => "UDP 547 is already in use on this host (another DHCPv6 server?)",
-                SocketError.AccessDenied => "permission denied (DHCPv6 needs root or CAP_NET_BIND_SERVICE and CAP_NET_RAW)",
-                _ => e.Message,
-            };
+            var why = SocketBindErrors.Describe(e,
+                inUse: "UDP 547 is already in use on this host (another DHCPv6 server?)",
+                denied: "permission denied (DHCPv6 needs root or CAP_NET_BIND_SERVICE and CAP_NET_RAW)");
             Readiness.MarkFailed($"Dhcp6:Interface = {iface}: {why}");
             throw new SettingBindException("Dhcp6:Interface", iface, $"cannot bind DHCPv6: {why}", e);
         }

@@ -118,15 +118,12 @@ public sealed partial class DhcpListener(
 
     private void BindFailed(string key, int port, string iface, SocketException e)
     {
-        var why = e.SocketErrorCode switch
-        {
-            SocketError.AddressAlreadyInUse => "the port is already in use on this host (another DHCP server?)",
-            SocketError.AccessDenied => "permission denied (DHCP needs root or CAP_NET_BIND_SERVICE and CAP_NET_RAW)",
-            _ when e.NativeErrorCode == 19 => $"no such interface '{iface}' (Dhcp:Interface)",
-            _ => e.Message,
-        };
+        var why = SocketBindErrors.Describe(e,
+            inUse: "the port is already in use on this host (another DHCP server?)",
+            denied: "permission denied (DHCP needs root or CAP_NET_BIND_SERVICE and CAP_NET_RAW)",
+            iface: iface);
         Readiness.MarkFailed($"{key} = {port}: {why}");
-        if (e.NativeErrorCode == 19 || e.SocketErrorCode == SocketError.AddressNotAvailable)
+        if (SocketBindErrors.IsInterfaceProblem(e, iface))
         {
             throw new SettingBindException("Dhcp:Interface", iface, $"cannot bind DHCP: {why}", e);
         }

@@ -34,13 +34,7 @@ internal sealed partial class TftpListenerService(
         }
         catch (SocketException e)
         {
-            var why = e.SocketErrorCode switch
-            {
-                SocketError.AddressAlreadyInUse => "the address is already in use",
-                SocketError.AccessDenied => "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
-                SocketError.AddressNotAvailable => "the address is not on this host",
-                _ => e.Message,
-            };
+            var why = SocketBindErrors.Describe(e);
             readiness.MarkFailed($"cannot bind {settings.Endpoint}: {why}");
             throw new SettingBindException("Tftp:Endpoint", settings.Endpoint.ToString(), $"cannot bind: {why}", e);
         }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Kldload.Provisioner.Tests.Hosting;
 
 namespace Kldload.Provisioner.Tests.Cli;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Hosting.Settings;
 
@@ -96,10 +97,13 @@ public static class KldloadCli
 
     private static Command VersionCommand()
     {
-        var version = new Command("version", "Print the version and the git commit kldload was built from.");
+        var json = new Option<bool>("--json") { Description = "Print JSON: version and commit." };
+        var version = new Command("version", "Print the version and the git commit kldload was built from.") { json };
         version.SetAction(parse =>
         {
-            parse.InvocationConfiguration.Output.WriteLine($"kldload {BuildInfo.Version} (commit {BuildInfo.Commit})");
+            parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(new { version = BuildInfo.Version, commit = BuildInfo.Commit }, AdminClient.Json)
+                : $"kldload {BuildInfo.Version} (commit {BuildInfo.Commit})");
             return ExitCodes.Ok;
         });
         return version;

@@ -54,6 +54,7 @@ public static class KldloadCli
         root.Subcommands.Add(TokenCommands.Create());
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());
+        root.Subcommands.Add(CompletionCommand.Create(root));
         foreach (var c in root.Subcommands)
         {
             AcceptSettingOverrides(c);

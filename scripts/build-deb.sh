@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds out/deb/kldload_<version>_amd64.deb: a self-contained, trimmed single-file publish of
-# kldload (no .NET on the target), its settings as a conffile, a systemd unit and a man page.
+# kldload (no .NET on the target), its settings as a conffile, a systemd unit, a man page and bash completion.
 # Usage: scripts/build-deb.sh [OUTPUT_DIR]   (default out/deb)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +35,15 @@ fi
 
 root=$work/root
 install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/kldload" "$root/lib/systemd/system" \
-  "$root/usr/share/doc/kldload" "$root/usr/share/man/man1" "$root/usr/share/lintian/overrides"
+  "$root/usr/share/doc/kldload" "$root/usr/share/man/man1" "$root/usr/share/lintian/overrides" \
+  "$root/usr/share/bash-completion/completions"
 install -m 0755 "$publish/kldload" "$root/usr/bin/kldload"
+# Bash completion, generated from the command tree of the binary just published (so it always names
+# this build's commands and options); it runs here, so the package is built on its own architecture.
+DOTNET_BUNDLE_EXTRACT_BASE_DIR="$work/bundle" "$publish/kldload" completion bash >"$root/usr/share/bash-completion/completions/kldload"
+grep -q '^complete -F _kldload kldload$' "$root/usr/share/bash-completion/completions/kldload" \
+  || { echo "build-deb: 'kldload completion bash' printed no completion script" >&2; exit 1; }
+chmod 0644 "$root/usr/share/bash-completion/completions/kldload"
 # The package's settings are the repository's, with the data directory where the package keeps it.
 sed -e 's:"DataDir"\: "./var":"DataDir"\: "/var/lib/kldload":' \
     -e 's:Relative to the working directory.:The package keeps it in /var/lib/kldload (0700, user kldload).:' \

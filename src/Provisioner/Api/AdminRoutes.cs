@@ -63,6 +63,7 @@ public static class AdminRoutes
         ["POST /api/v1/rollouts/{id}/cancel"] = OperatorRole.Operator,
         ["POST /api/v1/rollouts/{id}/resume"] = OperatorRole.Operator,
         ["DELETE /api/v1/leases/{address}"] = OperatorRole.Operator,
+        ["DELETE /api/v1/leases6/{address}"] = OperatorRole.Operator,
 
         // The server itself: who may call it, what every node boots, what profiles decide, credentials, backups.
         ["GET /api/v1/tokens"] = OperatorRole.Admin,

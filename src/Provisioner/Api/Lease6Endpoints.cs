@@ -61,7 +61,7 @@ public sealed record Lease6Page(int Total, int Offset, int Limit, IReadOnlyList<
 
 /// <summary>
 /// The admin API for DHCPv6 leases (<c>/api/v1/leases6</c>, bearer token): list in address order with
-/// filters and paging, show one. Answers 409 while kldload owns no IPv6 addresses (<c>Dhcp6:Mode</c> not Full).
+/// filters and paging, show one, release one. Answers 409 while kldload owns no IPv6 addresses (<c>Dhcp6:Mode</c> not Full).
 /// </summary>
 public static class Lease6Endpoints
 {
@@ -70,6 +70,7 @@ public static class Lease6Endpoints
         ArgumentNullException.ThrowIfNull(api);
         api.MapGet("/leases6", List);
         api.MapGet("/leases6/{address}", Show);
+        api.MapDelete("/leases6/{address}", Release);
         return api;
     }
 
@@ -124,6 +125,43 @@ public static class Lease6Endpoints
         return leases.Find(ip) is { } lease
             ? Results.Ok(Lease6View.From(lease, time.GetUtcNow(), NodeOf(nodes, lease)))
             : NodeEndpoints.Problem(StatusCodes.Status404NotFound, "not found", $"no DHCPv6 lease record for {ip}");
+    }
+
+    /// <summary>
+    /// Puts an Active or Declined address back in the pool now and records it in the node's history with
+    /// the actor, as <c>DELETE /api/v1/leases/{address}</c> does for DHCPv4.
+    /// </summary>
+    private static IResult Release(string address, Dhcp6Leases leases, NodeService nodes, TimeProvider time, HttpContext http)
+    {
+        if (!leases.Owned)
+        {
+            return NoLeases();
+        }
+
+        if (!IPAddress.TryParse(address, out var ip) || ip.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return NodeEndpoints.Problem(StatusCodes.Status422UnprocessableEntity, "invalid address", $"'{address}' is not an IPv6 address");
+        }
+
+        if (leases.Find(ip) is not { } current)
+        {
+            return NodeEndpoints.Problem(StatusCodes.Status404NotFound, "not found", $"no DHCPv6 lease record for {ip}");
+        }
+
+        if (leases.Release(ip) is not { } before)
+        {
+            return NodeEndpoints.Problem(StatusCodes.Status409Conflict, "not held",
+                $"the lease of {ip} is {Lease6View.StatusOf(leases.Find(ip) ?? current, time.GetUtcNow())}: only an Active or Declined address can be released");
+        }
+
+        if (NodeOf(nodes, before) is { } node)
+        {
+            var what = before.State == DhcpLeaseState.Declined ? "declined address" : "DHCPv6 lease";
+            nodes.Record(node, NodeEventKind.Operator, $"{what} {ip} (DUID {before.ClientDuid}) released: the address is back in the pool", NodeEndpoints.Actor(http), "lease-release");
+        }
+
+        var after = leases.Find(ip)!;
+        return Results.Ok(Lease6View.From(after, time.GetUtcNow(), NodeOf(nodes, after)));
     }
 
     private static NodeRecord? NodeOf(NodeService nodes, Dhcp6Lease lease) =>

@@ -186,7 +186,8 @@ internal static class BackupCommands
         var archive = new Argument<string>("FILE") { Description = "The backup archive." };
         var (identity, passphraseFile) = KeyOptions();
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
-        var verify = new Command("verify", "Decrypt a backup and check every file against its manifest, writing nothing.") { archive, identity, passphraseFile, quiet };
+        var json = new Option<bool>("--json") { Description = "Print the verified manifest as JSON." };
+        var verify = new Command("verify", "Decrypt a backup and check every file against its manifest, writing nothing.") { archive, identity, passphraseFile, quiet, json };
         verify.SetAction(async (parse, ct) =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -203,6 +204,12 @@ internal static class BackupCommands
                 await using (input.ConfigureAwait(false))
                 {
                     var manifest = await ImageProgress.RunAsync(stderr, parse.GetValue(quiet), progress => BackupRestorer.VerifyAsync(input, keys, progress, ct)).ConfigureAwait(false);
+                    if (parse.GetValue(json))
+                    {
+                        await stdout.WriteLineAsync(JsonSerializer.Serialize(manifest, AdminClient.Json)).ConfigureAwait(false);
+                        return ExitCodes.Ok;
+                    }
+
                     await stdout.WriteLineAsync($"{path}: intact; {manifest.Entries.Count} files match their digests").ConfigureAwait(false);
                     await stdout.WriteLineAsync($"  backup of {manifest.Host} taken {manifest.Created:yyyy-MM-dd HH:mm:ss}Z by kldload {manifest.KldloadVersion}{(manifest.IncludesImages ? string.Empty : ", without images")}").ConfigureAwait(false);
                     await stdout.WriteLineAsync($"  holds {manifest.Counts}").ConfigureAwait(false);

@@ -385,7 +385,8 @@ internal static class ImageCommands
     private static Command Verify()
     {
         var quiet = QuietOption();
-        var c = new Command("verify", "Re-hash every blob and report missing or corrupt ones by image.") { quiet };
+        var json = JsonOption();
+        var c = new Command("verify", "Re-hash every blob and report missing or corrupt ones by image.") { quiet, json };
         c.SetAction((parse, ct) => RunAsync(parse, "verify", async (ctx, stdout, stderr) =>
         {
             IReadOnlyList<BlobProblem> problems;
@@ -398,6 +399,23 @@ internal static class ImageCommands
             {
                 problems = await ImageProgress.RunAsync(stderr, parse.GetValue(quiet), p => ctx.Store.VerifyAsync(p, ct)).ConfigureAwait(false);
                 (blobs, imageCount) = (ctx.Store.ReferencedBlobs().Count, ctx.Store.Catalog.List().Count);
+            }
+
+            if (parse.GetValue(json))
+            {
+                var doc = new JsonObject
+                {
+                    ["blobs"] = blobs,
+                    ["images"] = imageCount,
+                    ["problems"] = new JsonArray(problems.Select(p => (JsonNode)new JsonObject
+                    {
+                        ["digest"] = p.Digest.ToString(),
+                        ["problem"] = p.Problem,
+                        ["images"] = new JsonArray(p.Images.Select(i => (JsonNode)JsonValue.Create(i.ToString())).ToArray()),
+                    }).ToArray()),
+                };
+                await stdout.WriteLineAsync(doc.ToJsonString(Indented)).ConfigureAwait(false);
+                return problems.Count > 0 ? ExitCodes.Failed : ExitCodes.Ok;
             }
 
             foreach (var p in problems)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Kldload.Provisioner.Settings;
 
 namespace Kldload.Provisioner.Cli;
@@ -56,6 +57,7 @@ public static class KldloadCli
         root.Subcommands.Add(TokenCommands.Create());
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());
+        root.Subcommands.Add(CompletionCommand.Create(root));
         foreach (var c in root.Subcommands)
         {
             AcceptSettingOverrides(c);
@@ -99,10 +101,13 @@ public static class KldloadCli
 
     private static Command VersionCommand()
     {
-        var version = new Command("version", "Print the version and the git commit kldload was built from.");
+        var json = new Option<bool>("--json") { Description = "Print JSON: version and commit." };
+        var version = new Command("version", "Print the version and the git commit kldload was built from.") { json };
         version.SetAction(parse =>
         {
-            parse.InvocationConfiguration.Output.WriteLine($"kldload {BuildInfo.Version} (commit {BuildInfo.Commit})");
+            parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(new { version = BuildInfo.Version, commit = BuildInfo.Commit }, AdminClient.Json)
+                : $"kldload {BuildInfo.Version} (commit {BuildInfo.Commit})");
             return ExitCodes.Ok;
         });
         return version;

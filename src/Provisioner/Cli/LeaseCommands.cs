@@ -66,6 +66,15 @@ internal static class LeaseCommands
         release.SetAction((p, ct) => NodeCommands.Run(p, server, ct, async c =>
             Print(p, json, await c.SendAsync<LeaseView>(HttpMethod.Delete, $"api/v1/leases/{Uri.EscapeDataString(p.GetValue(address)!)}", null, ct).ConfigureAwait(false))));
 
+        var address6 = new Argument<string>("address") { Description = "The leased IPv6 address." };
+        var show6 = new Command("show6", "Show one DHCPv6 lease.") { address6 };
+        show6.SetAction((p, ct) => NodeCommands.Run(p, server, ct, async c =>
+            Print6(p, json, await c.GetAsync<Lease6View>($"api/v1/leases6/{Uri.EscapeDataString(p.GetValue(address6)!)}", ct).ConfigureAwait(false))));
+
+        var release6 = new Command("release6", "Put an active or declined IPv6 address back in the pool now (recorded in the node's history).") { address6 };
+        release6.SetAction((p, ct) => NodeCommands.Run(p, server, ct, async c =>
+            Print6(p, json, await c.SendAsync<Lease6View>(HttpMethod.Delete, $"api/v1/leases6/{Uri.EscapeDataString(p.GetValue(address6)!)}", null, ct).ConfigureAwait(false))));
+
         var list6 = new Command("list6", "List DHCPv6 leases (Dhcp6:Mode=Full) in address order, with filters and paging.") { mac, state, offset, limit };
         list6.SetAction((p, ct) => NodeCommands.Run(p, server, ct, async c =>
         {
@@ -100,7 +109,7 @@ internal static class LeaseCommands
             return ExitCodes.Ok;
         }));
 
-        foreach (var c in new[] { list, show, release, list6 })
+        foreach (var c in new[] { list, show, release, list6, show6, release6 })
         {
             leases.Subcommands.Add(c);
         }
@@ -128,6 +137,27 @@ internal static class LeaseCommands
         Row("Location", Location(l));
         Row("Reservation", l.Reservation);
         Row("DeclinedAt", l.DeclinedAt?.ToString("u", CultureInfo.InvariantCulture));
+        Row("Node", l.NodeId is null ? null : $"{l.NodeId} {l.NodeName}");
+        AnsiConsole.Write(grid);
+        return ExitCodes.Ok;
+    }
+
+    private static int Print6(ParseResult p, Option<bool> json, Lease6View l)
+    {
+        if (p.GetValue(json))
+        {
+            return NodeCommands.Json(l);
+        }
+
+        var grid = new Grid().AddColumn().AddColumn();
+        void Row(string name, string? value) => grid.AddRow(name, Markup.Escape(value ?? "-"));
+        Row("Address", l.Address);
+        Row("State", l.State.ToString());
+        Row("DUID", l.Duid);
+        Row("IAID", l.Iaid.ToString(CultureInfo.InvariantCulture));
+        Row("MAC", l.Mac);
+        Row("Expires", l.Expires.ToString("u", CultureInfo.InvariantCulture));
+        Row("Relay", l.RelayLinkAddress);
         Row("Node", l.NodeId is null ? null : $"{l.NodeId} {l.NodeName}");
         AnsiConsole.Write(grid);
         return ExitCodes.Ok;

@@ -47,13 +47,15 @@ internal static class NodeCommands
                 return Json(all);
             }
 
-            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "LOCATION", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", "POWER", .. extra.Select(x => x.ToUpperInvariant())]);
+            var now = DateTimeOffset.UtcNow;
+            var table = new Table().AddColumns(["ID", "NAME", "STATE", "MAC", "LOCATION", "IMAGE", "MESH ADDRESS", "LAST BOOT", "TO MESH", "POWER", "HANDSHAKE", .. extra.Select(x => x.ToUpperInvariant())]);
             foreach (var n in all)
             {
                 table.AddRow([n.Id, Markup.Escape(n.Name), n.State.ToString(), string.Join(' ', n.Macs), Markup.Escape(n.Location ?? "-"), Markup.Escape(n.LastBootedImage ?? "-"),
                     n.MeshAddress ?? "-", n.LastBootAt?.ToString("u", CultureInfo.InvariantCulture) ?? "-",
                     n.LastBootToMeshSeconds is { } s ? $"{s:0.0} s" : "-",
                     n.PowerState is { } power ? $"{power} {n.PowerStateAt?.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}" : "-",
+                    Ago(n.LastHandshake, now),
                     .. extra.Select(x => Markup.Escape(HardwareColumns[x](n)))]);
             }
 
@@ -81,6 +83,8 @@ internal static class NodeCommands
                     IReadOnlyList<string> l => string.Join(' ', l),
                     IReadOnlyDictionary<string, string> d => string.Join(", ", d.Select(kv => $"{kv.Key}={kv.Value}")),
                     Mesh.ControlChannelStatus channel => Describe(channel),
+                    DateTimeOffset handshake when prop.Name == nameof(NodeView.LastHandshake) =>
+                        $"{handshake.ToString("u", CultureInfo.InvariantCulture)} ({Ago(handshake, DateTimeOffset.UtcNow)})",
                     var v => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "-",
                 };
                 grid.AddRow(prop.Name, Markup.Escape(value));
@@ -169,6 +173,27 @@ internal static class NodeCommands
         lines.AddRange(c.Peers.Select(p => string.Create(CultureInfo.InvariantCulture,
             $"peer {p.Name ?? "unknown"} {p.PublicKey}: handshake {p.LastHandshake?.ToString("u", CultureInfo.InvariantCulture) ?? "never"}, rx {p.RxBytes} tx {p.TxBytes}")));
         return string.Join('\n', lines);
+    }
+
+    /// <summary>How long ago <paramref name="at"/> was, coarsely ("12s ago", "5m ago", "3h ago", "2d ago"); "-" for none.</summary>
+    /// <remarks>A time a little ahead of <paramref name="now"/> (the node's clock runs fast) reads "0s ago".</remarks>
+    internal static string Ago(DateTimeOffset? at, DateTimeOffset now)
+    {
+        if (at is not { } when)
+        {
+            return "-";
+        }
+
+        var age = now - when;
+        if (age < TimeSpan.Zero)
+        {
+            age = TimeSpan.Zero;
+        }
+
+        return age.TotalSeconds < 60 ? string.Create(CultureInfo.InvariantCulture, $"{(int)age.TotalSeconds}s ago")
+            : age.TotalMinutes < 60 ? string.Create(CultureInfo.InvariantCulture, $"{(int)age.TotalMinutes}m ago")
+            : age.TotalHours < 48 ? string.Create(CultureInfo.InvariantCulture, $"{(int)age.TotalHours}h ago")
+            : string.Create(CultureInfo.InvariantCulture, $"{(int)age.TotalDays}d ago");
     }
 
     internal static int Json<T>(T value)

@@ -5,8 +5,8 @@ namespace Kldload.Provisioner.Leases;
 
 /// <summary>
 /// The seam the DHCPv6 listener publishes for the rest of the host (admin API, boot steps, backups),
-/// as <see cref="DhcpLeases"/> is for DHCPv4: a copy of the running engine's lease records and a lookup
-/// by address. Registered whatever <c>Dhcp6:Mode</c> is; both answer null while DHCPv6 is off, not
+/// as <see cref="DhcpLeases"/> is for DHCPv4: a copy of the running engine's lease records, a lookup
+/// by address and an operator's release. Registered whatever <c>Dhcp6:Mode</c> is; both answer null while DHCPv6 is off, not
 /// started, or in proxy mode (kldload owns no IPv6 addresses there).
 /// </summary>
 public sealed class Dhcp6Leases
@@ -21,6 +21,9 @@ public sealed class Dhcp6Leases
 
     /// <summary>The lease record of <paramref name="address"/>, or null.</summary>
     public Dhcp6Lease? Find(IPAddress address) => _engine?.Find(address);
+
+    /// <summary>Releases <paramref name="address"/> for an operator (see <see cref="Dhcp6Engine.ReleaseByOperator"/>): the record before, or null.</summary>
+    public Dhcp6Lease? Release(IPAddress address) => _engine?.ReleaseByOperator(address);
 
     internal void Publish(Dhcp6Engine? engine) => _engine = engine is { Mode: Dhcp6ServerMode.Full } ? engine : null;
 }

@@ -193,6 +193,32 @@ public class Dhcp6EngineTests
     }
 
     [Fact]
+    public void ReleaseByOperator_ActiveLease_FreesTheAddressDurably()
+    {
+        var f = new Engine6Fixture(poolEnd: 0x100);
+        var address = f.Bind(1);
+        var store = (InMemoryDhcp6LeaseStore)f.Store;
+        var flushes = store.FlushCount;
+        var before = f.Engine.ReleaseByOperator(address);
+        Assert.Equal(DhcpLeaseState.Active, before!.State);
+        Assert.Equal(DhcpLeaseState.Released, f.Store.LoadAll().Single().State);
+        Assert.True(store.FlushCount > flushes);
+        Assert.Null(f.Engine.ReleaseByOperator(address)); // released already
+        Assert.Null(f.Engine.ReleaseByOperator(IPAddress.Parse("fd00:10::ffff"))); // no record
+        Assert.Equal(address, f.Bind(2));
+    }
+
+    [Fact]
+    public void ReleaseByOperator_DeclinedAddress_EndsTheHoldNow()
+    {
+        var f = new Engine6Fixture(poolEnd: 0x100);
+        var address = f.Bind(1);
+        f.Answer(Engine6Fixture.Message(Dhcp6MessageType.Decline, 1, hint: address));
+        Assert.Equal(DhcpLeaseState.Declined, f.Engine.ReleaseByOperator(address)!.State);
+        Assert.Equal(address, f.Bind(2));
+    }
+
+    [Fact]
     public void Decline_KeepsTheAddressOutOfThePool_UntilTheHoldEnds()
     {
         var f = new Engine6Fixture(poolEnd: 0x100);

@@ -2,8 +2,12 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Kldload.Dhcp.Dhcp6.Protocol;
+using Kldload.Dhcp.Dhcp6.Server;
+using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Leases;
 
 namespace Kldload.Provisioner.Tests.Api;
 
@@ -197,11 +201,57 @@ public sealed class AdminApiTests : IAsyncLifetime
         {
             await _host.Admin.GetAsync(new Uri("/api/v1/leases6", UriKind.Relative)),
             await _host.Admin.GetAsync(new Uri("/api/v1/leases6/fd00:77::100", UriKind.Relative)),
+            await _host.Admin.DeleteAsync(new Uri("/api/v1/leases6/fd00:77::100", UriKind.Relative)),
         })
         {
             Assert.Equal(HttpStatusCode.Conflict, r.StatusCode);
             Assert.Contains("Dhcp6:Mode", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task Leases6_Release_FreesTheAddressAndRecordsIt()
+    {
+        await BootAsync("52:54:00:10:00:61");
+        var store = new InMemoryDhcp6LeaseStore();
+        var address = IPAddress.Parse("fd00:77::100");
+        store.Save(new Dhcp6Lease
+        {
+            Address = address,
+            ClientDuid = "00:03:00:01:52:54:00:10:00:61",
+            Iaid = 1,
+            HardwareAddress = "52:54:00:10:00:61",
+            State = DhcpLeaseState.Active,
+            Expires = DateTimeOffset.UtcNow.AddHours(1),
+        });
+        var options = new Dhcp6ServerOptions
+        {
+            Mode = Dhcp6ServerMode.Full,
+            ServerDuid = Duid.FromMac([0x02, 0, 0, 0, 0, 0x01]),
+            ServerAddress = IPAddress.Parse("fd00:77::1"),
+            Subnets = [new Dhcp6Subnet { Prefix = IPNetwork.Parse("fd00:77::/64"), PoolStart = address, PoolEnd = IPAddress.Parse("fd00:77::1ff") }],
+            Reservations = [],
+        };
+        _host.Service<Dhcp6Leases>().Publish(new Dhcp6Engine(options, store, new NoBoot(), TimeProvider.System));
+
+        var released = await _host.Admin.DeleteAsync(new Uri("/api/v1/leases6/fd00:77::100", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+        var lease = await released.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Released", lease.GetProperty("state").GetString());
+        Assert.Equal(DhcpLeaseState.Released, store.LoadAll().Single().State);
+        var history = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{lease.GetProperty("nodeId").GetString()}/events", UriKind.Relative));
+        Assert.Contains(history.EnumerateArray(), e => e.GetProperty("message").GetString()!.StartsWith("DHCPv6 lease fd00:77::100 ", StringComparison.Ordinal));
+
+        var again = await _host.Admin.DeleteAsync(new Uri("/api/v1/leases6/fd00:77::100", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Contains("is Released", await again.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await _host.Admin.DeleteAsync(new Uri("/api/v1/leases6/fd00:77::101", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await _host.Admin.DeleteAsync(new Uri("/api/v1/leases6/10.0.0.1", UriKind.Relative))).StatusCode);
+    }
+
+    private sealed class NoBoot : IDhcpBootPolicy
+    {
+        public BootAnswer? Decide(BootClient client) => null;
     }
 
     [Fact]

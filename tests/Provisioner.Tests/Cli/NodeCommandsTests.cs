@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Kldload.Provisioner.Cli;
 
 namespace Kldload.Provisioner.Tests.Cli;
 
@@ -32,6 +33,11 @@ public sealed class NodeCommandsTests : IDisposable
         (code, stdout, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "list", .. common]);
         Assert.True(code == 0, stderr);
         Assert.Contains("node-400001", stdout, StringComparison.Ordinal);
+        // No agent has reported a WireGuard handshake yet: the column is there and the node's cell says "-".
+        var header = stdout.Split('\n').First(l => l.Contains("HANDSHAKE", StringComparison.Ordinal));
+        var row = stdout.Split('\n').First(l => l.Contains("node-400001", StringComparison.Ordinal));
+        var cell = header.IndexOf("HANDSHAKE", StringComparison.Ordinal);
+        Assert.Equal("-", row[cell..].Split('│', StringSplitOptions.TrimEntries)[0]);
 
         (code, stdout, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "list", "--columns", "cpu,memory,disks,gpus", .. common]);
         Assert.True(code == 0, stderr);
@@ -46,6 +52,10 @@ public sealed class NodeCommandsTests : IDisposable
         Assert.Equal(0, code);
         Assert.Equal("SN-CLI", JsonDocument.Parse(stdout).RootElement.GetProperty("serial").GetString());
 
+        (code, stdout, _) = await KldloadProcess.RunAsync(_dir, ["nodes", "show", "52:54:00:40:00:01", .. common]);
+        Assert.Equal(0, code);
+        Assert.Matches(@"LastHandshake\s+-", stdout);
+
         (code, stdout, _) = await KldloadProcess.RunAsync(_dir, ["nodes", "events", id, "--json", .. common]);
         Assert.Equal(0, code);
         Assert.Contains(JsonDocument.Parse(stdout).RootElement.EnumerateArray(), e => e.GetProperty("kind").GetString() == "Script");
@@ -58,6 +68,20 @@ public sealed class NodeCommandsTests : IDisposable
         (code, _, stderr) = await KldloadProcess.RunAsync(_dir, ["nodes", "show", "no-such-node", .. common]);
         Assert.Equal(1, code);
         Assert.Contains("404", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, "-")]
+    [InlineData(12, "12s ago")]
+    [InlineData(-3, "0s ago")]
+    [InlineData(5 * 60 + 59, "5m ago")]
+    [InlineData(3 * 3600, "3h ago")]
+    [InlineData(47 * 3600, "47h ago")]
+    [InlineData(2 * 86400 + 5, "2d ago")]
+    public void Ago_SecondsBeforeNow_Coarse(int? secondsAgo, string expected)
+    {
+        var now = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero);
+        Assert.Equal(expected, NodeCommands.Ago(secondsAgo is { } s ? now.AddSeconds(-s) : null, now));
     }
 
     [Fact]

@@ -72,6 +72,7 @@ public sealed class DebPackageTests(DebPackageFixture package) : IClassFixture<D
         Assert.DoesNotContain(lines, l => l.Contains("./usr/bin/", StringComparison.Ordinal) && !l.EndsWith("/usr/bin/", StringComparison.Ordinal) && !l.EndsWith("/kldload", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.EndsWith(" ./lib/systemd/system/kldload.service", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.EndsWith(" ./usr/share/man/man1/kldload.1.gz", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.EndsWith(" ./usr/share/bash-completion/completions/kldload", StringComparison.Ordinal) && l.StartsWith("-rw-r--r-- root/root", StringComparison.Ordinal));
 
         // The settings are a conffile: an upgrade keeps the operator's edits.
         (code, stdout, stderr) = await RunAsync("dpkg-deb", ["--info", package.Deb, "conffiles"], TimeSpan.FromMinutes(1));

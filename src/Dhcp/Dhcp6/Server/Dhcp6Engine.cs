@@ -98,6 +98,36 @@ public sealed class Dhcp6Engine
         }
     }
 
+    /// <summary>
+    /// Puts <paramref name="address"/> back in the pool now, for an operator: an Active (unexpired) lease
+    /// becomes Released as if its client had sent a Release (RFC 8415 section 18.3.7), and a Declined
+    /// address leaves its hold early. Durable when this returns.
+    /// </summary>
+    /// <returns>The record as it was before, or null when there is none or it is expired or released already.</returns>
+    public Dhcp6Lease? ReleaseByOperator(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        Dhcp6Lease before;
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            if (!_byAddress.TryGetValue(address, out var lease)
+                || !(lease.State == DhcpLeaseState.Declined || (lease.State == DhcpLeaseState.Active && lease.Expires > now)))
+            {
+                return null;
+            }
+
+            before = lease;
+            var released = lease with { State = DhcpLeaseState.Released, Expires = lease.State == DhcpLeaseState.Declined ? now : lease.Expires };
+            _byAddress[address] = released;
+            _store.Save(released);
+        }
+
+        // Outside the lock, as the DHCPv4 engine does: the server loop keeps answering while the disk works (the store is thread-safe).
+        _store.Flush();
+        return before;
+    }
+
     /// <summary>Leases bound to a client now.</summary>
     public int ActiveLeaseCount
     {

@@ -44,7 +44,9 @@ public sealed class DashboardBrowserTests : IAsyncLifetime
         var row = page.Locator("#nodes tr", new PageLocatorOptions { HasText = "52:54:00:30:00:01" });
         await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
         Assert.Contains("Discovered", await row.InnerTextAsync(), StringComparison.Ordinal);
-        Assert.False(await page.Locator("#login").IsVisibleAsync());
+        // The page hides the login once its whole first refresh is done, which may be a moment after the
+        // node table is drawn: wait for that rather than sampling it.
+        await page.Locator("#login").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Hidden, Timeout = 15_000 });
 
         await row.ClickAsync();
         await page.Locator("#timeline li", new PageLocatorOptions { HasText = "script: live 1" }).WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });

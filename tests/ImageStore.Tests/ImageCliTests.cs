@@ -139,6 +139,17 @@ public sealed class ImageCliTests : IDisposable
 
         var dry = await KldloadProcess.RunOnDataAsync(data, "image", "gc", "--dry-run", "--min-age", "00:00:00");
         Assert.Contains("would remove 1 blob(s)", dry.Stdout, StringComparison.Ordinal);
+        var dryJson = await KldloadProcess.RunOnDataAsync(data, "image", "gc", "--dry-run", "--min-age", "00:00:00", "--json");
+        Assert.Equal(0, dryJson.ExitCode);
+        using (var doc = System.Text.Json.JsonDocument.Parse(dryJson.Stdout))
+        {
+            Assert.True(doc.RootElement.GetProperty("dryRun").GetBoolean());
+            var removed = Assert.Single(doc.RootElement.GetProperty("removed").EnumerateArray());
+            Assert.Matches("^[0-9a-f]{64}$", removed.GetProperty("digest").GetString());
+            Assert.Equal(20_000, removed.GetProperty("size").GetInt64());
+            Assert.Equal(2, doc.RootElement.GetProperty("kept").GetInt32());
+        }
+
         var gc = await KldloadProcess.RunOnDataAsync(data, "image", "gc", "--min-age", "00:00:00");
         Assert.Equal(0, gc.ExitCode);
         Assert.Contains("removed 1 blob(s)", gc.Stdout, StringComparison.Ordinal);

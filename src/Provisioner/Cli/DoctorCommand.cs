@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Storage;
 
@@ -37,9 +39,11 @@ internal static class DoctorCommand
             Description = "The HTTP listen URLs to check, as kldload serve takes them (default http://0.0.0.0:8080; also ASPNETCORE_URLS).",
             HelpName = "URLS",
         };
+        var json = new Option<bool>("--json") { Description = "Print the findings as JSON (check, status, detail, fix) for scripts." };
         var doctor = new Command("doctor", "Check the settings in force against this machine and print the fix for every problem (exit 1 when any). Settings: --Section:Key=value.");
         doctor.Options.Add(wait);
         doctor.Options.Add(urls);
+        doctor.Options.Add(json);
         doctor.SetAction(async (parse, ct) =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -62,6 +66,24 @@ internal static class DoctorCommand
                 findings.AddRange(await CheckAsync(config, parse.GetValue(wait), ct).ConfigureAwait(false));
             }
 
+            var problems = findings.Count(f => f.Status == DoctorStatus.Problem);
+            if (parse.GetValue(json))
+            {
+                var doc = new JsonObject
+                {
+                    ["problems"] = problems,
+                    ["findings"] = new JsonArray(findings.Select(f => (JsonNode)new JsonObject
+                    {
+                        ["check"] = f.Check,
+                        ["status"] = f.Status.ToString().ToLowerInvariant(),
+                        ["detail"] = f.Detail,
+                        ["fix"] = f.Fix,
+                    }).ToArray()),
+                };
+                await stdout.WriteLineAsync(doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+                return problems == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+            }
+
             foreach (var f in findings)
             {
                 var mark = f.Status switch { DoctorStatus.Ok => "ok     ", DoctorStatus.Skipped => "skipped", _ => "PROBLEM" };
@@ -72,7 +94,6 @@ internal static class DoctorCommand
                 }
             }
 
-            var problems = findings.Count(f => f.Status == DoctorStatus.Problem);
             await stdout.WriteLineAsync(problems == 0 ? "kldload doctor: no problem found" : $"kldload doctor: {problems} problem{(problems == 1 ? string.Empty : "s")}").ConfigureAwait(false);
             return problems == 0 ? ExitCodes.Ok : ExitCodes.Failed;
         });

@@ -360,11 +360,26 @@ internal static class ImageCommands
             Description = "Spare unreferenced blobs younger than this (an import in progress elsewhere). Default 00:10:00.",
             DefaultValueFactory = _ => TimeSpan.FromMinutes(10),
         };
-        var c = new Command("gc", "Remove blobs no image, channel, pinned profile or node still needs.") { dryRun, minAge };
+        var json = JsonOption();
+        var c = new Command("gc", "Remove blobs no image, channel, pinned profile or node still needs.") { dryRun, minAge, json };
         c.SetAction((parse, ct) => RunAsync(parse, "gc", async (ctx, stdout, _) =>
         {
             var dry = parse.GetValue(dryRun);
             var report = ctx.Remote?.CollectGarbage(dry, parse.GetValue(minAge)) ?? ctx.Store.CollectGarbage(dry, parse.GetValue(minAge));
+            if (parse.GetValue(json))
+            {
+                var doc = new JsonObject
+                {
+                    ["dryRun"] = dry,
+                    ["removed"] = new JsonArray(report.Removed.Select(r => (JsonNode)new JsonObject { ["digest"] = r.Digest.ToString(), ["size"] = r.Size }).ToArray()),
+                    ["bytesRemoved"] = report.BytesRemoved,
+                    ["kept"] = report.Kept,
+                    ["tempFilesRemoved"] = new JsonArray(report.TempFilesRemoved.Select(t => (JsonNode)JsonValue.Create(t)).ToArray()),
+                };
+                await stdout.WriteLineAsync(doc.ToJsonString(Indented)).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
             var verb = dry ? "would remove" : "removed";
             foreach (var (digest, size) in report.Removed)
             {

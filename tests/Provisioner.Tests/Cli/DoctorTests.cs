@@ -30,6 +30,17 @@ public sealed class DoctorTests : IDisposable
         Assert.Matches(new Regex(@"PROBLEM loaders: Boot:Loaders:Bios \S+undionly.kpxe is missing\n\s+fix: apt install ipxe"), stdout);
         Assert.Contains("kldload doctor: 1 problem", stdout, StringComparison.Ordinal);
 
+        (code, stdout, _) = await KldloadProcess.RunAsync(_dir, "doctor", "--json", $"--Kldload:DataDir={Path.Combine(_dir, "var")}", $"--Tftp:Root={root}",
+            $"--Tftp:Endpoint=127.0.0.1:{tftpPort}", "--urls", "http://127.0.0.1:0");
+        Assert.Equal(1, code);
+        var report = JsonNode.Parse(stdout)!;
+        Assert.Equal(1, (int)report["problems"]!);
+        var bios = Assert.Single(report["findings"]!.AsArray(), f => (string)f!["status"]! == "problem")!;
+        Assert.Equal("loaders", (string)bios["check"]!);
+        Assert.Contains("undionly.kpxe is missing", (string)bios["detail"]!, StringComparison.Ordinal);
+        Assert.StartsWith("apt install ipxe", (string)bios["fix"]!, StringComparison.Ordinal);
+        Assert.Contains(report["findings"]!.AsArray(), f => (string)f!["check"]! == "settings" && (string)f["status"]! == "ok");
+
         (code, stdout, _) = await KldloadProcess.RunAsync(_dir, "doctor", $"--Kldload:DataDir={Path.Combine(_dir, "var")}", "--urls", "http://127.0.0.1:0", "--Dhcp:Mode=Fulll");
 
         Assert.Equal(1, code);

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Kldload.Contracts;
 using Kldload.Facts;
 using Kldload.MeshCA;
 using Kldload.Tpm.Device;
@@ -41,7 +42,7 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
         say($"challenge: {http.BaseAddress}");
         var challenge = await PostAsync(http, "challenge", new ChallengeRequest(bootToken, mac), AgentJsonContext.Default.ChallengeRequest, AgentJsonContext.Default.ChallengeResponse, ct);
         var pcrs = challenge.PcrSelection is { } sel && sel.TryGetValue("sha256", out var list) ? [.. list] : DefaultPcrs;
-        var keyEpoch = challenge.KeyEpoch ?? 0;
+        var keyEpoch = challenge.KeyEpoch;
 
         byte[] wgPrivate;
         using (var hmac = TpmHmacKey.Open(tpm))
@@ -70,7 +71,6 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
             challenge.SessionId,
             Convert.ToBase64String(ek.Public.ToSizedBytes()),
             choice.Certificate is null ? null : Convert.ToBase64String(choice.Certificate),
-            choice.Chain.Count == 0 ? null : [.. choice.Chain.Select(Convert.ToBase64String)],
             Convert.ToBase64String(ak.Public.ToSizedBytes()),
             Convert.ToBase64String(quote.AttestBytes),
             Convert.ToBase64String(TpmMarshal.ToBytes(quote.Signature)),
@@ -80,7 +80,10 @@ internal sealed class AttestationClient(HttpClient http, Tpm2 tpm, string bootTo
             },
             eventLog is null ? null : Convert.ToBase64String(eventLog),
             Convert.ToBase64String(wgPublic),
-            canonicalFacts is null ? null : FactsElement(canonicalFacts));
+            canonicalFacts is null ? null : FactsElement(canonicalFacts))
+        {
+            EkCertificateChain = choice.Chain.Count == 0 ? null : [.. choice.Chain.Select(Convert.ToBase64String)],
+        };
         say($"quote: sha256 PCRs {string.Join(',', pcrs)}{(canonicalFacts is null ? string.Empty : $", facts bound ({canonicalFacts.Length} bytes)")}");
         var credential = await PostAsync(http, "quote", request, AgentJsonContext.Default.QuoteRequest, AgentJsonContext.Default.QuoteResponse, ct);
 

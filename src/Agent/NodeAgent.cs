@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Kldload.Agent.Commissioning;
 using Kldload.Agent.Trust;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 using Kldload.MeshCA.Links;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using Kldload.Contracts;
 using Microsoft.Win32.SafeHandles;
 
 namespace Kldload.Agent.Commissioning;
@@ -89,7 +90,7 @@ internal static class BurnIn
             : string.Join("; ", failures);
         var elapsed = Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 1);
         say($"burn-in: {(passed ? "passed" : "FAILED")} in {elapsed.ToString("0.0", CultureInfo.InvariantCulture)} s: {detail}");
-        return new BurnInReport(passed, elapsed, cpu.Ok, memory.Ok, [.. disks.Select(d => new BurnInDisk(d.Name, d.BytesRead, d.Errors))], detail);
+        return new BurnInReport(passed, elapsed, cpu.Ok, memory.Ok, [.. disks.Select(d => new BurnInDiskReport(d.Name, d.BytesRead, d.Errors))], detail);
     }
 
     /// <summary>The chain every core must reproduce: SHA-256 applied <see cref="ChainLength"/> times to a fixed seed.</summary>

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using Kldload.Contracts;
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.MeshCA.Links;

@@ -1,3 +1,5 @@
+using Kldload.Contracts;
+
 namespace Kldload.Agent.Trust;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Inventory;

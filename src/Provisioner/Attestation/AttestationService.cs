@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Inventory;

@@ -1,3 +1,4 @@
+using Kldload.Contracts;
 using Kldload.Facts;
 using Kldload.MeshCA;
 using Kldload.Tpm.Marshalling;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Kldload.Contracts;
 using Kldload.Provisioner.Inventory;
 using Prometheus;
 

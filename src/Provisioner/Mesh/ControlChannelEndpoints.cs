@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Listeners;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 

@@ -1,4 +1,5 @@
 using Kldload.Agent.Commissioning;
+using Kldload.Contracts;
 
 namespace Kldload.Agent.Tests.Commissioning;
 
@@ -99,7 +100,7 @@ public sealed class BurnInTests : IDisposable
         Assert.False(report.Passed);
         Assert.True(report.CpuOk);
         Assert.True(report.MemoryOk);
-        Assert.Equal([new BurnInDisk("vda", 4096, 0), new BurnInDisk("vdb", 0, 1)], report.Disks);
+        Assert.Equal([new BurnInDiskReport("vda", 4096, 0), new BurnInDiskReport("vdb", 0, 1)], report.Disks);
         Assert.Contains("disk vdb: 1 read errors", report.Detail, StringComparison.Ordinal);
         Assert.Contains(lines, l => l.StartsWith("burn-in: memory ok: 16 MiB,", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("burn-in: FAILED", StringComparison.Ordinal));

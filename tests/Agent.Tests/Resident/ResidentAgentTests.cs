@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Kldload.Agent.Resident;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;

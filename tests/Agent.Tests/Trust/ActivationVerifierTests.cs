@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Kldload.Agent.Trust;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Distribution;
 

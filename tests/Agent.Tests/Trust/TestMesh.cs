@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Kldload.Contracts;
 using Kldload.MeshCA;
 using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;

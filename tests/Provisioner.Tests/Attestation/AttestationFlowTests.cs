@@ -10,21 +10,24 @@ namespace Kldload.Provisioner.Tests.Attestation;
 
 /// <summary>
 /// The whole attestation against a real TPM (swtpm) with Kldload.Tpm on the node side, and the real
-/// host with LiteDB and MeshCA on the server side.
+/// host with MeshCA on the server side: run once on each database provider (the subclasses below).
 /// </summary>
 [Trait("Tier", "Integration")]
-public sealed class AttestationFlowTests : IAsyncLifetime
+public abstract class AttestationFlowTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-attest-").FullName;
+    protected readonly string _dir = Directory.CreateTempSubdirectory("kldload-attest-").FullName;
     private readonly FixedImages _images = new();
-    private TestHost _host = null!;
+    protected TestHost _host = null!;
+
+    /// <summary>The <c>Database</c> settings of the provider under test.</summary>
+    protected abstract IReadOnlyList<string> StorageSettings { get; }
 
     public Task InitializeAsync() => StartAsync("Lab");
 
     private async Task StartAsync(string policy)
     {
         _images.Channels["stable"] = FixedImages.Image("live", "1");
-        _host = await TestHost.StartAsync(_dir, _images, "--Boot:DefaultChannel=stable", $"--Attestation:EnrollmentPolicy={policy}");
+        _host = await TestHost.StartAsync(_dir, _images, ["--Boot:DefaultChannel=stable", $"--Attestation:EnrollmentPolicy={policy}", .. StorageSettings]);
     }
 
     private async Task RestartAsync(string policy)
@@ -39,13 +42,13 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task<string> BootAsync(string mac)
+    protected async Task<string> BootAsync(string mac)
     {
         var script = await _host.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi&arch=x86_64", UriKind.Relative));
         return script.Split("kldload.token=")[1].Split('\n')[0].Trim();
     }
 
-    private async Task<JsonElement> NodeAsync(string key) =>
+    protected async Task<JsonElement> NodeAsync(string key) =>
         await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{key}", UriKind.Relative));
 
     private async Task<List<JsonElement>> EventsAsync(string key) =>
@@ -419,5 +422,36 @@ public sealed class AttestationFlowTests : IAsyncLifetime
         Assert.Equal("Quarantined", node.GetProperty("state").GetString());
         Assert.StartsWith(reason, node.GetProperty("stateReason").GetString(), StringComparison.Ordinal);
         Assert.Contains(await EventsAsync(mac), e => e.GetProperty("reason").GetString() == reason);
+    }
+}
+
+/// <summary>The attestation on the embedded LiteDB (the default).</summary>
+public sealed class AttestationFlowOnLiteDbTests : AttestationFlowTests
+{
+    protected override IReadOnlyList<string> StorageSettings => [];
+}
+
+/// <summary>The attestation on PostgreSQL: a fresh database of the test cluster per test, kept across the test's restarts.</summary>
+public sealed class AttestationFlowOnPostgresTests(PostgresFixture postgres) : AttestationFlowTests, IClassFixture<PostgresFixture>
+{
+    private readonly string _connectionString = postgres.CreateDatabase();
+
+    protected override IReadOnlyList<string> StorageSettings => ["--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}"];
+
+    [Fact]
+    public async Task Attest_OnPostgreSql_TheNodeLivesInTheDatabaseNotInTheDataDirectory()
+    {
+        using var tpm = new SwtpmNode();
+        const string mac = "52:54:00:50:0f:01";
+        var token = await BootAsync(mac);
+        var activated = await Agent.AttestAsync(_host.Http, tpm, token, mac);
+        var id = activated.GetProperty("nodeId").GetString();
+
+        Assert.False(File.Exists(Path.Combine(_dir, "kldload.db")), "PostgreSQL mode must not open the embedded database");
+        await using var connection = new Npgsql.NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM nodes WHERE id = @id", connection);
+        command.Parameters.AddWithValue("id", id!);
+        Assert.Equal(1L, await command.ExecuteScalarAsync());
     }
 }

@@ -1,9 +1,9 @@
 using System.Text.Json;
 
-namespace Kldload.Provisioner.Attestation;
+namespace Kldload.Contracts;
 
-// The public wire contract of attestation (the provisioner issue): a node with only tpm2-tools and
-// curl can follow it. Binary TPM structures travel as base64 of their TPM marshalling, as tpm2-tools
+// The public wire contract of attestation, shared by kldload and kldload-agent: a node with only
+// tpm2-tools and curl can follow it too. Binary TPM structures travel as base64 of their TPM marshalling, as tpm2-tools
 // writes them.
 
 /// <summary><c>POST /api/v1/attest/challenge</c>.</summary>
@@ -13,12 +13,13 @@ public sealed record ChallengeRequest(string? BootToken, string? Mac);
 /// The session, a 32-byte nonce, the PCRs the quote must cover, and the WireGuard key epoch the
 /// node derives its key at (<c>kldload nodes rotate-key</c> raises it).
 /// </summary>
-public sealed record ChallengeResponse(string SessionId, string Nonce, IReadOnlyDictionary<string, IReadOnlyList<int>> PcrSelection, uint KeyEpoch);
+/// <remarks>The server always sends the selection; a reader given none quotes its default PCRs, and a missing epoch is 0.</remarks>
+public sealed record ChallengeResponse(string SessionId, string Nonce, IReadOnlyDictionary<string, IReadOnlyList<int>>? PcrSelection, uint KeyEpoch = 0);
 
 /// <summary>
 /// <c>POST /api/v1/attest/quote</c>. <c>facts</c> is the node's hardware facts (a JSON object, at most
-/// <see cref="Kldload.Facts.FactsLimits.MaxCanonicalBytes"/> in RFC 8785 form), bound into the quote by
-/// <see cref="Kldload.Facts.FactsBinding"/>; facts sent beside a quote of the older form are stored as unbound.
+/// <c>Kldload.Facts.FactsLimits.MaxCanonicalBytes</c> in RFC 8785 form), bound into the quote by
+/// <c>Kldload.Facts.FactsBinding</c>; facts sent beside a quote of the older form are stored as unbound.
 /// </summary>
 public sealed record QuoteRequest(
     string? SessionId,
@@ -63,6 +64,7 @@ public sealed record ReadyRequest(string? SessionId, BurnInReport? BurnIn = null
 public sealed record BurnInReport(bool Passed, double Seconds, bool CpuOk, bool MemoryOk, IReadOnlyList<BurnInDiskReport>? Disks, string? Detail)
 {
     /// <summary>Failed when the node says so, or when any part it reports failed (a read error on any disk).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool Failed => !Passed || !CpuOk || !MemoryOk || (Disks?.Any(d => d.Errors > 0) ?? false);
 }
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Kldload.Provisioner.Mesh;
+namespace Kldload.Contracts;
 
 /// <summary>
 /// <c>POST /api/v1/mesh/watch</c>, sent by a node's resident agent over the mesh: what it applies now

@@ -25,7 +25,12 @@ public sealed class LiteDbBootTokenStore : IBootTokenStore, ILiteDbMapping
 
     public void Insert(BootToken token) => _tokens.Insert(token);
 
-    public BootToken? Find(string token) => _tokens.FindById(token);
+    /// <summary>
+    /// The key lookup, then an exact comparison: LiteDB compares strings without case by default, and
+    /// a token's base64url text is case-sensitive.
+    /// </summary>
+    public BootToken? Find(string token) =>
+        _tokens.FindById(token) is { } found && string.Equals(found.Token, token, StringComparison.Ordinal) ? found : null;
 
     public bool Update(BootToken token) => _tokens.Update(token);
 

@@ -74,11 +74,17 @@ public sealed class LiteDbInventoryFormatTests : IDisposable
         var db = _db.Database;
         db.GetCollection("nodes").Insert(new BsonDocument
         {
-            ["_id"] = "0123456789ab", ["Name"] = "n1", ["Macs"] = new BsonArray([new BsonValue("52:54:00:00:00:01")]),
-            ["State"] = "Ready", ["EkFingerprint"] = new string('e', 64), ["FirstSeenAt"] = T0, ["LastSeenAt"] = T0,
-            ["Labels"] = new BsonDocument { ["rack"] = "r1" }, ["Epoch"] = 3L,
+            ["_id"] = "0123456789ab",
+            ["Name"] = "n1",
+            ["Macs"] = new BsonArray(new BsonValue("52:54:00:00:00:01")),
+            ["State"] = "Ready",
+            ["EkFingerprint"] = new string('e', 64),
+            ["FirstSeenAt"] = T0,
+            ["LastSeenAt"] = T0,
+            ["Labels"] = new BsonDocument { ["rack"] = "r1" },
+            ["Epoch"] = 3L,
         });
-        db.GetCollection("profiles").Insert(new BsonDocument { ["_id"] = "storage", ["Priority"] = 3, ["Match"] = new BsonDocument { ["Macs"] = new BsonArray([new BsonValue("52:54:00:00:00:01")]) } });
+        db.GetCollection("profiles").Insert(new BsonDocument { ["_id"] = "storage", ["Priority"] = 3, ["Match"] = new BsonDocument { ["Macs"] = new BsonArray(new BsonValue("52:54:00:00:00:01")) } });
         db.GetCollection("events").Insert(new BsonDocument { ["_id"] = 5L, ["NodeId"] = "0123456789ab", ["At"] = T0, ["Kind"] = "Operator", ["Message"] = "approved", ["Actor"] = "alice" });
         db.GetCollection("node_facts").Insert(new BsonDocument { ["_id"] = 9L, ["NodeId"] = "0123456789ab", ["At"] = T0, ["SessionId"] = "s1", ["Bound"] = true, ["Facts"] = "{\"cpu\":1}" });
         db.GetCollection("boottokens").Insert(new BsonDocument { ["_id"] = "tok", ["NodeId"] = "0123456789ab", ["Mac"] = "52:54:00:00:00:01", ["IssuedAt"] = T0, ["ExpiresAt"] = T0.AddMinutes(30) });

@@ -124,6 +124,20 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
         $"INSERT INTO nodes ({NodeColumns}) VALUES ({string.Join(", ", NodeColumnNames.Select(c => "@" + c))}) "
         + $"ON CONFLICT (id) DO UPDATE SET {string.Join(", ", NodeColumnNames.Skip(1).Select(c => $"{c} = EXCLUDED.{c}"))}";
 
+    // The lookups of the boot and attestation path, named so that a test can ask the planner about each.
+    internal static readonly string SelectById = $"SELECT {NodeColumns} FROM nodes WHERE id = @id";
+
+    internal static readonly string SelectByMac =
+        $"SELECT {NodeColumns} FROM nodes WHERE macs @> ARRAY[@mac] ORDER BY state = 'Replaced', last_seen_at DESC LIMIT 1";
+
+    internal static readonly string SelectByUuid = $"SELECT {NodeColumns} FROM nodes WHERE uuid = @uuid ORDER BY id LIMIT 1";
+
+    internal static readonly string SelectByName = $"SELECT {NodeColumns} FROM nodes WHERE name = @name ORDER BY id LIMIT 1";
+
+    internal static readonly string SelectByEkFingerprint = $"SELECT {NodeColumns} FROM nodes WHERE ek_fingerprint = @fingerprint ORDER BY id";
+
+    internal const string CountByState = "SELECT count(*) FROM nodes WHERE state = @state";
+
     private const string EventColumns = "id, node_id, at, kind, message, actor, reason";
 
     private const string ProfileColumns = "name, priority, match, channel, image, kernel_args, loader, require_secure_boot, enrollment_policy, commission";
@@ -139,7 +153,7 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
 
     public NodeRecord? Get(string id)
     {
-        using var command = _db.CreateCommand($"SELECT {NodeColumns} FROM nodes WHERE id = @id");
+        using var command = _db.CreateCommand(SelectById);
         command.Parameters.Add(Text("id", id));
         return ReadNodes(command).SingleOrDefault();
     }
@@ -147,29 +161,28 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
     /// <summary>The live record with this MAC: a Replaced record only when no other has the MAC.</summary>
     public NodeRecord? FindByMac(string mac)
     {
-        using var command = _db.CreateCommand(
-            $"SELECT {NodeColumns} FROM nodes WHERE macs @> ARRAY[@mac] ORDER BY state = 'Replaced', last_seen_at DESC LIMIT 1");
+        using var command = _db.CreateCommand(SelectByMac);
         command.Parameters.Add(Text("mac", mac));
         return ReadNodes(command).SingleOrDefault();
     }
 
     public NodeRecord? FindByUuid(string uuid)
     {
-        using var command = _db.CreateCommand($"SELECT {NodeColumns} FROM nodes WHERE uuid = @uuid ORDER BY id LIMIT 1");
+        using var command = _db.CreateCommand(SelectByUuid);
         command.Parameters.Add(Text("uuid", uuid));
         return ReadNodes(command).SingleOrDefault();
     }
 
     public NodeRecord? FindByName(string name)
     {
-        using var command = _db.CreateCommand($"SELECT {NodeColumns} FROM nodes WHERE name = @name ORDER BY id LIMIT 1");
+        using var command = _db.CreateCommand(SelectByName);
         command.Parameters.Add(Text("name", name));
         return ReadNodes(command).SingleOrDefault();
     }
 
     public int Count(NodeState state)
     {
-        using var command = _db.CreateCommand("SELECT count(*) FROM nodes WHERE state = @state");
+        using var command = _db.CreateCommand(CountByState);
         command.Parameters.Add(Text("state", state.ToString()));
         return checked((int)(long)command.ExecuteScalar()!);
     }
@@ -197,7 +210,7 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
 
     public IReadOnlyList<NodeRecord> FindByEkFingerprint(string fingerprint)
     {
-        using var command = _db.CreateCommand($"SELECT {NodeColumns} FROM nodes WHERE ek_fingerprint = @fingerprint ORDER BY id");
+        using var command = _db.CreateCommand(SelectByEkFingerprint);
         command.Parameters.Add(Text("fingerprint", fingerprint));
         return ReadNodes(command);
     }

@@ -480,6 +480,59 @@ public sealed class PostgresNodeStoreTests : NodeStoreContract, IClassFixture<Po
         Assert.Equal(1, other.SchemaVersion("inventory"));
     }
 
+    public static TheoryData<string, string, object> BootPathLookups() => new()
+    {
+        { "id", PostgresNodeStore.SelectById, "000000000007" },
+        { "mac", PostgresNodeStore.SelectByMac, "52:54:00:00:00:07" },
+        { "uuid", PostgresNodeStore.SelectByUuid, "00000000-0000-4000-8000-000000000007" },
+        { "name", PostgresNodeStore.SelectByName, "node-7" },
+        { "fingerprint", PostgresNodeStore.SelectByEkFingerprint, new string('7', 64) },
+        { "state", PostgresNodeStore.CountByState, nameof(NodeState.Discovered) },
+    };
+
+    /// <summary>
+    /// With sequential scans priced out, the planner still picks one when no index can serve the
+    /// query: a plan without "Seq Scan" proves an index lookup serves it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(BootPathLookups))]
+    public void BootPathLookup_QueryPlan_UsesAnIndex(string parameter, string sql, object value)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            Nodes.Upsert(new NodeRecord
+            {
+                Id = $"{i:x12}",
+                Name = $"node-{i}",
+                Macs = [$"52:54:00:00:{i / 256:x2}:{i % 256:x2}"],
+                Uuid = $"00000000-0000-4000-8000-{i:x12}",
+                EkFingerprint = new string((char)('0' + (i % 10)), 64),
+                State = i % 2 == 0 ? NodeState.Discovered : NodeState.Ready,
+                FirstSeenAt = T0,
+                LastSeenAt = T0,
+            });
+        }
+
+        using var connection = _db.DataSource.OpenConnection();
+        using (var analyze = new Npgsql.NpgsqlCommand("ANALYZE nodes; SET enable_seqscan = off", connection))
+        {
+            analyze.ExecuteNonQuery();
+        }
+
+        using var explain = new Npgsql.NpgsqlCommand("EXPLAIN " + sql, connection);
+        explain.Parameters.AddWithValue(parameter, value);
+        using var reader = explain.ExecuteReader();
+        var plan = new List<string>();
+        while (reader.Read())
+        {
+            plan.Add(reader.GetString(0));
+        }
+
+        var text = string.Join('\n', plan);
+        Assert.DoesNotContain("Seq Scan", text, StringComparison.Ordinal);
+        Assert.Contains("Index", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void InTransaction_OfAnotherDatabase_DoesNotCarryThisStoresWrites()
     {

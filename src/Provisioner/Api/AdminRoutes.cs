@@ -132,7 +132,7 @@ public static class AdminRoutes
 
             var header = context.Request.Headers.Authorization.ToString();
             var services = context.RequestServices;
-            var caller = Authenticate(header, services.GetRequiredService<AdminToken>(), services.GetRequiredService<OperatorTokenStore>());
+            var caller = Authenticate(header, services.GetRequiredService<AdminToken>(), services.GetRequiredService<OperatorTokens>());
             if (caller is null)
             {
                 context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -161,7 +161,7 @@ public static class AdminRoutes
                 return;
             }
 
-            var revoked = services.GetRequiredService<OperatorTokenStore>().RevocationOf(caller.Name);
+            var revoked = services.GetRequiredService<OperatorTokens>().RevocationOf(caller.Name);
             using (revoked.Register(context.Abort))
             {
                 await next(context).ConfigureAwait(false);
@@ -178,7 +178,7 @@ public static class AdminRoutes
     }
 
     /// <summary>The bootstrap token (<c>Auth:AdminTokenFile</c>) is the admin named <c>admin</c>; otherwise a named token, or nobody.</summary>
-    internal static OperatorIdentity? Authenticate(string? authorization, AdminToken bootstrap, OperatorTokenStore tokens)
+    internal static OperatorIdentity? Authenticate(string? authorization, AdminToken bootstrap, OperatorTokens tokens)
     {
         const string prefix = "Bearer ";
         if (authorization is null || !authorization.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))

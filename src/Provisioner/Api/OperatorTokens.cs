@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 using Kldload.Provisioner.Storage;
-using LiteDB;
 
 namespace Kldload.Provisioner.Api;
 
@@ -54,14 +53,13 @@ public static class OperatorRoles
 }
 
 /// <summary>
-/// A named operator's token as stored in <c>kldload.db</c> (collection <c>operator_tokens</c>): the
-/// SHA-256 of the token, never the token itself. A revoked token keeps its record (and its name, so
-/// that a name in the history always means one person).
+/// A named operator's token as stored (<see cref="IOperatorTokenStore"/>): the SHA-256 of the token,
+/// never the token itself. A revoked token keeps its record (and its name, so that a name in the
+/// history always means one person).
 /// </summary>
 public sealed class OperatorToken : IKldloadDocument
 {
-    /// <summary>The name recorded as the actor of every change made with the token.</summary>
-    [BsonId]
+    /// <summary>The name recorded as the actor of every change made with the token; the key.</summary>
     public string Name { get; set; } = string.Empty;
 
     public OperatorRole Role { get; set; }
@@ -74,7 +72,7 @@ public sealed class OperatorToken : IKldloadDocument
     /// <summary>Who created it (an actor name).</summary>
     public string CreatedBy { get; set; } = string.Empty;
 
-    /// <summary>Last accepted use, updated at most once a minute (<see cref="OperatorTokenStore.LastUsedResolution"/>).</summary>
+    /// <summary>Last accepted use, updated at most once a minute (<see cref="OperatorTokens.LastUsedResolution"/>).</summary>
     public DateTime? LastUsed { get; set; }
 
     public DateTime? Revoked { get; set; }
@@ -104,7 +102,7 @@ public enum TokenCreateProblem
 /// applies to the next request; requests still running with the token are aborted
 /// (<see cref="RevocationOf"/>).
 /// </summary>
-public sealed partial class OperatorTokenStore
+public sealed partial class OperatorTokens
 {
     /// <summary>Last-used times are written at most this often per token (a dashboard polls every few seconds).</summary>
     public static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
@@ -112,21 +110,18 @@ public sealed partial class OperatorTokenStore
     /// <summary>The prefix of every named token.</summary>
     public const string TokenPrefix = "kldt_";
 
-    private static readonly Lazy<bool> MapperWarm = new(() => BsonMapper.Global.ToDocument(new OperatorToken()) is not null, LazyThreadSafetyMode.ExecutionAndPublication);
-
-    private readonly ILiteCollection<OperatorToken> _tokens;
+    private readonly IOperatorTokenStore _tokens;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _revocations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTime> _lastWritten = new(StringComparer.Ordinal);
     private OperatorToken[] _live;
 
-    public OperatorTokenStore(IKldloadDatabase database, TimeProvider time)
+    public OperatorTokens(IOperatorTokenStore tokens, TimeProvider time)
     {
-        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(time);
-        _ = MapperWarm.Value;
-        _tokens = database.Database.GetCollection<OperatorToken>("operator_tokens");
+        _tokens = tokens;
         _time = time;
         _live = LoadLive();
     }
@@ -142,7 +137,7 @@ public sealed partial class OperatorTokenStore
     }
 
     /// <summary>Every token, revoked ones included, by name.</summary>
-    public IReadOnlyList<OperatorToken> List() => [.. _tokens.FindAll().OrderBy(t => t.Name, StringComparer.Ordinal)];
+    public IReadOnlyList<OperatorToken> List() => _tokens.List();
 
     /// <summary>
     /// Creates a token; returns its text, which is shown once and never stored. A name is never
@@ -179,12 +174,11 @@ public sealed partial class OperatorTokenStore
         };
         lock (_gate)
         {
-            if (_tokens.FindById(name) is not null)
+            if (!_tokens.TryInsert(created))
             {
                 return TokenCreateProblem.NameTaken;
             }
 
-            _tokens.Insert(created);
             _live = LoadLive();
         }
 
@@ -198,7 +192,7 @@ public sealed partial class OperatorTokenStore
     {
         lock (_gate)
         {
-            record = name is null ? null : _tokens.FindById(name);
+            record = name is null ? null : _tokens.Get(name);
             if (record is null)
             {
                 return false;
@@ -276,7 +270,7 @@ public sealed partial class OperatorTokenStore
         lock (_gate)
         {
             // Read again: a revocation may have written the record meanwhile.
-            if (_tokens.FindById(live.Name) is { Revoked: null } stored)
+            if (_tokens.Get(live.Name) is { Revoked: null } stored)
             {
                 stored.LastUsed = now;
                 _tokens.Update(stored);
@@ -286,7 +280,7 @@ public sealed partial class OperatorTokenStore
         }
     }
 
-    private OperatorToken[] LoadLive() => [.. _tokens.FindAll().Where(t => t.Revoked is null)];
+    private OperatorToken[] LoadLive() => [.. _tokens.List().Where(t => t.Revoked is null)];
 
     [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{0,62}\z", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();

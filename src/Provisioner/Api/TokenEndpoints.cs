@@ -25,13 +25,13 @@ public static partial class TokenEndpoints
     public static RouteGroupBuilder MapTokenEndpoints(this RouteGroupBuilder api)
     {
         ArgumentNullException.ThrowIfNull(api);
-        api.MapGet("/tokens", (OperatorTokenStore tokens) => tokens.List().Select(TokenView.From).ToList());
+        api.MapGet("/tokens", (OperatorTokens tokens) => tokens.List().Select(TokenView.From).ToList());
         api.MapPost("/tokens", Create);
         api.MapPost("/tokens/{name}/revoke", Revoke);
         return api;
     }
 
-    private static IResult Create(TokenCreateRequest body, OperatorTokenStore tokens, HttpContext http, ILoggerFactory logs)
+    private static IResult Create(TokenCreateRequest body, OperatorTokens tokens, HttpContext http, ILoggerFactory logs)
     {
         if (!OperatorRoles.TryParse(body.Role, out var role))
         {
@@ -54,7 +54,7 @@ public static partial class TokenEndpoints
         return Results.Created($"/api/v1/tokens/{record.Name}", new TokenCreatedView(record.Name, OperatorRoles.Name(record.Role), NodeView.Utc(record.Created), token));
     }
 
-    private static IResult Revoke(string name, OperatorTokenStore tokens, HttpContext http, ILoggerFactory logs)
+    private static IResult Revoke(string name, OperatorTokens tokens, HttpContext http, ILoggerFactory logs)
     {
         if (!tokens.Revoke(name, out var record))
         {

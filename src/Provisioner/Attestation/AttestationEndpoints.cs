@@ -65,7 +65,7 @@ public sealed class MeshLifecycleHooks(
     MeshIdentityService mesh,
     RevokedEkStore revoked,
     AttestationSessionStore sessions,
-    Boot.BootTokenStore tokens,
+    Boot.BootTokens tokens,
     TimeProvider time) : INodeLifecycleHooks
 {
     public void OnDecommissioned(NodeRecord node)

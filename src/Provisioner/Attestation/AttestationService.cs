@@ -26,7 +26,7 @@ public sealed record ActivateResult(bool Pending, ActivateResponse Response);
 /// </summary>
 public sealed class AttestationService(
     NodeService nodes,
-    BootTokenStore tokens,
+    BootTokens tokens,
     AttestationSessionStore sessions,
     RevokedEkStore revoked,
     NodeIdentities identities,

@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Attestation;
 /// </summary>
 public sealed partial class DiscoveredExpiry(
     NodeService nodes,
-    Boot.BootTokenStore tokens,
+    Boot.BootTokens tokens,
     Attestation.AttestationSessionStore sessions,
     InventorySettings settings,
     TimeProvider time,

@@ -37,7 +37,7 @@ public static class BootEndpoints
             (node, plan, image, token) =>
             {
                 var script = templates.Render(template, BootValues(server, facts.Mac, node, plan, image, token, BootedOverIpv6(request.HttpContext.Connection.RemoteIpAddress)));
-                return (script, BootTokenStore.LoadOptionsOf(script));
+                return (script, BootTokens.LoadOptionsOf(script));
             },
             (node, plan) => templates.Render("noimage", BootValues(server, facts.Mac, node, plan, null, null, ipv6: false)));
         return result.Script is { } text ? Script(text) : Results.Problem(title: result.Title, detail: result.Problem, statusCode: result.Status);

@@ -16,7 +16,7 @@ public sealed record BootScriptResult(string? Script, int Status, string? Title,
 public sealed partial class BootScripts(
     NodeService nodes,
     BootPlanner planner,
-    BootTokenStore tokens,
+    BootTokens tokens,
     BootSettings boot,
     TimeProvider time,
     BootStepRecorder steps,

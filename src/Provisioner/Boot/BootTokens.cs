@@ -1,19 +1,18 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using Kldload.Provisioner.Storage;
-using LiteDB;
 
 namespace Kldload.Provisioner.Boot;
 
 /// <summary>
 /// A short-lived token written on the node's kernel command line. It is bound to the MAC that
 /// fetched the script, opens attestation sessions until one completes, and expires after
-/// <c>Boot:TokenLifetime</c>. Kept in LiteDB so a restart of kldload does not strand a booting node.
+/// <c>Boot:TokenLifetime</c>. Kept in the database (<see cref="IBootTokenStore"/>) so a restart of
+/// kldload does not strand a booting node.
 /// </summary>
 public sealed class BootToken : IKldloadDocument
 {
-    /// <summary>43 characters of the base64url alphabet: safe on a kernel command line and in URLs.</summary>
-    [BsonId]
+    /// <summary>43 characters of the base64url alphabet: safe on a kernel command line and in URLs. The key.</summary>
     public string Token { get; set; } = string.Empty;
 
     public string NodeId { get; set; } = string.Empty;
@@ -57,18 +56,20 @@ public enum BootTokenProblem
     WrongMac,
 }
 
-/// <summary>Issues and checks boot tokens (LiteDB collection <c>boottokens</c>).</summary>
-public sealed class BootTokenStore
+/// <summary>Issues and checks boot tokens; they are kept in an <see cref="IBootTokenStore"/>.</summary>
+public sealed class BootTokens
 {
-    private readonly ILiteCollection<BootToken> _tokens;
+    /// <summary>Longest token text looked up: anything longer is no token of ours.</summary>
+    private const int MaxTokenLength = 128;
+
+    private readonly IBootTokenStore _tokens;
     private readonly TimeProvider _time;
 
-    public BootTokenStore(IKldloadDatabase database, TimeProvider time)
+    public BootTokens(IBootTokenStore tokens, TimeProvider time)
     {
-        ArgumentNullException.ThrowIfNull(database);
-        _tokens = database.Database.GetCollection<BootToken>("boottokens");
-        _tokens.EnsureIndex(t => t.ExpiresAt);
-        _tokens.EnsureIndex(t => t.NodeId);
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(time);
+        _tokens = tokens;
         _time = time;
     }
 
@@ -96,12 +97,12 @@ public sealed class BootTokenStore
 
     /// <summary>The token as stored, whatever its state; null when unknown.</summary>
     public BootToken? Find(string? tokenText) =>
-        string.IsNullOrEmpty(tokenText) || tokenText.Length > 128 ? null : _tokens.FindById(tokenText);
+        string.IsNullOrEmpty(tokenText) || tokenText.Length > MaxTokenLength ? null : _tokens.Find(tokenText);
 
     /// <summary>Checks a token presented by <paramref name="mac"/>.</summary>
     public BootTokenProblem Check(string? tokenText, string? mac, out BootToken? token)
     {
-        token = string.IsNullOrEmpty(tokenText) || tokenText.Length > 128 ? null : _tokens.FindById(tokenText);
+        token = Find(tokenText);
         if (token is null)
         {
             return BootTokenProblem.Unknown;
@@ -181,20 +182,8 @@ public sealed class BootTokenStore
     }
 
     /// <summary>Deletes tokens that expired more than a day ago (run in the background, not per request).</summary>
-    public int DeleteExpired() => _tokens.DeleteMany(t => t.ExpiresAt < _time.GetUtcNow().UtcDateTime - TimeSpan.FromDays(1));
+    public int DeleteExpired() => _tokens.DeleteExpiredBefore(_time.GetUtcNow().UtcDateTime - TimeSpan.FromDays(1));
 
     /// <summary>Ends every open token of a node (decommission, replace): none opens a session again.</summary>
-    public int CloseFor(string nodeId)
-    {
-        var now = _time.GetUtcNow().UtcDateTime;
-        var closed = 0;
-        foreach (var token in _tokens.Find(t => t.NodeId == nodeId && t.CompletedAt == null && t.ExpiresAt > now).ToList())
-        {
-            token.ExpiresAt = now;
-            _tokens.Update(token);
-            closed++;
-        }
-
-        return closed;
-    }
+    public int CloseFor(string nodeId) => _tokens.ExpireOpen(nodeId, _time.GetUtcNow().UtcDateTime);
 }

@@ -78,7 +78,7 @@ public static partial class KldloadHost
             throw;
         }
 
-        EkFingerprintMigration.Run(db);
+        LiteDbEkFingerprintMigration.Run(db);
         builder.Services.AddSingleton<IKldloadDatabase>(db);
         builder.Services.AddSingleton<IReadinessCheck, DatabaseReadiness>();
         builder.Services.AddSingleton<ServerUrl>();
@@ -169,7 +169,8 @@ public static partial class KldloadHost
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(AdminToken.LoadOrCreate(config.Auth));
-        builder.Services.AddSingleton<OperatorTokenStore>();
+        builder.Services.AddSingleton<IOperatorTokenStore>(sp => new LiteDbOperatorTokenStore(sp.GetRequiredService<IKldloadDatabase>()));
+        builder.Services.AddSingleton<OperatorTokens>();
         builder.Services.AddSingleton<LiteDbNodeStore>();
         builder.Services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
         builder.Services.AddSingleton<IProfileStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
@@ -177,7 +178,8 @@ public static partial class KldloadHost
         {
             MaxDiscovered = config.Inventory.MaxDiscovered,
         });
-        builder.Services.AddSingleton<BootTokenStore>();
+        builder.Services.AddSingleton<IBootTokenStore>(sp => new LiteDbBootTokenStore(sp.GetRequiredService<IKldloadDatabase>()));
+        builder.Services.AddSingleton<BootTokens>();
         builder.Services.AddSingleton<BootLanLimits>();
         builder.Services.AddRateLimiter(o => BootLanLimits.Configure(o, config.Limits));
         builder.Services.AddHostedService<DiscoveredExpiry>();
@@ -197,6 +199,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton<RevokedEkStore>();
         builder.Services.AddSingleton<NodeIdentities>();
         builder.Services.AddSingleton<AttestationRecorder>();
+        builder.Services.AddSingleton<IHardwareFactsStore>(sp => new LiteDbHardwareFactsStore(sp.GetRequiredService<IKldloadDatabase>()));
         builder.Services.AddSingleton<HardwareInventory>();
         builder.Services.AddSingleton<Power.BmcStore>();
         builder.Services.AddSingleton(new Power.BmcCredentialKey(config.Kldload.DataDir));

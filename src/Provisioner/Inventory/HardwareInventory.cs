@@ -2,29 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Kldload.Provisioner.Settings;
-using Kldload.Provisioner.Storage;
-using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;
-
-/// <summary>One boot's facts in the history (LiteDB collection <c>node_facts</c>).</summary>
-public sealed class HardwareFactsRecord
-{
-    public long Id { get; set; }
-
-    public string NodeId { get; set; } = string.Empty;
-
-    public DateTime At { get; set; }
-
-    /// <summary>The attestation session that carried them.</summary>
-    public string SessionId { get; set; } = string.Empty;
-
-    /// <summary>Whether the TPM quote bound them.</summary>
-    public bool Bound { get; set; }
-
-    /// <summary>RFC 8785 canonical JSON, as the node sent it.</summary>
-    public string Facts { get; set; } = string.Empty;
-}
 
 /// <summary>What a boot's facts mean for the node: the differences from the last bound facts, whether to hold it, a cable mismatch.</summary>
 public sealed record HardwareReview(IReadOnlyList<HardwareDifference> Changes, bool Hold, string? CableMismatch)
@@ -42,22 +21,20 @@ public sealed record HardwareReview(IReadOnlyList<HardwareDifference> Changes, b
 /// </summary>
 public sealed class HardwareInventory
 {
-    private readonly ILiteCollection<HardwareFactsRecord> _history;
+    private readonly IHardwareFactsStore _history;
     private readonly NodeService _nodes;
     private readonly InventorySettings _settings;
 
-    public HardwareInventory(IKldloadDatabase database, NodeService nodes, InventorySettings settings)
+    public HardwareInventory(IHardwareFactsStore history, NodeService nodes, InventorySettings settings)
     {
-        ArgumentNullException.ThrowIfNull(database);
-        _history = database.Database.GetCollection<HardwareFactsRecord>("node_facts", BsonAutoId.Int64);
-        _history.EnsureIndex(r => r.NodeId);
+        ArgumentNullException.ThrowIfNull(history);
+        _history = history;
         _nodes = nodes;
         _settings = settings;
     }
 
     /// <summary>Every stored facts record of a node, newest first.</summary>
-    public IReadOnlyList<HardwareFactsRecord> History(string nodeId, int limit = 50) =>
-        [.. _history.Find(Query.EQ(nameof(HardwareFactsRecord.NodeId), nodeId)).OrderByDescending(r => r.Id).Take(limit)];
+    public IReadOnlyList<HardwareFactsRecord> History(string nodeId, int limit = 50) => _history.History(nodeId, limit);
 
     /// <summary>Compares a proven boot's facts with the node's last bound facts. Unbound or absent facts change nothing.</summary>
     public HardwareReview Review(NodeRecord node, string? facts, bool bound)
@@ -70,8 +47,7 @@ public sealed class HardwareInventory
 
         using var current = JsonDocument.Parse(facts);
         var cable = CableCheck(node.Location, current.RootElement);
-        var previous = _history.Find(Query.And(Query.EQ(nameof(HardwareFactsRecord.NodeId), node.Id), Query.EQ(nameof(HardwareFactsRecord.Bound), true)))
-            .OrderByDescending(r => r.Id).FirstOrDefault();
+        var previous = _history.LastBound(node.Id);
         if (previous is null)
         {
             return new HardwareReview([], false, cable);
@@ -89,7 +65,7 @@ public sealed class HardwareInventory
         node.HardwareFacts = facts;
         node.HardwareFactsBound = bound;
         node.HardwareFactsAt = at;
-        _history.Insert(new HardwareFactsRecord { NodeId = node.Id, At = at, SessionId = sessionId, Bound = bound, Facts = facts });
+        _history.Append(new HardwareFactsRecord { NodeId = node.Id, At = at, SessionId = sessionId, Bound = bound, Facts = facts });
     }
 
     /// <summary>Records what a review found in the node's history.</summary>

@@ -1,5 +1,4 @@
 using Kldload.Provisioner.Storage;
-using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;
 
@@ -192,7 +191,6 @@ public sealed class NodeRecord : IKldloadDocument
     /// <summary>When <see cref="PowerState"/> was read.</summary>
     public DateTime? PowerStateAt { get; set; }
 
-    /// <summary>The MeshCA identity in force: <see cref="MeshIdentity"/>, else <see cref="Id"/>.</summary>
-    [BsonIgnore]
+    /// <summary>The MeshCA identity in force: <see cref="MeshIdentity"/>, else <see cref="Id"/>. Derived, never stored.</summary>
     public string EffectiveMeshIdentity => MeshIdentity ?? Id;
 }

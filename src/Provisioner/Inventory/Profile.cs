@@ -1,6 +1,5 @@
 using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Storage;
-using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;
 
@@ -91,8 +90,7 @@ public sealed class Commission
 /// <summary>Assigns an image, kernel arguments and an enrollment policy to the nodes it matches.</summary>
 public sealed class Profile : IKldloadDocument
 {
-    /// <summary>Unique name (letters, digits, '-', '_', '.').</summary>
-    [BsonId]
+    /// <summary>Unique name (letters, digits, '-', '_', '.'): the key.</summary>
     public string Name { get; set; } = string.Empty;
 
     /// <summary>Higher wins when several profiles match; ties go to the name in ordinal order.</summary>

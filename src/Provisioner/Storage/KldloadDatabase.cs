@@ -27,6 +27,19 @@ public interface IKldloadDatabase : IDisposable
 public interface IKldloadDocument;
 
 /// <summary>
+/// A LiteDB store that maps its documents with <see cref="BsonMapper"/>'s fluent configuration (the
+/// key, members left out) instead of attributes on domain types. <see cref="LiteKldloadDatabase.Open"/>
+/// runs every <see cref="Configure"/> of the host once, before it maps any document, so that the
+/// mapping in force is the same from the first read (a key mapped late would write <c>Name</c> where
+/// the file has <c>_id</c>).
+/// </summary>
+public interface ILiteDbMapping
+{
+    /// <summary>Configures the mapper for this store's documents; idempotent.</summary>
+    static abstract void Configure(BsonMapper mapper);
+}
+
+/// <summary>
 /// LiteDB in direct connection mode: the engine and its page cache stay open for the life of the
 /// process. Only the holder of the data directory's lock (<see cref="DataDirectoryLock"/>) opens the
 /// file: <c>kldload serve</c>, or a CLI command while no server runs; the CLI asks a running server
@@ -52,11 +65,19 @@ public sealed class LiteKldloadDatabase : IKldloadDatabase
     /// complete, so two threads mapping one type for the first time can see "Member X not found".
     /// Every document type of the host (each declares itself with <see cref="IKldloadDocument"/>, so
     /// that this folder names none of the folders above it) is mapped once, under this lazy, before
-    /// any store exists.
+    /// any store exists, after the fluent configuration of every <see cref="ILiteDbMapping"/>.
     /// </summary>
     private static readonly Lazy<bool> MappersWarm = new(() =>
     {
         var mapper = BsonMapper.Global;
+        var mappings = typeof(LiteKldloadDatabase).Assembly.GetTypes()
+            .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(ILiteDbMapping).IsAssignableFrom(t))
+            .OrderBy(t => t.FullName, StringComparer.Ordinal);
+        foreach (var type in mappings)
+        {
+            type.GetMethod(nameof(ILiteDbMapping.Configure), System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static, [typeof(BsonMapper)])!.Invoke(null, [mapper]);
+        }
+
         var documents = typeof(LiteKldloadDatabase).Assembly.GetTypes()
             .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IKldloadDocument).IsAssignableFrom(t))
             .OrderBy(t => t.FullName, StringComparer.Ordinal);

@@ -92,9 +92,9 @@ public sealed class AdminApiTests : IAsyncLifetime
         var events = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{node.GetProperty("id").GetString()}/events", UriKind.Relative));
         Assert.Contains(events.EnumerateArray(), e => e.GetProperty("message").GetString()!.StartsWith("script: live 1", StringComparison.Ordinal));
 
-        var check = _host.Service<BootTokenStore>().Check(token, "52:54:00:10:00:01", out _);
+        var check = _host.Service<BootTokens>().Check(token, "52:54:00:10:00:01", out _);
         Assert.Equal(BootTokenProblem.None, check);
-        Assert.Equal(BootTokenProblem.WrongMac, _host.Service<BootTokenStore>().Check(token, "52:54:00:10:00:02", out _));
+        Assert.Equal(BootTokenProblem.WrongMac, _host.Service<BootTokens>().Check(token, "52:54:00:10:00:02", out _));
     }
 
     [Fact]

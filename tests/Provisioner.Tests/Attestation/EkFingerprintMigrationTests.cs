@@ -31,14 +31,14 @@ public sealed class EkFingerprintMigrationTests : IDisposable
         var sessions = db.Database.GetCollection<AttestationSession>("attestsessions");
         sessions.Insert(new AttestationSession { Id = "s1", NodeId = "aaaaaaaaaaaa", State = AttestationSessionState.Quoted, EkFingerprint = oldFingerprint, ExpiresAt = DateTime.UtcNow.AddMinutes(5) });
 
-        Assert.Equal(1, EkFingerprintMigration.Run(db));
+        Assert.Equal(1, LiteDbEkFingerprintMigration.Run(db));
 
         Assert.Equal(keyFingerprint, nodes.FindById("aaaaaaaaaaaa").EkFingerprint);
         var revoked = new RevokedEkStore(db);
         Assert.True(revoked.IsRevoked(keyFingerprint, out _));
         Assert.False(revoked.IsRevoked(oldFingerprint, out _));
         Assert.Equal(AttestationSessionState.Failed, sessions.FindById("s1").State);
-        Assert.Equal(0, EkFingerprintMigration.Run(db));
+        Assert.Equal(0, LiteDbEkFingerprintMigration.Run(db));
         Assert.NotNull(db.Database.GetCollection("meta").FindById(new BsonValue("ek-fingerprint-spki-v1")));
     }
 }

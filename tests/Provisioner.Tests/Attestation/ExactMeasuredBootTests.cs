@@ -87,7 +87,7 @@ public sealed class ExactMeasuredBootTests : IAsyncDisposable
     }
 
     private static byte[] CommandLineDigest(string script) =>
-        Convert.FromHexString(EvidenceAppraisal.LoadOptionsDigest(BootTokenStore.LoadOptionsOf(script)!));
+        Convert.FromHexString(EvidenceAppraisal.LoadOptionsDigest(BootTokens.LoadOptionsOf(script)!));
 
     private async Task<JsonElement> NodeAsync(string mac) =>
         await _host!.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
@@ -114,9 +114,9 @@ public sealed class ExactMeasuredBootTests : IAsyncDisposable
     public void LoadOptionsOf_IpxeKernelLine_ImageNameThenSingleSpacedArguments()
     {
         Assert.Equal("abc initrd=initrd quiet kldload.token=T",
-            BootTokenStore.LoadOptionsOf("#!ipxe\nkernel http://s:8080/images/abc initrd=initrd  quiet kldload.token=T\ninitrd x\nboot\n"));
-        Assert.Equal("k x=1", BootTokenStore.LoadOptionsOf("kernel --name k http://s/images/abc?x=1 x=1\n"));
-        Assert.Null(BootTokenStore.LoadOptionsOf("#!ipxe\necho no kernel\n"));
+            BootTokens.LoadOptionsOf("#!ipxe\nkernel http://s:8080/images/abc initrd=initrd  quiet kldload.token=T\ninitrd x\nboot\n"));
+        Assert.Equal("k x=1", BootTokens.LoadOptionsOf("kernel --name k http://s/images/abc?x=1 x=1\n"));
+        Assert.Null(BootTokens.LoadOptionsOf("#!ipxe\necho no kernel\n"));
     }
 
     [Fact]
@@ -174,7 +174,7 @@ public sealed class ExactMeasuredBootTests : IAsyncDisposable
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:e5:00:04";
         var r = await AttestAsync(tpm, mac, script => [EventLogs.Application(Loader), EventLogs.Application(Kernel),
-            EventLogs.StubTag(LoadOptionsTag, "LOADED_IMAGE::LoadOptions", Convert.FromHexString(EvidenceAppraisal.LoadOptionsDigest(BootTokenStore.LoadOptionsOf(script) + " init=/bin/sh")))]);
+            EventLogs.StubTag(LoadOptionsTag, "LOADED_IMAGE::LoadOptions", Convert.FromHexString(EvidenceAppraisal.LoadOptionsDigest(BootTokens.LoadOptionsOf(script) + " init=/bin/sh")))]);
         await AssertQuarantinedAsync(r, "wrong-cmdline-measured", mac);
     }
 

@@ -91,7 +91,7 @@ public sealed class SignedLoaderPathTests : IAsyncLifetime
         Assert.Equal(initrd, await _host.Http.GetByteArrayAsync(new Uri($"/tftp/images/{manifest.Initrd}", UriKind.Relative)));
 
         // The token opens attestation like an iPXE one, and expects the command line GRUB hands the kernel.
-        var issued = _host.Service<BootTokenStore>().Find(token);
+        var issued = _host.Service<BootTokens>().Find(token);
         Assert.NotNull(issued);
         Assert.Equal($"BOOT_IMAGE=/images/{manifest.Kernel} console=ttyS0 quiet kldload.server={server} kldload.token={token}", issued!.LoadOptions);
         var node = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes/52:54:00:19:00:01", UriKind.Relative));

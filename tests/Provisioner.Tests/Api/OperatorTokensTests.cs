@@ -7,17 +7,17 @@ using Microsoft.Extensions.Time.Testing;
 namespace Kldload.Provisioner.Tests.Api;
 
 /// <summary>Named operator tokens in a real LiteDB file: hashing, names, revocation, last use.</summary>
-public sealed class OperatorTokenStoreTests : IDisposable
+public sealed class OperatorTokensTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("kldload-tokens-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 7, 9, 0, 0, TimeSpan.Zero));
     private LiteKldloadDatabase _db;
-    private OperatorTokenStore _store;
+    private OperatorTokens _store;
 
-    public OperatorTokenStoreTests()
+    public OperatorTokensTests()
     {
         _db = LiteKldloadDatabase.Open(DatabasePath);
-        _store = new OperatorTokenStore(_db, _time);
+        _store = new OperatorTokens(new LiteDbOperatorTokenStore(_db), _time);
     }
 
     private string DatabasePath => Path.Combine(_dir, "kldload.db");
@@ -50,7 +50,7 @@ public sealed class OperatorTokenStoreTests : IDisposable
         var token = Create("alice", OperatorRole.Viewer);
         var stored = Assert.Single(_store.List());
         Assert.Equal(SHA256.HashData(Encoding.UTF8.GetBytes(token)), stored.Hash);
-        Assert.Equal(OperatorTokenStore.Hash(token), stored.Hash);
+        Assert.Equal(OperatorTokens.Hash(token), stored.Hash);
         Assert.Equal("admin", stored.CreatedBy);
         Assert.Equal(_time.GetUtcNow().UtcDateTime, stored.Created);
 
@@ -67,7 +67,7 @@ public sealed class OperatorTokenStoreTests : IDisposable
         var token = Create("alice", OperatorRole.Admin);
         _db.Dispose();
         _db = LiteKldloadDatabase.Open(DatabasePath);
-        _store = new OperatorTokenStore(_db, _time);
+        _store = new OperatorTokens(new LiteDbOperatorTokenStore(_db), _time);
         Assert.Equal(new OperatorIdentity("alice", OperatorRole.Admin), _store.Authenticate(token));
     }
 

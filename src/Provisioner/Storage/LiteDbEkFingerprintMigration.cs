@@ -1,24 +1,25 @@
-using Kldload.Provisioner.Inventory;
-using Kldload.Provisioner.Storage;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
 using Kldload.Tpm.Verification;
 using LiteDB;
 
-namespace Kldload.Provisioner.Attestation;
+namespace Kldload.Provisioner.Storage;
 
 /// <summary>
-/// Databases written before EK identity became the key (<see cref="EkIdentity"/>) stored
-/// SHA-256 of the whole TPMT_PUBLIC. On start, every node's fingerprint is recomputed from the EK
-/// public area it kept, revocations follow their node's new fingerprint, and attestation sessions
+/// Fixes kldload.db files written before EK identity became the key (<see cref="EkIdentity"/>), which
+/// stored SHA-256 of the whole TPMT_PUBLIC. On start, every node's fingerprint is recomputed from the
+/// EK public area it kept, revocations follow their node's new fingerprint, and attestation sessions
 /// still open are closed (the node retries). Runs once; a marker in collection <c>meta</c> says so.
+/// A LiteDB-only migration: a PostgreSQL database is always created with the key fingerprint.
+/// It reads and writes the documents as they are in the file (collections <c>nodes</c>,
+/// <c>revokedeks</c>, <c>attestsessions</c>), not through the stores, so it depends on no mapping.
 /// </summary>
-public static class EkFingerprintMigration
+public static class LiteDbEkFingerprintMigration
 {
     private const string Marker = "ek-fingerprint-spki-v1";
 
     /// <summary>Migrates if needed; returns how many nodes changed.</summary>
-    public static int Run(IKldloadDatabase database)
+    public static int Run(LiteKldloadDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
         var db = database.Database;
@@ -28,22 +29,22 @@ public static class EkFingerprintMigration
             return 0;
         }
 
-        var nodes = db.GetCollection<NodeRecord>("nodes");
+        var nodes = db.GetCollection("nodes");
         var revoked = db.GetCollection("revokedeks");
-        var sessions = db.GetCollection<AttestationSession>("attestsessions");
+        var sessions = db.GetCollection("attestsessions");
         var changed = 0;
         db.BeginTrans();
         try
         {
-            foreach (var node in nodes.FindAll().Where(n => n.EkPublic is not null).ToList())
+            foreach (var node in nodes.Find(Query.Not("EkPublic", BsonValue.Null)).ToList())
             {
-                if (KeyFingerprint(node.EkPublic!) is not { } fresh || fresh == node.EkFingerprint)
+                var old = node["EkFingerprint"].IsString ? node["EkFingerprint"].AsString : null;
+                if (!node["EkPublic"].IsString || KeyFingerprint(node["EkPublic"].AsString) is not { } fresh || fresh == old)
                 {
                     continue;
                 }
 
-                var old = node.EkFingerprint;
-                node.EkFingerprint = fresh;
+                node["EkFingerprint"] = fresh;
                 nodes.Update(node);
                 changed++;
                 if (old is not null && revoked.FindById(old) is { } entry)
@@ -54,11 +55,12 @@ public static class EkFingerprintMigration
                 }
             }
 
-            foreach (var open in sessions.Find(s => s.State == AttestationSessionState.Challenged || s.State == AttestationSessionState.Quoted).ToList())
+            // Session states are stored by name (AttestationSessionState).
+            foreach (var open in sessions.Find(Query.In("State", "Challenged", "Quoted")).ToList())
             {
-                open.State = AttestationSessionState.Failed;
-                open.Secret = null;
-                open.ClosedBecause = "closed by the EK fingerprint migration: ask for a new challenge";
+                open["State"] = "Failed";
+                open.Remove("Secret");
+                open["ClosedBecause"] = "closed by the EK fingerprint migration: ask for a new challenge";
                 sessions.Update(open);
             }
 

@@ -3,8 +3,12 @@ using LiteDB;
 
 namespace Kldload.Provisioner.Inventory;
 
-/// <summary>Nodes, events and profiles in kldload.db (collections <c>nodes</c>, <c>events</c>, <c>profiles</c>).</summary>
-public sealed class LiteDbNodeStore : INodeStore, IProfileStore
+/// <summary>
+/// Nodes, events and profiles in kldload.db (collections <c>nodes</c>, <c>events</c>, <c>profiles</c>).
+/// A node's key is its <c>Id</c> and an event's its sequence number (LiteDB maps a member named
+/// <c>Id</c> to <c>_id</c>); a profile's key is its name.
+/// </summary>
+public sealed class LiteDbNodeStore : INodeStore, IProfileStore, ILiteDbMapping
 {
     private readonly ILiteCollection<NodeRecord> _nodes;
     private readonly ILiteCollection<NodeEvent> _events;
@@ -24,6 +28,14 @@ public sealed class LiteDbNodeStore : INodeStore, IProfileStore
         _nodes.EnsureIndex(n => n.Name);
         _nodes.EnsureIndex(n => n.State);
         _events.EnsureIndex(e => e.NodeId);
+    }
+
+    /// <summary>The key of a profile is its name; a node's derived mesh identity is not stored.</summary>
+    public static void Configure(BsonMapper mapper)
+    {
+        ArgumentNullException.ThrowIfNull(mapper);
+        mapper.Entity<Profile>().Id(p => p.Name);
+        mapper.Entity<NodeRecord>().Ignore(n => n.EffectiveMeshIdentity);
     }
 
     public NodeRecord? Get(string id) => _nodes.FindById(id);

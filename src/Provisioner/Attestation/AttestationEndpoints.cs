@@ -62,8 +62,8 @@ public static class AttestationEndpoints
 /// <summary>Takes a decommissioned or replaced node off the mesh and revokes its EK for good.</summary>
 public sealed class MeshLifecycleHooks(
     MeshIdentityService mesh,
-    RevokedEkStore revoked,
-    AttestationSessionStore sessions,
+    IRevokedEkStore revoked,
+    IAttestationSessionStore sessions,
     Boot.BootTokenStore tokens,
     TimeProvider time) : INodeLifecycleHooks
 {

@@ -26,8 +26,8 @@ public sealed record ActivateResult(bool Pending, ActivateResponse Response);
 public sealed class AttestationService(
     NodeService nodes,
     BootTokenStore tokens,
-    AttestationSessionStore sessions,
-    RevokedEkStore revoked,
+    IAttestationSessionStore sessions,
+    IRevokedEkStore revoked,
     NodeIdentities identities,
     AttestationAdmission admission,
     AttestationRecorder recorder,

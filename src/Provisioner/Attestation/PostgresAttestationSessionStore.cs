@@ -77,6 +77,21 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         + "configuration_pcrs = @configuration_pcrs, drift = @drift, facts = @facts, facts_bound = @facts_bound, "
         + "resolved_node_id = @resolved_node_id, closed_because = @closed_because";
 
+    // The lookups, named so a test can ask PostgreSQL to plan them: each must use an index.
+
+    internal const string FindSql = $"SELECT {Columns} FROM attestation_sessions WHERE id = @id AND state = @state AND expires_at > @now";
+
+    internal const string TakeSql = $"UPDATE attestation_sessions SET state = @next WHERE id = @id AND state = @state AND expires_at > @now RETURNING {Columns}";
+
+    /// <summary>The state list repeats the partial indexes' predicate word for word, so the planner can use them.</summary>
+    internal const string CloseForSql =
+        """
+        UPDATE attestation_sessions SET state = 'Failed', secret = NULL, closed_because = @why
+        WHERE state IN ('Challenged', 'Quoted') AND (node_id = @node_id OR ek_fingerprint = @ek_fingerprint)
+        """;
+
+    internal const string DeleteExpiredSql = "DELETE FROM attestation_sessions WHERE expires_at < @cutoff";
+
     private readonly NpgsqlDataSource _data;
     private readonly TimeProvider _time;
 
@@ -100,7 +115,7 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
 
     public int DeleteExpired()
     {
-        using var command = _data.CreateCommand("DELETE FROM attestation_sessions WHERE expires_at < @cutoff");
+        using var command = _data.CreateCommand(DeleteExpiredSql);
         command.Parameters.Add(Time("cutoff", Now - TimeSpan.FromDays(1)));
         return command.ExecuteNonQuery();
     }
@@ -112,8 +127,7 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
             return null;
         }
 
-        using var command = _data.CreateCommand(
-            $"SELECT {Columns} FROM attestation_sessions WHERE id = @id AND state = @state AND expires_at > @now");
+        using var command = _data.CreateCommand(FindSql);
         command.Parameters.Add(Text("id", id));
         command.Parameters.Add(Text("state", expected.ToString()));
         command.Parameters.Add(Time("now", Now));
@@ -127,8 +141,7 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
             return null;
         }
 
-        using var command = _data.CreateCommand(
-            $"UPDATE attestation_sessions SET state = @next WHERE id = @id AND state = @state AND expires_at > @now RETURNING {Columns}");
+        using var command = _data.CreateCommand(TakeSql);
         command.Parameters.Add(Text("next", next.ToString()));
         command.Parameters.Add(Text("id", id));
         command.Parameters.Add(Text("state", expected.ToString()));
@@ -146,12 +159,7 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
 
     public int CloseFor(string nodeId, string? ekFingerprint, string why)
     {
-        // The state list repeats the partial indexes' predicate word for word, so the planner uses them.
-        using var command = _data.CreateCommand(
-            """
-            UPDATE attestation_sessions SET state = 'Failed', secret = NULL, closed_because = @why
-            WHERE state IN ('Challenged', 'Quoted') AND (node_id = @node_id OR ek_fingerprint = @ek_fingerprint)
-            """);
+        using var command = _data.CreateCommand(CloseForSql);
         command.Parameters.Add(Text("why", why));
         command.Parameters.Add(Text("node_id", nodeId));
         command.Parameters.Add(Text("ek_fingerprint", ekFingerprint));

@@ -20,6 +20,9 @@ public sealed class PostgresRevokedEkStore : IRevokedEkStore
         """,
     ]);
 
+    /// <summary>The lookup at every quote and activate: by primary key.</summary>
+    internal const string IsRevokedSql = "SELECT why FROM revoked_eks WHERE fingerprint = @fingerprint";
+
     private readonly NpgsqlDataSource _data;
 
     public PostgresRevokedEkStore(PostgresKldloadDatabase database)
@@ -45,7 +48,7 @@ public sealed class PostgresRevokedEkStore : IRevokedEkStore
 
     public bool IsRevoked(string fingerprint, out string? why)
     {
-        using var command = _data.CreateCommand("SELECT why FROM revoked_eks WHERE fingerprint = @fingerprint");
+        using var command = _data.CreateCommand(IsRevokedSql);
         command.Parameters.Add(new NpgsqlParameter("fingerprint", NpgsqlDbType.Text) { Value = fingerprint });
         why = command.ExecuteScalar() as string;
         return why is not null;

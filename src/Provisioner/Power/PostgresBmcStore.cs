@@ -32,6 +32,8 @@ public sealed class PostgresBmcStore : IBmcStore
 
     private const string Columns = "node_id, protocol, address, port, user_name, sealed_password, system_id, fingerprint, bmc_uuid, pairing_warning, updated_at";
 
+    internal const string GetSql = $"SELECT {Columns} FROM node_bmcs WHERE node_id = @node_id";
+
     private readonly NpgsqlDataSource _data;
 
     public PostgresBmcStore(PostgresKldloadDatabase database)
@@ -43,7 +45,7 @@ public sealed class PostgresBmcStore : IBmcStore
 
     public BmcRecord? Get(string nodeId)
     {
-        using var command = _data.CreateCommand($"SELECT {Columns} FROM node_bmcs WHERE node_id = @node_id");
+        using var command = _data.CreateCommand(GetSql);
         command.Parameters.Add(Text("node_id", nodeId));
         using var r = command.ExecuteReader();
         if (!r.Read())

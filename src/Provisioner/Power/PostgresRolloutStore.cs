@@ -50,6 +50,11 @@ public sealed class PostgresRolloutStore : IRolloutStore
         "id, channel, action, target_name, target_version, previous_name, previous_version, max_unavailable, pause_on_failure, "
         + "auto_rollback, node_timeout_seconds, state, reason, stop_reason, created_by, created_at, updated_at, finished_at, nodes, skipped";
 
+    internal const string GetSql = $"SELECT {Columns} FROM rollouts WHERE id = @id";
+
+    /// <summary>The state list repeats the partial index's predicate word for word, so the planner can use it.</summary>
+    internal const string ActiveSql = $"SELECT {Columns} FROM rollouts WHERE state IN ('Running', 'Paused') ORDER BY created_at";
+
     private readonly NpgsqlDataSource _data;
 
     public PostgresRolloutStore(PostgresKldloadDatabase database)
@@ -61,7 +66,7 @@ public sealed class PostgresRolloutStore : IRolloutStore
 
     public RolloutRecord? Get(string id)
     {
-        using var command = _data.CreateCommand($"SELECT {Columns} FROM rollouts WHERE id = @id");
+        using var command = _data.CreateCommand(GetSql);
         command.Parameters.Add(Text("id", id));
         return ReadAll(command).FirstOrDefault();
     }
@@ -74,8 +79,7 @@ public sealed class PostgresRolloutStore : IRolloutStore
 
     public IReadOnlyList<RolloutRecord> Active()
     {
-        // The state list repeats the partial index's predicate word for word, so the planner uses it.
-        using var command = _data.CreateCommand($"SELECT {Columns} FROM rollouts WHERE state IN ('Running', 'Paused') ORDER BY created_at");
+        using var command = _data.CreateCommand(ActiveSql);
         return ReadAll(command);
     }
 

@@ -138,18 +138,48 @@ public sealed class LiteDbBmcStoreTests : BmcStoreContract, IDisposable
 /// <summary>The contract against PostgreSQL, in a fresh database of the test cluster.</summary>
 public sealed class PostgresBmcStoreTests : BmcStoreContract, IClassFixture<PostgresFixture>, IDisposable
 {
+    private readonly string _connectionString;
     private readonly PostgresKldloadDatabase _db;
+    private readonly List<PostgresKldloadDatabase> _reopened = [];
 
     public PostgresBmcStoreTests(PostgresFixture cluster)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        _db = PostgresKldloadDatabase.Open(cluster.CreateDatabase());
+        _connectionString = cluster.CreateDatabase();
+        _db = PostgresKldloadDatabase.Open(_connectionString);
         Store = new PostgresBmcStore(_db);
     }
 
     protected override IBmcStore Store { get; }
 
-    protected override IBmcStore Reopen() => new PostgresBmcStore(_db);
+    /// <summary>A second database object on the same database, as another process would open it: its migrations are already there.</summary>
+    protected override IBmcStore Reopen()
+    {
+        var db = PostgresKldloadDatabase.Open(_connectionString);
+        _reopened.Add(db);
+        return new PostgresBmcStore(db);
+    }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _reopened.ForEach(db => db.Dispose());
+        _db.Dispose();
+    }
+
+    [Fact]
+    public void Get_IsAPrimaryKeyLookup()
+    {
+        var plan = PostgresPlanCheck.Explain(_db, PostgresBmcStore.GetSql, ("node_id", "aaaaaaaaaaaa"));
+        Assert.Contains("node_bmcs_pkey", plan, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Upsert_StoresTheSealedPasswordAsGiven()
+    {
+        var record = Redfish("aaaaaaaaaaaa");
+        Store.Upsert(record);
+
+        using var command = _db.DataSource.CreateCommand("SELECT sealed_password FROM node_bmcs WHERE node_id = 'aaaaaaaaaaaa'");
+        Assert.Equal(record.SealedPassword, command.ExecuteScalar());
+    }
 }

@@ -203,18 +203,41 @@ public sealed class LiteDbRolloutStoreTests : RolloutStoreContract, IDisposable
 /// <summary>The contract against PostgreSQL, in a fresh database of the test cluster.</summary>
 public sealed class PostgresRolloutStoreTests : RolloutStoreContract, IClassFixture<PostgresFixture>, IDisposable
 {
+    private readonly string _connectionString;
     private readonly PostgresKldloadDatabase _db;
+    private readonly List<PostgresKldloadDatabase> _reopened = [];
 
     public PostgresRolloutStoreTests(PostgresFixture cluster)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        _db = PostgresKldloadDatabase.Open(cluster.CreateDatabase());
+        _connectionString = cluster.CreateDatabase();
+        _db = PostgresKldloadDatabase.Open(_connectionString);
         Store = new PostgresRolloutStore(_db);
     }
 
     protected override IRolloutStore Store { get; }
 
-    protected override IRolloutStore Reopen() => new PostgresRolloutStore(_db);
+    /// <summary>A second database object on the same database, as another process would open it: its migrations are already there.</summary>
+    protected override IRolloutStore Reopen()
+    {
+        var db = PostgresKldloadDatabase.Open(_connectionString);
+        _reopened.Add(db);
+        return new PostgresRolloutStore(db);
+    }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _reopened.ForEach(db => db.Dispose());
+        _db.Dispose();
+    }
+
+    [Theory]
+    [InlineData(PostgresRolloutStore.GetSql, "rollouts_pkey")]
+    [InlineData(PostgresRolloutStore.ActiveSql, "rollouts_active")]
+    public void Lookup_IsAnIndexLookup(string sql, string index)
+    {
+        var plan = PostgresPlanCheck.Explain(_db, sql, ("id", "0000000a"));
+        Assert.Contains(index, plan, StringComparison.Ordinal);
+        Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
+    }
 }

@@ -17,7 +17,7 @@ public readonly record struct Admission(NodeRecord Node, bool Quarantined, bool 
 /// the caller's inventory transaction; the mesh enrolment and the Attested transition follow only when
 /// the node is admitted.
 /// </summary>
-public sealed class AttestationAdmission(NodeService nodes, NodeIdentities identities, AttestationSessionStore sessions, HardwareInventory hardware, TimeProvider time)
+public sealed class AttestationAdmission(NodeService nodes, NodeIdentities identities, IAttestationSessionStore sessions, HardwareInventory hardware, TimeProvider time)
 {
     public Admission Decide(AttestationSession session)
     {

@@ -63,8 +63,8 @@ public static class AttestationEndpoints
 /// <summary>Takes a decommissioned or replaced node off the mesh and revokes its EK for good.</summary>
 public sealed class MeshLifecycleHooks(
     MeshIdentityService mesh,
-    RevokedEkStore revoked,
-    AttestationSessionStore sessions,
+    IRevokedEkStore revoked,
+    IAttestationSessionStore sessions,
     Boot.BootTokens tokens,
     TimeProvider time) : INodeLifecycleHooks
 {

@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Attestation;
 /// What the attestation steps report: outcomes counted in <c>kldload_attestations_total</c>, refusals
 /// recorded on the session and, when a node is named, in that node's history with the source address.
 /// </summary>
-public sealed class AttestationRecorder(NodeService nodes, AttestationSessionStore sessions)
+public sealed class AttestationRecorder(NodeService nodes, IAttestationSessionStore sessions)
 {
     private static readonly Counter Outcomes = Metrics.CreateCounter("kldload_attestations_total", "Attestation steps by outcome and reason.", "step", "outcome", "reason");
 

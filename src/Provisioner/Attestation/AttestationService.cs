@@ -27,8 +27,8 @@ public sealed record ActivateResult(bool Pending, ActivateResponse Response);
 public sealed class AttestationService(
     NodeService nodes,
     BootTokens tokens,
-    AttestationSessionStore sessions,
-    RevokedEkStore revoked,
+    IAttestationSessionStore sessions,
+    IRevokedEkStore revoked,
     NodeIdentities identities,
     AttestationAdmission admission,
     AttestationRecorder recorder,

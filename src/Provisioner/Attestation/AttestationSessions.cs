@@ -1,7 +1,6 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using Kldload.Provisioner.Storage;
-using LiteDB;
 
 namespace Kldload.Provisioner.Attestation;
 
@@ -15,12 +14,12 @@ public enum AttestationSessionState
 }
 
 /// <summary>
-/// One attestation exchange. Kept in LiteDB (collection <c>attestsessions</c>) so a restart of
-/// kldload in the middle of a node's attestation loses nothing. Single use: each step moves it on.
+/// One attestation exchange. Kept in the database (<see cref="IAttestationSessionStore"/>) so a restart
+/// of kldload in the middle of a node's attestation loses nothing. Single use: each step moves it on.
 /// </summary>
 public sealed class AttestationSession : IKldloadDocument
 {
-    [BsonId]
+    /// <summary>Random, 24 base64url characters: the only key a node presents.</summary>
     public string Id { get; set; } = string.Empty;
 
     public string NodeId { get; set; } = string.Empty;
@@ -91,125 +90,17 @@ public sealed class AttestationSession : IKldloadDocument
 
     /// <summary>Why the session was closed before completing (refusal, decommission, replace).</summary>
     public string? ClosedBecause { get; set; }
-}
 
-/// <summary>Attestation sessions in LiteDB.</summary>
-public sealed class AttestationSessionStore
-{
-    private readonly ILiteCollection<AttestationSession> _sessions;
-    private readonly TimeProvider _time;
-
-    private readonly Lock _gate = new();
-
-    public AttestationSessionStore(IKldloadDatabase database, TimeProvider time)
+    /// <summary>A new session in <see cref="AttestationSessionState.Challenged"/> with a fresh random id and nonce.</summary>
+    public static AttestationSession Challenge(string nodeId, string token, string mac, DateTime now, TimeSpan lifetime) => new()
     {
-        ArgumentNullException.ThrowIfNull(database);
-        _sessions = database.Database.GetCollection<AttestationSession>("attestsessions");
-        _sessions.EnsureIndex(s => s.ExpiresAt);
-        _sessions.EnsureIndex(s => s.NodeId);
-        _sessions.EnsureIndex(s => s.EkFingerprint);
-        _time = time;
-    }
-
-    public AttestationSession Open(string nodeId, string token, string mac, TimeSpan lifetime)
-    {
-        var now = _time.GetUtcNow().UtcDateTime;
-        var session = new AttestationSession
-        {
-            Id = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18)),
-            NodeId = nodeId,
-            BootToken = token,
-            Mac = mac,
-            Nonce = RandomNumberGenerator.GetBytes(32),
-            CreatedAt = now,
-            ExpiresAt = now + lifetime,
-            State = AttestationSessionState.Challenged,
-        };
-        _sessions.Insert(session);
-        return session;
-    }
-
-    /// <summary>Deletes sessions that expired more than a day ago (run in the background, not per request).</summary>
-    public int DeleteExpired() => _sessions.DeleteMany(s => s.ExpiresAt < _time.GetUtcNow().UtcDateTime - TimeSpan.FromDays(1));
-
-    /// <summary>The session if it exists, has not expired and is in <paramref name="expected"/>.</summary>
-    public AttestationSession? Find(string? id, AttestationSessionState expected)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length > 64)
-        {
-            return null;
-        }
-
-        var s = _sessions.FindById(id);
-        return s is not null && s.State == expected && s.ExpiresAt > _time.GetUtcNow().UtcDateTime ? s : null;
-    }
-
-    /// <summary>
-    /// Takes the session for one step: if it exists, has not expired and is in <paramref name="expected"/>,
-    /// it moves to <paramref name="next"/> at once, so two concurrent requests never both use it.
-    /// </summary>
-    public AttestationSession? Take(string? id, AttestationSessionState expected, AttestationSessionState next)
-    {
-        lock (_gate)
-        {
-            var session = Find(id, expected);
-            if (session is null)
-            {
-                return null;
-            }
-
-            session.State = next;
-            _sessions.Update(session);
-            return session;
-        }
-    }
-
-    public void Save(AttestationSession session) => _sessions.Update(session);
-
-    /// <summary>Closes every open session of a node (by the node that opened it, or by its EK): decommission and replace.</summary>
-    public int CloseFor(string nodeId, string? ekFingerprint, string why)
-    {
-        lock (_gate)
-        {
-            var open = _sessions.Find(s => s.NodeId == nodeId).ToList();
-            if (ekFingerprint is not null)
-            {
-                open.AddRange(_sessions.Find(s => s.EkFingerprint == ekFingerprint));
-            }
-
-            var closed = 0;
-            foreach (var s in open.Where(s => s.State is AttestationSessionState.Challenged or AttestationSessionState.Quoted).DistinctBy(s => s.Id))
-            {
-                s.State = AttestationSessionState.Failed;
-                s.Secret = null;
-                s.ClosedBecause = why;
-                _sessions.Update(s);
-                closed++;
-            }
-
-            return closed;
-        }
-    }
-}
-
-/// <summary>EKs that must never attest again (decommissioned nodes, replaced hardware). Collection <c>revokedeks</c>.</summary>
-public sealed class RevokedEkStore
-{
-    private readonly ILiteCollection<BsonDocument> _revoked;
-
-    public RevokedEkStore(IKldloadDatabase database)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        _revoked = database.Database.GetCollection("revokedeks");
-    }
-
-    public void Revoke(string fingerprint, string nodeId, string why, DateTime at) =>
-        _revoked.Upsert(new BsonDocument { ["_id"] = fingerprint, ["nodeId"] = nodeId, ["why"] = why, ["at"] = at });
-
-    public bool IsRevoked(string fingerprint, out string? why)
-    {
-        var doc = _revoked.FindById(fingerprint);
-        why = doc?["why"].AsString;
-        return doc is not null;
-    }
+        Id = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(18)),
+        NodeId = nodeId,
+        BootToken = token,
+        Mac = mac,
+        Nonce = RandomNumberGenerator.GetBytes(32),
+        CreatedAt = now,
+        ExpiresAt = now + lifetime,
+        State = AttestationSessionState.Challenged,
+    };
 }

@@ -11,7 +11,7 @@ namespace Kldload.Provisioner.Attestation;
 public sealed partial class DiscoveredExpiry(
     NodeService nodes,
     Boot.BootTokens tokens,
-    Attestation.AttestationSessionStore sessions,
+    Attestation.IAttestationSessionStore sessions,
     InventorySettings settings,
     TimeProvider time,
     ILogger<DiscoveredExpiry> logger) : BackgroundService

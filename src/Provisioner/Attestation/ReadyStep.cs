@@ -12,7 +12,7 @@ namespace Kldload.Provisioner.Attestation;
 /// (<c>kldload.burnin=N</c>), ready must carry its result: recorded as an event, and a failed one
 /// quarantines the node instead. The result is the node's own report: it never raises trust.
 /// </summary>
-public sealed class ReadyStep(NodeService nodes, AttestationSessionStore sessions, AttestationRecorder recorder, TimeProvider time)
+public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessions, AttestationRecorder recorder, TimeProvider time)
 {
     private static readonly Histogram TimeToMesh = Metrics.CreateHistogram(
         "kldload_boot_to_mesh_seconds",

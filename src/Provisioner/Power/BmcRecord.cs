@@ -1,6 +1,3 @@
-using Kldload.Provisioner.Storage;
-using LiteDB;
-
 namespace Kldload.Provisioner.Power;
 
 /// <summary>The protocols a node's BMC may speak.</summary>
@@ -11,7 +8,7 @@ public enum BmcProtocol
 }
 
 /// <summary>
-/// A node's BMC (LiteDB collection <c>node_bmcs</c>, keyed by node id). The password is stored sealed
+/// A node's BMC (<see cref="IBmcStore"/>, keyed by node id). The password is stored sealed
 /// (<see cref="BmcCredentialKey"/>) and never leaves the server.
 /// </summary>
 public sealed class BmcRecord
@@ -48,20 +45,4 @@ public sealed class BmcRecord
     public string Describe() => Protocol == BmcProtocol.Ipmi
         ? $"ipmi {Address}:{Port} user {User}"
         : $"redfish {Address} system {SystemId} user {User}";
-}
-
-/// <summary>BMC records, by node id.</summary>
-public sealed class BmcStore
-{
-    private readonly ILiteCollection<BmcRecord> _records;
-
-    public BmcStore(IKldloadDatabase database)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        _records = database.Database.GetCollection<BmcRecord>("node_bmcs");
-    }
-
-    public BmcRecord? Get(string nodeId) => _records.FindById(nodeId);
-
-    public void Upsert(BmcRecord record) => _records.Upsert(record);
 }

@@ -23,7 +23,7 @@ public sealed class NoBmcException(string message) : Exception(message);
 /// keeps the previous record), runs power actions, and keeps the last power state and its time on the
 /// node. Every outcome, a BMC that did not answer included, is an event in the node's history.
 /// </summary>
-public sealed class PowerService(BmcStore store, BmcCredentialKey key, IBmcConnector connector, NodeService nodes, TimeProvider time)
+public sealed class PowerService(IBmcStore store, BmcCredentialKey key, IBmcConnector connector, NodeService nodes, TimeProvider time)
 {
     public BmcRecord? Get(string nodeId) => store.Get(nodeId);
 

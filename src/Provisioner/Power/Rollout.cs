@@ -1,6 +1,3 @@
-using Kldload.Provisioner.Storage;
-using LiteDB;
-
 namespace Kldload.Provisioner.Power;
 
 /// <summary>Where a rollout stands.</summary>
@@ -79,7 +76,7 @@ public sealed class RolloutSkip
 }
 
 /// <summary>
-/// A fleet rollout (LiteDB collection <c>rollouts</c>): after a channel moved (promote or rollback),
+/// A fleet rollout (<see cref="IRolloutStore"/>): after a channel moved (promote or rollback),
 /// rebuilds the channel's nodes that have a BMC, <see cref="MaxUnavailable"/> at a time, each proven
 /// Ready on <see cref="Target"/> by its attestation before the next wave starts. Everything the runner
 /// needs is here, so a restarted kldload resumes where it stopped.
@@ -129,32 +126,9 @@ public sealed class RolloutRecord
 
     public List<RolloutSkip> Skipped { get; set; } = [];
 
-    [BsonIgnore]
+    /// <summary>Running or paused (computed, not stored).</summary>
     public bool IsActive => State is RolloutState.Running or RolloutState.Paused;
 
-    [BsonIgnore]
+    /// <summary>How many waves the nodes form (computed, not stored).</summary>
     public int WaveCount => Nodes.Count == 0 ? 0 : Nodes.Max(n => n.Wave) + 1;
-}
-
-/// <summary>Rollouts, by id.</summary>
-public sealed class RolloutStore
-{
-    private readonly ILiteCollection<RolloutRecord> _records;
-
-    public RolloutStore(IKldloadDatabase database)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        _records = database.Database.GetCollection<RolloutRecord>("rollouts");
-    }
-
-    public RolloutRecord? Get(string id) => _records.FindById(id);
-
-    /// <summary>Newest first.</summary>
-    public IReadOnlyList<RolloutRecord> List() => [.. _records.FindAll().OrderByDescending(r => r.CreatedAt)];
-
-    /// <summary>Running or paused rollouts.</summary>
-    public IReadOnlyList<RolloutRecord> Active() =>
-        [.. _records.FindAll().Where(r => r.IsActive).OrderBy(r => r.CreatedAt)];
-
-    public void Upsert(RolloutRecord record) => _records.Upsert(record);
 }

@@ -6,7 +6,7 @@ namespace Kldload.Provisioner.Power;
 /// every <see cref="Interval"/> until shutdown. A failing pass is logged and retried at the next tick;
 /// it never stops the loop.
 /// </summary>
-public sealed partial class RolloutRunner(RolloutService rollouts, RolloutStore store, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<RolloutRunner> logger) : BackgroundService
+public sealed partial class RolloutRunner(RolloutService rollouts, IRolloutStore store, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<RolloutRunner> logger) : BackgroundService
 {
     /// <summary>How often the nodes in flight are judged.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);

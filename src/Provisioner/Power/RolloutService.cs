@@ -21,14 +21,14 @@ public sealed class RolloutRefusedException(string message, bool conflict = fals
 /// <summary>
 /// Fleet rollouts (issue 15): <see cref="StartAsync"/> moves the channel and plans the waves;
 /// <see cref="StepAsync(CancellationToken)"/>, called by <see cref="RolloutRunner"/> every second, judges the nodes in
-/// flight and starts the next ones; everything is written to <see cref="RolloutStore"/> before it is
+/// flight and starts the next ones; everything is written to <see cref="IRolloutStore"/> before it is
 /// acted on, so a restarted kldload resumes. A node's rebuild is the same as
 /// <c>kldload nodes rebuild</c>'s: Reimaging, next boot from the network once, power cycle, then
 /// its attestation of the new image. One node failing stops the rollout (nothing more is started;
 /// with pause-on-failure it can be resumed), and with auto-rollback the failed node is pinned to the
 /// previous image and rebuilt again.
 /// </summary>
-public sealed partial class RolloutService(RolloutStore store, NodeService nodes, BmcStore bmcs, PowerService power, BootPlanner planner, LiveImageStore images, TimeProvider time, ILogger<RolloutService> logger)
+public sealed partial class RolloutService(IRolloutStore store, NodeService nodes, IBmcStore bmcs, PowerService power, BootPlanner planner, LiveImageStore images, TimeProvider time, ILogger<RolloutService> logger)
 {
     public const string Actor = "rollout";
     public static readonly TimeSpan DefaultNodeTimeout = TimeSpan.FromMinutes(15);

@@ -27,14 +27,14 @@ public sealed class EkFingerprintMigrationTests : IDisposable
         using var db = LiteKldloadDatabase.Open(Path.Combine(_dir, "kldload.db"));
         var nodes = db.Database.GetCollection<NodeRecord>("nodes");
         nodes.Insert(new NodeRecord { Id = "aaaaaaaaaaaa", Name = "n1", State = NodeState.Decommissioned, EkPublic = Convert.ToBase64String(ek.ToSizedBytes()), EkFingerprint = oldFingerprint });
-        new RevokedEkStore(db).Revoke(oldFingerprint, "aaaaaaaaaaaa", "decommissioned", DateTime.UtcNow);
+        new LiteDbRevokedEkStore(db).Revoke(oldFingerprint, "aaaaaaaaaaaa", "decommissioned", DateTime.UtcNow);
         var sessions = db.Database.GetCollection<AttestationSession>("attestsessions");
         sessions.Insert(new AttestationSession { Id = "s1", NodeId = "aaaaaaaaaaaa", State = AttestationSessionState.Quoted, EkFingerprint = oldFingerprint, ExpiresAt = DateTime.UtcNow.AddMinutes(5) });
 
         Assert.Equal(1, LiteDbEkFingerprintMigration.Run(db));
 
         Assert.Equal(keyFingerprint, nodes.FindById("aaaaaaaaaaaa").EkFingerprint);
-        var revoked = new RevokedEkStore(db);
+        var revoked = new LiteDbRevokedEkStore(db);
         Assert.True(revoked.IsRevoked(keyFingerprint, out _));
         Assert.False(revoked.IsRevoked(oldFingerprint, out _));
         Assert.Equal(AttestationSessionState.Failed, sessions.FindById("s1").State);

@@ -44,6 +44,20 @@ public sealed class LiteDbMeshAddressStore : IMeshAddressStore
     public void Save(MeshAddressRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
+        // The allocator checks before it saves (under its lock, in this one process); these checks keep
+        // the store's contract the same as the PostgreSQL store's, whose constraints enforce it.
+        if (_addresses.FindById(Key(record.InterfaceId)) is { } held && held["node"].AsString != record.NodeId)
+        {
+            throw new MeshAddressConflictException($"interface id {Key(record.InterfaceId)} is held by node {held["node"].AsString}");
+        }
+
+        if (record.Address4 is { } address4
+            && _addresses.FindOne(Query.EQ("v4", (long)address4)) is { } holder4
+            && holder4["_id"].AsString != Key(record.InterfaceId))
+        {
+            throw new MeshAddressConflictException($"IPv4 mesh address {address4:x8} is held by node {holder4["node"].AsString}");
+        }
+
         var d = new BsonDocument
         {
             ["_id"] = Key(record.InterfaceId),

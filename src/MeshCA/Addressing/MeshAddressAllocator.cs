@@ -44,6 +44,7 @@ public sealed class MeshAddressAllocator
     private const ulong FirstNodeInterfaceId = 0x100;
     private const ulong FirstAnycastInterfaceId = 0xFDFF_FFFF_FFFF_FF80; // RFC 2526 section 2
     private const int MaxCollisionProbes = 1024;
+    private const int MaxConflictRetries = 16;
 
     private readonly IMeshAddressStore _store;
     private readonly TimeProvider _time;
@@ -99,6 +100,8 @@ public sealed class MeshAddressAllocator
     /// <summary>
     /// The node's addresses: its current ones if it holds any (whatever hardware it now has: a
     /// replacement keeps the identity), otherwise new ones derived from <paramref name="ekSha256"/>.
+    /// A save the store refuses as a conflict (<see cref="MeshAddressConflictException"/>: another
+    /// provisioner sharing the store took the address first) is retried from a fresh read.
     /// </summary>
     public MeshAddresses Allocate(string nodeId, ReadOnlySpan<byte> ekSha256)
     {
@@ -110,6 +113,22 @@ public sealed class MeshAddressAllocator
 
         var ekHex = Convert.ToHexStringLower(ekSha256);
         var ek = ekSha256.ToArray();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return AllocateOnce(nodeId, ekHex, ek);
+            }
+            catch (MeshAddressConflictException) when (attempt < MaxConflictRetries)
+            {
+                // Another provisioner on the same database took the address between our check and our
+                // save: read again, and the probe moves past it.
+            }
+        }
+    }
+
+    private MeshAddresses AllocateOnce(string nodeId, string ekHex, byte[] ek)
+    {
         lock (_gate)
         {
             var now = _time.GetUtcNow();

@@ -44,8 +44,20 @@ public interface IMeshAddressStore
 
     IReadOnlyList<MeshAddressRecord> All();
 
-    /// <summary>Inserts or replaces the record with the same interface id.</summary>
+    /// <summary>
+    /// Inserts or replaces the record with the same interface id. An address is never held twice: saving
+    /// over an interface id another node holds, or with an IPv4 address another record holds, changes
+    /// nothing and throws (the allocator then probes on; with several provisioners on one database this
+    /// is the last line against two nodes getting one address).
+    /// </summary>
+    /// <exception cref="MeshAddressConflictException">The interface id or the IPv4 address is held by another node's record.</exception>
     void Save(MeshAddressRecord record);
 
     void Delete(ulong interfaceId);
 }
+
+/// <summary>
+/// Thrown by <see cref="IMeshAddressStore.Save"/> when the record would take an address another
+/// node's record holds (another provisioner allocated it between the allocator's check and its save).
+/// </summary>
+public sealed class MeshAddressConflictException(string message, Exception? inner = null) : Exception(message, inner);

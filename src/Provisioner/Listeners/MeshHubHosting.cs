@@ -31,8 +31,11 @@ public static class MeshHubHosting
         var services = builder.Services;
 
         services.AddSingleton(sp => OpenAuthority(caDirectory, sp.GetRequiredService<TimeProvider>()));
+        // The stores, one line each over the open database (the provider is chosen here).
+        services.AddSingleton<IMeshAddressStore>(sp => new LiteDbMeshAddressStore(sp.GetRequiredService<IKldloadDatabase>().Database));
+        services.AddSingleton<IMeshRosterStore>(sp => new LiteDbMeshRosterStore(sp.GetRequiredService<IKldloadDatabase>().Database));
         services.AddSingleton(sp => new MeshAddressAllocator(
-            new LiteDbMeshAddressStore(sp.GetRequiredService<IKldloadDatabase>().Database),
+            sp.GetRequiredService<IMeshAddressStore>(),
             new MeshAddressingOptions { Prefix6 = mesh.Prefix6, Cidr4 = mesh.Cidr4, Quarantine = mesh.AddressQuarantine },
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp =>
@@ -52,7 +55,7 @@ public static class MeshHubHosting
                 NodeListenPort = mesh.Topology == MeshTopologyMode.HubAndSpoke ? null : mesh.ListenPort,
             };
             return new MeshRoster(
-                new LiteDbMeshRosterStore(sp.GetRequiredService<IKldloadDatabase>().Database),
+                sp.GetRequiredService<IMeshRosterStore>(),
                 topology,
                 PolicyFor(mesh),
                 sp.GetRequiredService<TimeProvider>());

@@ -31,6 +31,8 @@ packages=(
   chromium
   # BMC peers: ipmi_sim (OpenIPMI's BMC simulator), ipmitool (lanplus), redfishtool
   openipmi ipmitool redfishtool
+  # PostgreSQL (Database:Provider=PostgreSql): the tests start private clusters with initdb/pg_ctl
+  postgresql
   # the Debian package (make deb): lintian checks it, systemd-analyze verifies its unit
   lintian systemd
 )

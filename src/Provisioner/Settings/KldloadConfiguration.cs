@@ -8,7 +8,7 @@ namespace Kldload.Provisioner.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory", "Database"];
 
     /// <summary>
     /// Top-level names that belong to ASP.NET Core's host, Kestrel and the logging libraries (and the
@@ -48,6 +48,8 @@ public sealed record KldloadConfiguration
     public required LimitsSettings Limits { get; init; }
 
     public required InventorySettings Inventory { get; init; }
+
+    public required DatabaseSettings Database { get; init; }
 
     /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
     public required IReadOnlyList<Uri> Urls { get; init; }
@@ -103,6 +105,7 @@ public sealed record KldloadConfiguration
             Backup = BackupSettings.Read(r),
             Limits = LimitsSettings.Read(r),
             Inventory = InventorySettings.Read(r),
+            Database = DatabaseSettings.Read(r),
             Urls = ReadUrls(r),
         };
 

@@ -1,9 +1,9 @@
 namespace Kldload.ImageStore;
 
 /// <summary>
-/// Image manifests, channels and their history. <see cref="ImageCatalog"/> keeps them in LiteDB; the
-/// CLI uses another implementation that asks a running <c>kldload serve</c> (which then holds the
-/// database alone). Failures the operator can fix are <see cref="ImageCatalogException"/>s.
+/// Image manifests, channels and their history. <see cref="ImageCatalog"/> keeps them in an
+/// <see cref="IImageCatalogStore"/> (LiteDB or PostgreSQL); the CLI uses another implementation that
+/// asks a running <c>kldload serve</c> (which then holds the database alone). Failures the operator can fix are <see cref="ImageCatalogException"/>s.
 /// </summary>
 public interface IImageCatalog
 {

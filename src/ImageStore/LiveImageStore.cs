@@ -1,5 +1,3 @@
-using LiteDB;
-
 namespace Kldload.ImageStore;
 
 /// <summary>Options of a directory import; null fields come from the directory's <c>manifest.json</c>.</summary>
@@ -29,7 +27,8 @@ public sealed record GarbageReport(IReadOnlyList<(Sha256Digest Digest, long Size
 }
 
 /// <summary>
-/// The image store: blobs on disk under <c>{root}/blobs</c>, the catalog in LiteDB. Imports publish
+/// The image store: blobs on disk under <c>{root}/blobs</c>, the catalog in an <see cref="IImageCatalogStore"/>
+/// (LiteDB or PostgreSQL) or another process's <see cref="IImageCatalog"/>. Imports publish
 /// blobs first and manifests last, in one transaction, so an image is visible only when all of its
 /// bytes are in place.
 /// </summary>
@@ -39,11 +38,11 @@ public sealed class LiveImageStore
     private readonly TimeProvider _time;
 
     /// <param name="root">The image directory, usually <c>{Kldload:DataDir}/images</c>.</param>
-    /// <param name="db">The shared database.</param>
+    /// <param name="catalogStore">Where this process keeps manifests and channels.</param>
     /// <param name="time">Clock for history records and GC ages.</param>
     /// <param name="sources">Holders of images that no channel names (pinned profiles, last-booted images).</param>
-    public LiveImageStore(string root, ILiteDatabase db, TimeProvider time, IEnumerable<IImageReferenceSource>? sources = null)
-        : this(root, new ImageCatalog(db, time), time, sources)
+    public LiveImageStore(string root, IImageCatalogStore catalogStore, TimeProvider time, IEnumerable<IImageReferenceSource>? sources = null)
+        : this(root, new ImageCatalog(catalogStore, time), time, sources)
     {
     }
 

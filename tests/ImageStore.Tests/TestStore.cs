@@ -11,7 +11,7 @@ internal sealed class TestStore : IDisposable
         Dir = Path.Combine(Path.GetTempPath(), $"klimg-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Dir);
         Db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(Dir, "kldload.db"), Connection = ConnectionType.Shared });
-        Store = new LiveImageStore(Path.Combine(Dir, "images"), Db, TimeProvider.System, sources);
+        Store = new LiveImageStore(Path.Combine(Dir, "images"), new LiteDbImageCatalogStore(Db), TimeProvider.System, sources);
     }
 
     public string Dir { get; }

@@ -1,6 +1,5 @@
 using Kldload.ImageStore;
 using Kldload.Provisioner.Settings;
-using Kldload.Provisioner.Storage;
 using Microsoft.Net.Http.Headers;
 
 namespace Kldload.Provisioner.Api;
@@ -21,7 +20,7 @@ public static partial class ImageEndpoints
 {
     private const string ImmutableCaching = "public, max-age=31536000, immutable";
 
-    /// <summary>Registers the image store (on the host's shared database) and the blob verifier.</summary>
+    /// <summary>Registers the image store (its catalog in the registered <see cref="IImageCatalogStore"/>) and the blob verifier.</summary>
     public static WebApplicationBuilder AddImageStore(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -29,7 +28,7 @@ public static partial class ImageEndpoints
         builder.Services.AddSingleton(config.Images);
         builder.Services.AddSingleton(sp => new LiveImageStore(
             config.Images.Root,
-            sp.GetRequiredService<IKldloadDatabase>().Database,
+            sp.GetRequiredService<IImageCatalogStore>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetServices<IImageReferenceSource>()));
         builder.Services.AddSingleton<ImageBlobVerifier>();

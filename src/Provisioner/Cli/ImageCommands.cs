@@ -588,7 +588,7 @@ internal static class ImageCommands
                     // The inventory's references (pinned and last-booted images) protect blobs from gc
                     // here exactly as in the server.
                     var inventory = new LiteDbNodeStore(db);
-                    var store = new LiveImageStore(config.Images.Root, db.Database, TimeProvider.System, [new InventoryImageReferences(inventory, inventory)]);
+                    var store = new LiveImageStore(config.Images.Root, new LiteDbImageCatalogStore(db.Database), TimeProvider.System, [new InventoryImageReferences(inventory, inventory)]);
                     return new StoreAccess(store, null, [db, dataLock]);
                 }
                 catch

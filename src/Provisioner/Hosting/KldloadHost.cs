@@ -87,6 +87,7 @@ public static partial class KldloadHost
         builder.AddTftpListener(config);
         builder.AddDhcpListener(config);
         builder.AddDhcp6Listener(config);
+        builder.Services.AddSingleton<IImageCatalogStore>(sp => new LiteDbImageCatalogStore(sp.GetRequiredService<IKldloadDatabase>().Database));
         builder.AddImageStore(config);
         builder.AddMesh(config);
 

@@ -5,7 +5,7 @@ namespace Kldload.Provisioner.Attestation;
 
 /// <summary>
 /// Revoked EKs in LiteDB, collection <c>revokedeks</c>: one untyped document per EK,
-/// <c>{ _id: fingerprint, nodeId, why, at }</c> (<see cref="EkFingerprintMigration"/> rewrites them in place).
+/// <c>{ _id: fingerprint, nodeId, why, at }</c> (<see cref="Storage.LiteDbEkFingerprintMigration"/> rewrites them in place).
 /// </summary>
 public sealed class LiteDbRevokedEkStore : IRevokedEkStore
 {

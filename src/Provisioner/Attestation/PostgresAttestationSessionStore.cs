@@ -92,7 +92,7 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
 
     internal const string DeleteExpiredSql = "DELETE FROM attestation_sessions WHERE expires_at < @cutoff";
 
-    private readonly NpgsqlDataSource _data;
+    private readonly PostgresKldloadDatabase _data;
     private readonly TimeProvider _time;
 
     public PostgresAttestationSessionStore(PostgresKldloadDatabase database, TimeProvider time)
@@ -100,7 +100,7 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(time);
         database.Migrate(Schema);
-        _data = database.DataSource;
+        _data = database;
         _time = time;
     }
 

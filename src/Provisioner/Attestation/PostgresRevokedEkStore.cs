@@ -23,13 +23,13 @@ public sealed class PostgresRevokedEkStore : IRevokedEkStore
     /// <summary>The lookup at every quote and activate: by primary key.</summary>
     internal const string IsRevokedSql = "SELECT why FROM revoked_eks WHERE fingerprint = @fingerprint";
 
-    private readonly NpgsqlDataSource _data;
+    private readonly PostgresKldloadDatabase _data;
 
     public PostgresRevokedEkStore(PostgresKldloadDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
         database.Migrate(Schema);
-        _data = database.DataSource;
+        _data = database;
     }
 
     public void Revoke(string fingerprint, string nodeId, string why, DateTime at)

@@ -64,6 +64,12 @@ public sealed record BackupManifest
     /// <summary>LiteDB's <c>UserVersion</c> pragma of kldload.db.</summary>
     public int DatabaseUserVersion { get; init; }
 
+    /// <summary>
+    /// <c>PostgreSql</c> when the instance kept its state in PostgreSQL: the archive then holds no
+    /// database and no leases (back those up with pg_dump or replication); null for kldload.db.
+    /// </summary>
+    public string? ExternalDatabase { get; init; }
+
     public required BackupCounts Counts { get; init; }
 
     public required IReadOnlyList<BackupEntry> Entries { get; init; }

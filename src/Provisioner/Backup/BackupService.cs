@@ -16,7 +16,7 @@ namespace Kldload.Provisioner.Backup;
 /// Backups taken by the running service (admin API and schedule): one at a time, while DHCP, TFTP
 /// and HTTP keep serving. Outcomes go to the log and to the <c>kldload_backup*</c> metrics.
 /// </summary>
-public sealed partial class BackupService(IKldloadDatabase database, KldloadConfiguration config, DhcpLeases dhcpLeases, Dhcp6Leases dhcp6Leases, TimeProvider time, ILogger<BackupService> logger)
+public sealed partial class BackupService(KldloadConfiguration config, DhcpLeases dhcpLeases, Dhcp6Leases dhcp6Leases, TimeProvider time, ILogger<BackupService> logger, IKldloadDatabase? database = null)
 {
     private static readonly Counter Runs = Metrics.CreateCounter("kldload_backups_total", "Backups by trigger (api, schedule) and outcome (ok, failed).", "trigger", "outcome");
     private static readonly Gauge LastSuccess = Metrics.CreateGauge("kldload_backup_last_success_timestamp_seconds", "Unix time of the last backup that completed.");
@@ -28,13 +28,17 @@ public sealed partial class BackupService(IKldloadDatabase database, KldloadConf
     /// <summary>Where this service's backups read from.</summary>
     public BackupSource Source() => CreateSource(database, config, dhcpLeases.Snapshot, dhcp6Leases.Snapshot);
 
-    /// <summary>The source for a data directory, live (<paramref name="liveLeases"/>, <paramref name="liveLeases6"/>) or stopped.</summary>
-    public static BackupSource CreateSource(IKldloadDatabase database, KldloadConfiguration config, Func<IReadOnlyList<DhcpLease>?>? liveLeases = null,
+    /// <summary>
+    /// The source for a data directory, live (<paramref name="liveLeases"/>, <paramref name="liveLeases6"/>) or stopped.
+    /// With no embedded <paramref name="database"/> (<c>Database:Provider=PostgreSql</c>) the backup holds the
+    /// instance's own files only: the inventory and the leases live in PostgreSQL, backed up with its own tools.
+    /// </summary>
+    public static BackupSource CreateSource(IKldloadDatabase? database, KldloadConfiguration config, Func<IReadOnlyList<DhcpLease>?>? liveLeases = null,
         Func<IReadOnlyList<Dhcp6Lease>?>? liveLeases6 = null) => new()
         {
-            Database = database.Database,
-            Leases = () => liveLeases?.Invoke() ?? ReadLeasesAtRest(config.Kldload.DataDir),
-            Leases6 = () => liveLeases6?.Invoke() ?? ReadLeases6AtRest(config.Kldload.DataDir),
+            Database = database?.Database,
+            Leases = () => database is null ? null : liveLeases?.Invoke() ?? ReadLeasesAtRest(config.Kldload.DataDir),
+            Leases6 = () => database is null ? null : liveLeases6?.Invoke() ?? ReadLeases6AtRest(config.Kldload.DataDir),
             DataDir = config.Kldload.DataDir,
             AdminTokenFile = config.Auth.AdminTokenFile,
             ImagesRoot = config.Images.Root,

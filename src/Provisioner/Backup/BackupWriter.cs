@@ -11,8 +11,11 @@ namespace Kldload.Provisioner.Backup;
 /// <summary>Where a backup reads the provisioner's state from: a running service or a stopped data directory.</summary>
 public sealed class BackupSource
 {
-    /// <summary>kldload.db, the server's own handle when it takes the backup (read in one transaction while it writes).</summary>
-    public required ILiteDatabase Database { get; init; }
+    /// <summary>
+    /// kldload.db, the server's own handle when it takes the backup (read in one transaction while it
+    /// writes); null when the state is in PostgreSQL (the backup then holds the instance's files only).
+    /// </summary>
+    public required ILiteDatabase? Database { get; init; }
 
     /// <summary>The durable DHCP leases now, or null when there are none to keep.</summary>
     public required Func<IReadOnlyList<DhcpLease>?> Leases { get; init; }
@@ -49,7 +52,9 @@ public static class BackupWriter
         var created = time.GetUtcNow();
 
         // 1. The database, first and quickly: everything else is either immutable (blobs) or tiny.
-        var (collections, userVersion) = await Task.Run(() => DumpDatabase(source.Database), cancellationToken).ConfigureAwait(false);
+        var (collections, userVersion) = source.Database is { } database
+            ? await Task.Run(() => DumpDatabase(database), cancellationToken).ConfigureAwait(false)
+            : ([], 0);
         var leases = source.Leases();
         var leases6 = source.Leases6();
         var files = CollectFiles(source, includeImages);
@@ -112,6 +117,7 @@ public static class BackupWriter
                 DataDir = source.DataDir,
                 IncludesImages = includeImages,
                 DatabaseUserVersion = userVersion,
+                ExternalDatabase = source.Database is null ? "PostgreSql" : null,
                 Counts = counts,
                 Entries = entries,
             };

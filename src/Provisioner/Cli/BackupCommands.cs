@@ -100,6 +100,10 @@ internal static class BackupCommands
                 if (manifest is not null)
                 {
                     await stdout.WriteLineAsync($"  holds {manifest.Counts}").ConfigureAwait(false);
+                    if (manifest.ExternalDatabase is not null)
+                    {
+                        await stdout.WriteLineAsync(PostgresNote).ConfigureAwait(false);
+                    }
                 }
 
                 await stdout.WriteLineAsync($"  check it any time with: kldload backup verify {target} {(passphrase is null ? "--identity KEYFILE" : "--passphrase-file FILE")}").ConfigureAwait(false);
@@ -355,9 +359,12 @@ internal static class BackupCommands
         return null;
     }
 
+    /// <summary>What a backup of an instance on PostgreSQL leaves out.</summary>
+    private const string PostgresNote = "  the inventory, leases and catalogue are in PostgreSQL (Database:Provider): not in this backup; back them up with pg_dump or replication";
+
     private static async Task<BackupManifest> OfflineAsync(KldloadConfiguration config, Stream file, List<AgeRecipient> recipients, string? passphrase, bool includeImages, TextWriter stderr, bool quiet, CancellationToken ct)
     {
-        if (!File.Exists(config.Kldload.DatabasePath))
+        if (config.Database.Provider == DatabaseProvider.LiteDb && !File.Exists(config.Kldload.DatabasePath))
         {
             throw new IOException($"no kldload database at {config.Kldload.DatabasePath}: check Kldload:DataDir");
         }
@@ -365,7 +372,7 @@ internal static class BackupCommands
         // The lease database is not shared: a running server must take the backup itself.
         using var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
             ?? throw new IOException($"a kldload serve (or another kldload command) is running on {config.Kldload.DataDir}: back up through it (without --offline)");
-        using var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+        using var db = config.Database.Provider == DatabaseProvider.LiteDb ? LiteKldloadDatabase.Open(config.Kldload.DatabasePath) : null;
         var source = BackupService.CreateSource(db, config);
         var age = passphrase is null ? AgeEncryptingStream.ToRecipients(file, recipients, leaveOpen: true) : AgeEncryptingStream.WithPassphrase(file, passphrase, leaveOpen: true);
         await using (age.ConfigureAwait(false))
@@ -383,6 +390,11 @@ internal static class BackupCommands
         if (File.Exists(tokenAtTarget) && !string.Equals(config.Auth.AdminTokenFile, tokenAtTarget, StringComparison.Ordinal))
         {
             yield return $"the admin token was restored to {tokenAtTarget}; Auth:AdminTokenFile is {config.Auth.AdminTokenFile}: copy it there or point the setting at it";
+        }
+
+        if (result.Manifest.ExternalDatabase is not null)
+        {
+            yield return "this backup was taken on PostgreSQL and holds the instance's files only: point Database:ConnectionString at the restored database (pg_restore) before starting";
         }
 
         if (!result.Manifest.IncludesImages && result.Manifest.Counts.Images > 0)

@@ -584,9 +584,17 @@ internal static class ImageCommands
             {
                 try
                 {
-                    var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
                     // The inventory's references (pinned and last-booted images) protect blobs from gc
                     // here exactly as in the server.
+                    if (config.Database.Provider == DatabaseProvider.PostgreSql)
+                    {
+                        var pg = PostgresKldloadDatabase.Open(config.Database.ConnectionString!, config.Database.ConnectionStringKey);
+                        var nodes = new PostgresNodeStore(pg);
+                        var catalog = new Storage.Postgres.PostgresImageCatalogStore(pg);
+                        return new StoreAccess(new LiveImageStore(config.Images.Root, catalog, TimeProvider.System, [new InventoryImageReferences(nodes, nodes)]), null, [pg, dataLock]);
+                    }
+
+                    var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
                     var inventory = new LiteDbNodeStore(db);
                     var store = new LiveImageStore(config.Images.Root, new LiteDbImageCatalogStore(db.Database), TimeProvider.System, [new InventoryImageReferences(inventory, inventory)]);
                     return new StoreAccess(store, null, [db, dataLock]);

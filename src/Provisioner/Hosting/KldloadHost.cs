@@ -67,10 +67,10 @@ public static partial class KldloadHost
         var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
             ?? throw new SettingBindException("Kldload:DataDir", config.Kldload.DataDir,
                 "another kldload process is using this data directory (it holds kldload.lock): a server, or an image or offline backup command still running");
-        LiteKldloadDatabase db;
+        IDisposable db;
         try
         {
-            db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+            db = builder.AddStorage(config);
         }
         catch
         {
@@ -78,8 +78,6 @@ public static partial class KldloadHost
             throw;
         }
 
-        LiteDbEkFingerprintMigration.Run(db);
-        builder.Services.AddSingleton<IKldloadDatabase>(db);
         builder.Services.AddSingleton<IReadinessCheck, DatabaseReadiness>();
         builder.Services.AddSingleton<ServerUrl>();
         AddProvisioner(builder, config);
@@ -87,7 +85,6 @@ public static partial class KldloadHost
         builder.AddTftpListener(config);
         builder.AddDhcpListener(config);
         builder.AddDhcp6Listener(config);
-        builder.Services.AddSingleton<IImageCatalogStore>(sp => new LiteDbImageCatalogStore(sp.GetRequiredService<IKldloadDatabase>().Database));
         builder.AddImageStore(config);
         builder.AddMesh(config);
 
@@ -170,16 +167,11 @@ public static partial class KldloadHost
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(AdminToken.LoadOrCreate(config.Auth));
-        builder.Services.AddSingleton<IOperatorTokenStore>(sp => new LiteDbOperatorTokenStore(sp.GetRequiredService<IKldloadDatabase>()));
         builder.Services.AddSingleton<OperatorTokens>();
-        builder.Services.AddSingleton<LiteDbNodeStore>();
-        builder.Services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
-        builder.Services.AddSingleton<IProfileStore>(sp => sp.GetRequiredService<LiteDbNodeStore>());
         builder.Services.AddSingleton(sp => new NodeService(sp.GetRequiredService<INodeStore>(), sp.GetRequiredService<TimeProvider>())
         {
             MaxDiscovered = config.Inventory.MaxDiscovered,
         });
-        builder.Services.AddSingleton<IBootTokenStore>(sp => new LiteDbBootTokenStore(sp.GetRequiredService<IKldloadDatabase>()));
         builder.Services.AddSingleton<BootTokens>();
         builder.Services.AddSingleton<BootLanLimits>();
         builder.Services.AddRateLimiter(o => BootLanLimits.Configure(o, config.Limits));
@@ -196,17 +188,12 @@ public static partial class KldloadHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpBootRecorder>());
         builder.Services.AddSingleton<BootStepRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BootStepRecorder>());
-        builder.Services.AddSingleton<IAttestationSessionStore, LiteDbAttestationSessionStore>();
-        builder.Services.AddSingleton<IRevokedEkStore, LiteDbRevokedEkStore>();
         builder.Services.AddSingleton<NodeIdentities>();
         builder.Services.AddSingleton<AttestationRecorder>();
-        builder.Services.AddSingleton<IHardwareFactsStore>(sp => new LiteDbHardwareFactsStore(sp.GetRequiredService<IKldloadDatabase>()));
         builder.Services.AddSingleton<HardwareInventory>();
-        builder.Services.AddSingleton<Power.IBmcStore, Power.LiteDbBmcStore>();
         builder.Services.AddSingleton(new Power.BmcCredentialKey(config.Kldload.DataDir));
         builder.Services.AddSingleton<Power.IBmcConnector, Power.BmcConnector>();
         builder.Services.AddSingleton<Power.PowerService>();
-        builder.Services.AddSingleton<Power.IRolloutStore, Power.LiteDbRolloutStore>();
         builder.Services.AddSingleton<Power.RolloutService>();
         builder.Services.AddHostedService<Power.RolloutRunner>();
         builder.Services.AddSingleton<ServedLoaders>();

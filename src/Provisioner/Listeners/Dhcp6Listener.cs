@@ -3,7 +3,6 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using Kldload.Dhcp.Dhcp6.Leases;
 using Kldload.Dhcp.Dhcp6.Protocol;
 using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Leases;
@@ -24,6 +23,7 @@ public sealed partial class Dhcp6Listener(
     KldloadSettings kldload,
     IDhcpBootPolicy bootPolicy,
     Dhcp6Leases leases,
+    LeaseStoreOpeners leaseStores,
     TimeProvider time,
     ILogger<Dhcp6Listener> logger) : IHostedService, IDisposable
 {
@@ -92,7 +92,13 @@ public sealed partial class Dhcp6Listener(
         var storePath = Path.Combine(kldload.DataDir, "leases6.journal");
         try
         {
-            _store = mode == Dhcp6ServerMode.Full ? Dhcp6LeaseJournalStore.Open(storePath) : new InMemoryDhcp6LeaseStore();
+            _store = mode == Dhcp6ServerMode.Full ? leaseStores.OpenV6(storePath) : new InMemoryDhcp6LeaseStore();
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or Storage.StorageSchemaException)
+        {
+            _transport.Dispose();
+            Readiness.MarkFailed($"lease store: {e.Message}");
+            throw new SettingBindException("Database:ConnectionString", "(hidden)", $"cannot open the DHCPv6 lease table: {e.Message}", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LeaseJournalException)
         {

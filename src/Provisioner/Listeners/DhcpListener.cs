@@ -18,6 +18,7 @@ public sealed partial class DhcpListener(
     KldloadSettings kldload,
     IDhcpBootPolicy bootPolicy,
     DhcpLeases leases,
+    LeaseStoreOpeners leaseStores,
     TimeProvider time,
     ILogger<DhcpListener> logger) : IHostedService, IDisposable
 {
@@ -68,7 +69,13 @@ public sealed partial class DhcpListener(
         var storePath = Path.Combine(kldload.DataDir, "leases.db");
         try
         {
-            _store = mode == DhcpServerMode.Full ? LiteDbLeaseStore.Open(storePath) : new InMemoryLeaseStore();
+            _store = mode == DhcpServerMode.Full ? leaseStores.OpenV4(storePath) : new InMemoryLeaseStore();
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or Storage.StorageSchemaException)
+        {
+            _transport.Dispose();
+            Readiness.MarkFailed($"lease store: {e.Message}");
+            throw new SettingBindException("Database:ConnectionString", "(hidden)", $"cannot open the DHCP lease table: {e.Message}", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException or LeaseJournalException)
         {

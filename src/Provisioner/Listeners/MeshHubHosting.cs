@@ -7,7 +7,6 @@ using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Settings;
-using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Listeners;
 
@@ -32,8 +31,6 @@ public static class MeshHubHosting
 
         services.AddSingleton(sp => OpenAuthority(caDirectory, sp.GetRequiredService<TimeProvider>()));
         // The stores, one line each over the open database (the provider is chosen here).
-        services.AddSingleton<IMeshAddressStore>(sp => new LiteDbMeshAddressStore(sp.GetRequiredService<IKldloadDatabase>().Database));
-        services.AddSingleton<IMeshRosterStore>(sp => new LiteDbMeshRosterStore(sp.GetRequiredService<IKldloadDatabase>().Database));
         services.AddSingleton(sp => new MeshAddressAllocator(
             sp.GetRequiredService<IMeshAddressStore>(),
             new MeshAddressingOptions { Prefix6 = mesh.Prefix6, Cidr4 = mesh.Cidr4, Quarantine = mesh.AddressQuarantine },

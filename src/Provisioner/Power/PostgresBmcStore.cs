@@ -34,13 +34,13 @@ public sealed class PostgresBmcStore : IBmcStore
 
     internal const string GetSql = $"SELECT {Columns} FROM node_bmcs WHERE node_id = @node_id";
 
-    private readonly NpgsqlDataSource _data;
+    private readonly PostgresKldloadDatabase _data;
 
     public PostgresBmcStore(PostgresKldloadDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
         database.Migrate(Schema);
-        _data = database.DataSource;
+        _data = database;
     }
 
     public BmcRecord? Get(string nodeId)

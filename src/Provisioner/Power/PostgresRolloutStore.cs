@@ -55,13 +55,13 @@ public sealed class PostgresRolloutStore : IRolloutStore
     /// <summary>The state list repeats the partial index's predicate word for word, so the planner can use it.</summary>
     internal const string ActiveSql = $"SELECT {Columns} FROM rollouts WHERE state IN ('Running', 'Paused') ORDER BY created_at";
 
-    private readonly NpgsqlDataSource _data;
+    private readonly PostgresKldloadDatabase _data;
 
     public PostgresRolloutStore(PostgresKldloadDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
         database.Migrate(Schema);
-        _data = database.DataSource;
+        _data = database;
     }
 
     public RolloutRecord? Get(string id)

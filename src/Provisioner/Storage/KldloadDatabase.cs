@@ -5,18 +5,23 @@ namespace Kldload.Provisioner.Storage;
 
 /// <summary>
 /// The embedded LiteDB database at <c>{Kldload:DataDir}/kldload.db</c>: opened once per process,
-/// shared by every store, disposed (and so checkpointed) on shutdown. Stores take this interface so
-/// a second backend can replace LiteDB without touching the engines.
+/// shared by every <c>LiteDb*</c> store, disposed (and so checkpointed) on shutdown. Components never
+/// see it: they take their store interfaces, which <see cref="PostgresKldloadDatabase"/>'s stores
+/// implement as well (<c>Database:Provider</c>).
 /// </summary>
-public interface IKldloadDatabase : IDisposable
+public interface IKldloadDatabase : IDatabaseHealth, IDisposable
 {
     /// <summary>Full path of the database file.</summary>
     string Path { get; }
 
-    /// <summary>The open database.</summary>
+    /// <summary>The open database: for the <c>LiteDb*</c> stores and the LiteDB backup only.</summary>
     ILiteDatabase Database { get; }
+}
 
-    /// <summary>True when a trivial read succeeds: used by <c>/readyz</c>.</summary>
+/// <summary>The database in use, whichever the provider: <c>/readyz</c> asks it.</summary>
+public interface IDatabaseHealth
+{
+    /// <summary>True when a trivial read succeeds.</summary>
     bool IsHealthy(out string? problem);
 }
 

@@ -38,7 +38,7 @@ public sealed class StorageSchemaException : Exception
 /// run under a transaction-scoped advisory lock, so instances starting together on an empty database
 /// apply each migration once.
 /// </summary>
-public sealed class PostgresKldloadDatabase : IDisposable
+public sealed class PostgresKldloadDatabase : IDatabaseHealth, IDisposable
 {
     /// <summary>The advisory lock key every instance takes while it migrates ("kldload" in ASCII).</summary>
     private const long MigrationLock = 0x6b6c646c6f6164;

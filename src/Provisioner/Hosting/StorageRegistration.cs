@@ -1,0 +1,83 @@
+using Kldload.ImageStore;
+using Kldload.MeshCA.Addressing;
+using Kldload.MeshCA.Distribution;
+using Kldload.Provisioner.Api;
+using Kldload.Provisioner.Attestation;
+using Kldload.Provisioner.Boot;
+using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Listeners;
+using Kldload.Provisioner.Power;
+using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
+using Kldload.Provisioner.Storage.Postgres;
+
+namespace Kldload.Provisioner.Hosting;
+
+/// <summary>
+/// Opens the database <c>Database:Provider</c> names and registers every store on it: the one place
+/// that knows which provider is in use. Every store is built here, before the host starts, so a
+/// database that cannot be reached or holds a newer schema stops start-up (exit 2) with the reason,
+/// not the first request that needs it.
+/// </summary>
+internal static class StorageRegistration
+{
+    /// <summary>Registers the stores; returns the open database, to dispose when the host stops.</summary>
+    public static IDisposable AddStorage(this WebApplicationBuilder builder, KldloadConfiguration config)
+    {
+        var services = builder.Services;
+        if (config.Database.Provider == DatabaseProvider.PostgreSql)
+        {
+            var pg = PostgresKldloadDatabase.Open(config.Database.ConnectionString!, config.Database.ConnectionStringKey);
+            try
+            {
+                var nodes = new PostgresNodeStore(pg);
+                services.AddSingleton(pg);
+                services.AddSingleton<IDatabaseHealth>(pg);
+                services.AddSingleton<INodeStore>(nodes);
+                services.AddSingleton<IProfileStore>(nodes);
+                services.AddSingleton<IHardwareFactsStore>(new PostgresHardwareFactsStore(pg));
+                services.AddSingleton<IBootTokenStore>(new PostgresBootTokenStore(pg));
+                services.AddSingleton<IOperatorTokenStore>(new PostgresOperatorTokenStore(pg));
+                pg.Migrate(PostgresAttestationSessionStore.Schema);
+                services.AddSingleton<IAttestationSessionStore>(sp => new PostgresAttestationSessionStore(pg, sp.GetRequiredService<TimeProvider>()));
+                services.AddSingleton<IRevokedEkStore>(new PostgresRevokedEkStore(pg));
+                services.AddSingleton<IBmcStore>(new PostgresBmcStore(pg));
+                services.AddSingleton<IRolloutStore>(new PostgresRolloutStore(pg));
+                services.AddSingleton<IImageCatalogStore>(new PostgresImageCatalogStore(pg));
+                services.AddSingleton<IMeshAddressStore>(new PostgresMeshAddressStore(pg));
+                services.AddSingleton<IMeshRosterStore>(new PostgresMeshRosterStore(pg));
+                // The lease tables are migrated here too; the listeners open their stores when they start.
+                _ = new PostgresLeaseStore(pg);
+                _ = new PostgresLease6Store(pg);
+                services.AddSingleton(new LeaseStoreOpeners(_ => new PostgresLeaseStore(pg), _ => new PostgresLease6Store(pg)));
+            }
+            catch (Exception e) when (e is StorageSchemaException or Npgsql.NpgsqlException)
+            {
+                pg.Dispose();
+                throw new SettingBindException(config.Database.ConnectionStringKey, pg.Description, e.Message, e);
+            }
+
+            return pg;
+        }
+
+        var db = LiteKldloadDatabase.Open(config.Kldload.DatabasePath);
+        LiteDbEkFingerprintMigration.Run(db);
+        var liteNodes = new LiteDbNodeStore(db);
+        services.AddSingleton<IKldloadDatabase>(db);
+        services.AddSingleton<IDatabaseHealth>(db);
+        services.AddSingleton<INodeStore>(liteNodes);
+        services.AddSingleton<IProfileStore>(liteNodes);
+        services.AddSingleton<IHardwareFactsStore>(new LiteDbHardwareFactsStore(db));
+        services.AddSingleton<IBootTokenStore>(new LiteDbBootTokenStore(db));
+        services.AddSingleton<IOperatorTokenStore>(new LiteDbOperatorTokenStore(db));
+        services.AddSingleton<IAttestationSessionStore>(sp => new LiteDbAttestationSessionStore(db, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IRevokedEkStore>(new LiteDbRevokedEkStore(db));
+        services.AddSingleton<IBmcStore>(new LiteDbBmcStore(db));
+        services.AddSingleton<IRolloutStore>(new LiteDbRolloutStore(db));
+        services.AddSingleton<IImageCatalogStore>(new LiteDbImageCatalogStore(db.Database));
+        services.AddSingleton<IMeshAddressStore>(new LiteDbMeshAddressStore(db.Database));
+        services.AddSingleton<IMeshRosterStore>(new LiteDbMeshRosterStore(db.Database));
+        services.AddSingleton(LeaseStoreOpeners.Embedded);
+        return db;
+    }
+}

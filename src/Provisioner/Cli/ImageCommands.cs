@@ -552,7 +552,7 @@ internal static class ImageCommands
             await stderr.WriteLineAsync($"kldload: image {verb}: {e.Message}").ConfigureAwait(false);
             return ExitCodes.BadSettings;
         }
-        catch (Exception e) when (e is ImageImportException or BundleException or ImageCatalogException or IOException or UnauthorizedAccessException or JsonException or LiteDB.LiteException or SettingBindException or AdminApiException)
+        catch (Exception e) when (e is ImageImportException or BundleException or ImageCatalogException or IOException or UnauthorizedAccessException or JsonException or LiteDB.LiteException or Npgsql.NpgsqlException or StorageSchemaException or SettingBindException or AdminApiException)
         {
             await stderr.WriteLineAsync($"kldload: image {verb}: {OneLine(e.Message)}").ConfigureAwait(false);
             return ExitCodes.Failed;

@@ -30,6 +30,19 @@ public sealed class LiteDbMeshAddressStore : IMeshAddressStore
     public void SetSetting(string name, string value) =>
         _settings.Upsert(new BsonDocument { ["_id"] = name, ["value"] = value });
 
+    public string AddSettingIfAbsent(string name, string value)
+    {
+        try
+        {
+            _settings.Insert(new BsonDocument { ["_id"] = name, ["value"] = value });
+            return value;
+        }
+        catch (LiteException e) when (e.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
+        {
+            return GetSetting(name) ?? value;
+        }
+    }
+
     public MeshAddressRecord? FindByInterfaceId(ulong interfaceId) =>
         _addresses.FindById(Key(interfaceId)) is { } d ? FromDocument(d) : null;
 

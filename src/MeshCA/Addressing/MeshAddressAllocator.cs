@@ -269,9 +269,9 @@ public sealed class MeshAddressAllocator
             return parsed;
         }
 
-        var generated = GeneratePrefix6();
-        store.SetSetting(Prefix6Setting, generated.ToString());
-        return generated;
+        // Another provisioner on the same store may generate one at the same moment: the first stored wins.
+        var stored = store.AddSettingIfAbsent(Prefix6Setting, GeneratePrefix6().ToString());
+        return IPNetwork.Parse(stored);
     }
 
     private ulong FindFreeInterfaceId(byte[] ek, DateTimeOffset now)

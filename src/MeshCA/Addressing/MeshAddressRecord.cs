@@ -33,6 +33,12 @@ public interface IMeshAddressStore
 
     void SetSetting(string name, string value);
 
+    /// <summary>
+    /// Stores <paramref name="value"/> under <paramref name="name"/> unless a value is there already,
+    /// and returns the value stored: two provisioners starting together on an empty store agree on one.
+    /// </summary>
+    string AddSettingIfAbsent(string name, string value);
+
     /// <summary>The record holding <paramref name="interfaceId"/>, active or quarantined.</summary>
     MeshAddressRecord? FindByInterfaceId(ulong interfaceId);
 

@@ -51,6 +51,24 @@ public abstract class MeshAddressStoreContract
     }
 
     [Fact]
+    public void AddSettingIfAbsent_FirstValueStays()
+    {
+        var store = Open();
+        Assert.Equal("fd00:1::/64", store.AddSettingIfAbsent("prefix6", "fd00:1::/64"));
+        Assert.Equal("fd00:1::/64", Open().AddSettingIfAbsent("prefix6", "fd00:2::/64"));
+        Assert.Equal("fd00:1::/64", Open().GetSetting("prefix6"));
+    }
+
+    [Fact]
+    public void Allocator_NoPrefixConfigured_GeneratesOneAndKeepsIt()
+    {
+        var first = new MeshAddressAllocator(Open(), new MeshAddressingOptions(), TimeProvider.System);
+        var again = new MeshAddressAllocator(Open(), new MeshAddressingOptions(), TimeProvider.System);
+        Assert.Equal(first.Prefix6, again.Prefix6);
+        Assert.Equal(first.Prefix6.ToString(), Open().GetSetting(MeshAddressAllocator.Prefix6Setting));
+    }
+
+    [Fact]
     public void Save_ThenFind_RoundTripsEveryField()
     {
         // An interface id above long.MaxValue and an IPv4 address above int.MaxValue.
@@ -211,6 +229,21 @@ public sealed class PostgresMeshAddressStoreTests(PostgresFixture postgres) : Me
     protected override IMeshAddressStore Open() => new PostgresMeshAddressStore(_opened.Count == 0 ? OpenDatabase() : _opened[0]);
 
     public void Dispose() => _opened.ForEach(d => d.Dispose());
+
+    [Fact]
+    public async Task Allocator_ProvisionersStartingTogetherOnAnEmptyDatabase_AgreeOnOnePrefix()
+    {
+        // Each would generate its own random prefix; the first stored is the one all of them use.
+        var stores = Enumerable.Range(0, 6).Select(_ => new PostgresMeshAddressStore(OpenDatabase())).ToList();
+        using var start = new Barrier(stores.Count);
+        var prefixes = await Task.WhenAll(stores.Select(store => Task.Run(() =>
+        {
+            start.SignalAndWait();
+            return new MeshAddressAllocator(store, new MeshAddressingOptions(), TimeProvider.System).Prefix6;
+        })));
+        Assert.Single(prefixes.Distinct());
+        Assert.Equal(prefixes[0].ToString(), Open().GetSetting(MeshAddressAllocator.Prefix6Setting));
+    }
 
     [Fact]
     public void Allocate_TwoProvisionersAtOnce_NeverGiveOneAddressTwice()

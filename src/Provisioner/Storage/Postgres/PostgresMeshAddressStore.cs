@@ -47,6 +47,22 @@ public sealed class PostgresMeshAddressStore : IMeshAddressStore
         command.ExecuteNonQuery();
     }
 
+    public string AddSettingIfAbsent(string name, string value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(value);
+        // The insert either lands or meets the row another instance committed; either way the row
+        // read back is the one every instance uses.
+        using (var insert = _dataSource.CreateCommand("INSERT INTO mesh_settings (name, value) VALUES (@name, @value) ON CONFLICT (name) DO NOTHING"))
+        {
+            insert.Parameters.AddWithValue("name", name);
+            insert.Parameters.AddWithValue("value", value);
+            insert.ExecuteNonQuery();
+        }
+
+        return GetSetting(name) ?? value;
+    }
+
     public MeshAddressRecord? FindByInterfaceId(ulong interfaceId) =>
         Query("SELECT " + Columns + " FROM mesh_addresses WHERE interface_id = @key", unchecked((long)interfaceId)).FirstOrDefault();
 

@@ -44,9 +44,7 @@ public sealed class PostgresLease6Store : IDhcp6LeaseStore
     private const string SelectAllSql = "SELECT " + Columns + " FROM dhcp6_leases";
 
     private readonly NpgsqlDataSource _dataSource;
-    private readonly Lock _lock = new();
-    private readonly Lock _flushLock = new();
-    private Dictionary<IPAddress, Dhcp6Lease> _staged = [];
+    private readonly LeaseStage<IPAddress, Dhcp6Lease> _staged = new(l => l.Address);
 
     /// <summary>Uses <paramref name="database"/>'s pool; creates or migrates the table.</summary>
     public PostgresLease6Store(PostgresKldloadDatabase database)
@@ -59,16 +57,7 @@ public sealed class PostgresLease6Store : IDhcp6LeaseStore
     /// <summary>Every lease in the table, with the staged (not yet flushed) ones over them.</summary>
     public IReadOnlyList<Dhcp6Lease> LoadAll()
     {
-        var leases = ReadAll().ToDictionary(l => l.Address);
-        lock (_lock)
-        {
-            foreach (var (address, lease) in _staged)
-            {
-                leases[address] = lease;
-            }
-        }
-
-        return [.. leases.Values];
+        return _staged.Over(ReadAll());
     }
 
     public void Save(Dhcp6Lease lease)
@@ -79,47 +68,14 @@ public sealed class PostgresLease6Store : IDhcp6LeaseStore
             throw new ArgumentException($"lease address {lease.Address} is not IPv6", nameof(lease));
         }
 
-        lock (_lock)
-        {
-            _staged[lease.Address] = lease;
-        }
+        _staged.Add(lease);
     }
 
     /// <summary>Writes every staged lease in one statement; saves may continue meanwhile.</summary>
     /// <exception cref="NpgsqlException">The database could not commit the batch (it stays staged).</exception>
     public void Flush()
     {
-        lock (_flushLock)
-        {
-            Dictionary<IPAddress, Dhcp6Lease> batch;
-            lock (_lock)
-            {
-                if (_staged.Count == 0)
-                {
-                    return;
-                }
-
-                batch = _staged;
-                _staged = [];
-            }
-
-            try
-            {
-                Write(batch.Values);
-            }
-            catch
-            {
-                lock (_lock)
-                {
-                    foreach (var (address, lease) in batch)
-                    {
-                        _staged.TryAdd(address, lease);
-                    }
-                }
-
-                throw;
-            }
-        }
+        _staged.Flush(Write);
     }
 
     /// <summary>Nothing to release: connections belong to the database's pool.</summary>

@@ -53,9 +53,7 @@ public sealed class PostgresLeaseStore : ILeaseStore
     private const string SelectAllSql = "SELECT " + Columns + " FROM dhcp_leases";
 
     private readonly NpgsqlDataSource _dataSource;
-    private readonly Lock _lock = new();
-    private readonly Lock _flushLock = new();
-    private Dictionary<uint, DhcpLease> _staged = [];
+    private readonly LeaseStage<uint, DhcpLease> _staged = new(l => l.Address.Value);
 
     /// <summary>Uses <paramref name="database"/>'s pool; creates or migrates the table.</summary>
     public PostgresLeaseStore(PostgresKldloadDatabase database)
@@ -68,65 +66,23 @@ public sealed class PostgresLeaseStore : ILeaseStore
     /// <summary>Every lease in the table, with the staged (not yet flushed) ones over them.</summary>
     public IReadOnlyList<DhcpLease> LoadAll()
     {
-        var leases = ReadAll().ToDictionary(l => l.Address.Value);
-        lock (_lock)
-        {
-            foreach (var (address, lease) in _staged)
-            {
-                leases[address] = lease;
-            }
-        }
-
-        return [.. leases.Values];
+        return _staged.Over(ReadAll());
     }
 
     public void Save(DhcpLease lease)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        lock (_lock)
-        {
-            _staged[lease.Address.Value] = lease;
-        }
+        _staged.Add(lease);
     }
 
     /// <summary>
     /// Writes every staged lease in one statement. Saves may continue on other threads meanwhile: the
-    /// stage is swapped under the lock and written outside it.
+    /// stage is swapped under its lock and written outside it (<see cref="LeaseStage{TKey, TLease}"/>).
     /// </summary>
     /// <exception cref="NpgsqlException">The database could not commit the batch (it stays staged).</exception>
     public void Flush()
     {
-        lock (_flushLock)
-        {
-            Dictionary<uint, DhcpLease> batch;
-            lock (_lock)
-            {
-                if (_staged.Count == 0)
-                {
-                    return;
-                }
-
-                batch = _staged;
-                _staged = [];
-            }
-
-            try
-            {
-                Write(batch.Values);
-            }
-            catch
-            {
-                lock (_lock)
-                {
-                    foreach (var (address, lease) in batch)
-                    {
-                        _staged.TryAdd(address, lease);
-                    }
-                }
-
-                throw;
-            }
-        }
+        _staged.Flush(Write);
     }
 
     /// <inheritdoc/>

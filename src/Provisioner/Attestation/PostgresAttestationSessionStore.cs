@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Kldload.Provisioner.Storage;
 using Npgsql;
 using NpgsqlTypes;
+using static Kldload.Provisioner.Storage.PostgresValues;
 
 namespace Kldload.Provisioner.Attestation;
 
@@ -185,20 +186,20 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         p.Add(Bytes("ek_certificate", s.EkCertificate));
         p.Add(Bytes("ak_public", s.AkPublic));
         p.Add(Bytes("wireguard_public_key", s.WireGuardPublicKey));
-        p.Add(Flag("kernel_measured", s.KernelMeasured));
-        p.Add(Flag("ek_accepted", s.EkAccepted));
+        p.Add(Boolean("kernel_measured", s.KernelMeasured));
+        p.Add(Boolean("ek_accepted", s.EkAccepted));
         p.Add(Text("outcome", s.Outcome.ToString()));
         p.Add(Text("outcome_reason", s.OutcomeReason));
         p.Add(Text("outcome_detail", s.OutcomeDetail));
-        p.Add(Flag("command_line_measured", s.CommandLineMeasured));
-        p.Add(Flag("secure_boot", s.SecureBoot));
-        p.Add(new NpgsqlParameter("secure_boot_signers", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = s.SecureBootSigners?.ToArray() ?? (object)DBNull.Value });
-        p.Add(Flag("initrd_measured", s.InitrdMeasured));
+        p.Add(Boolean("command_line_measured", s.CommandLineMeasured));
+        p.Add(Boolean("secure_boot", s.SecureBoot));
+        p.Add(TextArray("secure_boot_signers", s.SecureBootSigners));
+        p.Add(Boolean("initrd_measured", s.InitrdMeasured));
         p.Add(Json("firmware_pcrs", s.FirmwarePcrs));
         p.Add(Json("configuration_pcrs", s.ConfigurationPcrs));
         p.Add(Text("drift", s.Drift));
         p.Add(Text("facts", s.Facts));
-        p.Add(Flag("facts_bound", s.FactsBound));
+        p.Add(Boolean("facts_bound", s.FactsBound));
         p.Add(Text("resolved_node_id", s.ResolvedNodeId));
         p.Add(Text("closed_because", s.ClosedBecause));
     }
@@ -246,16 +247,6 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
 
     private static Dictionary<int, string> Pcrs(string json) =>
         JsonSerializer.Deserialize(json, SessionJson.Default.DictionaryInt32String) ?? [];
-
-    private static NpgsqlParameter Text(string name, string? value) => new(name, NpgsqlDbType.Text) { Value = value ?? (object)DBNull.Value };
-
-    private static NpgsqlParameter Bytes(string name, byte[]? value) => new(name, NpgsqlDbType.Bytea) { Value = value ?? (object)DBNull.Value };
-
-    private static NpgsqlParameter Flag(string name, bool? value) => new(name, NpgsqlDbType.Boolean) { Value = value ?? (object)DBNull.Value };
-
-    /// <summary>As UTC: a time of unspecified kind is taken as local, as LiteDB takes it.</summary>
-    private static NpgsqlParameter Time(string name, DateTime value) =>
-        new(name, NpgsqlDbType.TimestampTz) { Value = value.Kind == DateTimeKind.Utc ? value : value.ToUniversalTime() };
 
     private static NpgsqlParameter Json(string name, Dictionary<int, string>? pcrs) =>
         new(name, NpgsqlDbType.Jsonb) { Value = pcrs is null ? DBNull.Value : JsonSerializer.Serialize(pcrs, SessionJson.Default.DictionaryInt32String) };

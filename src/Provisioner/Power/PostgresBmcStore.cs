@@ -1,6 +1,5 @@
 using Kldload.Provisioner.Storage;
-using Npgsql;
-using NpgsqlTypes;
+using static Kldload.Provisioner.Storage.PostgresValues;
 
 namespace Kldload.Provisioner.Power;
 
@@ -85,19 +84,14 @@ public sealed class PostgresBmcStore : IBmcStore
         p.Add(Text("node_id", record.Id));
         p.Add(Text("protocol", record.Protocol.ToString()));
         p.Add(Text("address", record.Address));
-        p.Add(new NpgsqlParameter("port", NpgsqlDbType.Integer) { Value = record.Port });
+        p.Add(Integer("port", record.Port));
         p.Add(Text("user_name", record.User));
         p.Add(Text("sealed_password", record.SealedPassword));
         p.Add(Text("system_id", record.SystemId));
         p.Add(Text("fingerprint", record.Fingerprint));
         p.Add(Text("bmc_uuid", record.BmcUuid));
         p.Add(Text("pairing_warning", record.PairingWarning));
-        p.Add(new NpgsqlParameter("updated_at", NpgsqlDbType.TimestampTz) { Value = Utc(record.UpdatedAt) });
+        p.Add(Time("updated_at", record.UpdatedAt));
         command.ExecuteNonQuery();
     }
-
-    private static NpgsqlParameter Text(string name, string? value) => new(name, NpgsqlDbType.Text) { Value = value ?? (object)DBNull.Value };
-
-    /// <summary>A time of unspecified kind is taken as local, as LiteDB takes it.</summary>
-    private static DateTime Utc(DateTime t) => t.Kind == DateTimeKind.Utc ? t : t.ToUniversalTime();
 }

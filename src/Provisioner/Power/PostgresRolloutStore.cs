@@ -4,6 +4,7 @@ using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Storage;
 using Npgsql;
 using NpgsqlTypes;
+using static Kldload.Provisioner.Storage.PostgresValues;
 
 namespace Kldload.Provisioner.Power;
 
@@ -107,10 +108,10 @@ public sealed class PostgresRolloutStore : IRolloutStore
         p.Add(Text("target_version", record.Target.Version));
         p.Add(Text("previous_name", record.Previous?.Name));
         p.Add(Text("previous_version", record.Previous?.Version));
-        p.Add(new NpgsqlParameter("max_unavailable", NpgsqlDbType.Integer) { Value = record.MaxUnavailable });
-        p.Add(new NpgsqlParameter("pause_on_failure", NpgsqlDbType.Boolean) { Value = record.PauseOnFailure });
-        p.Add(new NpgsqlParameter("auto_rollback", NpgsqlDbType.Boolean) { Value = record.AutoRollback });
-        p.Add(new NpgsqlParameter("node_timeout_seconds", NpgsqlDbType.Double) { Value = record.NodeTimeoutSeconds });
+        p.Add(Integer("max_unavailable", record.MaxUnavailable));
+        p.Add(Boolean("pause_on_failure", record.PauseOnFailure));
+        p.Add(Boolean("auto_rollback", record.AutoRollback));
+        p.Add(Double("node_timeout_seconds", record.NodeTimeoutSeconds));
         p.Add(Text("state", record.State.ToString()));
         p.Add(Text("reason", record.Reason));
         p.Add(Text("stop_reason", record.StopReason));
@@ -155,18 +156,6 @@ public sealed class PostgresRolloutStore : IRolloutStore
         return records;
     }
 
-    private static NpgsqlParameter Text(string name, string? value) => new(name, NpgsqlDbType.Text) { Value = value ?? (object)DBNull.Value };
-
-    /// <summary>As UTC: a time of unspecified kind is taken as local, as LiteDB takes it.</summary>
-    private static NpgsqlParameter Time(string name, DateTime? value) => new(name, NpgsqlDbType.TimestampTz)
-    {
-        Value = value switch
-        {
-            null => DBNull.Value,
-            { Kind: DateTimeKind.Utc } utc => utc,
-            { } other => other.ToUniversalTime(),
-        },
-    };
 }
 
 /// <summary>

@@ -8,6 +8,11 @@
 #   bench/attest/run.sh 64           # the 64-node row and the storm
 #   ROWS="1 64 1024" bench/attest/run.sh
 #   SECONDS_PER_ROW=20 WARMUP=5 STORM=1000 STORM_WINDOW=10 RSA_SHARE=0.5 bench/attest/run.sh
+#   PROVIDERS="litedb postgres" ROWS=64 STORM=0 bench/attest/run.sh   # each row on both stores (root)
+#
+# PROVIDERS=postgres keeps the inventory in PostgreSQL: a private PostgreSQL 15 cluster (Debian's
+# postgresql package, initdb as the postgres user, default durability) on 127.0.0.1, a fresh database
+# per row; it needs root for that user. The default is litedb alone.
 #
 # The last line is `attest: N attestations/s, p99 X ms, limit L/s`: the last row's rate and boot p99, and
 # the physical limit measured now with `openssl speed` (the server's public-key operations for one
@@ -23,8 +28,10 @@ STORM=${STORM:-1000}
 STORM_WINDOW=${STORM_WINDOW:-10}
 RSA_SHARE=${RSA_SHARE:-0.5}
 CORES=${CORES:-2}
+PROVIDERS=${PROVIDERS:-litedb}
 WORK=$(mktemp -d /tmp/kldattest-bench-XXXX)
 SERVER_PID=""
+PG_DATA=""; PG_PORT=""
 
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
@@ -33,7 +40,14 @@ stop_server() {
     SERVER_PID=""
   fi
 }
-cleanup() { stop_server; rm -rf "$WORK"; }
+cleanup() {
+  stop_server
+  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+    kill "$(head -1 "$PG_DATA/postmaster.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do [ -f "$PG_DATA/postmaster.pid" ] || break; sleep 0.2; done
+  fi
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -48,11 +62,27 @@ mkdir -p "$WORK/image"
 head -c 65536 /dev/urandom >"$WORK/image/kernel"
 head -c 65536 /dev/urandom >"$WORK/image/initrd"
 
+# One PostgreSQL cluster for PROVIDERS=postgres, stopped by PID at the end.
+if [[ " $PROVIDERS " == *" postgres "* ]]; then
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  PG_DATA="$WORK/pg/data"; PG_PORT=$(( 20000 + RANDOM % 20000 ))
+  mkdir -p "$WORK/pg/sock"; chown -R postgres:postgres "$WORK/pg"; chmod 755 "$WORK"
+  su postgres -s /bin/sh -c "$PG_BIN/initdb -D $PG_DATA -U postgres --auth=trust -E UTF8 --locale=C" >"$WORK/pg/initdb.log" 2>&1
+  su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D $PG_DATA -l $WORK/pg/server.log -w -t 60 start \
+    -o '-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$WORK/pg/sock -c max_connections=200'" >/dev/null
+fi
+
+# start_server NAME PROVIDER
 start_server() {
-  local data="$WORK/var-$1"
+  local data="$WORK/var-$1" db=()
   rm -rf "$data"
-  dotnet "$KLDLOAD" image import "$WORK/image" --name live --version 1 --channel stable --Kldload:DataDir="$data" -q >/dev/null
-  dotnet "$KLDLOAD" serve --urls http://127.0.0.1:0 --Kldload:DataDir="$data" --Tftp:Enabled=false \
+  if [ "$2" = postgres ]; then
+    local name="attest_$(date +%s%N)"
+    su postgres -s /bin/sh -c "psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc 'CREATE DATABASE $name'" >/dev/null
+    db=(--Database:Provider=PostgreSql --Database:ConnectionString="Host=127.0.0.1;Port=$PG_PORT;Database=$name;Username=postgres;Maximum Pool Size=64")
+  fi
+  dotnet "$KLDLOAD" image import "$WORK/image" --name live --version 1 --channel stable --Kldload:DataDir="$data" "${db[@]}" -q >/dev/null
+  dotnet "$KLDLOAD" serve --urls http://127.0.0.1:0 --Kldload:DataDir="$data" --Tftp:Enabled=false "${db[@]}" \
     --Kldload:LogLevel=Warning --Boot:DefaultChannel=stable --Attestation:EnrollmentPolicy=Lab \
     --Limits:PerSourceRequestsPerSecond=1000000 --Limits:PerSourceBurst=10000000 \
     --Limits:PerMacTokensPerMinute=1000000 >"$WORK/server-$1.log" 2>&1 &
@@ -68,23 +98,28 @@ start_server() {
   [ -n "$PORT" ] || { cat "$WORK/server-$1.log"; echo "kldload did not start listening" >&2; exit 1; }
 }
 
-LAST_RATE=""; LAST_P99=""
-for nodes in $ROWS; do
-  start_server "row$nodes"
-  dotnet "$GENERATOR" rate --server "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --nodes "$nodes" \
-    --seconds "$SECONDS_PER_ROW" --warmup "$WARMUP" --rsa-share "$RSA_SHARE" | tee "$WORK/row$nodes.out" || true
-  stop_server
-  LAST_RATE=$(awk '/^result/ { for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) { sub("rate=", "", $i); print $i } }' "$WORK/row$nodes.out")
-  LAST_P99=$(awk '/^result/ { for (i = 1; i <= NF; i++) if ($i ~ /^p99_ms=/) { sub("p99_ms=", "", $i); print $i } }' "$WORK/row$nodes.out")
-done
+LAST_RATE=""; LAST_P99=""; SUMMARY=""
+for provider in $PROVIDERS; do
+  for nodes in $ROWS; do
+    start_server "row$nodes-$provider" "$provider"
+    echo "row: $nodes nodes on $provider"
+    dotnet "$GENERATOR" rate --server "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --nodes "$nodes" \
+      --seconds "$SECONDS_PER_ROW" --warmup "$WARMUP" --rsa-share "$RSA_SHARE" | tee "$WORK/row$nodes-$provider.out" || true
+    stop_server
+    LAST_RATE=$(awk '/^result/ { for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) { sub("rate=", "", $i); print $i } }' "$WORK/row$nodes-$provider.out")
+    LAST_P99=$(awk '/^result/ { for (i = 1; i <= NF; i++) if ($i ~ /^p99_ms=/) { sub("p99_ms=", "", $i); print $i } }' "$WORK/row$nodes-$provider.out")
+    SUMMARY="$SUMMARY$provider $nodes nodes: $LAST_RATE attestations/s, p99 $LAST_P99 ms"$'\n'
+  done
 
-if [ "$STORM" -gt 0 ]; then
-  start_server storm
-  # A fresh data directory: every node is new to the inventory.
-  dotnet "$GENERATOR" storm --server "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --nodes "$STORM" \
-    --window "$STORM_WINDOW" --rsa-share "$RSA_SHARE" || true
-  stop_server
-fi
+  if [ "$STORM" -gt 0 ]; then
+    start_server "storm-$provider" "$provider"
+    # A fresh data directory: every node is new to the inventory.
+    echo "storm: $STORM nodes on $provider"
+    dotnet "$GENERATOR" storm --server "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --nodes "$STORM" \
+      --window "$STORM_WINDOW" --rsa-share "$RSA_SHARE" || true
+    stop_server
+  fi
+done
 
 # The physical limit: per attestation the server does, for an RSA-2048 EK node, one RSA-2048 verify
 # (the AK's quote signature) and one RSA-2048 public encrypt (MakeCredential; the same operation as a
@@ -97,4 +132,5 @@ echo "openssl speed (1 core): rsa2048 verify $rsa_verify/s, ecdsa p256 verify $e
 LIMIT=$(awk -v r="$rsa_verify" -v v="$ecdsa_verify" -v e="$ecdh" -v s="$RSA_SHARE" -v c="$CORES" \
   'BEGIN { t = s * (2 / r) + (1 - s) * (1 / v + 1 / e); printf "%.0f", c / t }')
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%s' "$SUMMARY"
 echo "attest: ${LAST_RATE} attestations/s, p99 ${LAST_P99} ms, limit ${LIMIT}/s"

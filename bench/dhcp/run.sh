@@ -4,6 +4,12 @@
 #
 #   bench/dhcp/run.sh                 # all servers, -R 200 and -R 20000, plus the 200-client avalanche
 #   SERVERS="kldload kea" POPS=200 STEP_SECONDS=5 bench/dhcp/run.sh
+#   SERVERS="kldload-pg kea-pg" bench/dhcp/run.sh   # both on one PostgreSQL server (issue 17)
+#
+# kldload-pg and kea-pg keep their leases in PostgreSQL: one private PostgreSQL 15 cluster (Debian's
+# postgresql package, initdb as the postgres user, default durability: fsync and synchronous_commit
+# on) runs inside the server's namespace on 127.0.0.1, and each server gets a fresh database on it
+# (kea's schema from kea-admin db-init pgsql). The ratio table compares kldload-pg with kea-pg too.
 #
 # For each server and population: the leases are first taken (warm-up), then the DORA rate steps up
 # until more than 1% of DISCOVERs get no ACK. Reported: the highest passing rate, the achieved rate and
@@ -21,9 +27,14 @@ ID=$(printf '%04x' $((RANDOM % 65536)))
 S=kldbS$ID; C=kldbC$ID; SIF=kb${ID}s; CIF=kb${ID}c
 WORK=$(mktemp -d /tmp/kldhcp-bench-XXXX)
 SERVER_PID=""
+PG_DATA=""; PG_PORT=""
 
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+    kill "$(head -1 "$PG_DATA/postmaster.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do [ -f "$PG_DATA/postmaster.pid" ] || break; sleep 0.2; done
+  fi
   ip netns del "$S" 2>/dev/null || true
   ip netns del "$C" 2>/dev/null || true
   rm -rf "$WORK"
@@ -39,22 +50,51 @@ ip -n "$S" link set "$SIF" up; ip -n "$C" link set "$CIF" up
 (cd "$ROOT" && dotnet build src/Provisioner -c Release -v q -nologo >/dev/null)
 KLDLOAD="$ROOT/src/Provisioner/bin/Release/net10.0/kldload.dll"
 
+# One PostgreSQL cluster for the -pg servers, in the server namespace (its 127.0.0.1), stopped by PID.
+start_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  PG_DATA="$WORK/pg/data"; PG_PORT=$(( 20000 + RANDOM % 20000 ))
+  mkdir -p "$WORK/pg/sock"; chown -R postgres:postgres "$WORK/pg"; chmod 755 "$WORK"
+  su postgres -s /bin/sh -c "$bin/initdb -D $PG_DATA -U postgres --auth=trust -E UTF8 --locale=C" >"$WORK/pg/initdb.log" 2>&1
+  ip netns exec "$S" su postgres -s /bin/sh -c "$bin/pg_ctl -D $PG_DATA -l $WORK/pg/server.log -w -t 60 start \
+    -o '-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$WORK/pg/sock -c max_connections=200'" >/dev/null
+}
+
+# A fresh database for one server run; prints its name.
+pg_database() {
+  local db="bench_$1_$(date +%s%N)"
+  ip netns exec "$S" su postgres -s /bin/sh -c "psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc 'CREATE DATABASE $db'" >/dev/null
+  echo "$db"
+}
+
+if [[ " $SERVERS " == *"-pg "* ]]; then start_postgres; fi
+
 start_server() {
   local name=$1 data="$WORK/$1"
   rm -rf "$data"; mkdir -p "$data"
   case $name in
-    kldload)
-      ip netns exec "$S" dotnet "$KLDLOAD" serve --urls http://127.0.0.1:0 --Tftp:Enabled=false \
+    kldload|kldload-pg)
+      local db=()
+      [ "$name" = kldload-pg ] && db=(--Database:Provider=PostgreSql
+        --Database:ConnectionString="Host=127.0.0.1;Port=$PG_PORT;Database=$(pg_database kldload);Username=postgres")
+      ip netns exec "$S" dotnet "$KLDLOAD" serve --urls http://127.0.0.1:0 --Tftp:Enabled=false "${db[@]}" \
         --Kldload:DataDir="$data" --Kldload:LogLevel=Warning --Dhcp:Mode=Full --Dhcp:Interface="$SIF" \
         --Dhcp:Subnets:0:Network=10.99.0.0/16 --Dhcp:Subnets:0:PoolStart=10.99.1.0 --Dhcp:Subnets:0:PoolEnd=10.99.255.250 \
         --Dhcp:Subnets:0:Router=10.99.0.1 --Dhcp:Subnets:0:LeaseTime=01:00:00 >"$data/log" 2>&1 &
       SERVER_PID=$!
       for _ in $(seq 100); do grep -q "serving on" "$data/log" && break; sleep 0.2; done ;;
-    kea)
+    kea|kea-pg)
+      local leases="{ \"type\": \"memfile\", \"persist\": true, \"name\": \"$data/leases.csv\", \"lfc-interval\": 0 }"
+      if [ "$name" = kea-pg ]; then
+        local kdb; kdb=$(pg_database kea)
+        ip netns exec "$S" kea-admin db-init pgsql -h 127.0.0.1 -P "$PG_PORT" -u postgres -p unused -n "$kdb" >"$data/kea-admin.log" 2>&1
+        leases="{ \"type\": \"postgresql\", \"name\": \"$kdb\", \"host\": \"127.0.0.1\", \"port\": $PG_PORT, \"user\": \"postgres\", \"password\": \"unused\" }"
+      fi
       cat >"$data/kea.json" <<JSON
 { "Dhcp4": {
   "interfaces-config": { "interfaces": [ "$SIF" ] },
-  "lease-database": { "type": "memfile", "persist": true, "name": "$data/leases.csv", "lfc-interval": 0 },
+  "lease-database": $leases,
   "multi-threading": { "enable-multi-threading": true, "thread-pool-size": 2, "packet-queue-size": 64 },
   "valid-lifetime": 3600,
   "subnet4": [ { "subnet": "10.99.0.0/16", "pools": [ { "pool": "10.99.1.0 - 10.99.255.250" } ],
@@ -129,17 +169,22 @@ for server in $SERVERS; do
 done
 cat "$WORK/table"
 
-if [[ " $SERVERS " == *" kldload "* ]]; then
+ratios() {
+  local mine=$1; shift
   echo
-  echo "| ratio kldload / peer | -R 200 | -R 20000 |"
-  echo "|---|---|---|"
-  for server in $SERVERS; do
-    [ "$server" = kldload ] && continue
+  printf '| ratio %s / peer |' "$mine"; for pop in $POPS; do printf ' -R %s |' "$pop"; done; echo
+  printf '|---|'; for _ in $POPS; do printf -- '---|'; done; echo
+  for server in "$@"; do
     row="| $server |"
     for pop in $POPS; do
-      k=${BEST[kldload,$pop]:-0}; p=${BEST[$server,$pop]:-0}
+      k=${BEST[$mine,$pop]:-0}; p=${BEST[$server,$pop]:-0}
       row="$row $(awk -v k="$k" -v p="$p" 'BEGIN { if (p > 0) printf "%.2f", k / p; else print "n/a" }') |"
     done
     echo "$row"
   done
+}
+if [[ " $SERVERS " == *" kldload "* ]]; then
+  peers=(); for server in $SERVERS; do [[ $server == kldload* ]] || peers+=("$server"); done
+  [ ${#peers[@]} -gt 0 ] && ratios kldload "${peers[@]}"
 fi
+if [[ " $SERVERS " == *" kldload-pg "* && " $SERVERS " == *" kea-pg "* ]]; then ratios kldload-pg kea-pg; fi

@@ -61,6 +61,10 @@ internal static class LogEvents
 
     // Images
     public const int ImageBlobCorrupt = 601;
+    public const int ImageBlobFetched = 602;
+    public const int ImageBlobFetchRefused = 603;
+    public const int ImageBlobPublishFailed = 604;
+    public const int ImageBlobNoHolder = 605;
 
     // The mesh hub
     public const int MeshHubReady = 700;

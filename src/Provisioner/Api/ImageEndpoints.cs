@@ -1,5 +1,6 @@
 using Kldload.ImageStore;
 using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 using Microsoft.Net.Http.Headers;
 
 namespace Kldload.Provisioner.Api;
@@ -14,7 +15,9 @@ namespace Kldload.Provisioner.Api;
 /// </list>
 /// Every response carries <c>ETag</c> = the digest and supports single <c>Range</c> requests (206).
 /// A blob is re-hashed before it is first served by this process and again whenever its size or
-/// modification time changes; one that does not match its digest is never served.
+/// modification time changes; one that does not match its digest is never served. A blob an image
+/// needs but this instance lacks is fetched first from another instance sharing the catalogue
+/// (<see cref="PeerBlobFetcher"/>, PostgreSQL only).
 /// </summary>
 public static partial class ImageEndpoints
 {
@@ -32,6 +35,14 @@ public static partial class ImageEndpoints
             sp.GetRequiredService<TimeProvider>(),
             sp.GetServices<IImageReferenceSource>()));
         builder.Services.AddSingleton<ImageBlobVerifier>();
+        builder.Services.AddSingleton(InstanceIdentity.OpenOrCreate(config.Kldload.DataDir));
+        builder.Services.AddSingleton<PeerBlobFetcher>();
+        if (config.Database.Provider == DatabaseProvider.PostgreSql)
+        {
+            builder.Services.AddSingleton<BlobLocationPublisher>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<BlobLocationPublisher>());
+        }
+
         return builder;
     }
 
@@ -46,12 +57,12 @@ public static partial class ImageEndpoints
         return app;
     }
 
-    private static Task<IResult> ServeDigestAsync(string digest, LiveImageStore store, ImageBlobVerifier verifier, ILoggerFactory logs, CancellationToken ct)
+    private static Task<IResult> ServeDigestAsync(string digest, LiveImageStore store, ImageBlobVerifier verifier, PeerBlobFetcher peers, ILoggerFactory logs, CancellationToken ct)
         => Sha256Digest.TryParse(digest, out var d)
-            ? ServeBlobAsync(d.Value, ImmutableCaching, store, verifier, logs, ct)
+            ? ServeBlobAsync(d.Value, ImmutableCaching, store, verifier, peers, logs, ct)
             : Task.FromResult(NotFound("not an image digest (64 lowercase hex characters)"));
 
-    private static Task<IResult> ServeImageFileAsync(string name, string version, string file, LiveImageStore store, ImageBlobVerifier verifier, ILoggerFactory logs, CancellationToken ct)
+    private static Task<IResult> ServeImageFileAsync(string name, string version, string file, LiveImageStore store, ImageBlobVerifier verifier, PeerBlobFetcher peers, ILoggerFactory logs, CancellationToken ct)
     {
         if (!TryParseKind(file, out var kind) || ImageKey.Validate(name, version) is not null)
         {
@@ -60,11 +71,11 @@ public static partial class ImageEndpoints
 
         var manifest = store.Catalog.Get(new ImageKey(name, version));
         return manifest?.DigestOf(kind) is { } digest
-            ? ServeBlobAsync(digest, ImmutableCaching, store, verifier, logs, ct)
+            ? ServeBlobAsync(digest, ImmutableCaching, store, verifier, peers, logs, ct)
             : Task.FromResult(NotFound($"no {file} for image {name}/{version}"));
     }
 
-    private static Task<IResult> ServeChannelFileAsync(string channel, string file, LiveImageStore store, ImageBlobVerifier verifier, ILoggerFactory logs, CancellationToken ct)
+    private static Task<IResult> ServeChannelFileAsync(string channel, string file, LiveImageStore store, ImageBlobVerifier verifier, PeerBlobFetcher peers, ILoggerFactory logs, CancellationToken ct)
     {
         if (!TryParseKind(file, out var kind) || !ImageKey.IsValidPart(channel))
         {
@@ -73,14 +84,21 @@ public static partial class ImageEndpoints
 
         // The channel may move at any time: caches must revalidate (the ETag makes that cheap).
         return store.Catalog.Resolve(channel)?.DigestOf(kind) is { } digest
-            ? ServeBlobAsync(digest, "no-cache", store, verifier, logs, ct)
+            ? ServeBlobAsync(digest, "no-cache", store, verifier, peers, logs, ct)
             : Task.FromResult(NotFound($"no {file} on channel {channel}"));
     }
 
-    private static async Task<IResult> ServeBlobAsync(Sha256Digest digest, string cacheControl, LiveImageStore store, ImageBlobVerifier verifier, ILoggerFactory logs, CancellationToken ct)
+    private static async Task<IResult> ServeBlobAsync(Sha256Digest digest, string cacheControl, LiveImageStore store, ImageBlobVerifier verifier, PeerBlobFetcher peers, ILoggerFactory logs, CancellationToken ct)
     {
         var path = store.Blobs.PathOf(digest);
-        switch (await verifier.CheckAsync(digest, path, ct).ConfigureAwait(false))
+        var check = await verifier.CheckAsync(digest, path, ct).ConfigureAwait(false);
+        if (check == BlobCheck.Missing && await peers.TryFetchAsync(digest, ct).ConfigureAwait(false))
+        {
+            // Another instance sharing the catalogue held it: fetched, its digest checked, stored here.
+            check = await verifier.CheckAsync(digest, path, ct).ConfigureAwait(false);
+        }
+
+        switch (check)
         {
             case BlobCheck.Missing:
                 return NotFound($"no blob {digest}");

@@ -44,6 +44,7 @@ internal static class StorageRegistration
                 services.AddSingleton<IBmcStore>(new PostgresBmcStore(pg));
                 services.AddSingleton<IRolloutStore>(new PostgresRolloutStore(pg));
                 services.AddSingleton<IImageCatalogStore>(new PostgresImageCatalogStore(pg));
+                services.AddSingleton<IBlobLocations>(new PostgresBlobLocations(pg));
                 services.AddSingleton<IMeshAddressStore>(new PostgresMeshAddressStore(pg));
                 services.AddSingleton<IMeshRosterStore>(new PostgresMeshRosterStore(pg));
                 // The lease tables are migrated here too; the listeners open their stores when they start.
@@ -75,6 +76,7 @@ internal static class StorageRegistration
         services.AddSingleton<IBmcStore>(new LiteDbBmcStore(db));
         services.AddSingleton<IRolloutStore>(new LiteDbRolloutStore(db));
         services.AddSingleton<IImageCatalogStore>(new LiteDbImageCatalogStore(db.Database));
+        services.AddSingleton<IBlobLocations>(SingleInstanceBlobLocations.Instance);
         services.AddSingleton<IMeshAddressStore>(new LiteDbMeshAddressStore(db.Database));
         services.AddSingleton<IMeshRosterStore>(new LiteDbMeshRosterStore(db.Database));
         services.AddSingleton(LeaseStoreOpeners.Embedded);

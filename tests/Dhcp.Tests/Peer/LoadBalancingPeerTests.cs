@@ -67,6 +67,7 @@ public sealed class LoadBalancingPeerTests(PostgresFixture postgres, ITestOutput
         // every lease the primary had acknowledged (reloaded): the shared table refused none of its grants.
         Assert.Matches(@"kldload_dhcp_dropped_total\{reason=""PeerClient""\} [1-9]", metrics);
         Assert.Contains("kldload_dhcp_dropped_total{reason=\"LeaseConflict\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("kldload_dhcp_peer_alive 0", metrics, StringComparison.Ordinal);
 
         var output = load.Output;
         Assert.Contains("Statistics for: REQUEST-ACK", output, StringComparison.Ordinal);

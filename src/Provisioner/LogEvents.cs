@@ -51,6 +51,12 @@ internal static class LogEvents
     public const int DiscoveredExpired = 420;
     public const int DiscoveredExpiryFailed = 421;
 
+    // DHCPv4 load balancing (RFC 3074, a peer on the same segment)
+    public const int DhcpPeerSilent = 440;
+    public const int DhcpPeerBack = 441;
+    public const int DhcpHeartbeatFailed = 442;
+    public const int DhcpLoadBalancing = 443;
+
     // DHCPv6
     public const int Dhcp6Listening = 430;
     public const int Dhcp6Answered = 431;

@@ -41,6 +41,63 @@ internal sealed class DhcpAddressAllocator
         }
     }
 
+    /// <summary>
+    /// Which free addresses this server may hand out (load balancing while the peer is alive: its half);
+    /// null for all. A client's previous address is not filtered: it is that client's, not free.
+    /// </summary>
+    public Func<Ipv4Address, bool>? MayAllocate { get; set; }
+
+    /// <summary>
+    /// Lays <paramref name="stored"/> (the shared store's leases) over the indexes: on taking over a
+    /// silent peer's half, this server learns every lease the peer acknowledged. A stored lease replaces
+    /// the record of its address; a client is indexed at the newest (latest expiring) of its records.
+    /// </summary>
+    public void Reload(IEnumerable<DhcpLease> stored)
+    {
+        foreach (var lease in stored)
+        {
+            Learn(lease);
+        }
+    }
+
+    /// <summary>
+    /// The store refused <paramref name="conflict"/>'s lease: another client holds the address. The
+    /// holder's lease replaces ours, and the refused client owns nothing there any more.
+    /// </summary>
+    public void LearnConflict(DhcpLeaseConflict conflict)
+    {
+        var refused = conflict.Refused;
+        if (_byClient.TryGetValue(refused.ClientId, out var indexed) && indexed == refused.Address.Value)
+        {
+            _byClient.Remove(refused.ClientId);
+        }
+
+        _offers.Remove(refused.ClientId);
+        Learn(conflict.Holder);
+    }
+
+    private void Learn(DhcpLease lease)
+    {
+        var address = lease.Address.Value;
+        if (_byAddress.TryGetValue(address, out var previous) && previous.ClientId != lease.ClientId
+            && _byClient.TryGetValue(previous.ClientId, out var indexed) && indexed == address)
+        {
+            _byClient.Remove(previous.ClientId);
+        }
+
+        _byAddress[address] = lease;
+        if (lease.State == DhcpLeaseState.Declined)
+        {
+            return;
+        }
+
+        if (!_byClient.TryGetValue(lease.ClientId, out var current) || current == address
+            || !_byAddress.TryGetValue(current, out var other) || other.ClientId != lease.ClientId || other.Expires <= lease.Expires)
+        {
+            _byClient[lease.ClientId] = address;
+        }
+    }
+
     /// <summary>Offers made and not yet requested or expired at <paramref name="now"/>.</summary>
     public int PendingOfferCount(DateTimeOffset now)
     {
@@ -129,7 +186,9 @@ internal sealed class DhcpAddressAllocator
             return new Ipv4Address(previous);
         }
 
-        if (request.Options.GetAddress(DhcpOptionCode.RequestedIPAddress) is { } wanted && subnet.InPool(wanted) && IsFree(wanted, clientId, now))
+        var mayAllocate = MayAllocate;
+        if (request.Options.GetAddress(DhcpOptionCode.RequestedIPAddress) is { } wanted && subnet.InPool(wanted) && IsFree(wanted, clientId, now)
+            && (mayAllocate is null || mayAllocate(wanted)))
         {
             return wanted;
         }
@@ -141,7 +200,7 @@ internal sealed class DhcpAddressAllocator
         {
             var candidate = new Ipv4Address(cursor);
             cursor = cursor >= subnet.PoolEnd.Value ? subnet.PoolStart.Value : cursor + 1;
-            if (IsFree(candidate, clientId, now))
+            if ((mayAllocate is null || mayAllocate(candidate)) && IsFree(candidate, clientId, now))
             {
                 _cursor[subnetIndex] = cursor;
                 return candidate;

@@ -34,4 +34,16 @@ public enum DhcpDropReason : byte
     /// client could present consistently, and the lease and its journal record stay bounded.
     /// </summary>
     OversizedOption,
+
+    /// <summary>
+    /// Load balancing (RFC 3074): the client hashes to the peer's buckets and the peer is alive, so the
+    /// peer answers it.
+    /// </summary>
+    PeerClient,
+
+    /// <summary>
+    /// An ACK withheld because the shared lease table refused its lease: another client holds the
+    /// address there (a peer granted it first). The client starts over and is offered another address.
+    /// </summary>
+    LeaseConflict,
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Kldload.Dhcp.LoadBalancing;
 using Kldload.Dhcp.Options;
 using Kldload.Dhcp.Protocol;
 
@@ -36,6 +37,8 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
     private readonly DhcpAddressAllocator _allocator;
     private readonly DhcpBootOptionBuilder _boot;
     private readonly DhcpReplyBuilder _replies;
+    private readonly HashBuckets _buckets;
+    private bool _peerAlive;
 
     public DhcpEngine(DhcpServerOptions options, ILeaseStore store, IDhcpBootPolicy bootPolicy, TimeProvider time)
     {
@@ -50,6 +53,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         _allocator = new DhcpAddressAllocator(options, _reservations, store);
         _boot = new DhcpBootOptionBuilder(options.ServerAddress, bootPolicy);
         _replies = new DhcpReplyBuilder(options, _reservations, _boot);
+        _buckets = options.LoadBalancing.Buckets();
     }
 
     public DhcpEngineCounters Counters { get; } = new();
@@ -146,6 +150,71 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         }
     }
 
+    /// <summary>
+    /// Load balancing: whether the peer is alive (its heartbeat is younger than the peer timeout). False
+    /// at start and always without a <see cref="DhcpServerOptions.LoadBalancing"/> role.
+    /// </summary>
+    public bool PeerAlive
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _peerAlive;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Load balancing (RFC 3074): records what the heartbeat says of the peer. While it is alive this
+    /// server answers only the clients in its buckets and hands out only its half of the free addresses.
+    /// When it goes silent, the store's leases are read again first (every lease the peer acknowledged
+    /// is durable there before its ACK left), then every client is answered from the whole pool. Returns
+    /// true when the state changed. Without a role, nothing changes.
+    /// </summary>
+    public bool SetPeerAlive(bool alive)
+    {
+        if (_options.LoadBalancing == DhcpLoadBalancingRole.None)
+        {
+            return false;
+        }
+
+        lock (_lock)
+        {
+            if (alive == _peerAlive)
+            {
+                return false;
+            }
+
+            if (!alive)
+            {
+                // Under the lock, so nothing is granted between the read and the merge.
+                _allocator.Reload(_store.LoadAll());
+            }
+
+            _peerAlive = alive;
+            var role = _options.LoadBalancing;
+            _allocator.MayAllocate = alive ? a => role.MayAllocate(a) : null;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// The store refused these leases (<see cref="ILeaseStore.FlushRefusingConflicts"/>): the
+    /// holders' leases replace them, so the addresses are not offered again while held.
+    /// </summary>
+    public void LearnConflicts(IReadOnlyList<DhcpLeaseConflict> conflicts)
+    {
+        ArgumentNullException.ThrowIfNull(conflicts);
+        lock (_lock)
+        {
+            foreach (var conflict in conflicts)
+            {
+                _allocator.LearnConflict(conflict);
+            }
+        }
+    }
+
     /// <summary>Parses and answers one datagram. Never throws on hostile input.</summary>
     public DhcpOutcome Handle(ReadOnlySpan<byte> datagram, DhcpReceiveContext context)
     {
@@ -201,6 +270,11 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         if (HasOversizedLeaseOption(request))
         {
             return DhcpOutcome.Ignored(DhcpDropReason.OversizedOption, request);
+        }
+
+        if (_peerAlive && IsBalanced(request, type) && !_buckets.Contains(ClientHash.Of(request)))
+        {
+            return DhcpOutcome.Ignored(DhcpDropReason.PeerClient, request);
         }
 
         return type switch
@@ -414,6 +488,31 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         request.Options.Get(DhcpOptionCode.ClientIdentifier) is { Length: > MaxLeaseOptionLength }
         || request.Options.Get(DhcpOptionCode.HostName) is { Length: > MaxLeaseOptionLength }
         || request.Options.Get(DhcpOptionCode.RelayAgentInformation) is { Length: > MaxLeaseOptionLength };
+
+    /// <summary>
+    /// RFC 3074 section 5: which messages are load balanced by the client's bucket. A DISCOVER, an INFORM,
+    /// and a REQUEST that names no server: INIT-REBOOT (no ciaddr), and REBINDING (ciaddr, broadcast).
+    /// A REQUEST naming a server (SELECTING), a DECLINE and a RELEASE go to the server they name. The
+    /// transport does not say whether a REQUEST with ciaddr was unicast (RENEWING) or broadcast
+    /// (REBINDING), so one whose lease this server knows for that client is answered whatever its
+    /// bucket: a client this server bound while its peer was silent keeps renewing here, and two ACKs
+    /// of one lease to one client grant nothing twice.
+    /// </summary>
+    private bool IsBalanced(DhcpMessage request, DhcpMessageType type)
+    {
+        if (type is DhcpMessageType.Discover or DhcpMessageType.Inform)
+        {
+            return true;
+        }
+
+        if (type != DhcpMessageType.Request || request.Options.GetAddress(DhcpOptionCode.ServerIdentifier) is not null)
+        {
+            return false;
+        }
+
+        return request.ClientAddress.IsAny
+            || !(_allocator.TryGetLease(request.ClientAddress, out var lease) && lease.ClientId == ClientIdOf(request) && lease.State == DhcpLeaseState.Active);
+    }
 
     /// <summary>RFC 2131 section 4.2: option 61 when present, otherwise htype and chaddr.</summary>
     private static string ClientIdOf(DhcpMessage request) =>

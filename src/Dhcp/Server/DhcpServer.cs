@@ -12,6 +12,7 @@ public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransp
     private readonly Lock _gate = new();
     private readonly AutoResetEvent _wake = new(false);
     private List<DhcpReply> _pending = [];
+    private IReadOnlyList<DhcpLeaseConflict> _lastConflicts = [];
 
     /// <summary>Called after each datagram (for logging in the host); exceptions it throws are ignored.</summary>
     public Action<DhcpDatagram, DhcpOutcome>? Observer { get; set; }
@@ -87,8 +88,20 @@ public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransp
             }
         }
 
-        store.Flush();
-        return replies;
+        var conflicts = store.FlushRefusingConflicts();
+        if (conflicts.Count == 0)
+        {
+            return replies;
+        }
+
+        engine.LearnConflicts(conflicts);
+        var granted = replies.Where(r => !Refused(r, conflicts, [])).ToList();
+        for (var i = granted.Count; i < replies.Count; i++)
+        {
+            engine.Counters.CountDropped(DhcpDropReason.LeaseConflict);
+        }
+
+        return granted;
     }
 
     private void HandleOne(DhcpDatagram datagram)
@@ -134,9 +147,10 @@ public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransp
             _pending = [];
         }
 
+        IReadOnlyList<DhcpLeaseConflict> conflicts;
         try
         {
-            store.Flush();
+            conflicts = store.FlushRefusingConflicts();
         }
         catch (Exception e)
         {
@@ -144,10 +158,38 @@ public sealed class DhcpServer(DhcpEngine engine, ILeaseStore store, IDhcpTransp
             return;
         }
 
+        if (conflicts.Count > 0)
+        {
+            engine.LearnConflicts(conflicts);
+        }
+
+        // A lease saved after the replies were taken and before the flush had its ACK queued after
+        // them: it is checked against this flush's refusals in the next round.
+        var previous = _lastConflicts;
+        _lastConflicts = conflicts;
         foreach (var reply in ready)
         {
+            if (Refused(reply, conflicts, previous))
+            {
+                engine.Counters.CountDropped(DhcpDropReason.LeaseConflict);
+                continue;
+            }
+
             Send(reply);
         }
+    }
+
+    /// <summary>True when <paramref name="reply"/> is an ACK whose lease the store refused.</summary>
+    private static bool Refused(DhcpReply reply, IReadOnlyList<DhcpLeaseConflict> conflicts, IReadOnlyList<DhcpLeaseConflict> previous)
+    {
+        if (!reply.NeedsDurableLease || (conflicts.Count == 0 && previous.Count == 0))
+        {
+            return false;
+        }
+
+        var address = reply.Message.YourAddress;
+        var mac = reply.Message.HardwareAddressText;
+        return conflicts.Concat(previous).Any(c => c.Refused.Address == address && string.Equals(c.Refused.HardwareAddress, mac, StringComparison.OrdinalIgnoreCase));
     }
 
     private void Send(DhcpReply reply)

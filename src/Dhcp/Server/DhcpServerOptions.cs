@@ -1,3 +1,4 @@
+using Kldload.Dhcp.LoadBalancing;
 using Kldload.Dhcp.Protocol;
 
 namespace Kldload.Dhcp.Server;
@@ -25,4 +26,10 @@ public sealed record DhcpServerOptions
 
     /// <summary>Port the proxyDHCP boot service listens on (PXE 2.1: 4011).</summary>
     public int ProxyPort { get; init; } = 4011;
+
+    /// <summary>
+    /// RFC 3074 load balancing with one peer on the same segment (full mode): which half of the clients
+    /// and of the free addresses this server takes while the peer is alive. None: every client.
+    /// </summary>
+    public DhcpLoadBalancingRole LoadBalancing { get; init; } = DhcpLoadBalancingRole.None;
 }

@@ -21,7 +21,23 @@ public interface ILeaseStore : IDisposable
     /// holds exactly what clients may have been told.
     /// </summary>
     IReadOnlyList<DhcpLease> Snapshot();
+
+    /// <summary>
+    /// As <see cref="Flush"/>, for a store that several servers write (PostgreSQL with load balancing):
+    /// a lease is written only when the stored lease of its address belongs to the same client, is
+    /// released or has expired (or the new lease is a decline). Every other lease is refused and
+    /// returned with the stored lease that won, so its ACK is withheld. A store only one server writes
+    /// refuses nothing.
+    /// </summary>
+    IReadOnlyList<DhcpLeaseConflict> FlushRefusingConflicts()
+    {
+        Flush();
+        return [];
+    }
 }
+
+/// <summary>A lease the store refused (<see cref="ILeaseStore.FlushRefusingConflicts"/>) and the stored lease of the same address that kept it.</summary>
+public sealed record DhcpLeaseConflict(DhcpLease Refused, DhcpLease Holder);
 
 /// <summary>A store that keeps leases in memory only: for unit tests and benchmarks of the engine.</summary>
 public sealed class InMemoryLeaseStore : ILeaseStore

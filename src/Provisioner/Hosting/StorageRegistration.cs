@@ -50,7 +50,7 @@ internal static class StorageRegistration
                 // The lease tables are migrated here too; the listeners open their stores when they start.
                 _ = new PostgresLeaseStore(pg);
                 _ = new PostgresLease6Store(pg);
-                services.AddSingleton(new LeaseStoreOpeners(_ => new PostgresLeaseStore(pg), _ => new PostgresLease6Store(pg)));
+                services.AddSingleton(new LeaseStoreOpeners(_ => new PostgresLeaseStore(pg), _ => new PostgresLease6Store(pg), link => new PostgresDhcpPeerHeartbeat(pg, link)));
             }
             catch (Exception e) when (e is StorageSchemaException or Npgsql.NpgsqlException)
             {

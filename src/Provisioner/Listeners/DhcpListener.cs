@@ -1,6 +1,7 @@
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Kldload.Dhcp.Leases;
+using Kldload.Dhcp.LoadBalancing;
 using Kldload.Dhcp.Protocol;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Leases;
@@ -26,6 +27,7 @@ public sealed partial class DhcpListener(
     private DhcpUdpTransport? _transport;
     private ILeaseStore? _store;
     private Task? _loop;
+    private Task? _heartbeatLoop;
 
     /// <summary>Readiness of the DHCP listener for <c>/readyz</c>.</summary>
     public ListenerReadiness Readiness { get; } = new("dhcp");
@@ -49,6 +51,7 @@ public sealed partial class DhcpListener(
             Subnets = settings.Subnets.Select(ToSubnet).ToList(),
             Reservations = settings.Reservations.Select(ToReservation).ToList(),
             DeclineHoldTime = settings.DeclineHoldTime,
+            LoadBalancing = mode == DhcpServerMode.Full ? settings.LoadBalancing : DhcpLoadBalancingRole.None,
         };
 
         var ports = new List<(int, string)> { (settings.Port, "Dhcp:Port") };
@@ -85,6 +88,28 @@ public sealed partial class DhcpListener(
         }
 
         Engine = new DhcpEngine(options, _store, bootPolicy, time);
+        IDhcpPeerHeartbeat? heartbeat = null;
+        if (options.LoadBalancing != DhcpLoadBalancingRole.None)
+        {
+            var link = new DhcpPeerLink(DhcpPeerLink.SegmentOf(options.Subnets), options.LoadBalancing,
+                $"{Environment.MachineName}:{Environment.ProcessId}", settings.PeerTimeout);
+            try
+            {
+                // The settings check guarantees PostgreSQL; the first beat says whom to answer from the start.
+                heartbeat = (leaseStores.OpenHeartbeat ?? throw new InvalidOperationException("no shared database for the heartbeat"))(link);
+                Engine.SetPeerAlive(heartbeat.Beat());
+            }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or Storage.StorageSchemaException or InvalidOperationException)
+            {
+                _transport.Dispose();
+                _store.Dispose();
+                Readiness.MarkFailed($"DHCP heartbeat: {e.Message}");
+                throw new SettingBindException("Dhcp:LoadBalancing", settings.LoadBalancing.ToString(), $"cannot beat in the shared database: {e.Message}", e);
+            }
+
+            Log.LoadBalancing(logger, link.Role.ToString(), link.Segment, Engine.PeerAlive ? "alive" : "silent", link.PeerTimeout.TotalSeconds);
+        }
+
         var server = new DhcpServer(Engine, _store, _transport)
         {
             Observer = Observe,
@@ -95,6 +120,12 @@ public sealed partial class DhcpListener(
         DhcpMetrics.Register(this);
         _transport.Start();
         _loop = Task.Run(() => server.RunAsync(_stop.Token));
+        if (heartbeat is not null)
+        {
+            var engine = Engine;
+            _heartbeatLoop = Task.Run(() => BeatAsync(heartbeat, engine, _stop.Token));
+        }
+
         Readiness.MarkBound();
         Log.Listening(logger, mode.ToString(), iface, string.Join(",", ports.Select(p => p.Item1)), serverAddress.ToString(), Engine.Leases.Count);
         return Task.CompletedTask;
@@ -109,6 +140,11 @@ public sealed partial class DhcpListener(
             await _loop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         }
 
+        if (_heartbeatLoop is not null)
+        {
+            await _heartbeatLoop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
+
         _transport?.Dispose();
         _store?.Dispose();
         _store = null;
@@ -121,6 +157,52 @@ public sealed partial class DhcpListener(
         _store?.Dispose();
         _store = null;
         _stop.Dispose();
+    }
+
+    /// <summary>
+    /// Beats every second (<see cref="DhcpPeerLink.BeatInterval"/>) and tells the engine whether the peer
+    /// is alive. A beat that fails leaves the engine as it was: without the database no ACK leaves either,
+    /// and the peer's row says nothing new.
+    /// </summary>
+    private async Task BeatAsync(IDhcpPeerHeartbeat heartbeat, DhcpEngine engine, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(DhcpPeerLink.BeatInterval, time);
+        var failing = false;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    var alive = heartbeat.Beat();
+                    failing = false;
+                    if (engine.SetPeerAlive(alive))
+                    {
+                        if (alive)
+                        {
+                            Log.PeerBack(logger, settings.LoadBalancing.Peer().ToString(), settings.LoadBalancing.ToString());
+                        }
+                        else
+                        {
+                            Log.PeerSilent(logger, settings.LoadBalancing.Peer().ToString(), settings.PeerTimeout.TotalSeconds, engine.Leases.Count);
+                        }
+                    }
+                }
+                catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or InvalidOperationException)
+                {
+                    if (!failing)
+                    {
+                        Log.HeartbeatFailed(logger, e.Message);
+                    }
+
+                    failing = true;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
     }
 
     private void BindFailed(string key, int port, string iface, SocketException e)
@@ -232,5 +314,17 @@ public sealed partial class DhcpListener(
 
         [LoggerMessage(EventId = LogEvents.DhcpSendFailed, Level = LogLevel.Warning, Message = "DHCP reply to {Destination} could not be sent: {Error}")]
         public static partial void SendFailed(ILogger logger, string destination, string error);
+
+        [LoggerMessage(EventId = LogEvents.DhcpLoadBalancing, Level = LogLevel.Information, Message = "DHCP load balancing as {Role} on segment {Segment}: peer {PeerState}, peer timeout {PeerTimeoutSeconds} s")]
+        public static partial void LoadBalancing(ILogger logger, string role, string segment, string peerState, double peerTimeoutSeconds);
+
+        [LoggerMessage(EventId = LogEvents.DhcpPeerSilent, Level = LogLevel.Warning, Message = "DHCP peer {Peer} silent for more than {PeerTimeoutSeconds} s: leases reloaded ({Leases}), answering every client")]
+        public static partial void PeerSilent(ILogger logger, string peer, double peerTimeoutSeconds, int leases);
+
+        [LoggerMessage(EventId = LogEvents.DhcpPeerBack, Level = LogLevel.Information, Message = "DHCP peer {Peer} alive: answering the {Role} half only")]
+        public static partial void PeerBack(ILogger logger, string peer, string role);
+
+        [LoggerMessage(EventId = LogEvents.DhcpHeartbeatFailed, Level = LogLevel.Warning, Message = "DHCP heartbeat failed (the peer state stays as it was): {Error}")]
+        public static partial void HeartbeatFailed(ILogger logger, string error);
     }
 }

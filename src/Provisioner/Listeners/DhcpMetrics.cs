@@ -10,7 +10,8 @@ namespace Kldload.Provisioner.Listeners;
 /// path only increments integers): <c>kldload_dhcp_packets_received_total{type}</c>,
 /// <c>kldload_dhcp_packets_sent_total{type}</c>, <c>kldload_dhcp_dropped_total{reason}</c>,
 /// <c>kldload_dhcp_malformed_total{error}</c>, <c>kldload_dhcp_leases_active</c>,
-/// <c>kldload_dhcp_offers_pending</c>, <c>kldload_dhcp_queue_overflows_total</c>, and per pool
+/// <c>kldload_dhcp_offers_pending</c>, <c>kldload_dhcp_queue_overflows_total</c>,
+/// <c>kldload_dhcp_peer_alive</c> (load balancing: 1 while the peer's heartbeat is fresh), and per pool
 /// <c>kldload_dhcp_pool_addresses{subnet,state}</c> (state: active, offered, declined, reserved, free;
 /// they add up to the pool's size).
 /// </summary>
@@ -22,6 +23,7 @@ internal static class DhcpMetrics
     private static readonly Counter Malformed = Metrics.CreateCounter("kldload_dhcp_malformed_total", "Malformed DHCP datagrams, by parse error.", "error");
     private static readonly Gauge LeasesActive = Metrics.CreateGauge("kldload_dhcp_leases_active", "DHCP leases bound now.");
     private static readonly Gauge OffersPending = Metrics.CreateGauge("kldload_dhcp_offers_pending", "DHCP offers made and not yet requested or expired.");
+    private static readonly Gauge PeerAlive = Metrics.CreateGauge("kldload_dhcp_peer_alive", "DHCP load balancing: 1 while the peer's heartbeat is younger than Dhcp:PeerTimeout (this server answers its half), else 0.");
     private static readonly Counter QueueOverflows = Metrics.CreateCounter("kldload_dhcp_queue_overflows_total", "DHCP datagrams lost because the receive queue was full.");
 
     private static readonly Gauge PoolAddresses = Metrics.CreateGauge("kldload_dhcp_pool_addresses", "Addresses of each DHCP pool, by subnet and state (they add up to the pool size).", "subnet", "state");
@@ -83,6 +85,7 @@ internal static class DhcpMetrics
         LeasesActive.Set(engine.ActiveLeaseCount);
         OffersPending.Set(engine.PendingOfferCount);
         QueueOverflows.IncTo(listener.QueueOverflows);
+        PeerAlive.Set(engine.PeerAlive ? 1 : 0);
         if (engine.Mode == DhcpServerMode.Full)
         {
             foreach (var pool in engine.PoolUsage())

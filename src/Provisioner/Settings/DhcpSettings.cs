@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using Kldload.Dhcp.LoadBalancing;
 using Kldload.Dhcp.RouterDiscovery;
 using Kldload.Dhcp.Server;
 
@@ -87,6 +88,18 @@ public sealed record DhcpSettings
     /// </summary>
     public RouterAdvertisementMode RouterAdvertisements { get; init; } = RouterAdvertisementMode.Auto;
 
+    /// <summary>
+    /// RFC 3074 load balancing with a second kldload on the same segment and the same PostgreSQL database
+    /// (<c>docs/dhcp-ha.md</c>): None (default), Primary (buckets 0-127) or Secondary (buckets 128-255).
+    /// </summary>
+    public DhcpLoadBalancingRole LoadBalancing { get; init; } = DhcpLoadBalancingRole.None;
+
+    /// <summary>How old the peer's heartbeat may be before this server answers the peer's clients too.</summary>
+    public TimeSpan PeerTimeout { get; init; } = DefaultPeerTimeout;
+
+    /// <summary>The default of <see cref="PeerTimeout"/>: ten heartbeats.</summary>
+    public static readonly TimeSpan DefaultPeerTimeout = TimeSpan.FromSeconds(10);
+
     internal static DhcpSettings Read(SettingsReader r)
     {
         var mode = r.Enum("Dhcp:Mode", DhcpMode.Off);
@@ -129,6 +142,13 @@ public sealed record DhcpSettings
         }
 
         var declineHold = r.Duration("Dhcp:DeclineHoldTime", TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
+        var loadBalancing = r.Enum("Dhcp:LoadBalancing", DhcpLoadBalancingRole.None);
+        // At least two beats (DhcpPeerLink.BeatInterval): one late beat must not look like a dead peer.
+        var peerTimeout = r.Duration("Dhcp:PeerTimeout", DefaultPeerTimeout, 2 * DhcpPeerLink.BeatInterval, TimeSpan.FromHours(1));
+        if (loadBalancing != DhcpLoadBalancingRole.None && mode != DhcpMode.Full)
+        {
+            r.AddError("Dhcp:LoadBalancing", loadBalancing.ToString(), $"allowed: None when Dhcp:Mode is {mode} (load balancing splits the pools of Full mode)");
+        }
 
         if (mode != DhcpMode.Off)
         {
@@ -159,6 +179,8 @@ public sealed record DhcpSettings
             Reservations = reservations,
             DeclineHoldTime = declineHold,
             RouterAdvertisements = routerAdvertisements,
+            LoadBalancing = loadBalancing,
+            PeerTimeout = peerTimeout,
         };
     }
 

@@ -1,3 +1,5 @@
+using Kldload.Dhcp.LoadBalancing;
+
 namespace Kldload.Provisioner.Settings;
 
 /// <summary>
@@ -114,6 +116,13 @@ public sealed record KldloadConfiguration
             // The mesh listener is bound with the others, before port 0 has become a port.
             r.AddError("urls", string.Join(";", config.Urls.Select(u => u.OriginalString)),
                 "with Mesh:Enabled=true the first URL needs a fixed port (nodes reach kldload on the hub's mesh address at that port), or set Kldload:ServerUrl");
+        }
+
+        if (config.Dhcp.LoadBalancing != DhcpLoadBalancingRole.None && config.Database.Provider != DatabaseProvider.PostgreSql)
+        {
+            // The pair shares its leases and heartbeats through one database.
+            r.AddError("Dhcp:LoadBalancing", config.Dhcp.LoadBalancing.ToString(),
+                $"allowed: None with Database:Provider {config.Database.Provider} (load balancing needs Database:Provider PostgreSql, shared by both servers)");
         }
 
         r.ReportUnknownKeys(Sections);

@@ -1,4 +1,5 @@
 using System.Net;
+using Kldload.Dhcp.LoadBalancing;
 using Kldload.Dhcp.Options;
 using Kldload.Dhcp.Protocol;
 using Kldload.Dhcp.Server;
@@ -25,7 +26,8 @@ internal sealed class EngineFixture
     public static readonly Ipv4Address Server = Ipv4Address.Parse("10.0.0.1");
     public static readonly IPEndPoint FromClient = new(IPAddress.Any, DhcpEngine.ClientPort);
 
-    public EngineFixture(DhcpServerMode mode = DhcpServerMode.Full, int poolEnd = 109, ILeaseStore? store = null, int maxOffers = 16384, IEnumerable<DhcpReservation>? reservations = null, TimeSpan? declineHoldTime = null)
+    public EngineFixture(DhcpServerMode mode = DhcpServerMode.Full, int poolEnd = 109, ILeaseStore? store = null, int maxOffers = 16384, IEnumerable<DhcpReservation>? reservations = null, TimeSpan? declineHoldTime = null,
+        DhcpLoadBalancingRole loadBalancing = DhcpLoadBalancingRole.None)
     {
         Store = store ?? new InMemoryLeaseStore();
         Options = new DhcpServerOptions
@@ -34,6 +36,7 @@ internal sealed class EngineFixture
             ServerAddress = Server,
             MaxPendingOffers = maxOffers,
             DeclineHoldTime = declineHoldTime ?? TimeSpan.FromMinutes(10),
+            LoadBalancing = loadBalancing,
             Subnets =
             [
                 new DhcpSubnet

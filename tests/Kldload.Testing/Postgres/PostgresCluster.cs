@@ -88,6 +88,12 @@ public sealed class PostgresCluster : IDisposable
         }
     }
 
+    /// <summary>
+    /// The directory of the cluster's Unix socket. A socket is a file, not a network endpoint, so a
+    /// process inside a network namespace reaches the cluster through it (127.0.0.1 there is its own).
+    /// </summary>
+    public string SocketDirectory => Path.Combine(_directory, "sock");
+
     /// <summary>A connection string to <paramref name="database"/> as the cluster's superuser.</summary>
     public string ConnectionString(string database) =>
         new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = Port, Username = "postgres", Database = database, Pooling = true }.ConnectionString;

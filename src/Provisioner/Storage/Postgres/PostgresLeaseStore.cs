@@ -19,6 +19,14 @@ namespace Kldload.Provisioner.Storage.Postgres;
 /// flush retries it.
 /// </para>
 /// <para>
+/// Several servers write this table (load balancing, <c>docs/dhcp-ha.md</c>), so the upsert is
+/// conditional: a lease replaces the stored lease of its address only when that lease belongs to the
+/// same client, is released, or has expired by the database's clock (or the new lease is a decline:
+/// the address is in use on the wire whoever holds it). A refused lease is not written and not staged
+/// again; <see cref="FlushRefusingConflicts"/> returns it with the lease that kept the address, and its
+/// ACK is withheld. Here, not in memory, is where an address is never granted twice.
+/// </para>
+/// <para>
 /// Expiry times are kept to the microsecond (timestamptz), in UTC.
 /// </para>
 /// </summary>
@@ -48,7 +56,11 @@ public sealed class PostgresLeaseStore : ILeaseStore
         + "SELECT * FROM unnest(@address, @client_id, @hardware_address, @state, @expires, @host_name, @relay_agent_information, @relay_address) "
         + "ON CONFLICT (address) DO UPDATE SET client_id = excluded.client_id, hardware_address = excluded.hardware_address, "
         + "state = excluded.state, expires = excluded.expires, host_name = excluded.host_name, "
-        + "relay_agent_information = excluded.relay_agent_information, relay_address = excluded.relay_address";
+        + "relay_agent_information = excluded.relay_agent_information, relay_address = excluded.relay_address "
+        + "WHERE dhcp_leases.client_id = excluded.client_id OR dhcp_leases.state = 2 OR dhcp_leases.expires <= now() OR excluded.state = 3 "
+        + "RETURNING address";
+
+    private const string SelectByAddressSql = "SELECT " + Columns + " FROM dhcp_leases WHERE address = ANY(@address)";
 
     private const string SelectAllSql = "SELECT " + Columns + " FROM dhcp_leases";
 
@@ -82,8 +94,12 @@ public sealed class PostgresLeaseStore : ILeaseStore
     /// <exception cref="NpgsqlException">The database could not commit the batch (it stays staged).</exception>
     public void Flush()
     {
-        _staged.Flush(Write);
+        _ = FlushRefusingConflicts();
     }
+
+    /// <inheritdoc/>
+    /// <exception cref="NpgsqlException">The database could not commit the batch (it stays staged).</exception>
+    public IReadOnlyList<DhcpLeaseConflict> FlushRefusingConflicts() => _staged.Flush(Write, []);
 
     /// <inheritdoc/>
     /// <remarks>The staged leases are flushed first; the copy is then read from the table.</remarks>
@@ -98,7 +114,7 @@ public sealed class PostgresLeaseStore : ILeaseStore
     {
     }
 
-    private void Write(IReadOnlyCollection<DhcpLease> batch)
+    private List<DhcpLeaseConflict> Write(IReadOnlyCollection<DhcpLease> batch)
     {
         var n = batch.Count;
         var address = new IPAddress[n];
@@ -132,12 +148,36 @@ public sealed class PostgresLeaseStore : ILeaseStore
         command.Parameters.Add(new NpgsqlParameter("host_name", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = hostName });
         command.Parameters.Add(new NpgsqlParameter("relay_agent_information", NpgsqlDbType.Array | NpgsqlDbType.Bytea) { Value = option82 });
         command.Parameters.Add(new NpgsqlParameter("relay_address", NpgsqlDbType.Array | NpgsqlDbType.Inet) { Value = relay });
-        command.ExecuteNonQuery();
+        var written = new HashSet<uint>(n);
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                written.Add(Ipv4Address.FromIPAddress(reader.GetFieldValue<IPAddress>(0)).Value);
+            }
+        }
+
+        if (written.Count == n)
+        {
+            return [];
+        }
+
+        // Refused: read who holds each address now (the rows the upsert found and left alone).
+        var refused = batch.Where(l => !written.Contains(l.Address.Value)).ToList();
+        using var select = _dataSource.CreateCommand(SelectByAddressSql);
+        select.Parameters.Add(new NpgsqlParameter("address", NpgsqlDbType.Array | NpgsqlDbType.Inet) { Value = refused.Select(l => l.Address.ToIPAddress()).ToArray() });
+        var holders = Read(select).ToDictionary(l => l.Address.Value);
+        return refused.Where(l => holders.ContainsKey(l.Address.Value)).Select(l => new DhcpLeaseConflict(l, holders[l.Address.Value])).ToList();
     }
 
     private List<DhcpLease> ReadAll()
     {
         using var command = _dataSource.CreateCommand(SelectAllSql);
+        return Read(command);
+    }
+
+    private static List<DhcpLease> Read(NpgsqlCommand command)
+    {
         using var reader = command.ExecuteReader();
         var leases = new List<DhcpLease>();
         while (reader.Read())

@@ -69,6 +69,7 @@ internal static class LogEvents
     public const int MeshHubDown = 703;
     public const int MeshPeerSet = 704;
     public const int MeshPeerRemoved = 705;
+    public const int MeshCaImported = 706;
 
     // The mesh control channel
     public const int ControlBundleSent = 720;

@@ -1,5 +1,6 @@
 using Kldload.ImageStore;
 using Kldload.MeshCA.Addressing;
+using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Attestation;
@@ -46,6 +47,7 @@ internal static class StorageRegistration
                 services.AddSingleton<IImageCatalogStore>(new PostgresImageCatalogStore(pg));
                 services.AddSingleton<IMeshAddressStore>(new PostgresMeshAddressStore(pg));
                 services.AddSingleton<IMeshRosterStore>(new PostgresMeshRosterStore(pg));
+                services.AddSingleton<ICaMaterialStore>(new PostgresCaMaterialStore(pg, new CaKeyFile(config.Mesh.CaKeyFile)));
                 // The lease tables are migrated here too; the listeners open their stores when they start.
                 _ = new PostgresLeaseStore(pg);
                 _ = new PostgresLease6Store(pg);
@@ -77,6 +79,7 @@ internal static class StorageRegistration
         services.AddSingleton<IImageCatalogStore>(new LiteDbImageCatalogStore(db.Database));
         services.AddSingleton<IMeshAddressStore>(new LiteDbMeshAddressStore(db.Database));
         services.AddSingleton<IMeshRosterStore>(new LiteDbMeshRosterStore(db.Database));
+        services.AddSingleton<ICaMaterialStore>(new CaDirectoryStore(Path.Combine(config.Kldload.DataDir, MeshHubHosting.CaDirectoryName)));
         services.AddSingleton(LeaseStoreOpeners.Embedded);
         return db;
     }

@@ -94,4 +94,9 @@ internal static class LogEvents
     // Operator tokens (admin API)
     public const int TokenCreated = 950;
     public const int TokenRevoked = 951;
+
+    // Several instances on one PostgreSQL database (LISTEN/NOTIFY)
+    public const int ClusterListenLost = 1000;
+    public const int ClusterListenRestored = 1001;
+    public const int ClusterHandlerFailed = 1002;
 }

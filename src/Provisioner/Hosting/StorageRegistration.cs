@@ -34,6 +34,9 @@ internal static class StorageRegistration
                 var nodes = new PostgresNodeStore(pg);
                 services.AddSingleton(pg);
                 services.AddSingleton<IDatabaseHealth>(pg);
+                services.AddSingleton(sp => new PostgresClusterNotifications(pg, sp.GetRequiredService<ILogger<PostgresClusterNotifications>>()));
+                services.AddSingleton<IClusterNotifications>(sp => sp.GetRequiredService<PostgresClusterNotifications>());
+                services.AddHostedService(sp => sp.GetRequiredService<PostgresClusterNotifications>());
                 services.AddSingleton<INodeStore>(nodes);
                 services.AddSingleton<IProfileStore>(nodes);
                 services.AddSingleton<IHardwareFactsStore>(new PostgresHardwareFactsStore(pg));
@@ -66,6 +69,7 @@ internal static class StorageRegistration
         LiteDbEkFingerprintMigration.Run(db);
         var liteNodes = new LiteDbNodeStore(db);
         services.AddSingleton<IKldloadDatabase>(db);
+        services.AddSingleton<IClusterNotifications>(SingleInstanceNotifications.Instance);
         services.AddSingleton<IDatabaseHealth>(db);
         services.AddSingleton<INodeStore>(liteNodes);
         services.AddSingleton<IProfileStore>(liteNodes);

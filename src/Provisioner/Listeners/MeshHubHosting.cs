@@ -7,6 +7,7 @@ using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Listeners;
 
@@ -53,7 +54,7 @@ public static class MeshHubHosting
                 NodeListenPort = mesh.Topology == MeshTopologyMode.HubAndSpoke ? null : mesh.ListenPort,
             };
             return new MeshRoster(
-                sp.GetRequiredService<IMeshRosterStore>(),
+                new MeshHubClusterSync(sp.GetRequiredService<IMeshRosterStore>(), sp.GetRequiredService<IClusterNotifications>()),
                 topology,
                 PolicyFor(mesh),
                 sp.GetRequiredService<TimeProvider>());
@@ -77,12 +78,17 @@ public static class MeshHubHosting
             services.AddSingleton<IMeshHub>(DetachedMeshHub.Instance);
         }
 
-        services.AddSingleton(sp => new MeshIdentityService(
-            sp.GetRequiredService<MeshCertificateAuthority>(),
-            sp.GetRequiredService<MeshAddressAllocator>(),
-            sp.GetRequiredService<MeshRoster>(),
-            sp.GetRequiredService<IMeshHub>(),
-            mesh.CertificateLifetime));
+        services.AddSingleton(sp =>
+        {
+            var identity = new MeshIdentityService(
+                sp.GetRequiredService<MeshCertificateAuthority>(),
+                sp.GetRequiredService<MeshAddressAllocator>(),
+                sp.GetRequiredService<MeshRoster>(),
+                sp.GetRequiredService<IMeshHub>(),
+                mesh.CertificateLifetime);
+            MeshHubClusterSync.Follow(sp.GetRequiredService<IClusterNotifications>(), identity);
+            return identity;
+        });
         services.AddHostedService<MeshStartup>();
         return builder;
     }

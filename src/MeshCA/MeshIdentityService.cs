@@ -158,6 +158,29 @@ public sealed class MeshIdentityService(
         }
     }
 
+    /// <summary>
+    /// Another provisioner sharing the roster changed it: reads it again and brings the hub in line
+    /// (revoked or re-keyed members off it at once, new members on it).
+    /// </summary>
+    public MeshRosterChange Resync()
+    {
+        lock (_gate)
+        {
+            var change = roster.Reload();
+            foreach (var key in change.Removed)
+            {
+                hub.RemovePeer(key);
+            }
+
+            foreach (var member in change.Changed)
+            {
+                hub.AddOrUpdatePeer(MeshRoster.HubPeerFor(member));
+            }
+
+            return change;
+        }
+    }
+
     /// <summary>Revokes the node and releases its addresses into quarantine.</summary>
     public bool Decommission(string nodeId)
     {

@@ -79,6 +79,7 @@ internal static class LogEvents
     public const int MeshHubDown = 703;
     public const int MeshPeerSet = 704;
     public const int MeshPeerRemoved = 705;
+    public const int MeshCaImported = 706;
 
     // The mesh control channel
     public const int ControlBundleSent = 720;
@@ -103,4 +104,9 @@ internal static class LogEvents
     // Operator tokens (admin API)
     public const int TokenCreated = 950;
     public const int TokenRevoked = 951;
+
+    // Several instances on one PostgreSQL database (LISTEN/NOTIFY)
+    public const int ClusterListenLost = 1000;
+    public const int ClusterListenRestored = 1001;
+    public const int ClusterHandlerFailed = 1002;
 }

@@ -13,11 +13,10 @@ namespace Kldload.MeshCA.Authority;
 /// and its mesh addresses; peer bundles are signed with the intermediate key.
 /// </summary>
 /// <remarks>
-/// Files under the CA directory (0700), each 0600:
-/// <c>root.pem</c> (the root this CA was created with), <c>root.key.pem</c> (only when the root was
-/// generated here and not moved offline), <c>intermediate.pem</c>, <c>intermediate.key.pem</c>, and
-/// <c>trust.pem</c>: every trusted root, several during a rotation (add the new root, let nodes pick up
-/// the new caBundle, then import the intermediate signed by it, then drop the old root).
+/// The material lives in an <see cref="ICaMaterialStore"/>: a directory of PEM files
+/// (<see cref="CaDirectoryStore"/>) or a database shared by several provisioners, keys sealed. The
+/// trusted roots may be several during a rotation (add the new root, let nodes pick up the new
+/// caBundle, then import the intermediate signed by it, then drop the old root).
 /// </remarks>
 public sealed class MeshCertificateAuthority : IDisposable
 {
@@ -38,17 +37,19 @@ public sealed class MeshCertificateAuthority : IDisposable
     private readonly Lock _gate = new();
     private List<X509Certificate2> _roots;
 
-    private MeshCertificateAuthority(string directory, X509Certificate2 intermediate, ECDsa intermediateKey, List<X509Certificate2> roots, TimeProvider time)
+    private readonly ICaMaterialStore _store;
+
+    private MeshCertificateAuthority(ICaMaterialStore store, X509Certificate2 intermediate, ECDsa intermediateKey, List<X509Certificate2> roots, TimeProvider time)
     {
-        Directory = directory;
+        _store = store;
         Intermediate = intermediate;
         _intermediateKey = intermediateKey;
         _roots = roots;
         _time = time;
     }
 
-    /// <summary>The CA directory, normally <c>{Kldload:DataDir}/meshca</c>.</summary>
-    public string Directory { get; }
+    /// <summary>Where the material is kept (<see cref="ICaMaterialStore.Location"/>), for messages.</summary>
+    public string Location => _store.Location;
 
     /// <summary>The issuing intermediate (public part only).</summary>
     public X509Certificate2 Intermediate { get; }
@@ -85,39 +86,68 @@ public sealed class MeshCertificateAuthority : IDisposable
     /// Opens the CA in <paramref name="directory"/>, or creates a root and an intermediate there on first
     /// start. <paramref name="siteName"/> appears in the subjects.
     /// </summary>
-    public static MeshCertificateAuthority OpenOrCreate(string directory, string siteName, TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(time);
-        SecureFiles.EnsureDirectory(directory);
-        var certPath = Path.Combine(directory, IntermediateCertificateFile);
-        if (!File.Exists(certPath))
-        {
-            CreateHierarchy(directory, siteName, time);
-        }
+    public static MeshCertificateAuthority OpenOrCreate(string directory, string siteName, TimeProvider time) =>
+        OpenOrCreate(new CaDirectoryStore(directory), siteName, time);
 
-        return Open(directory, time);
+    /// <summary>
+    /// Opens the CA in <paramref name="store"/>, or generates a root and an intermediate and stores them
+    /// if the store holds none; when another provisioner stored one first, that one is used.
+    /// </summary>
+    public static MeshCertificateAuthority OpenOrCreate(ICaMaterialStore store, string siteName, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(time);
+        var material = store.Load() ?? store.AddIfAbsent(Generate(siteName, time));
+        return FromMaterial(store, material, time);
     }
 
     /// <summary>Opens an existing CA directory; throws <see cref="InvalidDataException"/> naming the broken file.</summary>
-    public static MeshCertificateAuthority Open(string directory, TimeProvider time)
+    public static MeshCertificateAuthority Open(string directory, TimeProvider time) => Open(new CaDirectoryStore(directory), time);
+
+    /// <summary>Opens the CA stored in <paramref name="store"/>; throws <see cref="InvalidDataException"/> when there is none or it is broken.</summary>
+    public static MeshCertificateAuthority Open(ICaMaterialStore store, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(time);
+        var material = store.Load() ?? throw new InvalidDataException($"{store.Location} holds no mesh CA");
+        return FromMaterial(store, material, time);
+    }
+
+    /// <summary>
+    /// Generates a root and a site intermediate (not stored): <paramref name="siteName"/> appears in
+    /// the subjects. The root key is kept in the material; move it offline once the CA is set up.
+    /// </summary>
+    public static CaMaterial Generate(string siteName, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(time);
-        var intermediate = LoadCertificate(Path.Combine(directory, IntermediateCertificateFile));
-        var key = LoadKey(Path.Combine(directory, IntermediateKeyFile));
-        var roots = LoadTrust(Path.Combine(directory, TrustFile));
-        if (!SamePublicKey(intermediate, key))
-        {
-            key.Dispose();
-            throw new InvalidDataException($"{IntermediateKeyFile} does not belong to {IntermediateCertificateFile} in {directory}");
-        }
+        var now = time.GetUtcNow();
+        using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var rootName = Name($"kldload mesh root {siteName} {now:yyyy-MM-dd}");
+        var rootRequest = new CertificateRequest(rootName, rootKey, HashAlgorithmName.SHA256);
+        rootRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 1, true));
+        rootRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        rootRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(rootRequest.PublicKey, false));
+        using var root = rootRequest.CreateSelfSigned(now - Backdate, now.AddYears(20));
 
-        if (!ChainsToTrustedRoot(intermediate, roots, time.GetUtcNow(), out var why))
-        {
-            key.Dispose();
-            throw new InvalidDataException($"{IntermediateCertificateFile} in {directory} does not chain to a root in {TrustFile}: {why}");
-        }
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var intermediateRequest = new CertificateRequest(Name($"kldload mesh {siteName}"), intermediateKey, HashAlgorithmName.SHA256);
+        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        // digitalSignature: the intermediate also signs peer bundles.
+        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(
+            X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
+        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
+        intermediateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, true, false));
+        using var intermediate = intermediateRequest.Create(root, now - Backdate, now.AddYears(10), NewSerial());
 
-        return new MeshCertificateAuthority(directory, intermediate, key, roots, time);
+        var rootPem = root.ExportCertificatePem() + "\n";
+        return new CaMaterial
+        {
+            IntermediateCertificatePem = intermediate.ExportCertificatePem() + "\n",
+            IntermediateKeyPem = intermediateKey.ExportPkcs8PrivateKeyPem(),
+            TrustedRootsPem = rootPem,
+            RootCertificatePem = rootPem,
+            RootKeyPem = rootKey.ExportPkcs8PrivateKeyPem(),
+        };
     }
 
     /// <summary>
@@ -125,8 +155,16 @@ public sealed class MeshCertificateAuthority : IDisposable
     /// and the trusted roots into <paramref name="directory"/> and opens the CA. The intermediate must
     /// chain to one of <paramref name="trustedRootsPem"/>.
     /// </summary>
-    public static MeshCertificateAuthority Import(string directory, string intermediateCertificatePem, string intermediateKeyPem, string trustedRootsPem, TimeProvider time)
+    public static MeshCertificateAuthority Import(string directory, string intermediateCertificatePem, string intermediateKeyPem, string trustedRootsPem, TimeProvider time) =>
+        Import(new CaDirectoryStore(directory), intermediateCertificatePem, intermediateKeyPem, trustedRootsPem, time);
+
+    /// <summary>
+    /// Imports an intermediate made elsewhere (its root kept offline) into <paramref name="store"/> and
+    /// opens the CA. The intermediate must chain to one of <paramref name="trustedRootsPem"/>.
+    /// </summary>
+    public static MeshCertificateAuthority Import(ICaMaterialStore store, string intermediateCertificatePem, string intermediateKeyPem, string trustedRootsPem, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(time);
         var intermediate = X509Certificate2.CreateFromPem(intermediateCertificatePem);
         using var key = ECDsa.Create();
@@ -148,11 +186,8 @@ public sealed class MeshCertificateAuthority : IDisposable
             throw new InvalidDataException($"the intermediate does not chain to the given roots: {why}");
         }
 
-        SecureFiles.EnsureDirectory(directory);
-        SecureFiles.WriteAllText(Path.Combine(directory, IntermediateKeyFile), key.ExportPkcs8PrivateKeyPem());
-        SecureFiles.WriteAllText(Path.Combine(directory, TrustFile), ToPem(roots));
-        SecureFiles.WriteAllText(Path.Combine(directory, IntermediateCertificateFile), intermediate.ExportCertificatePem() + "\n");
-        return Open(directory, time);
+        store.ReplaceIntermediate(intermediate.ExportCertificatePem() + "\n", key.ExportPkcs8PrivateKeyPem(), ToPem(roots));
+        return Open(store, time);
     }
 
     /// <summary>Adds a root to the trust bundle (first step of a root rotation). Returns false if already trusted.</summary>
@@ -172,7 +207,7 @@ public sealed class MeshCertificateAuthority : IDisposable
             }
 
             _roots = [.. _roots, X509CertificateLoader.LoadCertificate(root.RawData)];
-            SecureFiles.WriteAllText(Path.Combine(Directory, TrustFile), ToPem(_roots));
+            _store.SaveTrustedRoots(ToPem(_roots));
             return true;
         }
     }
@@ -195,7 +230,7 @@ public sealed class MeshCertificateAuthority : IDisposable
             }
 
             _roots = rest;
-            SecureFiles.WriteAllText(Path.Combine(Directory, TrustFile), ToPem(_roots));
+            _store.SaveTrustedRoots(ToPem(_roots));
             return true;
         }
     }
@@ -338,33 +373,25 @@ public sealed class MeshCertificateAuthority : IDisposable
         Intermediate.Dispose();
     }
 
-    private static void CreateHierarchy(string directory, string siteName, TimeProvider time)
+    private static MeshCertificateAuthority FromMaterial(ICaMaterialStore store, CaMaterial material, TimeProvider time)
     {
-        var now = time.GetUtcNow();
-        using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var rootName = Name($"kldload mesh root {siteName} {now:yyyy-MM-dd}");
-        var rootRequest = new CertificateRequest(rootName, rootKey, HashAlgorithmName.SHA256);
-        rootRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 1, true));
-        rootRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        rootRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(rootRequest.PublicKey, false));
-        using var root = rootRequest.CreateSelfSigned(now - Backdate, now.AddYears(20));
+        var where = store.Location;
+        var intermediate = LoadCertificate(material.IntermediateCertificatePem, $"{where}: {IntermediateCertificateFile}");
+        var key = LoadKey(material.IntermediateKeyPem, $"{where}: {IntermediateKeyFile}");
+        var roots = LoadTrust(material.TrustedRootsPem, $"{where}: {TrustFile}");
+        if (!SamePublicKey(intermediate, key))
+        {
+            key.Dispose();
+            throw new InvalidDataException($"{IntermediateKeyFile} does not belong to {IntermediateCertificateFile} in {where}");
+        }
 
-        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var intermediateRequest = new CertificateRequest(Name($"kldload mesh {siteName}"), intermediateKey, HashAlgorithmName.SHA256);
-        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
-        // digitalSignature: the intermediate also signs peer bundles.
-        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(
-            X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
-        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
-        intermediateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, true, false));
-        using var intermediate = intermediateRequest.Create(root, now - Backdate, now.AddYears(10), NewSerial());
+        if (!ChainsToTrustedRoot(intermediate, roots, time.GetUtcNow(), out var why))
+        {
+            key.Dispose();
+            throw new InvalidDataException($"{IntermediateCertificateFile} in {where} does not chain to a root in {TrustFile}: {why}");
+        }
 
-        // Keys first, certificate last: the intermediate certificate's presence marks a complete CA.
-        SecureFiles.WriteAllText(Path.Combine(directory, RootKeyFile), rootKey.ExportPkcs8PrivateKeyPem());
-        SecureFiles.WriteAllText(Path.Combine(directory, RootCertificateFile), root.ExportCertificatePem() + "\n");
-        SecureFiles.WriteAllText(Path.Combine(directory, TrustFile), root.ExportCertificatePem() + "\n");
-        SecureFiles.WriteAllText(Path.Combine(directory, IntermediateKeyFile), intermediateKey.ExportPkcs8PrivateKeyPem());
-        SecureFiles.WriteAllText(Path.Combine(directory, IntermediateCertificateFile), intermediate.ExportCertificatePem() + "\n");
+        return new MeshCertificateAuthority(store, intermediate, key, roots, time);
     }
 
     private static X500DistinguishedName Name(string commonName)
@@ -383,37 +410,37 @@ public sealed class MeshCertificateAuthority : IDisposable
         return serial;
     }
 
-    private static X509Certificate2 LoadCertificate(string path)
+    private static X509Certificate2 LoadCertificate(string pem, string what)
     {
         try
         {
-            return X509Certificate2.CreateFromPem(File.ReadAllText(path));
+            return X509Certificate2.CreateFromPem(pem);
         }
         catch (CryptographicException e)
         {
-            throw new InvalidDataException($"{path}: not a PEM certificate: {e.Message}", e);
+            throw new InvalidDataException($"{what}: not a PEM certificate: {e.Message}", e);
         }
     }
 
-    private static ECDsa LoadKey(string path)
+    private static ECDsa LoadKey(string pem, string what)
     {
         var key = ECDsa.Create();
         try
         {
-            key.ImportFromPem(File.ReadAllText(path));
+            key.ImportFromPem(pem);
             return key;
         }
         catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
             key.Dispose();
-            throw new InvalidDataException($"{path}: not a PEM EC private key: {e.Message}", e);
+            throw new InvalidDataException($"{what}: not a PEM EC private key: {e.Message}", e);
         }
     }
 
-    private static List<X509Certificate2> LoadTrust(string path)
+    private static List<X509Certificate2> LoadTrust(string pem, string path)
     {
         var roots = new X509Certificate2Collection();
-        roots.ImportFromPem(File.ReadAllText(path));
+        roots.ImportFromPem(pem);
         if (roots.Count == 0)
         {
             throw new InvalidDataException($"{path}: no certificates");

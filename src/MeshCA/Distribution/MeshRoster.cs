@@ -189,6 +189,44 @@ public sealed class MeshRoster
         }
     }
 
+    /// <summary>
+    /// Reads the roster again from the store, which another provisioner sharing it has changed, and
+    /// wakes the nodes waiting for a change. Returns what the hub must apply: members added or
+    /// changed, and the keys of members gone or re-keyed.
+    /// </summary>
+    public MeshRosterChange Reload()
+    {
+        lock (_gate)
+        {
+            var members = _store.Members().ToDictionary(m => m.NodeId, StringComparer.Ordinal);
+            var revoked = _store.Revoked();
+            var epoch = _store.GetEpoch();
+            var gone = _members.Values
+                .Where(old => !members.TryGetValue(old.NodeId, out var now) || !now.PublicKey.AsSpan().SequenceEqual(old.PublicKey))
+                .Select(old => old.PublicKey).ToList();
+            var changed = members.Values.Where(m => !_members.TryGetValue(m.NodeId, out var old) || !Same(old, m)).ToList();
+            _members.Clear();
+            foreach (var (id, member) in members)
+            {
+                _members[id] = member;
+            }
+
+            _revoked.Clear();
+            _revoked.AddRange(revoked);
+            _revokedKeys.Clear();
+            _revokedKeys.UnionWith(revoked.Select(r => Convert.ToBase64String(r.PublicKey)));
+            if (epoch != Epoch || gone.Count > 0 || changed.Count > 0)
+            {
+                Epoch = Math.Max(epoch, Epoch);
+                var waiting = _changed;
+                _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                waiting.TrySetResult();
+            }
+
+            return new MeshRosterChange(changed, gone);
+        }
+    }
+
     /// <summary>The bundle for <paramref name="nodeId"/> at the current epoch, or null if it is not a member.</summary>
     public PeerBundle? BundleFor(string nodeId)
     {
@@ -304,3 +342,6 @@ public sealed class MeshRoster
         waiting.TrySetResult();
     }
 }
+
+/// <summary>What <see cref="MeshRoster.Reload"/> found changed: members to add or update on the hub, and keys to remove from it.</summary>
+public sealed record MeshRosterChange(IReadOnlyList<MeshMember> Changed, IReadOnlyList<byte[]> Removed);

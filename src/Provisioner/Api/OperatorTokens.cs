@@ -117,13 +117,44 @@ public sealed partial class OperatorTokens
     private readonly ConcurrentDictionary<string, DateTime> _lastWritten = new(StringComparer.Ordinal);
     private OperatorToken[] _live;
 
-    public OperatorTokens(IOperatorTokenStore tokens, TimeProvider time)
+    private readonly IClusterNotifications _cluster;
+
+    /// <param name="tokens">The stored tokens.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="cluster">
+    /// The other instances on the same database: told of each token created or revoked here, and
+    /// telling this one of theirs, so a token revoked anywhere is refused everywhere at once.
+    /// </param>
+    public OperatorTokens(IOperatorTokenStore tokens, TimeProvider time, IClusterNotifications? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(time);
         _tokens = tokens;
         _time = time;
+        _cluster = cluster ?? SingleInstanceNotifications.Instance;
         _live = LoadLive();
+        _cluster.Subscribe(ClusterTopics.OperatorTokens, _ => Reload());
+    }
+
+    /// <summary>
+    /// Reads the live tokens again (another instance changed them) and ends running requests of any
+    /// token that is no longer live.
+    /// </summary>
+    public void Reload()
+    {
+        OperatorToken[] live;
+        lock (_gate)
+        {
+            _live = live = LoadLive();
+        }
+
+        foreach (var (name, running) in _revocations)
+        {
+            if (live.All(t => t.Name != name))
+            {
+                running.Cancel();
+            }
+        }
     }
 
     /// <summary>True for a name a token may have: <c>[a-z0-9][a-z0-9._-]{0,62}</c>.</summary>
@@ -180,6 +211,7 @@ public sealed partial class OperatorTokens
             }
 
             _live = LoadLive();
+            _cluster.Publish(ClusterTopics.OperatorTokens, name);
         }
 
         record = created;
@@ -203,6 +235,7 @@ public sealed partial class OperatorTokens
                 record.Revoked = _time.GetUtcNow().UtcDateTime;
                 _tokens.Update(record);
                 _live = LoadLive();
+                _cluster.Publish(ClusterTopics.OperatorTokens, record.Name);
             }
         }
 

@@ -89,6 +89,8 @@ internal static class BackupLayout
 
     /// <summary>The key that seals BMC passwords in the <c>node_bmcs</c> collection (<c>{DataDir}/bmc.key</c>).</summary>
     public const string BmcKey = "auth/bmc.key";
+    /// <summary><c>Mesh:CaKeyFile</c> when set outside the CA directory; a restore puts it at the default, <c>{DataDir}/meshca/ca.key</c>.</summary>
+    public const string MeshCaKey = "auth/mesh-ca.key";
     public const string BlobsPrefix = "images/blobs/";
     public const string TrustedKeysPrefix = "images/trusted-keys/";
     public const string Settings = "settings.json";
@@ -110,7 +112,7 @@ internal static class BackupLayout
             return false;
         }
 
-        return path is LeaseJournal or Lease6Journal or AdminToken or BmcKey or Settings or BackupManifest.FileName
+        return path is LeaseJournal or Lease6Journal or AdminToken or BmcKey or MeshCaKey or Settings or BackupManifest.FileName
             || (path.StartsWith(DatabasePrefix, StringComparison.Ordinal) && segments.Length == 2 && path.EndsWith(DatabaseSuffix, StringComparison.Ordinal)
                 && CollectionName(path).All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
             || path.StartsWith(MeshCaPrefix, StringComparison.Ordinal)

@@ -254,6 +254,12 @@ public static class BackupRestorer
         MoveIfExists(Path.Combine(incoming, BackupLayout.BmcKey), Path.Combine(staging, Power.BmcCredentialKey.FileName));
         MoveIfExists(Path.Combine(incoming, BackupLayout.Settings), Path.Combine(staging, BackupLayout.RestoredSettingsFile));
         MoveIfExists(Path.Combine(incoming, BackupLayout.MeshCaPrefix.TrimEnd('/')), Path.Combine(staging, Listeners.MeshHubHosting.CaDirectoryName));
+        if (File.Exists(Path.Combine(incoming, BackupLayout.MeshCaKey)) && !File.Exists(Path.Combine(staging, Listeners.MeshHubHosting.CaDirectoryName, "ca.key")))
+        {
+            Directory.CreateDirectory(Path.Combine(staging, Listeners.MeshHubHosting.CaDirectoryName));
+            MoveIfExists(Path.Combine(incoming, BackupLayout.MeshCaKey), Path.Combine(staging, Listeners.MeshHubHosting.CaDirectoryName, "ca.key"));
+        }
+
         MoveIfExists(Path.Combine(incoming, "images"), Path.Combine(staging, "images"));
         if (Directory.Exists(Path.Combine(staging, Listeners.MeshHubHosting.CaDirectoryName)))
         {

@@ -41,6 +41,7 @@ public sealed partial class BackupService(KldloadConfiguration config, DhcpLease
             Leases6 = () => database is null ? null : liveLeases6?.Invoke() ?? ReadLeases6AtRest(config.Kldload.DataDir),
             DataDir = config.Kldload.DataDir,
             AdminTokenFile = config.Auth.AdminTokenFile,
+            MeshCaKeyFile = config.Mesh.CaKeyFile,
             ImagesRoot = config.Images.Root,
             TrustedKeysDir = config.Images.TrustedKeysDir,
             Settings = SettingsInForce(config),

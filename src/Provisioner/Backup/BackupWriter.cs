@@ -27,6 +27,12 @@ public sealed class BackupSource
 
     public required string AdminTokenFile { get; init; }
 
+    /// <summary>
+    /// <c>Mesh:CaKeyFile</c>, which opens the mesh CA sealed in PostgreSQL. Under the CA directory by
+    /// default (backed up with it); kept apart as <c>auth/mesh-ca.key</c> when set elsewhere.
+    /// </summary>
+    public string? MeshCaKeyFile { get; init; }
+
     /// <summary>The image store root (<c>{DataDir}/images</c>); blobs are under <c>blobs/</c>.</summary>
     public required string ImagesRoot { get; init; }
 
@@ -190,7 +196,14 @@ public static class BackupWriter
             }
         }
 
-        AddTree(Path.Combine(source.DataDir, Listeners.MeshHubHosting.CaDirectoryName), BackupLayout.MeshCaPrefix, _ => true);
+        var caDirectory = Path.Combine(source.DataDir, Listeners.MeshHubHosting.CaDirectoryName);
+        AddTree(caDirectory, BackupLayout.MeshCaPrefix, _ => true);
+        if (source.MeshCaKeyFile is { } caKey && File.Exists(caKey)
+            && Path.GetRelativePath(caDirectory, caKey) is var relative && (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative)))
+        {
+            files.Add((BackupLayout.MeshCaKey, caKey, new FileInfo(caKey).Length));
+        }
+
         if (File.Exists(source.AdminTokenFile))
         {
             files.Add((BackupLayout.AdminToken, source.AdminTokenFile, new FileInfo(source.AdminTokenFile).Length));

@@ -168,7 +168,7 @@ public static partial class KldloadHost
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(AdminToken.LoadOrCreate(config.Auth));
         builder.Services.AddSingleton<OperatorTokens>();
-        builder.Services.AddSingleton(sp => new NodeService(sp.GetRequiredService<INodeStore>(), sp.GetRequiredService<TimeProvider>())
+        builder.Services.AddSingleton(sp => new NodeService(sp.GetRequiredService<INodeStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IClusterNotifications>())
         {
             MaxDiscovered = config.Inventory.MaxDiscovered,
         });

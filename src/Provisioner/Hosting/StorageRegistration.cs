@@ -1,5 +1,6 @@
 using Kldload.ImageStore;
 using Kldload.MeshCA.Addressing;
+using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Attestation;
@@ -33,6 +34,9 @@ internal static class StorageRegistration
                 var nodes = new PostgresNodeStore(pg);
                 services.AddSingleton(pg);
                 services.AddSingleton<IDatabaseHealth>(pg);
+                services.AddSingleton(sp => new PostgresClusterNotifications(pg, sp.GetRequiredService<ILogger<PostgresClusterNotifications>>()));
+                services.AddSingleton<IClusterNotifications>(sp => sp.GetRequiredService<PostgresClusterNotifications>());
+                services.AddHostedService(sp => sp.GetRequiredService<PostgresClusterNotifications>());
                 services.AddSingleton<INodeStore>(nodes);
                 services.AddSingleton<IProfileStore>(nodes);
                 services.AddSingleton<IHardwareFactsStore>(new PostgresHardwareFactsStore(pg));
@@ -47,6 +51,7 @@ internal static class StorageRegistration
                 services.AddSingleton<IBlobLocations>(new PostgresBlobLocations(pg));
                 services.AddSingleton<IMeshAddressStore>(new PostgresMeshAddressStore(pg));
                 services.AddSingleton<IMeshRosterStore>(new PostgresMeshRosterStore(pg));
+                services.AddSingleton<ICaMaterialStore>(new PostgresCaMaterialStore(pg, new CaKeyFile(config.Mesh.CaKeyFile)));
                 // The lease tables are migrated here too; the listeners open their stores when they start.
                 _ = new PostgresLeaseStore(pg);
                 _ = new PostgresLease6Store(pg);
@@ -65,6 +70,7 @@ internal static class StorageRegistration
         LiteDbEkFingerprintMigration.Run(db);
         var liteNodes = new LiteDbNodeStore(db);
         services.AddSingleton<IKldloadDatabase>(db);
+        services.AddSingleton<IClusterNotifications>(SingleInstanceNotifications.Instance);
         services.AddSingleton<IDatabaseHealth>(db);
         services.AddSingleton<INodeStore>(liteNodes);
         services.AddSingleton<IProfileStore>(liteNodes);
@@ -79,6 +85,7 @@ internal static class StorageRegistration
         services.AddSingleton<IBlobLocations>(SingleInstanceBlobLocations.Instance);
         services.AddSingleton<IMeshAddressStore>(new LiteDbMeshAddressStore(db.Database));
         services.AddSingleton<IMeshRosterStore>(new LiteDbMeshRosterStore(db.Database));
+        services.AddSingleton<ICaMaterialStore>(new CaDirectoryStore(Path.Combine(config.Kldload.DataDir, MeshHubHosting.CaDirectoryName)));
         services.AddSingleton(LeaseStoreOpeners.Embedded);
         return db;
     }

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Threading.Channels;
+using Kldload.Provisioner.Storage;
 using Prometheus;
 
 namespace Kldload.Provisioner.Inventory;
@@ -72,10 +74,20 @@ public sealed class NodeService
     private int _discoveredBound = -1;
     private readonly List<Channel<NodeEvent>> _subscribers = [];
 
-    public NodeService(INodeStore store, TimeProvider time)
+    private readonly IClusterNotifications _cluster;
+
+    /// <param name="store">The inventory.</param>
+    /// <param name="time">The clock of event times.</param>
+    /// <param name="cluster">
+    /// The other instances on the same database: each event recorded here is announced to them, and
+    /// theirs reach this instance's live listeners. None (one instance) by default.
+    /// </param>
+    public NodeService(INodeStore store, TimeProvider time, IClusterNotifications? cluster = null)
     {
         _store = store;
         _time = time;
+        _cluster = cluster ?? SingleInstanceNotifications.Instance;
+        _cluster.Subscribe(ClusterTopics.NodeEvent, OnEventElsewhere);
         Metrics.DefaultRegistry.AddBeforeCollectCallback(UpdateStateGauge);
     }
 
@@ -328,6 +340,29 @@ public sealed class NodeService
     private void Emit(NodeRecord node, NodeEventKind kind, string message, string actor, string? reason)
     {
         var e = _store.Append(new NodeEvent { NodeId = node.Id, At = Now, Kind = kind, Message = message, Actor = actor, Reason = reason });
+        _cluster.Publish(ClusterTopics.NodeEvent, e.Id.ToString(CultureInfo.InvariantCulture));
+        Deliver(e);
+    }
+
+    /// <summary>
+    /// Another instance recorded event <paramref name="payload"/>: read it by its sequence number (not
+    /// "after the last one seen": numbers can commit out of order) and hand it to the live listeners.
+    /// </summary>
+    private void OnEventElsewhere(string? payload)
+    {
+        if (payload is null || !long.TryParse(payload, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || id <= 0)
+        {
+            return; // an outage: the live stream goes on from here; the history has the rest
+        }
+
+        if (_store.EventsAfter(id - 1, 1) is [{ } e] && e.Id == id)
+        {
+            Deliver(e);
+        }
+    }
+
+    private void Deliver(NodeEvent e)
+    {
         lock (_subscribers)
         {
             foreach (var s in _subscribers)

@@ -7,6 +7,7 @@ using Kldload.MeshCA.Authority;
 using Kldload.MeshCA.Distribution;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Settings;
+using Kldload.Provisioner.Storage;
 
 namespace Kldload.Provisioner.Listeners;
 
@@ -29,7 +30,8 @@ public static class MeshHubHosting
         var caDirectory = Path.Combine(config.Kldload.DataDir, CaDirectoryName);
         var services = builder.Services;
 
-        services.AddSingleton(sp => OpenAuthority(caDirectory, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => OpenAuthority(
+            sp.GetRequiredService<ICaMaterialStore>(), caDirectory, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<MeshStartup>>()));
         // The stores, one line each over the open database (the provider is chosen here).
         services.AddSingleton(sp => new MeshAddressAllocator(
             sp.GetRequiredService<IMeshAddressStore>(),
@@ -52,7 +54,7 @@ public static class MeshHubHosting
                 NodeListenPort = mesh.Topology == MeshTopologyMode.HubAndSpoke ? null : mesh.ListenPort,
             };
             return new MeshRoster(
-                sp.GetRequiredService<IMeshRosterStore>(),
+                new MeshHubClusterSync(sp.GetRequiredService<IMeshRosterStore>(), sp.GetRequiredService<IClusterNotifications>()),
                 topology,
                 PolicyFor(mesh),
                 sp.GetRequiredService<TimeProvider>());
@@ -76,12 +78,17 @@ public static class MeshHubHosting
             services.AddSingleton<IMeshHub>(DetachedMeshHub.Instance);
         }
 
-        services.AddSingleton(sp => new MeshIdentityService(
-            sp.GetRequiredService<MeshCertificateAuthority>(),
-            sp.GetRequiredService<MeshAddressAllocator>(),
-            sp.GetRequiredService<MeshRoster>(),
-            sp.GetRequiredService<IMeshHub>(),
-            mesh.CertificateLifetime));
+        services.AddSingleton(sp =>
+        {
+            var identity = new MeshIdentityService(
+                sp.GetRequiredService<MeshCertificateAuthority>(),
+                sp.GetRequiredService<MeshAddressAllocator>(),
+                sp.GetRequiredService<MeshRoster>(),
+                sp.GetRequiredService<IMeshHub>(),
+                mesh.CertificateLifetime);
+            MeshHubClusterSync.Follow(sp.GetRequiredService<IClusterNotifications>(), identity);
+            return identity;
+        });
         services.AddHostedService<MeshStartup>();
         return builder;
     }
@@ -122,15 +129,39 @@ public static class MeshHubHosting
         return mesh.Endpoint ?? string.Create(CultureInfo.InvariantCulture, $"{serverUrl.Host}:{mesh.ListenPort}");
     }
 
-    private static MeshCertificateAuthority OpenAuthority(string caDirectory, TimeProvider time)
+    /// <summary>
+    /// Opens the CA in <paramref name="store"/> (creating it on an empty store). A shared store that is
+    /// still empty while <paramref name="caDirectory"/> holds a CA (a site moved from LiteDB) gets that
+    /// CA, sealed, instead of a new one. A key file that is missing, unsafe or not the one the stored CA
+    /// is sealed under stops start-up naming <c>Mesh:CaKeyFile</c>.
+    /// </summary>
+    internal static MeshCertificateAuthority OpenAuthority(ICaMaterialStore store, string caDirectory, TimeProvider time, ILogger logger)
     {
         try
         {
-            return MeshCertificateAuthority.OpenOrCreate(caDirectory, SiteName(), time);
+            if (store is not CaDirectoryStore && store.Load() is null && new CaDirectoryStore(caDirectory) is { Exists: true } files)
+            {
+                // Checked before it is copied: a broken directory stops here, naming its files.
+                using (MeshCertificateAuthority.Open(files, time))
+                {
+                }
+
+                var material = files.Load()!;
+                if (ReferenceEquals(store.AddIfAbsent(material), material))
+                {
+                    MeshStartup.Log.CaImported(logger, caDirectory, store.Location);
+                }
+            }
+
+            return MeshCertificateAuthority.OpenOrCreate(store, SiteName(), time);
+        }
+        catch (CaKeyFileException e)
+        {
+            throw new SettingBindException("Mesh:CaKeyFile", e.KeyPath, e.Message, e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or System.Security.Cryptography.CryptographicException)
         {
-            throw new SettingBindException("Kldload:DataDir", Path.GetDirectoryName(caDirectory)!, $"cannot open the mesh CA in {caDirectory}: {e.Message}", e);
+            throw new SettingBindException("Kldload:DataDir", Path.GetDirectoryName(caDirectory)!, $"cannot open the mesh CA in {store.Location}: {e.Message}", e);
         }
     }
 
@@ -152,15 +183,18 @@ internal sealed partial class MeshStartup(IServiceProvider services, ILogger<Mes
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var identity = services.GetRequiredService<MeshIdentityService>();
-        Log.Ready(logger, identity.Authority.Directory, identity.Addresses.Prefix6.ToString(), identity.Roster.Topology.HubEndpoint, identity.Roster.Members.Count, identity.Roster.Epoch);
+        Log.Ready(logger, identity.Authority.Location, identity.Addresses.Prefix6.ToString(), identity.Roster.Topology.HubEndpoint, identity.Roster.Members.Count, identity.Roster.Epoch);
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static partial class Log
+    internal static partial class Log
     {
-        [LoggerMessage(EventId = LogEvents.MeshHubReady, Level = LogLevel.Information, Message = "mesh CA in {CaDirectory}; mesh prefix {Prefix6}; nodes dial {Endpoint}; {Members} members at epoch {Epoch}")]
-        public static partial void Ready(ILogger logger, string caDirectory, string prefix6, string endpoint, int members, ulong epoch);
+        [LoggerMessage(EventId = LogEvents.MeshCaImported, Level = LogLevel.Information, Message = "mesh CA imported from {CaDirectory} into {Store}, its private keys sealed under Mesh:CaKeyFile; the files in {CaDirectory} are no longer read")]
+        public static partial void CaImported(ILogger logger, string caDirectory, string store);
+
+        [LoggerMessage(EventId = LogEvents.MeshHubReady, Level = LogLevel.Information, Message = "mesh CA in {CaLocation}; mesh prefix {Prefix6}; nodes dial {Endpoint}; {Members} members at epoch {Epoch}")]
+        public static partial void Ready(ILogger logger, string caLocation, string prefix6, string endpoint, int members, ulong epoch);
     }
 }

@@ -101,7 +101,7 @@ public sealed record KldloadConfiguration
             Dhcp6 = Dhcp6Settings.Read(r),
             Boot = BootSettings.Read(r),
             Attestation = AttestationSettings.Read(r),
-            Mesh = MeshSettings.Read(r),
+            Mesh = MeshSettings.Read(r, kldload),
             Auth = AuthSettings.Read(r, kldload),
             Images = ImagesSettings.Read(r, kldload),
             Backup = BackupSettings.Read(r),

@@ -39,14 +39,28 @@ public sealed record MeshSettings
     /// </summary>
     public bool LockPublicNic { get; init; } = true;
 
+    /// <summary>
+    /// <c>Mesh:CaKeyFile</c>: with <c>Database:Provider=PostgreSql</c>, the key (32 bytes, mode 0600)
+    /// that seals the mesh CA's private keys in the database; made by the provisioner that creates the
+    /// CA, copied to every other. Default <c>{DataDir}/meshca/ca.key</c>. Unused with LiteDB (the CA is
+    /// files in the data directory).
+    /// </summary>
+    public string CaKeyFile { get; init; } = "";
+
     /// <summary>Which nodes peer directly (every node always peers with the hub).</summary>
     public MeshTopologyMode Topology { get; init; } = MeshTopologyMode.HubAndSpoke;
 
     /// <summary>Under <see cref="MeshTopologyMode.Groups"/>: the label names whose equal values make nodes direct peers.</summary>
     public IReadOnlyList<string> Groups { get; init; } = [];
 
-    internal static MeshSettings Read(SettingsReader r)
+    internal static MeshSettings Read(SettingsReader r, KldloadSettings kldload)
     {
+        var caKeyFile = Path.GetFullPath(r.OptionalString("Mesh:CaKeyFile") is { Length: > 0 } k ? k : Path.Combine(kldload.DataDir, "meshca", "ca.key"));
+        if (Directory.Exists(caKeyFile))
+        {
+            r.AddError("Mesh:CaKeyFile", caKeyFile, "is a directory; allowed: the path of the CA key file (32 bytes, mode 0600)");
+        }
+
         var iface = r.String("Mesh:Interface", "kl0");
         if (iface.Length is 0 or > 15 || iface.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
         {
@@ -107,6 +121,7 @@ public sealed record MeshSettings
             Keepalive = r.Int("Mesh:Keepalive", 25, 0, 65535),
             MetricsPort = r.Int("Mesh:MetricsPort", 9100, 1, 65535),
             LockPublicNic = r.Bool("Mesh:LockPublicNic", true),
+            CaKeyFile = caKeyFile,
         };
     }
 

@@ -124,13 +124,13 @@ public class MeshCertificateAuthorityTests
         string certPem, keyPem, trustPem;
         using (var made = MeshCertificateAuthority.OpenOrCreate(dir.File("offline"), "lab", TimeProvider.System))
         {
-            certPem = File.ReadAllText(Path.Combine(made.Directory, MeshCertificateAuthority.IntermediateCertificateFile));
-            keyPem = File.ReadAllText(Path.Combine(made.Directory, MeshCertificateAuthority.IntermediateKeyFile));
-            trustPem = File.ReadAllText(Path.Combine(made.Directory, MeshCertificateAuthority.TrustFile));
+            certPem = File.ReadAllText(Path.Combine(made.Location, MeshCertificateAuthority.IntermediateCertificateFile));
+            keyPem = File.ReadAllText(Path.Combine(made.Location, MeshCertificateAuthority.IntermediateKeyFile));
+            trustPem = File.ReadAllText(Path.Combine(made.Location, MeshCertificateAuthority.TrustFile));
         }
 
         using var ca = MeshCertificateAuthority.Import(dir.File("site"), certPem, keyPem, trustPem, TimeProvider.System);
-        Assert.False(File.Exists(Path.Combine(ca.Directory, MeshCertificateAuthority.RootKeyFile)));
+        Assert.False(File.Exists(Path.Combine(ca.Location, MeshCertificateAuthority.RootKeyFile)));
         using var cert = ca.Issue(NewIdentity(), TimeSpan.FromHours(1));
         Assert.Equal($"0:{dir.File("node.pem")}: OK", OpensslVerify(dir, ca.CaBundlePem, cert));
 
@@ -149,7 +149,7 @@ public class MeshCertificateAuthorityTests
         using var b = MeshCertificateAuthority.OpenOrCreate(dir.File("b"), "lab", TimeProvider.System);
         Assert.Throws<InvalidDataException>(() => MeshCertificateAuthority.Import(dir.File("c"),
             a.Intermediate.ExportCertificatePem(),
-            File.ReadAllText(Path.Combine(b.Directory, MeshCertificateAuthority.IntermediateKeyFile)),
+            File.ReadAllText(Path.Combine(b.Location, MeshCertificateAuthority.IntermediateKeyFile)),
             a.CaBundlePem, TimeProvider.System));
     }
 
@@ -172,7 +172,7 @@ public class MeshCertificateAuthorityTests
         // Step 2: the intermediate of the new root takes over; both roots stay trusted.
         using var rotated = MeshCertificateAuthority.Import(dir.File("site"),
             newHierarchy.Intermediate.ExportCertificatePem(),
-            File.ReadAllText(Path.Combine(newHierarchy.Directory, MeshCertificateAuthority.IntermediateKeyFile)),
+            File.ReadAllText(Path.Combine(newHierarchy.Location, MeshCertificateAuthority.IntermediateKeyFile)),
             MeshCertificateAuthority.ToPem(oldCa.TrustedRoots), TimeProvider.System);
         using var newNodeCert = rotated.Issue(NewIdentity("new"), TimeSpan.FromDays(1));
         Assert.Equal($"0:{dir.File("node.pem")}: OK", OpensslVerify(dir, rotated.CaBundlePem, newNodeCert));

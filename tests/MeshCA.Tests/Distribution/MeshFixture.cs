@@ -22,7 +22,7 @@ internal sealed class MeshFixture : IDisposable
             Prefix6 = IPNetwork.Parse("fd12:3456:789a:1::/64"),
             Cidr4 = cidr4 is null ? null : IPNetwork.Parse(cidr4),
         }, Clock);
-        HubPrivateKey = HubKey.LoadOrCreate(Ca.Directory);
+        HubPrivateKey = HubKey.LoadOrCreate(Ca.Location);
         Topology = new MeshTopology
         {
             HubPublicKey = WireGuardKey.PublicKeyOf(HubPrivateKey),

@@ -221,4 +221,31 @@ public class MeshRosterTests
         Assert.Contains("ListenPort = 51820", WireGuardConfigRenderer.RenderSetConf(bundle), StringComparison.Ordinal);
         Assert.Null(mesh.Roster.Topology.NodeListenPort);
     }
+
+    [Fact]
+    public void Reload_AnotherRosterOnTheSameStoreChangedIt_SeesMembersRevocationsAndEpochAndWakesWaiters()
+    {
+        using var mesh = new MeshFixture();
+        var other = new MeshRoster(new LiteDbMeshRosterStore(mesh.Db), mesh.Topology, HubAndSpokePolicy.Instance, mesh.Clock);
+        var key = MeshFixture.NewKey().Public;
+        other.Upsert(new MeshMember { NodeId = "a", PublicKey = key, Address6 = System.Net.IPAddress.Parse("fd12:3456:789a:1::a") });
+        var waiting = mesh.Roster.WaitForChangeAsync(mesh.Roster.Epoch, CancellationToken.None);
+
+        var added = mesh.Roster.Reload();
+        Assert.Equal(["a"], added.Changed.Select(m => m.NodeId));
+        Assert.Empty(added.Removed);
+        Assert.True(waiting.IsCompletedSuccessfully);
+        Assert.Equal(other.Epoch, mesh.Roster.Epoch);
+
+        other.Revoke("a");
+        var revoked = mesh.Roster.Reload();
+        Assert.Empty(revoked.Changed);
+        Assert.Equal(key, Assert.Single(revoked.Removed));
+        Assert.True(mesh.Roster.IsRevoked(key));
+        Assert.Null(mesh.Roster.Find("a"));
+
+        var nothing = mesh.Roster.Reload();
+        Assert.Empty(nothing.Changed);
+        Assert.Empty(nothing.Removed);
+    }
 }

@@ -109,7 +109,7 @@ internal static class DbCommands
             return Fail(stderr, $"--from litedb:{dataDir}: no kldload.db there; give the site's Kldload:DataDir", ExitCodes.Failed);
         }
 
-        // Held for the whole copy: a kldload serve started meanwhile waits for it, and one running now refuses the copy.
+        // Held for the whole copy: a kldload serve started meanwhile refuses to start, and one running now refuses the copy.
         using var dataLock = DataDirectoryLock.TryAcquire(dataDir);
         if (dataLock is null)
         {

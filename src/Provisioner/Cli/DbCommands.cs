@@ -204,7 +204,7 @@ internal static class DbCommands
         stdout.WriteLine("  Database:Provider = PostgreSql");
         stdout.WriteLine("  Database:ConnectionStringFile = a 0600 file holding the connection string (or Database:ConnectionString)");
         stdout.WriteLine($"  Kldload:DataDir = {dataDir} (unchanged: image blobs, the mesh CA's key files, the admin token and the BMC key stay there)");
-        stdout.WriteLine($"kldload.db is left as it was; remove it only once the PostgreSQL instance serves.");
+        stdout.WriteLine("kldload.db is left as it was; remove it only once the PostgreSQL instance serves.");
     }
 
     private static int Fail(TextWriter stderr, string message, int code)

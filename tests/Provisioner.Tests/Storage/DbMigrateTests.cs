@@ -27,7 +27,7 @@ namespace Kldload.Provisioner.Tests.Storage;
 /// checked store by store, and served from there by the same node.
 /// </summary>
 [Trait("Tier", "Integration")]
-public sealed class DbMigrateTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>, IDisposable
+public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<PostgresFixture>, IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("kldload-migrate-").FullName;
 
@@ -184,6 +184,48 @@ public sealed class DbMigrateTests(PostgresFixture postgres) : IClassFixture<Pos
         Assert.Matches(@"(?m)^nodes\s+2\s+2\s+match ", stdout);
         Assert.Contains("emptied again", stderr, StringComparison.Ordinal);
         Assert.All(Counts(target), c => Assert.True(c.Value == 0, $"{c.Key} holds {c.Value} rows"));
+    }
+
+    [Fact]
+    public async Task Migrate_SiteWithTwentyThousandEventsAndTenThousandLeases_MovesWholeAndMatches()
+    {
+        using (var db = LiteKldloadDatabase.Open(Path.Combine(_dir, "kldload.db")))
+        {
+            var nodes = new LiteDbNodeStore(db);
+            nodes.InTransaction(() =>
+            {
+                for (var n = 0; n < 1000; n++)
+                {
+                    var id = $"node-{n:D4}";
+                    nodes.Upsert(new NodeRecord { Id = id, Name = id, Macs = [$"52:54:00:e0:{n / 256:x2}:{n % 256:x2}"], FirstSeenAt = DateTime.UtcNow, LastSeenAt = DateTime.UtcNow });
+                    for (var e = 0; e < 20; e++)
+                    {
+                        nodes.Append(new NodeEvent { NodeId = id, At = DateTime.UtcNow, Kind = NodeEventKind.Dhcp, Message = $"offer {e}", Actor = "dhcp" });
+                    }
+                }
+
+                return 0;
+            });
+        }
+
+        using (var leases = LiteDbLeaseStore.Open(Path.Combine(_dir, "leases.db")))
+        {
+            for (var n = 0u; n < 10_000; n++)
+            {
+                leases.Save(new DhcpLease { Address = new Ipv4Address(0x0A100000u + n), ClientId = $"hw:{n:x12}", HardwareAddress = $"52:54:00:{n >> 16:x2}:{(n >> 8) & 0xff:x2}:{n & 0xff:x2}", State = DhcpLeaseState.Active, Expires = DateTimeOffset.FromUnixTimeMilliseconds(1_900_000_000_000) });
+            }
+
+            leases.Flush();
+        }
+
+        var target = postgres.CreateDatabase();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, stdout, stderr) = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
+        output.WriteLine($"migrated 1,000 nodes, 20,000 events, 10,000 leases (copy and read-back check) in {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Matches(@"(?m)^node events\s+20000\s+20000\s+match ", stdout);
+        Assert.Matches(@"(?m)^DHCPv4 leases\s+10000\s+10000\s+match ", stdout);
+        Assert.Equal(20_000, Counts(target)["node_events"]);
     }
 
     [Fact]

@@ -12,3 +12,6 @@ public interface IRevokedEkStore
     /// <summary>Whether the EK is revoked, and if so why (a key lookup: asked at every quote and activate).</summary>
     bool IsRevoked(string fingerprint, out string? why);
 }
+
+/// <summary>One revoked endorsement key, as <c>kldload db migrate</c> copies it.</summary>
+public sealed record RevokedEk(string Fingerprint, string NodeId, string Why, DateTime At);

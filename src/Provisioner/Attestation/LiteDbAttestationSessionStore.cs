@@ -111,4 +111,7 @@ public sealed class LiteDbAttestationSessionStore : IAttestationSessionStore
     }
 
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
+
+    /// <summary>Every session, whatever its state: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<AttestationSession> All() => [.. _sessions.FindAll().Select(_mapper.ToObject<AttestationSession>)];
 }

@@ -26,4 +26,8 @@ public sealed class LiteDbRevokedEkStore : IRevokedEkStore
         why = doc?["why"].AsString;
         return doc is not null;
     }
+
+    /// <summary>Every revocation: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<RevokedEk> All() =>
+        [.. _revoked.FindAll().Select(d => new RevokedEk(d["_id"].AsString, d["nodeId"].AsString, d["why"].AsString, d["at"].AsDateTime))];
 }

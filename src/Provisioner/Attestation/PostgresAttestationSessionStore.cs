@@ -158,6 +158,29 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         command.ExecuteNonQuery();
     }
 
+    /// <summary>Every session, whatever its state: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<AttestationSession> All()
+    {
+        using var command = _data.CreateCommand($"SELECT {Columns} FROM attestation_sessions ORDER BY id");
+        using var r = command.ExecuteReader();
+        var sessions = new List<AttestationSession>();
+        while (r.Read())
+        {
+            sessions.Add(Read(r));
+        }
+
+        return sessions;
+    }
+
+    /// <summary>Writes a session as it is (<c>kldload db migrate</c>): <see cref="Open"/> makes a new one.</summary>
+    public void Import(AttestationSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        using var command = _data.CreateCommand($"INSERT INTO attestation_sessions ({Columns}) VALUES ({Values})");
+        Bind(command, session);
+        command.ExecuteNonQuery();
+    }
+
     public int CloseFor(string nodeId, string? ekFingerprint, string why)
     {
         using var command = _data.CreateCommand(CloseForSql);

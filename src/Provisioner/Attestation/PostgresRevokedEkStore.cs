@@ -53,4 +53,18 @@ public sealed class PostgresRevokedEkStore : IRevokedEkStore
         why = command.ExecuteScalar() as string;
         return why is not null;
     }
+
+    /// <summary>Every revocation: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<RevokedEk> All()
+    {
+        using var command = _data.CreateCommand("SELECT fingerprint, node_id, why, revoked_at FROM revoked_eks ORDER BY fingerprint");
+        using var r = command.ExecuteReader();
+        var revoked = new List<RevokedEk>();
+        while (r.Read())
+        {
+            revoked.Add(new RevokedEk(r.GetString(0), r.GetString(1), r.GetString(2), DateTime.SpecifyKind(r.GetDateTime(3), DateTimeKind.Utc)));
+        }
+
+        return revoked;
+    }
 }

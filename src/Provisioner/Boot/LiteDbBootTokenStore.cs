@@ -48,4 +48,7 @@ public sealed class LiteDbBootTokenStore : IBootTokenStore, ILiteDbMapping
 
         return closed;
     }
+
+    /// <summary>Every token: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<BootToken> All() => [.. _tokens.FindAll()];
 }

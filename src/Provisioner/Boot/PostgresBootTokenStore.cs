@@ -65,12 +65,25 @@ public sealed class PostgresBootTokenStore : IBootTokenStore
         using var command = _db.CreateCommand($"SELECT {Columns} FROM boot_tokens WHERE token = @token");
         command.Parameters.Add(Text("token", token));
         using var r = command.ExecuteReader();
-        if (!r.Read())
+        return r.Read() ? Read(r) : null;
+    }
+
+    /// <summary>Every token: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<BootToken> All()
+    {
+        using var command = _db.CreateCommand($"SELECT {Columns} FROM boot_tokens ORDER BY token");
+        using var r = command.ExecuteReader();
+        var tokens = new List<BootToken>();
+        while (r.Read())
         {
-            return null;
+            tokens.Add(Read(r));
         }
 
-        return new BootToken
+        return tokens;
+    }
+
+    private static BootToken Read(NpgsqlDataReader r) =>
+        new()
         {
             Token = r.GetString(0),
             NodeId = r.GetString(1),
@@ -85,7 +98,6 @@ public sealed class PostgresBootTokenStore : IBootTokenStore
             InitrdDigest = r.NullableText(10),
             LoadOptions = r.NullableText(11),
         };
-    }
 
     public bool Update(BootToken token)
     {

@@ -29,4 +29,7 @@ public sealed class LiteDbHardwareFactsStore : IHardwareFactsStore
     public HardwareFactsRecord? LastBound(string nodeId) =>
         _history.Find(Query.And(Query.EQ(nameof(HardwareFactsRecord.NodeId), nodeId), Query.EQ(nameof(HardwareFactsRecord.Bound), true)))
             .OrderByDescending(r => r.Id).FirstOrDefault();
+
+    /// <summary>Every record, in id order: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<HardwareFactsRecord> All() => [.. _history.FindAll().OrderBy(r => r.Id)];
 }

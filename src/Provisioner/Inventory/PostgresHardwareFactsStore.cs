@@ -87,4 +87,35 @@ public sealed class PostgresHardwareFactsStore : IHardwareFactsStore
 
         return records;
     }
+
+    /// <summary>Every record, in id order: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<HardwareFactsRecord> All()
+    {
+        using var command = _db.CreateCommand($"SELECT {Columns} FROM node_facts ORDER BY id");
+        return Read(command);
+    }
+
+    /// <summary>
+    /// Writes records keeping their ids (<c>kldload db migrate</c>), then moves the id sequence past
+    /// them, so the next <see cref="Append"/> continues after the copied history.
+    /// </summary>
+    public void Import(IEnumerable<HardwareFactsRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        foreach (var record in records)
+        {
+            using var command = _db.CreateCommand(
+                "INSERT INTO node_facts (id, node_id, at, session_id, bound, facts) OVERRIDING SYSTEM VALUE VALUES (@id, @node_id, @at, @session_id, @bound, @facts)");
+            command.Parameters.Add(Bigint("id", record.Id));
+            command.Parameters.Add(Text("node_id", record.NodeId));
+            command.Parameters.Add(Time("at", record.At));
+            command.Parameters.Add(Text("session_id", record.SessionId));
+            command.Parameters.Add(Boolean("bound", record.Bound));
+            command.Parameters.Add(Text("facts", record.Facts));
+            command.ExecuteNonQuery();
+        }
+
+        using var sequence = _db.CreateCommand("SELECT setval(pg_get_serial_sequence('node_facts', 'id'), COALESCE((SELECT max(id) FROM node_facts), 0) + 1, false)");
+        sequence.ExecuteScalar();
+    }
 }

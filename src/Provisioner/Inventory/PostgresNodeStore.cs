@@ -259,6 +259,31 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
         return ReadEvents(command);
     }
 
+    /// <summary>
+    /// Writes events keeping their ids and order (<c>kldload db migrate</c>), then moves the id sequence
+    /// past them, so the next <see cref="Append"/> continues after the copied history.
+    /// </summary>
+    public void ImportEvents(IEnumerable<NodeEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        foreach (var e in events)
+        {
+            using var command = _db.CreateCommand(
+                $"INSERT INTO node_events ({EventColumns}) OVERRIDING SYSTEM VALUE VALUES (@id, @node_id, @at, @kind, @message, @actor, @reason)");
+            command.Parameters.Add(Bigint("id", e.Id));
+            command.Parameters.Add(Text("node_id", e.NodeId));
+            command.Parameters.Add(Time("at", e.At));
+            command.Parameters.Add(Text("kind", e.Kind.ToString()));
+            command.Parameters.Add(Text("message", e.Message));
+            command.Parameters.Add(Text("actor", e.Actor));
+            command.Parameters.Add(Text("reason", e.Reason));
+            command.ExecuteNonQuery();
+        }
+
+        using var sequence = _db.CreateCommand("SELECT setval(pg_get_serial_sequence('node_events', 'id'), COALESCE((SELECT max(id) FROM node_events), 0) + 1, false)");
+        sequence.ExecuteScalar();
+    }
+
     IReadOnlyList<Profile> IProfileStore.List()
     {
         using var command = _db.CreateCommand($"SELECT {ProfileColumns} FROM profiles ORDER BY priority DESC, name COLLATE \"C\"");

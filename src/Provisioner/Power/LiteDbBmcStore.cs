@@ -35,4 +35,7 @@ public sealed class LiteDbBmcStore : IBmcStore
         ArgumentNullException.ThrowIfNull(record);
         _records.Upsert(_mapper.ToDocument(record));
     }
+
+    /// <summary>Every record, sealed passwords as stored: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<BmcRecord> All() => [.. _records.FindAll().Select(_mapper.ToObject<BmcRecord>)];
 }

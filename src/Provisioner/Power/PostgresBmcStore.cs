@@ -1,4 +1,5 @@
 using Kldload.Provisioner.Storage;
+using Npgsql;
 using static Kldload.Provisioner.Storage.PostgresValues;
 
 namespace Kldload.Provisioner.Power;
@@ -47,12 +48,25 @@ public sealed class PostgresBmcStore : IBmcStore
         using var command = _data.CreateCommand(GetSql);
         command.Parameters.Add(Text("node_id", nodeId));
         using var r = command.ExecuteReader();
-        if (!r.Read())
+        return r.Read() ? Read(r) : null;
+    }
+
+    /// <summary>Every record, sealed passwords as stored: for <c>kldload db migrate</c>.</summary>
+    public IReadOnlyList<BmcRecord> All()
+    {
+        using var command = _data.CreateCommand($"SELECT {Columns} FROM node_bmcs ORDER BY node_id");
+        using var r = command.ExecuteReader();
+        var records = new List<BmcRecord>();
+        while (r.Read())
         {
-            return null;
+            records.Add(Read(r));
         }
 
-        return new BmcRecord
+        return records;
+    }
+
+    private static BmcRecord Read(NpgsqlDataReader r) =>
+        new()
         {
             Id = r.GetString(0),
             Protocol = Enum.Parse<BmcProtocol>(r.GetString(1)),
@@ -66,7 +80,6 @@ public sealed class PostgresBmcStore : IBmcStore
             PairingWarning = r.IsDBNull(9) ? null : r.GetString(9),
             UpdatedAt = r.GetDateTime(10),
         };
-    }
 
     public void Upsert(BmcRecord record)
     {

@@ -155,6 +155,17 @@ public sealed class PostgresImageCatalogStore : IImageCatalogStore
         return result;
     }
 
+    /// <summary>
+    /// Runs <paramref name="change"/> on the caller's transaction (<see cref="PostgresAmbientTransaction"/>)
+    /// without the table lock: <c>kldload db migrate</c> writes a whole site in one transaction on a
+    /// database no instance serves.
+    /// </summary>
+    public void Import(Action<IImageCatalogChange> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        change(new Session(sql => _db.CreateCommand(sql)));
+    }
+
     private static void Add(NpgsqlCommand command, object? value, NpgsqlDbType type)
         => command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value, NpgsqlDbType = type });
 

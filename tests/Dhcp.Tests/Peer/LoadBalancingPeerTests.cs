@@ -36,6 +36,7 @@ public sealed class LoadBalancingPeerTests(PostgresFixture postgres, ITestOutput
             $"--Dhcp:Subnets:0:Network={lab.Prefix}.0.0/16", $"--Dhcp:Subnets:0:PoolStart={lab.Prefix}.1.0",
             $"--Dhcp:Subnets:0:PoolEnd={lab.Prefix}.255.250", $"--Dhcp:Subnets:0:Router={lab.Prefix}.0.1",
             "--Database:Provider=PostgreSql", $"--Database:ConnectionString={viaSocket}",
+            $"--Mesh:CaKeyFile={Path.Combine(lab.TempDir, "ca.key")}", // one key opens the mesh CA both share
             $"--Dhcp:LoadBalancing={role}", $"--Dhcp:PeerTimeout={PeerTimeout:c}",
             "--Kldload:LogLevel=Information", // per-packet debug lines would slow both servers down
         ];

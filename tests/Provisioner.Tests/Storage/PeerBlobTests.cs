@@ -22,7 +22,8 @@ public sealed class PeerBlobTests(PostgresFixture postgres) : IClassFixture<Post
 
     public async Task InitializeAsync()
     {
-        string[] storage = ["--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}"];
+        // Both instances are given the one key file that opens the mesh CA A creates in the database.
+        string[] storage = ["--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}", $"--Mesh:CaKeyFile={Path.Combine(_dir, "ca.key")}"];
         _a = await TestHost.StartAsync(Path.Combine(_dir, "a"), null, storage);
         _b = await TestHost.StartAsync(Path.Combine(_dir, "b"), null, storage);
     }

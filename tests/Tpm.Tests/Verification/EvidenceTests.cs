@@ -79,10 +79,13 @@ public class EvidenceTests
         using var otherRootKey = RSA.Create(2048);
         var rootRequest = new CertificateRequest("CN=Other EK Root", otherRootKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         rootRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        using var otherRoot = rootRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        // One clock reading, and the EK certificate ends well inside the root's validity: a second
+        // clock reading a second later would ask for a notAfter past the root's (to-the-second) one.
+        var now = DateTimeOffset.UtcNow;
+        using var otherRoot = rootRequest.CreateSelfSigned(now.AddDays(-1), now.AddYears(1));
         using var ekKey = ek.CreateRsa();
         var ekRequest = new CertificateRequest("CN=forged ek", ekKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        using var forged = ekRequest.Create(otherRoot, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), [1, 2, 3]);
+        using var forged = ekRequest.Create(otherRoot, now.AddDays(-1), now.AddMonths(6), [1, 2, 3]);
         Assert.True(EkCertificateValidator.KeyMatches(forged, ek));
         var dir = CaDirectory();
         try

@@ -82,6 +82,7 @@ public sealed class MeshIdentityService(
                 Address6 = assigned.Address6,
                 Address4 = assigned.Address4,
                 Endpoint = endpoint,
+                Hub = roster.Topology.HubId,
                 Labels = labels is null ? new Dictionary<string, string>() : new Dictionary<string, string>(labels, StringComparer.Ordinal),
             };
             byte[]? replaced;
@@ -160,7 +161,9 @@ public sealed class MeshIdentityService(
 
     /// <summary>
     /// Another provisioner sharing the roster changed it: reads it again and brings the hub in line
-    /// (revoked or re-keyed members off it at once, new members on it).
+    /// (revoked or re-keyed members off it at once, new members on it). When routes through other
+    /// hubs moved, the hub is given its whole configuration (<see cref="IMeshHub.Synchronize"/>):
+    /// members homed here as peers, the other hubs with their members' routes, nothing else.
     /// </summary>
     public MeshRosterChange Resync()
     {
@@ -172,12 +175,31 @@ public sealed class MeshIdentityService(
                 hub.RemovePeer(key);
             }
 
+            if (change.HubRoutesMoved)
+            {
+                hub.Synchronize(roster.HubConfiguration());
+                return change;
+            }
+
             foreach (var member in change.Changed)
             {
                 hub.AddOrUpdatePeer(MeshRoster.HubPeerFor(member));
             }
 
             return change;
+        }
+    }
+
+    /// <summary>
+    /// Records this provisioner's hub for the others sharing the roster (they peer with it) and gives
+    /// the local hub its whole configuration, other hubs included. Called once the hub is up.
+    /// </summary>
+    public void AnnounceHub(MeshHubRecord record)
+    {
+        lock (_gate)
+        {
+            roster.AnnounceHub(record);
+            hub.Synchronize(roster.HubConfiguration());
         }
     }
 

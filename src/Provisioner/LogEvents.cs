@@ -80,6 +80,10 @@ internal static class LogEvents
     public const int MeshPeerSet = 704;
     public const int MeshPeerRemoved = 705;
     public const int MeshCaImported = 706;
+    public const int MeshHubSynchronized = 707;
+    public const int MeshHubForwarding = 708;
+    public const int MeshHubAnnounced = 709;
+    public const int MeshResyncFailed = 710;
 
     // The mesh control channel
     public const int ControlBundleSent = 720;

@@ -15,6 +15,12 @@ public interface IMeshHub
 
     /// <summary>Removes the peer with <paramref name="publicKey"/>; no error if absent.</summary>
     void RemovePeer(ReadOnlySpan<byte> publicKey);
+
+    /// <summary>
+    /// Applies <paramref name="hubConfiguration"/> (<see cref="MeshRoster.HubConfiguration"/>) whole: peers
+    /// not in it removed, the others set as it says (live sessions survive).
+    /// </summary>
+    void Synchronize(PeerBundle hubConfiguration);
 }
 
 /// <summary>The hub when <c>Mesh:Enabled</c> is false: identities are still issued, no interface is touched.</summary>
@@ -29,6 +35,10 @@ public sealed class DetachedMeshHub : IMeshHub
     }
 
     public void RemovePeer(ReadOnlySpan<byte> publicKey)
+    {
+    }
+
+    public void Synchronize(PeerBundle hubConfiguration)
     {
     }
 }

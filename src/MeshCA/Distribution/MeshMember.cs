@@ -23,6 +23,13 @@ public sealed record MeshMember
     /// <summary>The node's labels when it enrolled (name → value), for policies that group nodes by label.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// The hub the node dials: the instance id of the provisioner it last attested through
+    /// (<see cref="MeshHubRecord.InstanceId"/>); null for a member enrolled before hubs had ids, which
+    /// every hub treats as its own.
+    /// </summary>
+    public string? Hub { get; init; }
+
     /// <summary>True when both hold the same labels with the same values.</summary>
     public bool SameLabels(MeshMember other)
     {
@@ -63,6 +70,12 @@ public sealed record MeshTopology
 
     /// <summary>PersistentKeepalive nodes use towards the hub (<c>Mesh:Keepalive</c>), 0 = off.</summary>
     public int Keepalive { get; init; } = 25;
+
+    /// <summary>
+    /// The instance id of this provisioner's hub (<see cref="MeshHubRecord.InstanceId"/>); members whose
+    /// <see cref="MeshMember.Hub"/> names another hub are reached through that hub. Null: one hub only.
+    /// </summary>
+    public string? HubId { get; init; }
 
     /// <summary>
     /// The UDP port every node listens on, put in its bundle; null = any (the node only dials out, as
@@ -141,6 +154,13 @@ public interface IMeshRosterStore
 
     void SetEpoch(ulong epoch);
 
+    /// <summary>
+    /// Stores and returns the next epoch: one past the larger of the stored epoch and
+    /// <paramref name="current"/>, in one step, so two provisioners sharing the store never hand out
+    /// the same epoch for two different rosters.
+    /// </summary>
+    ulong NextEpoch(ulong current);
+
     IReadOnlyList<MeshMember> Members();
 
     void SaveMember(MeshMember member);
@@ -150,4 +170,10 @@ public interface IMeshRosterStore
     IReadOnlyList<RevokedKey> Revoked();
 
     void AddRevoked(RevokedKey key);
+
+    /// <summary>Every provisioner hub that has announced itself on this store.</summary>
+    IReadOnlyList<MeshHubRecord> Hubs();
+
+    /// <summary>Adds or replaces the hub with <see cref="MeshHubRecord.InstanceId"/>.</summary>
+    void SaveHub(MeshHubRecord hub);
 }

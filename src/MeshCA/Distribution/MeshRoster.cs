@@ -17,6 +17,7 @@ public sealed class MeshRoster
     private readonly Dictionary<string, MeshMember> _members;
     private readonly List<RevokedKey> _revoked;
     private readonly HashSet<string> _revokedKeys;
+    private readonly Dictionary<string, MeshHubRecord> _hubs;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public MeshRoster(IMeshRosterStore store, MeshTopology topology, IPeerPolicy policy, TimeProvider time)
@@ -32,6 +33,7 @@ public sealed class MeshRoster
         _members = store.Members().ToDictionary(m => m.NodeId, StringComparer.Ordinal);
         _revoked = [.. store.Revoked()];
         _revokedKeys = _revoked.Select(r => Convert.ToBase64String(r.PublicKey)).ToHashSet(StringComparer.Ordinal);
+        _hubs = store.Hubs().ToDictionary(h => h.InstanceId, StringComparer.Ordinal);
         Epoch = store.GetEpoch();
     }
 
@@ -47,6 +49,18 @@ public sealed class MeshRoster
             lock (_gate)
             {
                 return [.. _members.Values.OrderBy(m => m.NodeId, StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    /// <summary>The other provisioners' hubs this hub peers with (its own record left out).</summary>
+    public IReadOnlyList<MeshHubRecord> PeerHubs
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _hubs.Values.Where(h => h.InstanceId != Topology.HubId).OrderBy(h => h.InstanceId, StringComparer.Ordinal)];
             }
         }
     }
@@ -190,9 +204,43 @@ public sealed class MeshRoster
     }
 
     /// <summary>
+    /// True when <paramref name="member"/> dials this provisioner's hub (or hubs have no ids): the hub
+    /// has it as a direct peer. Any other member is reached through the hub it names.
+    /// </summary>
+    public bool IsLocal(MeshMember member)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        return member.Hub is null || Topology.HubId is null || member.Hub == Topology.HubId;
+    }
+
+    /// <summary>The hub <paramref name="member"/> dials: the one it names, or this one for a member from before hubs had ids.</summary>
+    private string? HomeOf(MeshMember member) => member.Hub ?? Topology.HubId;
+
+    /// <summary>
+    /// Records this provisioner's hub (<paramref name="hub"/>, whose id is <see cref="MeshTopology.HubId"/>)
+    /// in the store, so the other provisioners peer with it. Returns true when the key or endpoint is new.
+    /// </summary>
+    public bool AnnounceHub(MeshHubRecord hub)
+    {
+        ArgumentNullException.ThrowIfNull(hub);
+        if (hub.InstanceId != Topology.HubId)
+        {
+            throw new ArgumentException($"the hub {hub.InstanceId} is not this provisioner's ({Topology.HubId})", nameof(hub));
+        }
+
+        lock (_gate)
+        {
+            var changed = !_hubs.TryGetValue(hub.InstanceId, out var old) || !old.SameLink(hub);
+            _hubs[hub.InstanceId] = hub;
+            _store.SaveHub(hub);
+            return changed;
+        }
+    }
+
+    /// <summary>
     /// Reads the roster again from the store, which another provisioner sharing it has changed, and
     /// wakes the nodes waiting for a change. Returns what the hub must apply: members added or
-    /// changed, and the keys of members gone or re-keyed.
+    /// changed, the keys of members gone or re-keyed, and whether routes through other hubs moved.
     /// </summary>
     public MeshRosterChange Reload()
     {
@@ -201,10 +249,22 @@ public sealed class MeshRoster
             var members = _store.Members().ToDictionary(m => m.NodeId, StringComparer.Ordinal);
             var revoked = _store.Revoked();
             var epoch = _store.GetEpoch();
-            var gone = _members.Values
+            var hubs = _store.Hubs().ToDictionary(h => h.InstanceId, StringComparer.Ordinal);
+            var goneMembers = _members.Values
                 .Where(old => !members.TryGetValue(old.NodeId, out var now) || !now.PublicKey.AsSpan().SequenceEqual(old.PublicKey))
-                .Select(old => old.PublicKey).ToList();
+                .ToList();
+            var gone = goneMembers.Select(old => old.PublicKey).ToList();
             var changed = members.Values.Where(m => !_members.TryGetValue(m.NodeId, out var old) || !Same(old, m)).ToList();
+            var routesMoved = hubs.Count != _hubs.Count
+                || hubs.Values.Any(h => !_hubs.TryGetValue(h.InstanceId, out var old) || !old.SameLink(h))
+                || goneMembers.Any(m => !IsLocal(m))
+                || changed.Any(m => !IsLocal(m) || (_members.TryGetValue(m.NodeId, out var old) && !IsLocal(old)));
+            _hubs.Clear();
+            foreach (var (id, hub) in hubs)
+            {
+                _hubs[id] = hub;
+            }
+
             _members.Clear();
             foreach (var (id, member) in members)
             {
@@ -223,7 +283,7 @@ public sealed class MeshRoster
                 waiting.TrySetResult();
             }
 
-            return new MeshRosterChange(changed, gone);
+            return new MeshRosterChange(changed, gone, routesMoved);
         }
     }
 
@@ -250,7 +310,9 @@ public sealed class MeshRoster
             };
             foreach (var other in _members.Values.OrderBy(m => m.NodeId, StringComparer.Ordinal))
             {
-                if (other.NodeId != nodeId && _policy.PeersDirectly(node, other))
+                // Direct peers share a hub: a node homed on another site's hub is reached through the
+                // hubs, since its endpoint (a boot LAN address there) is not reachable from here.
+                if (other.NodeId != nodeId && HomeOf(other) == HomeOf(node) && _policy.PeersDirectly(node, other))
                 {
                     peers.Add(new MeshPeer { Name = other.NodeId, PublicKey = other.PublicKey, AllowedIps = HostRoutes(other), Endpoint = other.Endpoint, PersistentKeepalive = t.Keepalive });
                 }
@@ -276,7 +338,10 @@ public sealed class MeshRoster
         }
     }
 
-    /// <summary>The hub's configuration at the current epoch: every member with its host routes.</summary>
+    /// <summary>
+    /// The hub's configuration at the current epoch: every member homed here with its host routes, and
+    /// every other provisioner's hub with the host routes of the members homed there.
+    /// </summary>
     public PeerBundle HubConfiguration()
     {
         lock (_gate)
@@ -295,7 +360,7 @@ public sealed class MeshRoster
                 IssuedAt = _time.GetUtcNow(),
                 Addresses = addresses,
                 ListenPort = t.HubListenPort,
-                Peers = [.. _members.Values.OrderBy(m => m.NodeId, StringComparer.Ordinal).Select(HubPeerFor)],
+                Peers = [.. _members.Values.Where(IsLocal).OrderBy(m => m.NodeId, StringComparer.Ordinal).Select(HubPeerFor), .. HubPeersLocked()],
                 Revoked = [.. _revoked.Select(r => r.PublicKey)],
             };
         }
@@ -306,6 +371,27 @@ public sealed class MeshRoster
     {
         ArgumentNullException.ThrowIfNull(member);
         return new MeshPeer { Name = member.NodeId, PublicKey = member.PublicKey, AllowedIps = HostRoutes(member), Endpoint = null, PersistentKeepalive = 0 };
+    }
+
+    /// <summary>Each other hub as a peer of this one: its endpoint, and the host routes of its members.</summary>
+    private IEnumerable<MeshPeer> HubPeersLocked()
+    {
+        foreach (var hub in _hubs.Values.Where(h => h.InstanceId != Topology.HubId).OrderBy(h => h.InstanceId, StringComparer.Ordinal))
+        {
+            if (hub.PublicKey.AsSpan().SequenceEqual(Topology.HubPublicKey) || !WireGuardKey.IsAcceptablePeerKey(hub.PublicKey))
+            {
+                continue; // a copied data directory (same hub key) or a broken row: never a peer of itself
+            }
+
+            yield return new MeshPeer
+            {
+                Name = PeerBundle.HubName + ":" + hub.InstanceId,
+                PublicKey = hub.PublicKey,
+                AllowedIps = [.. _members.Values.Where(m => m.Hub == hub.InstanceId).OrderBy(m => m.NodeId, StringComparer.Ordinal).SelectMany(HostRoutes)],
+                Endpoint = hub.Endpoint,
+                PersistentKeepalive = Topology.Keepalive,
+            };
+        }
     }
 
     private static List<IPNetwork> HostRoutes(MeshMember m)
@@ -321,7 +407,7 @@ public sealed class MeshRoster
 
     private static bool Same(MeshMember a, MeshMember b) =>
         a.NodeId == b.NodeId && a.PublicKey.AsSpan().SequenceEqual(b.PublicKey) && a.KeyEpoch == b.KeyEpoch
-        && a.Address6.Equals(b.Address6) && Equals(a.Address4, b.Address4) && a.Endpoint == b.Endpoint && a.SameLabels(b);
+        && a.Address6.Equals(b.Address6) && Equals(a.Address4, b.Address4) && a.Endpoint == b.Endpoint && a.Hub == b.Hub && a.SameLabels(b);
 
     private void RevokeLocked(MeshMember old)
     {
@@ -335,13 +421,16 @@ public sealed class MeshRoster
 
     private void BumpLocked()
     {
-        Epoch++;
-        _store.SetEpoch(Epoch);
+        Epoch = _store.NextEpoch(Epoch);
         var waiting = _changed;
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         waiting.TrySetResult();
     }
 }
 
-/// <summary>What <see cref="MeshRoster.Reload"/> found changed: members to add or update on the hub, and keys to remove from it.</summary>
-public sealed record MeshRosterChange(IReadOnlyList<MeshMember> Changed, IReadOnlyList<byte[]> Removed);
+/// <summary>
+/// What <see cref="MeshRoster.Reload"/> found changed: members to add or update on the hub, keys to
+/// remove from it, and whether the routes through other hubs moved (a hub came or changed, or a
+/// member homed elsewhere came, went or moved), which the hub applies from its whole configuration.
+/// </summary>
+public sealed record MeshRosterChange(IReadOnlyList<MeshMember> Changed, IReadOnlyList<byte[]> Removed, bool HubRoutesMoved = false);

@@ -65,7 +65,13 @@ public static class WireGuardConfigRenderer
             sb.Append("# ").Append(p.Name).Append('\n');
             sb.Append("[Peer]\n");
             sb.Append("PublicKey = ").Append(WireGuardKey.ToBase64(p.PublicKey)).Append('\n');
-            sb.Append("AllowedIPs = ").AppendJoin(", ", p.AllowedIps.Select(n => n.ToString())).Append('\n');
+            if (p.AllowedIps.Count > 0)
+            {
+                // wg refuses an empty AllowedIPs line; a peer routing nothing (another site's hub with
+                // no members yet) is written without one.
+                sb.Append("AllowedIPs = ").AppendJoin(", ", p.AllowedIps.Select(n => n.ToString())).Append('\n');
+            }
+
             if (p.Endpoint is { } e)
             {
                 sb.Append("Endpoint = ").Append(e).Append('\n');

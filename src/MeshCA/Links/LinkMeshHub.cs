@@ -4,9 +4,10 @@ namespace Kldload.MeshCA.Links;
 
 /// <summary>
 /// <see cref="IMeshHub"/> over a live <see cref="WireGuardLink"/>: every enrolment, key rotation and
-/// revocation reaches the hub interface at once with <c>wg set</c>.
+/// revocation reaches the hub interface at once with <c>wg set</c>. <see cref="Synchronize"/> needs the
+/// hub's private key (<c>wg syncconf</c> would clear it otherwise): without one it throws.
 /// </summary>
-public sealed class LinkMeshHub(WireGuardLink link) : IMeshHub
+public sealed class LinkMeshHub(WireGuardLink link, byte[]? hubPrivateKey = null) : IMeshHub
 {
     public WireGuardLink Link => link;
 
@@ -33,4 +34,15 @@ public sealed class LinkMeshHub(WireGuardLink link) : IMeshHub
     public void AddOrUpdatePeer(MeshPeer peer) => link.SetPeer(peer);
 
     public void RemovePeer(ReadOnlySpan<byte> publicKey) => link.RemovePeer(publicKey);
+
+    public void Synchronize(PeerBundle hubConfiguration)
+    {
+        ArgumentNullException.ThrowIfNull(hubConfiguration);
+        if (hubPrivateKey is null)
+        {
+            throw new InvalidOperationException("this hub was made without its private key, which wg syncconf needs");
+        }
+
+        link.SyncConfiguration(WireGuardConfigRenderer.RenderSetConf(hubConfiguration), hubPrivateKey);
+    }
 }

@@ -20,6 +20,8 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
     private readonly ILogger<MeshHub> _logger;
     private readonly Lock _gate = new();
     private WireGuardLink? _link;
+    private byte[]? _hubKey;
+    private HubForwarding? _forwarding;
 
     internal MeshHub(MeshSettings settings, string caDirectory, Func<MeshRoster> roster, ListenerReadiness readiness, ILogger<MeshHub> logger)
     {
@@ -79,9 +81,26 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
             }
 
             LinkMeshHub.BringUp(link, configuration, hubKey);
+            HubForwarding? forwarding;
+            try
+            {
+                forwarding = _settings.Forwarding ? HubForwarding.TurnOn(link.Name) : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new SettingBindException("Mesh:Forwarding", "true", $"cannot turn on forwarding for the hub: {e.Message}; run as root, or set Mesh:Forwarding=false and route by other means", e);
+            }
+
             lock (_gate)
             {
                 _link = link;
+                _hubKey = hubKey;
+                _forwarding = forwarding;
+            }
+
+            if (forwarding is not null)
+            {
+                Log.Forwarding(_logger, link.Name, forwarding.Describe());
             }
 
             _readiness.MarkBound();
@@ -104,12 +123,16 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
     public Task StopAsync(CancellationToken cancellationToken)
     {
         WireGuardLink? link;
+        HubForwarding? forwarding;
         lock (_gate)
         {
             link = _link;
             _link = null;
+            forwarding = _forwarding;
+            _forwarding = null;
         }
 
+        forwarding?.Restore();
         if (link is not null)
         {
             link.Dispose();
@@ -152,6 +175,22 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
         Log.PeerRemoved(_logger, key);
     }
 
+    public void Synchronize(PeerBundle hubConfiguration)
+    {
+        ArgumentNullException.ThrowIfNull(hubConfiguration);
+        lock (_gate)
+        {
+            if (_link is null || _hubKey is null)
+            {
+                return; // not up yet: StartAsync applies the whole roster
+            }
+
+            _link.SyncConfiguration(WireGuardConfigRenderer.RenderSetConf(hubConfiguration), _hubKey);
+        }
+
+        Log.Synchronized(_logger, hubConfiguration.Peers.Count, hubConfiguration.Epoch);
+    }
+
     public void Dispose()
     {
         lock (_gate)
@@ -174,6 +213,12 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
 
         [LoggerMessage(EventId = LogEvents.MeshPeerSet, Level = LogLevel.Information, Message = "mesh peer {Node} {PublicKey} set, allowed {AllowedIps}")]
         public static partial void PeerSet(ILogger logger, string node, string publicKey, string allowedIps);
+
+        [LoggerMessage(EventId = LogEvents.MeshHubSynchronized, Level = LogLevel.Information, Message = "mesh hub given its whole configuration: {Peers} peers (members homed here and other hubs) at epoch {Epoch}")]
+        public static partial void Synchronized(ILogger logger, int peers, ulong epoch);
+
+        [LoggerMessage(EventId = LogEvents.MeshHubForwarding, Level = LogLevel.Information, Message = "mesh hub {Interface} routes between its peers: {Sysctls} (restored at shutdown; Mesh:Forwarding=false leaves them alone)")]
+        public static partial void Forwarding(ILogger logger, string @interface, string sysctls);
 
         [LoggerMessage(EventId = LogEvents.MeshPeerRemoved, Level = LogLevel.Information, Message = "mesh peer {PublicKey} removed")]
         public static partial void PeerRemoved(ILogger logger, string publicKey);

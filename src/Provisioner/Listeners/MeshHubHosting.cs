@@ -52,6 +52,7 @@ public static class MeshHubHosting
                 HubListenPort = mesh.ListenPort,
                 Keepalive = mesh.Keepalive,
                 NodeListenPort = mesh.Topology == MeshTopologyMode.HubAndSpoke ? null : mesh.ListenPort,
+                HubId = sp.GetRequiredService<InstanceIdentity>().Name,
             };
             return new MeshRoster(
                 new MeshHubClusterSync(sp.GetRequiredService<IMeshRosterStore>(), sp.GetRequiredService<IClusterNotifications>()),
@@ -86,7 +87,7 @@ public static class MeshHubHosting
                 sp.GetRequiredService<MeshRoster>(),
                 sp.GetRequiredService<IMeshHub>(),
                 mesh.CertificateLifetime);
-            MeshHubClusterSync.Follow(sp.GetRequiredService<IClusterNotifications>(), identity);
+            MeshHubClusterSync.Follow(sp.GetRequiredService<IClusterNotifications>(), identity, sp.GetRequiredService<ILogger<MeshHubClusterSync>>());
             return identity;
         });
         services.AddHostedService<MeshStartup>();
@@ -184,6 +185,23 @@ internal sealed partial class MeshStartup(IServiceProvider services, ILogger<Mes
     {
         var identity = services.GetRequiredService<MeshIdentityService>();
         Log.Ready(logger, identity.Authority.Location, identity.Addresses.Prefix6.ToString(), identity.Roster.Topology.HubEndpoint, identity.Roster.Members.Count, identity.Roster.Epoch);
+        if (identity.Hub.IsRunning)
+        {
+            // The hub is up (it starts before this service): the other provisioners on the database
+            // peer with it from now on, and it peers with each of them.
+            var topology = identity.Roster.Topology;
+            var settings = services.GetRequiredService<KldloadConfiguration>().Mesh;
+            var record = new MeshHubRecord
+            {
+                InstanceId = topology.HubId!,
+                PublicKey = topology.HubPublicKey,
+                Endpoint = settings.PeerEndpoint ?? topology.HubEndpoint,
+                SeenAt = services.GetRequiredService<TimeProvider>().GetUtcNow(),
+            };
+            identity.AnnounceHub(record);
+            Log.Announced(logger, record.InstanceId, record.Endpoint, identity.Roster.PeerHubs.Count);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -196,5 +214,8 @@ internal sealed partial class MeshStartup(IServiceProvider services, ILogger<Mes
 
         [LoggerMessage(EventId = LogEvents.MeshHubReady, Level = LogLevel.Information, Message = "mesh CA in {CaLocation}; mesh prefix {Prefix6}; nodes dial {Endpoint}; {Members} members at epoch {Epoch}")]
         public static partial void Ready(ILogger logger, string caLocation, string prefix6, string endpoint, int members, ulong epoch);
+
+        [LoggerMessage(EventId = LogEvents.MeshHubAnnounced, Level = LogLevel.Information, Message = "mesh hub of instance {Instance} announced at {Endpoint}; peering with {PeerHubs} other hubs")]
+        public static partial void Announced(ILogger logger, string instance, string endpoint, int peerHubs);
     }
 }

@@ -16,6 +16,12 @@ public sealed record MeshSettings
     /// <summary>host:port nodes dial; null = the host of <c>Kldload:ServerUrl</c> and <see cref="ListenPort"/>.</summary>
     public string? Endpoint { get; init; }
 
+    /// <summary>host:port the other provisioners' hubs dial to peer with this one; null = <see cref="Endpoint"/> as resolved.</summary>
+    public string? PeerEndpoint { get; init; }
+
+    /// <summary>Turn on forwarding while the hub is up (IPv4 on the hub interface, IPv6 host-wide), restored at shutdown.</summary>
+    public bool Forwarding { get; init; } = true;
+
     /// <summary>The mesh's ULA /64; null = generated once and kept in the data directory.</summary>
     public IPNetwork? Prefix6 { get; init; }
 
@@ -73,6 +79,12 @@ public sealed record MeshSettings
             r.AddError("Mesh:Endpoint", endpoint, "allowed: HOST:PORT that nodes dial, for example 10.0.0.1:51820");
         }
 
+        var peerEndpoint = r.OptionalString("Mesh:PeerEndpoint");
+        if (peerEndpoint is not null && !IsHostPort(peerEndpoint))
+        {
+            r.AddError("Mesh:PeerEndpoint", peerEndpoint, "allowed: HOST:PORT that the other provisioners' hubs dial, for example 192.0.2.10:51820");
+        }
+
         var prefix6 = r.OptionalNetwork("Mesh:Prefix6", AddressFamily.InterNetworkV6);
         if (prefix6 is { } p && (p.PrefixLength != 64 || p.BaseAddress.GetAddressBytes()[0] != 0xFD))
         {
@@ -114,6 +126,8 @@ public sealed record MeshSettings
             Interface = iface,
             ListenPort = r.Int("Mesh:ListenPort", 51820, 1, 65535),
             Endpoint = endpoint,
+            PeerEndpoint = peerEndpoint,
+            Forwarding = r.Bool("Mesh:Forwarding", true),
             Prefix6 = prefix6,
             Cidr4 = cidr4,
             CertificateLifetime = r.Duration("Mesh:CertificateLifetime", TimeSpan.FromDays(7), TimeSpan.FromMinutes(10), TimeSpan.FromDays(398)),

@@ -11,7 +11,7 @@ namespace Kldload.MeshCA.Tests.Distribution;
 /// <summary>A complete mesh CA on a real LiteDB file and a real CA directory, with a manual clock.</summary>
 internal sealed class MeshFixture : IDisposable
 {
-    public MeshFixture(IPeerPolicy? policy = null, string? cidr4 = "100.64.0.0/24", string endpoint = "192.0.2.1:51820", IMeshHub? hub = null)
+    public MeshFixture(IPeerPolicy? policy = null, string? cidr4 = "100.64.0.0/24", string endpoint = "192.0.2.1:51820", IMeshHub? hub = null, string? hubId = null)
     {
         Dir = new TempDirectory();
         Clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -33,8 +33,10 @@ internal sealed class MeshFixture : IDisposable
             HubEndpoint = endpoint,
             HubListenPort = 51820,
             Keepalive = 25,
+            HubId = hubId,
         };
-        Roster = new MeshRoster(new LiteDbMeshRosterStore(Db), Topology, policy ?? HubAndSpokePolicy.Instance, Clock);
+        Policy = policy ?? HubAndSpokePolicy.Instance;
+        Roster = new MeshRoster(new LiteDbMeshRosterStore(Db), Topology, Policy, Clock);
         Hub = new RecordingHub();
         Service = new MeshIdentityService(Ca, Ipam, Roster, hub ?? Hub, TimeSpan.FromDays(7));
     }
@@ -58,6 +60,32 @@ internal sealed class MeshFixture : IDisposable
     public RecordingHub Hub { get; }
 
     public MeshIdentityService Service { get; }
+
+    public IPeerPolicy Policy { get; }
+
+    /// <summary>
+    /// A second provisioner on the same database and CA, with its own hub (key, id, endpoint): what
+    /// another site sharing one PostgreSQL sees.
+    /// </summary>
+    public Site AnotherSite(string hubId, string endpoint)
+    {
+        var key = NewKey();
+        var topology = Topology with { HubPublicKey = key.Public, HubEndpoint = endpoint, HubId = hubId };
+        var roster = new MeshRoster(new LiteDbMeshRosterStore(Db), topology, Policy, Clock);
+        var hub = new RecordingHub();
+        return new Site(roster, hub, new MeshIdentityService(Ca, Ipam, roster, hub, TimeSpan.FromDays(7)));
+    }
+
+    /// <summary>The hub record <paramref name="roster"/>'s provisioner announces.</summary>
+    public MeshHubRecord HubRecordOf(MeshRoster roster) => new()
+    {
+        InstanceId = roster.Topology.HubId!,
+        PublicKey = roster.Topology.HubPublicKey,
+        Endpoint = roster.Topology.HubEndpoint,
+        SeenAt = Clock.GetUtcNow(),
+    };
+
+    internal sealed record Site(MeshRoster Roster, RecordingHub Hub, MeshIdentityService Service);
 
     public static (byte[] Private, byte[] Public) NewKey()
     {
@@ -87,5 +115,14 @@ internal sealed class MeshFixture : IDisposable
         public void AddOrUpdatePeer(MeshPeer peer) => Peers[Convert.ToBase64String(peer.PublicKey)] = peer;
 
         public void RemovePeer(ReadOnlySpan<byte> publicKey) => Peers.Remove(Convert.ToBase64String(publicKey));
+
+        public void Synchronize(PeerBundle hubConfiguration)
+        {
+            Peers.Clear();
+            foreach (var peer in hubConfiguration.Peers)
+            {
+                AddOrUpdatePeer(peer);
+            }
+        }
     }
 }

@@ -71,6 +71,7 @@ public sealed class MeshListenerHostTests : IAsyncLifetime
             "--Boot:DefaultChannel=stable",
             "--Attestation:EnrollmentPolicy=Lab",
             "--Mesh:Enabled=true",
+            "--Mesh:Forwarding=false", // the host's own network namespace: its sysctls stay as they are
             $"--Mesh:Interface={_interface}",
             $"--Mesh:ListenPort={FreePort(SocketType.Dgram, ProtocolType.Udp)}",
             $"--Mesh:Prefix6={prefix6}/64");

@@ -39,6 +39,7 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
             "--Boot:DefaultChannel=stable",
             "--Attestation:EnrollmentPolicy=Lab",
             "--Mesh:Enabled=true",
+            "--Mesh:Forwarding=false", // the host's own network namespace: its sysctls stay as they are
             "--Mesh:Topology=FullMesh",
             "--Mesh:CertificateLifetime=01:00:00",
             $"--Mesh:Interface={_interface}",

@@ -27,6 +27,7 @@ public abstract class MeshRosterStoreContract
         Address6 = IPAddress.Parse($"fd12:3456:789a:1::{seed:x}"),
         Address4 = IPAddress.Parse($"100.64.0.{seed}"),
         Endpoint = $"192.0.2.{seed}:51820",
+        Hub = "site-" + seed,
         Labels = new Dictionary<string, string> { ["rack"] = "r" + seed, ["role"] = "storage \"fast\" ✓" },
     };
 
@@ -38,6 +39,7 @@ public abstract class MeshRosterStoreContract
         Assert.Equal(expected.Address6, actual.Address6);
         Assert.Equal(expected.Address4, actual.Address4);
         Assert.Equal(expected.Endpoint, actual.Endpoint);
+        Assert.Equal(expected.Hub, actual.Hub);
         Assert.Equal(expected.Labels.OrderBy(l => l.Key, StringComparer.Ordinal), actual.Labels.OrderBy(l => l.Key, StringComparer.Ordinal));
     }
 
@@ -59,6 +61,36 @@ public abstract class MeshRosterStoreContract
         store.SetEpoch(ulong.MaxValue - 1);
 
         Assert.Equal(ulong.MaxValue - 1, Open().GetEpoch());
+    }
+
+    [Fact]
+    public void NextEpoch_IsOnePastTheLargerOfStoredAndCurrent_AndStored()
+    {
+        var store = Open();
+        Assert.Equal(1ul, store.NextEpoch(0));
+        Assert.Equal(2ul, store.NextEpoch(0)); // a provisioner that did not see epoch 1 still gets a new one
+        Assert.Equal(11ul, store.NextEpoch(10));
+        Assert.Equal(12ul, Open().NextEpoch(5));
+        Assert.Equal(12ul, Open().GetEpoch());
+    }
+
+    [Fact]
+    public void SaveHub_ThenHubs_RoundTripsAndReplacesByInstance()
+    {
+        var seen = new DateTimeOffset(2026, 12, 7, 23, 0, 0, 250, TimeSpan.FromHours(1));
+        var store = Open();
+        Assert.Empty(store.Hubs());
+        store.SaveHub(new MeshHubRecord { InstanceId = "b", PublicKey = Enumerable.Repeat((byte)2, 32).ToArray(), Endpoint = "192.0.2.2:51820", SeenAt = seen });
+        store.SaveHub(new MeshHubRecord { InstanceId = "a", PublicKey = Enumerable.Repeat((byte)1, 32).ToArray(), Endpoint = "192.0.2.1:51820", SeenAt = seen });
+        store.SaveHub(new MeshHubRecord { InstanceId = "b", PublicKey = Enumerable.Repeat((byte)3, 32).ToArray(), Endpoint = "[2001:db8::3]:51821", SeenAt = seen.AddHours(1) });
+
+        var hubs = Open().Hubs();
+
+        Assert.Equal(["a", "b"], hubs.Select(h => h.InstanceId));
+        Assert.Equal(Enumerable.Repeat((byte)3, 32), hubs[1].PublicKey);
+        Assert.Equal("[2001:db8::3]:51821", hubs[1].Endpoint);
+        Assert.Equal(seen.AddHours(1), hubs[1].SeenAt);
+        Assert.Equal(TimeSpan.Zero, hubs[1].SeenAt.Offset);
     }
 
     [Fact]

@@ -8,7 +8,8 @@ namespace Kldload.Provisioner.Storage.Postgres;
 /// <item><c>mesh_settings</c>: the generated prefix (<c>prefix6</c>) and the roster epoch (<c>epoch</c>).</item>
 /// <item><c>mesh_addresses</c>: one row per interface id (the 64-bit id is stored as the bigint with the
 /// same bits); the IPv4 address is unique, so two provisioners can never give one address to two nodes.</item>
-/// <item><c>mesh_members</c> by node id; <c>mesh_revoked</c> by public key.</item>
+/// <item><c>mesh_members</c> by node id (version 2: with the hub each dials); <c>mesh_revoked</c> by public key.</item>
+/// <item><c>mesh_hubs</c> (version 2): each provisioner's hub by instance id, for hub peering.</item>
 /// </list>
 /// </summary>
 public static class PostgresMeshSchema
@@ -45,6 +46,15 @@ public static class PostgresMeshSchema
             revoked_at timestamptz NOT NULL
         );
         CREATE INDEX mesh_revoked_revoked_at ON mesh_revoked (revoked_at);
+        """,
+        """
+        ALTER TABLE mesh_members ADD COLUMN hub text;
+        CREATE TABLE mesh_hubs (
+            instance_id text PRIMARY KEY,
+            public_key bytea NOT NULL,
+            endpoint text NOT NULL,
+            seen_at timestamptz NOT NULL
+        );
         """,
     ]);
 }

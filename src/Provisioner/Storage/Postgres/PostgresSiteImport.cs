@@ -102,8 +102,8 @@ public static class PostgresSiteImport
         foreach (var member in members)
         {
             using var command = database.CreateCommand(
-                "INSERT INTO mesh_members (node_id, public_key, key_epoch, address6, address4, endpoint, labels) "
-                + "VALUES (@node_id, @public_key, @key_epoch, @address6, @address4, @endpoint, @labels)");
+                "INSERT INTO mesh_members (node_id, public_key, key_epoch, address6, address4, endpoint, labels, hub) "
+                + "VALUES (@node_id, @public_key, @key_epoch, @address6, @address4, @endpoint, @labels, @hub)");
             command.Parameters.Add(new NpgsqlParameter("node_id", NpgsqlDbType.Text) { Value = member.NodeId });
             command.Parameters.Add(new NpgsqlParameter("public_key", NpgsqlDbType.Bytea) { Value = member.PublicKey });
             command.Parameters.Add(new NpgsqlParameter("key_epoch", NpgsqlDbType.Bigint) { Value = (long)member.KeyEpoch });
@@ -111,6 +111,7 @@ public static class PostgresSiteImport
             command.Parameters.Add(new NpgsqlParameter("address4", NpgsqlDbType.Inet) { Value = (object?)member.Address4 ?? DBNull.Value });
             command.Parameters.Add(new NpgsqlParameter("endpoint", NpgsqlDbType.Text) { Value = (object?)member.Endpoint ?? DBNull.Value });
             command.Parameters.Add(new NpgsqlParameter("labels", NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(member.Labels.ToDictionary(StringComparer.Ordinal), LabelsJson.Default.DictionaryStringString) });
+            command.Parameters.Add(new NpgsqlParameter("hub", NpgsqlDbType.Text) { Value = (object?)member.Hub ?? DBNull.Value });
             command.ExecuteNonQuery();
         }
 

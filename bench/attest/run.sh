@@ -31,7 +31,7 @@ CORES=${CORES:-2}
 PROVIDERS=${PROVIDERS:-litedb}
 WORK=$(mktemp -d /tmp/kldattest-bench-XXXX)
 SERVER_PID=""
-PG_DATA=""; PG_PORT=""
+source "$ROOT/bench/lib/postgres.sh"
 
 stop_server() {
   if [ -n "$SERVER_PID" ]; then
@@ -42,10 +42,7 @@ stop_server() {
 }
 cleanup() {
   stop_server
-  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
-    kill "$(head -1 "$PG_DATA/postmaster.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do [ -f "$PG_DATA/postmaster.pid" ] || break; sleep 0.2; done
-  fi
+  pg_stop
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -63,22 +60,15 @@ head -c 65536 /dev/urandom >"$WORK/image/kernel"
 head -c 65536 /dev/urandom >"$WORK/image/initrd"
 
 # One PostgreSQL cluster for PROVIDERS=postgres, stopped by PID at the end.
-if [[ " $PROVIDERS " == *" postgres "* ]]; then
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  PG_DATA="$WORK/pg/data"; PG_PORT=$(( 20000 + RANDOM % 20000 ))
-  mkdir -p "$WORK/pg/sock"; chown -R postgres:postgres "$WORK/pg"; chmod 755 "$WORK"
-  su postgres -s /bin/sh -c "$PG_BIN/initdb -D $PG_DATA -U postgres --auth=trust -E UTF8 --locale=C" >"$WORK/pg/initdb.log" 2>&1
-  su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D $PG_DATA -l $WORK/pg/server.log -w -t 60 start \
-    -o '-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$WORK/pg/sock -c max_connections=200'" >/dev/null
-fi
+if [[ " $PROVIDERS " == *" postgres "* ]]; then pg_start "$WORK"; fi
 
 # start_server NAME PROVIDER
 start_server() {
   local data="$WORK/var-$1" db=()
   rm -rf "$data"
   if [ "$2" = postgres ]; then
-    local name="attest_$(date +%s%N)"
-    su postgres -s /bin/sh -c "psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc 'CREATE DATABASE $name'" >/dev/null
+    local name
+    name=$(pg_database attest)
     db=(--Database:Provider=PostgreSql --Database:ConnectionString="Host=127.0.0.1;Port=$PG_PORT;Database=$name;Username=postgres;Maximum Pool Size=64")
   fi
   dotnet "$KLDLOAD" image import "$WORK/image" --name live --version 1 --channel stable --Kldload:DataDir="$data" "${db[@]}" -q >/dev/null

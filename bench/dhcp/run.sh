@@ -27,14 +27,11 @@ ID=$(printf '%04x' $((RANDOM % 65536)))
 S=kldbS$ID; C=kldbC$ID; SIF=kb${ID}s; CIF=kb${ID}c
 WORK=$(mktemp -d /tmp/kldhcp-bench-XXXX)
 SERVER_PID=""
-PG_DATA=""; PG_PORT=""
+source "$ROOT/bench/lib/postgres.sh"
 
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
-    kill "$(head -1 "$PG_DATA/postmaster.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do [ -f "$PG_DATA/postmaster.pid" ] || break; sleep 0.2; done
-  fi
+  pg_stop
   ip netns del "$S" 2>/dev/null || true
   ip netns del "$C" 2>/dev/null || true
   rm -rf "$WORK"
@@ -51,24 +48,7 @@ ip -n "$S" link set "$SIF" up; ip -n "$C" link set "$CIF" up
 KLDLOAD="$ROOT/src/Provisioner/bin/Release/net10.0/kldload.dll"
 
 # One PostgreSQL cluster for the -pg servers, in the server namespace (its 127.0.0.1), stopped by PID.
-start_postgres() {
-  local bin
-  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  PG_DATA="$WORK/pg/data"; PG_PORT=$(( 20000 + RANDOM % 20000 ))
-  mkdir -p "$WORK/pg/sock"; chown -R postgres:postgres "$WORK/pg"; chmod 755 "$WORK"
-  su postgres -s /bin/sh -c "$bin/initdb -D $PG_DATA -U postgres --auth=trust -E UTF8 --locale=C" >"$WORK/pg/initdb.log" 2>&1
-  ip netns exec "$S" su postgres -s /bin/sh -c "$bin/pg_ctl -D $PG_DATA -l $WORK/pg/server.log -w -t 60 start \
-    -o '-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$WORK/pg/sock -c max_connections=200'" >/dev/null
-}
-
-# A fresh database for one server run; prints its name.
-pg_database() {
-  local db="bench_$1_$(date +%s%N)"
-  ip netns exec "$S" su postgres -s /bin/sh -c "psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc 'CREATE DATABASE $db'" >/dev/null
-  echo "$db"
-}
-
-if [[ " $SERVERS " == *"-pg "* ]]; then start_postgres; fi
+if [[ " $SERVERS " == *"-pg "* ]]; then pg_start "$WORK" "$S"; fi
 
 start_server() {
   local name=$1 data="$WORK/$1"
@@ -77,7 +57,7 @@ start_server() {
     kldload|kldload-pg)
       local db=()
       [ "$name" = kldload-pg ] && db=(--Database:Provider=PostgreSql
-        --Database:ConnectionString="Host=127.0.0.1;Port=$PG_PORT;Database=$(pg_database kldload);Username=postgres")
+        --Database:ConnectionString="Host=127.0.0.1;Port=$PG_PORT;Database=$(pg_database bench_kldload);Username=postgres")
       ip netns exec "$S" dotnet "$KLDLOAD" serve --urls http://127.0.0.1:0 --Tftp:Enabled=false "${db[@]}" \
         --Kldload:DataDir="$data" --Kldload:LogLevel=Warning --Dhcp:Mode=Full --Dhcp:Interface="$SIF" \
         --Dhcp:Subnets:0:Network=10.99.0.0/16 --Dhcp:Subnets:0:PoolStart=10.99.1.0 --Dhcp:Subnets:0:PoolEnd=10.99.255.250 \

@@ -92,7 +92,7 @@ public sealed partial class DhcpListener(
         if (options.LoadBalancing != DhcpLoadBalancingRole.None)
         {
             var link = new DhcpPeerLink(DhcpPeerLink.SegmentOf(options.Subnets), options.LoadBalancing,
-                $"{Environment.MachineName}:{Environment.ProcessId}", settings.PeerTimeout);
+                Storage.InstanceIdentity.OpenOrCreate(kldload.DataDir).Name, settings.PeerTimeout);
             try
             {
                 // The settings check guarantees PostgreSQL; the first beat says whom to answer from the start.

@@ -9,7 +9,9 @@ namespace Kldload.Provisioner.Listeners;
 /// The mesh hub interface (<c>Mesh:Interface</c>, default <c>kl0</c>) run by kldload itself: created at
 /// start (kernel WireGuard where available, wireguard-go otherwise; a stale interface left by a crash is
 /// replaced), given the hub key, address and every member as a peer, changed live as nodes enrol or are
-/// revoked, and removed at shutdown.
+/// revoked, and removed at shutdown. The changes themselves are <see cref="LinkMeshHub"/>'s (the one
+/// implementation of <see cref="IMeshHub"/> over a link); this class adds the lifecycle, readiness,
+/// forwarding and logs.
 /// </summary>
 public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
 {
@@ -20,7 +22,7 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
     private readonly ILogger<MeshHub> _logger;
     private readonly Lock _gate = new();
     private WireGuardLink? _link;
-    private byte[]? _hubKey;
+    private LinkMeshHub? _hub;
     private HubForwarding? _forwarding;
 
     internal MeshHub(MeshSettings settings, string caDirectory, Func<MeshRoster> roster, ListenerReadiness readiness, ILogger<MeshHub> logger)
@@ -94,7 +96,7 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
             lock (_gate)
             {
                 _link = link;
-                _hubKey = hubKey;
+                _hub = new LinkMeshHub(link, hubKey);
                 _forwarding = forwarding;
             }
 
@@ -128,6 +130,7 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
         {
             link = _link;
             _link = null;
+            _hub = null;
             forwarding = _forwarding;
             _forwarding = null;
         }
@@ -148,12 +151,12 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
         ArgumentNullException.ThrowIfNull(peer);
         lock (_gate)
         {
-            if (_link is null)
+            if (_hub is null)
             {
                 return; // not up yet: StartAsync applies the whole roster
             }
 
-            _link.SetPeer(peer);
+            _hub.AddOrUpdatePeer(peer);
         }
 
         Log.PeerSet(_logger, peer.Name, WireGuardKey.ToBase64(peer.PublicKey), string.Join(", ", peer.AllowedIps));
@@ -164,12 +167,12 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
         var key = WireGuardKey.ToBase64(publicKey);
         lock (_gate)
         {
-            if (_link is null)
+            if (_hub is null)
             {
                 return;
             }
 
-            _link.RemovePeer(publicKey);
+            _hub.RemovePeer(publicKey);
         }
 
         Log.PeerRemoved(_logger, key);
@@ -180,12 +183,12 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
         ArgumentNullException.ThrowIfNull(hubConfiguration);
         lock (_gate)
         {
-            if (_link is null || _hubKey is null)
+            if (_hub is null)
             {
                 return; // not up yet: StartAsync applies the whole roster
             }
 
-            _link.SyncConfiguration(WireGuardConfigRenderer.RenderSetConf(hubConfiguration), _hubKey);
+            _hub.Synchronize(hubConfiguration);
         }
 
         Log.Synchronized(_logger, hubConfiguration.Peers.Count, hubConfiguration.Epoch);
@@ -197,6 +200,7 @@ public sealed partial class MeshHub : IMeshHub, IHostedService, IDisposable
         {
             _link?.Dispose();
             _link = null;
+            _hub = null;
         }
     }
 

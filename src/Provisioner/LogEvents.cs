@@ -113,4 +113,5 @@ internal static class LogEvents
     public const int ClusterListenLost = 1000;
     public const int ClusterListenRestored = 1001;
     public const int ClusterHandlerFailed = 1002;
+    public const int InstanceForgotten = 1003;
 }

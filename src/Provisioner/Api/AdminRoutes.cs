@@ -49,6 +49,7 @@ public static class AdminRoutes
         ["GET /api/v1/catalog/channels/{channel}"] = OperatorRole.Viewer,
         ["GET /api/v1/catalog/channels/{channel}/history"] = OperatorRole.Viewer,
         ["GET /api/v1/prometheus/targets"] = OperatorRole.Viewer,
+        ["GET /api/v1/instances"] = OperatorRole.Viewer,
 
         // Node lifecycle: what an on-call operator does to machines.
         ["PATCH /api/v1/nodes/{id}"] = OperatorRole.Operator,
@@ -69,6 +70,7 @@ public static class AdminRoutes
         ["GET /api/v1/tokens"] = OperatorRole.Admin,
         ["POST /api/v1/tokens"] = OperatorRole.Admin,
         ["POST /api/v1/tokens/{name}/revoke"] = OperatorRole.Admin,
+        ["DELETE /api/v1/instances/{id}"] = OperatorRole.Admin,
         ["PUT /api/v1/profiles/{name}"] = OperatorRole.Admin,
         ["DELETE /api/v1/profiles/{name}"] = OperatorRole.Admin,
         ["PUT /api/v1/nodes/{id}/bmc"] = OperatorRole.Admin,

@@ -55,6 +55,7 @@ public static class KldloadCli
         root.Subcommands.Add(ProfileCommands.CreateEvents());
         root.Subcommands.Add(LeaseCommands.Create());
         root.Subcommands.Add(TokenCommands.Create());
+        root.Subcommands.Add(InstanceCommands.Create());
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());
         root.Subcommands.Add(DbCommands.Create());

@@ -49,6 +49,7 @@ internal static class StorageRegistration
                 services.AddSingleton<IRolloutStore>(new PostgresRolloutStore(pg));
                 services.AddSingleton<IImageCatalogStore>(new PostgresImageCatalogStore(pg));
                 services.AddSingleton<IBlobLocations>(new PostgresBlobLocations(pg));
+                services.AddSingleton<IInstanceDirectory>(sp => new PostgresInstanceDirectory(pg, sp.GetRequiredService<InstanceIdentity>()));
                 services.AddSingleton<IMeshAddressStore>(new PostgresMeshAddressStore(pg));
                 services.AddSingleton<IMeshRosterStore>(new PostgresMeshRosterStore(pg));
                 services.AddSingleton<ICaMaterialStore>(new PostgresCaMaterialStore(pg, new CaKeyFile(config.Mesh.CaKeyFile)));
@@ -83,6 +84,7 @@ internal static class StorageRegistration
         services.AddSingleton<IRolloutStore>(new LiteDbRolloutStore(db));
         services.AddSingleton<IImageCatalogStore>(new LiteDbImageCatalogStore(db.Database));
         services.AddSingleton<IBlobLocations>(SingleInstanceBlobLocations.Instance);
+        services.AddSingleton<IInstanceDirectory>(sp => new SingleInstanceDirectory(sp.GetRequiredService<InstanceIdentity>()));
         services.AddSingleton<IMeshAddressStore>(new LiteDbMeshAddressStore(db.Database));
         services.AddSingleton<IMeshRosterStore>(new LiteDbMeshRosterStore(db.Database));
         services.AddSingleton<ICaMaterialStore>(new CaDirectoryStore(Path.Combine(config.Kldload.DataDir, MeshHubHosting.CaDirectoryName)));

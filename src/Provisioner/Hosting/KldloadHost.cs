@@ -144,6 +144,7 @@ public static partial class KldloadHost
         admin.MapBackupEndpoints();
         admin.MapPrometheusTargets();
         admin.MapTokenEndpoints();
+        admin.MapDashboardApiEndpoints();
         return app;
     }
 

@@ -173,6 +173,11 @@ public sealed class DashboardActionTests : IAsyncLifetime
         Assert.Contains("Ready", await page.Locator("#boots button[aria-pressed=true]").InnerTextAsync(), StringComparison.Ordinal);
         Assert.Equal(2, await page.Locator("#boots button").CountAsync());
 
+        // The fleet charts: one node on the mesh; one attestation held for approval, one attested.
+        await page.Locator("#boot-to-mesh rect.bar[data-count=\"1\"]").WaitForAsync(Wait);
+        await page.Locator("#attestations rect.attested").WaitForAsync(Wait);
+        Assert.Equal("1", await page.Locator("#attestations rect.held").GetAttributeAsync("data-count"));
+
         var shot = Path.Combine(Screenshots(), "dashboard-waterfall.png");
         await page.Locator("#waterfall").ScreenshotAsync(new LocatorScreenshotOptions { Path = shot });
         Assert.True(new FileInfo(shot).Length > 1000);

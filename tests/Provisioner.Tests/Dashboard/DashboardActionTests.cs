@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Kldload.ImageStore;
+using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Tests.Attestation;
 using Microsoft.Playwright;
 
@@ -182,6 +183,20 @@ public sealed class DashboardActionTests : IAsyncLifetime
         await page.Locator("#waterfall").ScreenshotAsync(new LocatorScreenshotOptions { Path = shot });
         Assert.True(new FileInfo(shot).Length > 1000);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots(), "dashboard-node.png"), FullPage = true });
+
+        // The Ready node's own actions: rotate its key, then reimage it from a chosen channel.
+        var inventory = _host.Service<NodeService>();
+        var epoch = inventory.Store.List().First(n => n.Macs.Contains(mac)).Epoch;
+        await page.Locator("#actions button[data-action=rotate-key]").ClickAsync();
+        await page.Locator("#confirm-ok").ClickAsync();
+        await page.Locator("#timeline li", new PageLocatorOptions { HasText = "WireGuard key rotated" }).WaitForAsync(Wait);
+        Assert.Equal(epoch + 1, inventory.Store.List().First(n => n.Macs.Contains(mac)).Epoch);
+
+        await page.Locator("#actions button[data-action=reimage]").ClickAsync();
+        await page.Locator("#reimage-with").SelectOptionAsync("channel:stable");
+        await page.Locator("#confirm-ok").ClickAsync();
+        await page.Locator("#timeline li", new PageLocatorOptions { HasText = "Ready -> Reimaging" }).WaitForAsync(Wait);
+        Assert.Equal("Reimaging", (await NodeAsync(mac)).GetProperty("state").GetString());
     }
 
     [Fact]
@@ -194,6 +209,14 @@ public sealed class DashboardActionTests : IAsyncLifetime
         var row = page.Locator("#nodes tr", new PageLocatorOptions { HasText = mac });
         await row.WaitForAsync(Wait);
         await row.ClickAsync();
+
+        // A refusal stays in the open dialog: this node has no BMC.
+        await page.Locator("#actions button[data-action=power]").ClickAsync();
+        await page.Locator("#confirm-ok").ClickAsync();
+        await page.Locator("#confirm-error", new PageLocatorOptions { HasText = "BMC" }).WaitForAsync(Wait);
+        Assert.True(await page.Locator("#confirm").IsVisibleAsync());
+        await page.Locator("#confirm-cancel").ClickAsync();
+        await page.Locator("#confirm").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Hidden, Timeout = 15_000 });
 
         // A destructive action opens on Cancel: Escape (or Enter on Cancel) sends nothing.
         await page.Locator("#actions button[data-action=decommission]").ClickAsync();

@@ -50,6 +50,9 @@ public static class AdminRoutes
         ["GET /api/v1/catalog/channels/{channel}/history"] = OperatorRole.Viewer,
         ["GET /api/v1/prometheus/targets"] = OperatorRole.Viewer,
         ["GET /api/v1/instances"] = OperatorRole.Viewer,
+        ["GET /api/v1/whoami"] = OperatorRole.Viewer,
+        ["GET /api/v1/nodes/{id}/boots"] = OperatorRole.Viewer,
+        ["GET /api/v1/nodes/{id}/approval"] = OperatorRole.Viewer,
 
         // Node lifecycle: what an on-call operator does to machines.
         ["PATCH /api/v1/nodes/{id}"] = OperatorRole.Operator,

@@ -145,6 +145,7 @@ public static partial class KldloadHost
         admin.MapPrometheusTargets();
         admin.MapTokenEndpoints();
         admin.MapInstanceEndpoints();
+        admin.MapDashboardApiEndpoints();
         return app;
     }
 

@@ -109,4 +109,7 @@ internal static class LogEvents
     public const int ClusterListenLost = 1000;
     public const int ClusterListenRestored = 1001;
     public const int ClusterHandlerFailed = 1002;
+
+    // The admin surface on its own listeners (Admin:Urls)
+    public const int AdminSurface = 1100;
 }

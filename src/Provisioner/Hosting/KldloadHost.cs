@@ -43,8 +43,6 @@ public static partial class KldloadHost
         // they override it (they bind the same URLs).
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
         builder.WebHost.ConfigureKestrel(kestrel => MeshHttpListener.Listen(kestrel, config.Urls, MeshListenEndpoints(config, kestrel.ApplicationServices)));
-        // Admin:Urls: the operator's surface on listeners of its own, over TLS (AdminSurface).
-        var adminListeners = builder.AddAdminSurface(config);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Kldload.ShutdownTimeout);
         // Under systemd (Type=notify): READY=1 once every hosted service has started, STOPPING=1 on
         // the way down, and journald-friendly console output. Outside systemd this does nothing.
@@ -71,8 +69,12 @@ public static partial class KldloadHost
             ?? throw new SettingBindException("Kldload:DataDir", config.Kldload.DataDir,
                 "another kldload process is using this data directory (it holds kldload.lock): a server, or an image or offline backup command still running");
         IDisposable db;
+        AdminListeners? adminListeners;
         try
         {
+            // Admin:Urls: the operator's surface on listeners of its own, over TLS (AdminSurface); the
+            // certificate is generated under the data directory's lock, so by one process only.
+            adminListeners = builder.AddAdminSurface(config);
             db = builder.AddStorage(config);
         }
         catch

@@ -69,6 +69,17 @@ public sealed partial class AdminPinningTests : IDisposable
         Assert.DoesNotContain("pinned", stderr, StringComparison.Ordinal);
         Assert.Equal($"{key} {fingerprint}\n", await File.ReadAllTextAsync(KnownServers));
 
+        // The backup command streams through a client of its own: the same pin applies.
+        var pass = Path.Combine(_dir, "pass");
+        await File.WriteAllTextAsync(pass, "a long passphrase\n");
+        var archive = Path.Combine(_dir, "site.age");
+        (code, _, stderr) = await Remote(admin, "backup", "-o", archive, "--passphrase-file", pass, "-q");
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("pinned", stderr, StringComparison.Ordinal);
+        (code, stdout, stderr) = await KldloadProcess.RunAsync(_dir, "backup", "verify", archive, "--passphrase-file", pass, $"--Kldload:DataDir={Path.Combine(_dir, "elsewhere")}");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("intact", stdout, StringComparison.Ordinal);
+
         // A server at that address now presenting another certificate: refused, naming the file and both fingerprints.
         var other = new string('0', 64);
         await File.WriteAllTextAsync(KnownServers, $"{key} {other}\n");
@@ -76,6 +87,10 @@ public sealed partial class AdminPinningTests : IDisposable
         Assert.Equal(1, code);
         Assert.Empty(stdout);
         Assert.Contains($"the certificate of {key} is not the one pinned in {KnownServers}: pinned SHA-256 {other}, presented SHA-256 {fingerprint}", stderr, StringComparison.Ordinal);
+        (code, _, stderr) = await Remote(admin, "backup", "-o", Path.Combine(_dir, "refused.age"), "--passphrase-file", pass, "-q");
+        Assert.Equal(1, code);
+        Assert.Contains($"pinned SHA-256 {other}, presented SHA-256 {fingerprint}", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir, "refused.age")));
         Assert.Equal($"{key} {other}\n", await File.ReadAllTextAsync(KnownServers));
 
         // The boot LAN listener does not carry the admin API.

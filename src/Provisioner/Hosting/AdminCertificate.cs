@@ -25,16 +25,16 @@ public static class AdminCertificate
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(time);
-        if (settings.CertificateFile is { } file && settings.CertificateKeyFile is { } key)
-        {
-            return (X509Certificate2.CreateFromPemFile(file, key), file);
-        }
-
         var dir = settings.GeneratedDirectory;
         var certPath = Path.Combine(dir, CertificateFileName);
         var keyPath = Path.Combine(dir, KeyFileName);
         try
         {
+            if (settings.CertificateFile is { } file && settings.CertificateKeyFile is { } key)
+            {
+                return (X509Certificate2.CreateFromPemFile(file, key), file);
+            }
+
             if (File.Exists(certPath) && File.Exists(keyPath))
             {
                 return (X509Certificate2.CreateFromPemFile(certPath, keyPath), certPath);
@@ -50,7 +50,9 @@ public static class AdminCertificate
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
         {
             throw new SettingBindException("Admin:Urls", string.Join(";", settings.Urls.Select(u => u.OriginalString)),
-                $"cannot read or generate the admin certificate in {dir} ({e.Message.TrimEnd('.')}); set Admin:CertificateFile and Admin:CertificateKeyFile, or delete the directory to have a new one generated", e);
+                settings.CertificateFile is null
+                    ? $"cannot read or generate the admin certificate in {dir} ({e.Message.TrimEnd('.')}); set Admin:CertificateFile and Admin:CertificateKeyFile, or delete the directory to have a new one generated"
+                    : $"cannot read Admin:CertificateFile {settings.CertificateFile} with Admin:CertificateKeyFile {settings.CertificateKeyFile} ({e.Message.TrimEnd('.')})", e);
         }
     }
 

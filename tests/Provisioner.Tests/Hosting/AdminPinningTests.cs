@@ -69,6 +69,10 @@ public sealed partial class AdminPinningTests : IDisposable
         Assert.DoesNotContain("pinned", stderr, StringComparison.Ordinal);
         Assert.Equal($"{key} {fingerprint}\n", await File.ReadAllTextAsync(KnownServers));
 
+        (code, stdout, stderr) = await Remote(admin, "events", "--limit", "5", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.All(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(line).RootElement.ValueKind));
+
         // The backup command streams through a client of its own: the same pin applies.
         var pass = Path.Combine(_dir, "pass");
         await File.WriteAllTextAsync(pass, "a long passphrase\n");

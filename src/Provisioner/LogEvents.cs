@@ -114,4 +114,7 @@ internal static class LogEvents
     public const int ClusterListenRestored = 1001;
     public const int ClusterHandlerFailed = 1002;
     public const int InstanceForgotten = 1003;
+
+    // The admin surface on its own listeners (Admin:Urls)
+    public const int AdminSurface = 1100;
 }

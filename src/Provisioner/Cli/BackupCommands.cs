@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Kldload.Age;
 using Kldload.Provisioner.Api;
@@ -305,8 +304,8 @@ internal static class BackupCommands
         // never leaves this process. Its stanza is swapped for the passphrase stanza below; the
         // payload is copied unchanged (it depends on the file key only).
         var ephemeral = passphrase is null ? null : AgeIdentity.Generate();
-        using var http = new HttpClient { BaseAddress = url, Timeout = Timeout.InfiniteTimeSpan };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var pins = KnownServers.For(config, stderr);
+        using var http = AdminClient.CreateHttp(url, token, pins, Timeout.InfiniteTimeSpan);
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/backup")
         {
             Content = JsonContent.Create(new BackupRequest([.. (ephemeral is null ? recipients : [ephemeral.Recipient]).Select(r => r.ToString())], includeImages)),
@@ -318,7 +317,7 @@ internal static class BackupCommands
         }
         catch (HttpRequestException e)
         {
-            throw new AdminApiException(0, $"cannot reach kldload at {url}: {e.Message} (is `kldload serve` running? set --server, or use --offline for a stopped data directory)");
+            throw new AdminApiException(0, pins.RefusalFor(url) ?? $"cannot reach kldload at {url}: {e.Message} (is `kldload serve` running? set --server, or use --offline for a stopped data directory)");
         }
 
         using (response)

@@ -544,7 +544,7 @@ internal static class ImageCommands
 
         try
         {
-            using var access = await OpenAsync(config, CancellationToken.None).ConfigureAwait(false);
+            using var access = await OpenAsync(config, stderr, CancellationToken.None).ConfigureAwait(false);
             return await body(new ImageCliContext(config, access.Store, access.Remote), stdout, stderr).ConfigureAwait(false);
         }
         catch (UsageException e)
@@ -574,7 +574,7 @@ internal static class ImageCommands
     /// published next to the lock. A lock held by a process that published no URL (another CLI
     /// command) is waited for briefly.
     /// </summary>
-    private static async Task<StoreAccess> OpenAsync(KldloadConfiguration config, CancellationToken ct)
+    private static async Task<StoreAccess> OpenAsync(KldloadConfiguration config, TextWriter stderr, CancellationToken ct)
     {
         var dataDir = config.Kldload.DataDir;
         var deadline = DateTime.UtcNow + LockWait;
@@ -610,7 +610,7 @@ internal static class ImageCommands
             {
                 var token = AdminToken.TryRead(config.Auth.AdminTokenFile)
                     ?? throw new AdminApiException(0, $"kldload serve is running on {dataDir} and holds its database; reading the admin token {config.Auth.AdminTokenFile} to ask it failed (run as a user who can read it, or set Auth:AdminTokenFile)");
-                var remote = new RemoteImageCatalog(url, token);
+                var remote = new RemoteImageCatalog(url, token, KnownServers.For(config, stderr));
                 return new StoreAccess(new LiveImageStore(config.Images.Root, remote, TimeProvider.System), remote, [remote]);
             }
 

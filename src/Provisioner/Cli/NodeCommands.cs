@@ -224,7 +224,7 @@ internal static class NodeCommands
             return ExitCodes.Failed;
         }
 
-        using var client = new AdminClient(AdminClient.ResolveServer(p.GetValue(server), config), token);
+        using var client = new AdminClient(AdminClient.ResolveServer(p.GetValue(server), config), token, KnownServers.For(config, stderr));
         try
         {
             return await action(client).ConfigureAwait(false);

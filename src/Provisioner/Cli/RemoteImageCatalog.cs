@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -20,12 +19,13 @@ namespace Kldload.Provisioner.Cli;
 internal sealed class RemoteImageCatalog : IImageCatalog, IDisposable
 {
     private readonly HttpClient _http;
+    private readonly KnownServers _pins;
 
-    public RemoteImageCatalog(Uri server, string token)
+    public RemoteImageCatalog(Uri server, string token, KnownServers pins)
     {
         // Garbage collection and verification re-hash blobs on the server: no client-side limit.
-        _http = new HttpClient { BaseAddress = server, Timeout = Timeout.InfiniteTimeSpan };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        _pins = pins;
+        _http = AdminClient.CreateHttp(server, token, pins, Timeout.InfiniteTimeSpan);
     }
 
     public Uri Server => _http.BaseAddress!;
@@ -119,7 +119,7 @@ internal sealed class RemoteImageCatalog : IImageCatalog, IDisposable
         }
         catch (HttpRequestException e)
         {
-            throw new AdminApiException(0, $"kldload serve holds this data directory but its admin API at {_http.BaseAddress} did not answer: {e.Message}");
+            throw new AdminApiException(0, _pins.RefusalFor(_http.BaseAddress!) ?? $"kldload serve holds this data directory but its admin API at {_http.BaseAddress} did not answer: {e.Message}");
         }
 
         using (response)

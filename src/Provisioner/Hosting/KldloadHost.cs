@@ -62,14 +62,19 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(config.Backup);
         builder.Services.AddSingleton(config.Limits);
         builder.Services.AddSingleton(config.Inventory);
+        builder.Services.AddSingleton(config.Admin);
         builder.Services.AddSingleton(TimeProvider.System);
 
         var dataLock = DataDirectoryLock.TryAcquire(config.Kldload.DataDir)
             ?? throw new SettingBindException("Kldload:DataDir", config.Kldload.DataDir,
                 "another kldload process is using this data directory (it holds kldload.lock): a server, or an image or offline backup command still running");
         IDisposable db;
+        AdminListeners? adminListeners;
         try
         {
+            // Admin:Urls: the operator's surface on listeners of its own, over TLS (AdminSurface); the
+            // certificate is generated under the data directory's lock, so by one process only.
+            adminListeners = builder.AddAdminSurface(config);
             db = builder.AddStorage(config);
         }
         catch
@@ -96,7 +101,7 @@ public static partial class KldloadHost
         // CLI commands on this data directory find the admin API here (the bound port, not the setting).
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            if (app.Services.GetRequiredService<ServerUrl>().Local is { } local)
+            if ((adminListeners?.Local ?? app.Services.GetRequiredService<ServerUrl>().Local) is { } local)
             {
                 dataLock.PublishUrl(local);
             }
@@ -121,6 +126,7 @@ public static partial class KldloadHost
         });
         app.UseRouting();
         app.UseMeshListenerFilter();
+        app.UseAdminSurface(adminListeners);
         app.UseHttpMetrics();
         app.UseRateLimiter();
         app.UseOperatorTokens();
@@ -236,7 +242,13 @@ public static partial class KldloadHost
         }
 
         var serverUrl = app.Services.GetRequiredService<ServerUrl>();
-        Log.Started(log, BuildInfo.Version, string.Join(", ", serverUrl.ListenUrls), serverUrl.Value, config.Kldload.DataDir);
+        var admin = app.Services.GetService<AdminListeners>();
+        var adminUrls = admin?.BoundUrls.Select(u => u.ToString().TrimEnd('/')).ToHashSet(StringComparer.OrdinalIgnoreCase) ?? [];
+        Log.Started(log, BuildInfo.Version, string.Join(", ", serverUrl.ListenUrls.Where(u => !adminUrls.Contains(u))), serverUrl.Value, config.Kldload.DataDir);
+        if (admin is not null)
+        {
+            Log.AdminSurface(log, string.Join(", ", admin.BoundUrls.Select(u => u.ToString().TrimEnd('/'))), admin.Fingerprint, admin.CertificateSource);
+        }
         if (config.Tftp.Enabled && config.Tftp.RootMissing)
         {
             Log.TftpRootMissing(log, config.Tftp.Root);
@@ -285,6 +297,11 @@ public static partial class KldloadHost
             if (MeshListenEndpoints(config, services).FirstOrDefault(m => e.Message.Contains(m.ToString(), StringComparison.OrdinalIgnoreCase)) is { } mesh)
             {
                 return $"Mesh:Enabled = 'true': cannot listen on the hub's mesh address {mesh} (the port is the server URL's, which nodes dial there): {why}";
+            }
+
+            if (config.Admin.Urls.FirstOrDefault(a => a.Port != 0 && e.Message.Contains(a.IsLoopback ? $":{a.Port}" : $"{a.Host}:{a.Port}", StringComparison.OrdinalIgnoreCase)) is { } adminUrl)
+            {
+                return $"Admin:Urls = '{adminUrl.OriginalString}': cannot listen: {why}";
             }
 
             var urls = string.Join(";", config.Urls.Select(u => u.OriginalString));
@@ -366,6 +383,9 @@ public static partial class KldloadHost
     {
         [LoggerMessage(EventId = LogEvents.HostStarted, Level = LogLevel.Information, Message = "kldload {Version} serving on {ListenUrls}; nodes use {ServerUrl}; data in {DataDir}")]
         public static partial void Started(Microsoft.Extensions.Logging.ILogger logger, string version, string listenUrls, Uri serverUrl, string dataDir);
+
+        [LoggerMessage(EventId = LogEvents.AdminSurface, Level = LogLevel.Information, Message = "admin API, dashboard and /metrics on {AdminUrls} only (TLS; certificate SHA-256 {Fingerprint} from {Source}); the --urls listeners serve the nodes' routes")]
+        public static partial void AdminSurface(Microsoft.Extensions.Logging.ILogger logger, string adminUrls, string fingerprint, string source);
 
         [LoggerMessage(EventId = LogEvents.HostStopped, Level = LogLevel.Information, Message = "kldload stopped cleanly")]
         public static partial void Stopped(Microsoft.Extensions.Logging.ILogger logger);

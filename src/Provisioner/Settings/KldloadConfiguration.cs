@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory", "Database"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory", "Database", "Admin"];
 
     /// <summary>
     /// Top-level names that belong to ASP.NET Core's host, Kestrel and the logging libraries (and the
@@ -52,6 +52,8 @@ public sealed record KldloadConfiguration
     public required InventorySettings Inventory { get; init; }
 
     public required DatabaseSettings Database { get; init; }
+
+    public required AdminSettings Admin { get; init; }
 
     /// <summary>The HTTP listen URLs (<c>--urls</c> / <c>ASPNETCORE_URLS</c>), default <c>http://0.0.0.0:8080</c>.</summary>
     public required IReadOnlyList<Uri> Urls { get; init; }
@@ -108,8 +110,15 @@ public sealed record KldloadConfiguration
             Limits = LimitsSettings.Read(r),
             Inventory = InventorySettings.Read(r),
             Database = DatabaseSettings.Read(r),
+            Admin = AdminSettings.Read(r, kldload),
             Urls = ReadUrls(r),
         };
+
+        foreach (var clash in config.Admin.Urls.Where(a => a.Port != 0 && config.Urls.Any(u => u.Port == a.Port && string.Equals(u.Host, a.Host, StringComparison.OrdinalIgnoreCase))))
+        {
+            // Kestrel would fail to bind the second; say which setting to change instead.
+            r.AddError("Admin:Urls", clash.OriginalString, "the same address and port as a --urls listener; the admin surface needs a listener of its own (another port)");
+        }
 
         if (config.Mesh.Enabled && config.MeshHttpPort == 0)
         {

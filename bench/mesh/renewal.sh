@@ -41,6 +41,9 @@ wait_for() { # description, seconds, command...
   done
 }
 
+# Checked on every try (a command substitution in wait_for's arguments would be read once).
+renewals_at_least() { [ "$(grep -c 'certificate: renewed' "$work/agent.log" || true)" -ge "$1" ]; }
+
 ip netns add "$k"; ip netns add "$n"
 ip -n "$k" link set lo up; ip -n "$n" link set lo up
 ip -n "$k" link add lan0 type veth peer name lan0 netns "$n"
@@ -79,7 +82,7 @@ echo "node $node_id, certificate lifetime $lifetime, first renewal due at $due"
 printf '| round | due (UTC) | logged by the agent (UTC) | late (s) | new certificate valid until | load average |\n|---|---|---|---|---|---|\n' > "$work/table"
 for r in $(seq 1 "$rounds"); do
   due_s=$(date -d "$due" +%s)
-  wait_for "renewal $r" $((due_s - $(date +%s) + 120)) test "$(grep -c 'certificate: renewed' "$work/agent.log")" -ge "$r"
+  wait_for "renewal $r" $((due_s - $(date +%s) + 120)) renewals_at_least "$r"
   logged=$(date -u +%s.%N)
   until_t=$(grep 'certificate: renewed' "$work/agent.log" | sed -n "${r}p" | sed 's/.*valid until \(.*Z\).*/\1/')
   printf '| %d | %s | %s | %.1f | %s | %s |\n' "$r" "$(date -u -d "@$due_s" '+%H:%M:%S')" "$(date -u -d "@${logged%.*}" '+%H:%M:%S')" \

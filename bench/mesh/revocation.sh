@@ -49,6 +49,8 @@ wait_for() { # description, command...: retries until the command succeeds or th
 }
 
 peers_of() { ip netns exec "$1" wg show "$2" peers 2>/dev/null | grep -c . || true; }
+# Counted on every try (a command substitution in wait_for's arguments would be read once).
+has_peers() { [ "$(peers_of "$1" "$2")" -eq "$3" ]; }
 
 run() {
   local n=$1 id lan=10.81.0 port=8080 k data
@@ -103,7 +105,7 @@ run() {
   done
   # Full mesh: every node holds the hub and the N-1 others.
   for i in $(seq 1 "$n"); do
-    wait_for "node $i with $n peers" test "$(peers_of "klbn$i-$id" "kln$i$id")" -eq "$n"
+    wait_for "node $i with $n peers" has_peers "klbn$i-$id" "kln$i$id" "$n"
   done
 
   local victim=$n key admin victim_id t0 t1 load

@@ -156,6 +156,26 @@ public sealed class KitCommandsTests : IDisposable
         Assert.NotEqual(record, await File.ReadAllTextAsync(Path.Combine(air.Data, "kit.json")));
     }
 
+    [Fact]
+    public async Task Import_ServerRunningOnDataDir_CatalogChangesGoThroughItsApi()
+    {
+        var site = await SiteAsync();
+        var kit = Path.Combine(_dir, "site.kit");
+        Assert.Equal(0, (await CliAsync(["kit", "export", "-o", kit, "--channel", "testing", "--sign", site.Key, "-q", .. site.Args])).Code);
+
+        var air = AirGap(site);
+        var (server, url) = await KldloadProcess.ServeAsync(air.Data);
+        await using (server)
+        {
+            var import = await CliAsync(["kit", "import", kit, "-q", .. air.Args]);
+            Assert.True(import.Code == 0, import.Stderr);
+            using var http = new HttpClient { BaseAddress = url };
+            http.DefaultRequestHeaders.Authorization = new("Bearer", (await File.ReadAllTextAsync(Path.Combine(air.Data, "admin.token"))).Trim());
+            Assert.Contains("\"live\"", await http.GetStringAsync(new Uri("/api/v1/images", UriKind.Relative)), StringComparison.Ordinal);
+            Assert.Contains("live", await http.GetStringAsync(new Uri("/api/v1/channels/testing", UriKind.Relative)), StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>A site with two images on two channels, iPXE loaders, shim and GRUB files, an EK root, a signing key and a dummy package.</summary>
     private async Task<Site> SiteAsync()
     {

@@ -242,6 +242,13 @@ public sealed record KitIndex(KitVersion Version, string Commit, IReadOnlyList<K
                 throw new KitException($"{KitFormat.IndexEntry} lists two {KitEntryKindNames.ToText(e.Kind)} entries named {e.Name}");
             }
 
+            // One package, one shim, one GRUB: each is installed at one fixed place.
+            if ((e.Kind == KitEntryKind.Package && entries.Any(x => x.Kind == KitEntryKind.Package))
+                || (e.Kind == KitEntryKind.Loader && e.Target != KitLoaderTargets.Tftp && entries.Any(x => x.Kind == KitEntryKind.Loader && x.Target == e.Target)))
+            {
+                throw new KitException($"{KitFormat.IndexEntry} lists two {(e.Kind == KitEntryKind.Package ? "packages" : e.Target + " loaders")}");
+            }
+
             entries.Add(e);
         }
 

@@ -157,6 +157,17 @@ public sealed class KitCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Export_UnknownChannel_FailsAndWritesNoFile()
+    {
+        var site = await SiteAsync();
+        var kit = Path.Combine(_dir, "none.kit");
+        var export = await CliAsync(["kit", "export", "-o", kit, "--channel", "nightly", "--sign", site.Key, "-q", .. site.Args]);
+        Assert.Equal(ExitCodes.Failed, export.Code);
+        Assert.Contains("channel nightly does not exist", export.Stderr, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir, "*none.kit*"));
+    }
+
+    [Fact]
     public async Task Import_ServerRunningOnDataDir_CatalogChangesGoThroughItsApi()
     {
         var site = await SiteAsync();

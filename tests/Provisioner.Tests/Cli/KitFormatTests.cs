@@ -56,4 +56,28 @@ public sealed class KitFormatTests
             """;
         Assert.Throws<KitException>(() => KitIndex.Parse(Encoding.UTF8.GetBytes(json)));
     }
+
+    [Theory]
+    [InlineData("package", null, "package", null)]
+    [InlineData("loader", "shimx64", "loader", "shimx64")]
+    [InlineData("loader", "tftp", "loader", "tftp", true)]
+    [InlineData("loader", "shimx64", "loader", "grubx64", true)]
+    public void Parse_TwoEntriesForOnePlace_Refused(string kind1, string? target1, string kind2, string? target2, bool accepted = false)
+    {
+        static string Entry(string kind, string? target, int n) => $$"""
+            { "kind": "{{kind}}", "path": "p/{{n}}", "name": "f{{n}}.bin", "size": 1, "sha256": "{{Digest}}"{{(target is null ? string.Empty : $", \"target\": \"{target}\"")}} }
+            """;
+        var json = $$"""
+            { "format": "kldload-kit/1", "kldloadVersion": "0.1.0", "created": "2026-12-07T12:00:00Z",
+              "entries": [ {{Entry(kind1, target1, 1)}}, {{Entry(kind2, target2, 2)}} ] }
+            """;
+        if (accepted)
+        {
+            Assert.Equal(2, KitIndex.Parse(Encoding.UTF8.GetBytes(json)).Entries.Count);
+        }
+        else
+        {
+            Assert.Throws<KitException>(() => KitIndex.Parse(Encoding.UTF8.GetBytes(json)));
+        }
+    }
 }

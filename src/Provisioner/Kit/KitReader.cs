@@ -79,7 +79,7 @@ public static class KitReader
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or (IOException and not FileNotFoundException))
         {
-            throw new KitException($"{path}: damaged kit ({e.Message.TrimEnd('.')})", e);
+            throw new KitException($"{path}: {e.Message.TrimEnd('.')} (a damaged kit, or no room to stage it)", e);
         }
     }
 

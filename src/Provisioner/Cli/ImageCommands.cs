@@ -574,7 +574,7 @@ internal static class ImageCommands
     /// published next to the lock. A lock held by a process that published no URL (another CLI
     /// command) is waited for briefly.
     /// </summary>
-    private static async Task<StoreAccess> OpenAsync(KldloadConfiguration config, TextWriter stderr, CancellationToken ct)
+    internal static async Task<StoreAccess> OpenAsync(KldloadConfiguration config, TextWriter stderr, CancellationToken ct)
     {
         var dataDir = config.Kldload.DataDir;
         var deadline = DateTime.UtcNow + LockWait;
@@ -633,7 +633,7 @@ internal static class ImageCommands
     private sealed record ImageCliContext(KldloadConfiguration Config, LiveImageStore Store, RemoteImageCatalog? Remote);
 
     /// <summary>The store of one command and what to release when it ends.</summary>
-    private sealed record StoreAccess(LiveImageStore Store, RemoteImageCatalog? Remote, IReadOnlyList<IDisposable> Owned) : IDisposable
+    internal sealed record StoreAccess(LiveImageStore Store, RemoteImageCatalog? Remote, IReadOnlyList<IDisposable> Owned) : IDisposable
     {
         public void Dispose()
         {

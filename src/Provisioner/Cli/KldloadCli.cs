@@ -59,6 +59,7 @@ public static class KldloadCli
         root.Subcommands.Add(BackupCommands.CreateBackup());
         root.Subcommands.Add(BackupCommands.CreateRestore());
         root.Subcommands.Add(DbCommands.Create());
+        root.Subcommands.Add(KitCommands.Create());
         root.Subcommands.Add(CompletionCommand.Create(root));
         foreach (var c in root.Subcommands)
         {

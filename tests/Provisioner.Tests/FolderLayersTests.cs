@@ -29,7 +29,7 @@ public sealed partial class FolderLayersTests
         ["Boot"],
         ["Listeners", "Power"],
         ["Attestation", "Mesh"],
-        ["Api", "Backup", "Dashboard"],
+        ["Api", "Backup", "Dashboard", "Kit"],
         ["Cli"],
         ["Hosting"],
     ];

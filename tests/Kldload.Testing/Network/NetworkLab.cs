@@ -80,6 +80,21 @@ public sealed class NetworkLab : IDisposable
         {
             IpIn(ns, "addr", "add", cidr, "dev", iface, "nodad");
         }
+
+        // The kernel adds the link-local address a moment after the link comes up (with carrier);
+        // dhclient -6 started before that exits with "no link-local IPv6 address". Wait for it (at
+        // most 10 s: a link whose peer is still down has none yet, and its user says so itself).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            var (_, shown) = PeerProcess.RunAsync(TimeSpan.FromSeconds(20), "ip", "-n", ns, "-6", "-o", "addr", "show", "dev", iface, "scope", "link").GetAwaiter().GetResult();
+            if (shown.Contains("fe80:", StringComparison.Ordinal) && !shown.Contains("tentative", StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            Thread.Sleep(50);
+        }
     }
 
     public static void Ip(params string[] args)

@@ -16,6 +16,7 @@ public sealed partial class StorageSeamTests
         ["src/Provisioner/Backup/BackupRestorer.cs"] = "writes those collections back into a new kldload.db",
         ["src/Provisioner/Cli/BackupCommands.cs"] = "an offline backup opens kldload.db as the server would",
         ["src/Provisioner/Cli/ImageCommands.cs"] = "an offline image command opens the embedded database as the server would",
+        ["src/Provisioner/Cli/KitCommands.cs"] = "names LiteDB's exception when an offline kit import opens the embedded database through ImageCommands",
         ["src/Provisioner/Listeners/DhcpListener.cs"] = "names LiteDB's exception when the embedded lease store cannot open",
     };
 

@@ -25,6 +25,7 @@ agent_dll="$repo/src/Agent/bin/Release/net10.0/kldload-agent.dll"
 work=$(mktemp -d /tmp/kl-bench-mesh.XXXXXX)
 pids=()
 namespaces=()
+interfaces=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
@@ -32,6 +33,14 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   pids=()
+  # Each agent's wireguard-go outlives the agent: stop it by the PID of the process serving the
+  # interface this script named (unique per run).
+  for iface in "${interfaces[@]}"; do
+    for pid in $(ps -eo pid=,args= | awk -v n="$iface" '$2 == "wireguard-go" && $NF == n { print $1 }'); do
+      kill -TERM "$pid" 2>/dev/null || true
+    done
+  done
+  interfaces=()
   for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   namespaces=()
 }
@@ -96,6 +105,7 @@ run() {
     [ -n "$token" ] || { echo "bench: no boot token for node $i" >&2; exit 1; }
     echo "console=ttyS0 kldload.server=http://$lan.1:$port kldload.token=$token" > "$state/cmdline"
     wait_for "swtpm $i" ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/2321'
+    interfaces+=("kln$i$id")
     KLDLOAD_AGENT_STATE=$state KLDLOAD_AGENT_INTERFACE=kln$i$id KLDLOAD_AGENT_TPM=swtpm:127.0.0.1:2321 KLDLOAD_AGENT_WIREGUARD=userspace \
       ip netns exec "$ns" dotnet "$agent_dll" "$state/cmdline" > >(stamp > "$work/run/agent$i.log") 2>&1 &
     pids+=($!)

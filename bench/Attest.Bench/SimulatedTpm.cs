@@ -168,7 +168,9 @@ public sealed class SimulatedTpm : IDisposable
         // Part 1, annex C.6.4: the secret is the ephemeral point Q_e; Z = x(d_EK · Q_e);
         // seed = KDFe(nameAlg, Z, "IDENTITY", x(Q_e), x(Q_EK), digest bits).
         var point = TpmMarshal.Read<TpmsEccPoint>(encryptedSecret);
-        using var peer = ECDiffieHellman.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, Q = new ECPoint { X = point.X, Y = point.Y } });
+        // A TPM2B coordinate may come without its leading zero bytes (tpm2_makecredential writes
+        // OpenSSL's minimal form about once in 128 points); .NET wants both at the curve's 32 bytes.
+        using var peer = ECDiffieHellman.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, Q = new ECPoint { X = Pad32(point.X), Y = Pad32(point.Y) } });
         var z = _ekEcc!.DeriveRawSecretAgreement(peer.PublicKey);
         var input = new byte[4 + z.Length + 9 + point.X.Length + EkPublic.EccX.Length];
         BinaryPrimitives.WriteUInt32BigEndian(input, 1);
@@ -178,6 +180,9 @@ public sealed class SimulatedTpm : IDisposable
         EkPublic.EccX.CopyTo(input, 4 + z.Length + 9 + point.X.Length);
         return SHA256.HashData(input);
     }
+
+    private static byte[] Pad32(byte[] coordinate) =>
+        coordinate.Length >= 32 ? coordinate : [.. new byte[32 - coordinate.Length], .. coordinate];
 
     /// <summary>KDFa with HMAC-SHA-256 (Part 1, 11.4.10.2); <paramref name="bits"/> at most 256 here.</summary>
     private static byte[] KdfA(ReadOnlySpan<byte> key, string label, ReadOnlySpan<byte> contextU, int bits)

@@ -45,8 +45,13 @@ public static class SystemCommand
 
         using (p)
         {
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
+            // The output is read by two threads of our own with blocking reads, not by async reads:
+            // callers run this under locks, on request threads. An async read needs a thread-pool
+            // thread to finish, and when the pool's threads are the ones waiting for that lock (the
+            // control channel's watchers, all woken by the roster change this command follows),
+            // the call waits for the pool to inject threads: seconds at 16 nodes.
+            var stdout = new PipeReader(p.StandardOutput, file);
+            var stderr = new PipeReader(p.StandardError, file);
             if (stdin is not null)
             {
                 p.StandardInput.Write(stdin);
@@ -60,7 +65,46 @@ public static class SystemCommand
             }
 
             p.WaitForExit();
-            return (p.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());
+            return (p.ExitCode, stdout.Text(file, args), stderr.Text(file, args));
+        }
+    }
+
+    /// <summary>Reads a child's output stream to its end on a dedicated thread.</summary>
+    private sealed class PipeReader
+    {
+        private readonly Thread _thread;
+        private string _text = string.Empty;
+        private Exception? _error;
+
+        public PipeReader(StreamReader reader, string file)
+        {
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    _text = reader.ReadToEnd();
+                }
+                catch (IOException e)
+                {
+                    _error = e;
+                }
+            })
+            {
+                IsBackground = true,
+                Name = $"{file} output",
+            };
+            _thread.Start();
+        }
+
+        /// <summary>The whole output, once the stream ended (bounded: a child that exited closes it unless it passed it on).</summary>
+        public string Text(string file, IReadOnlyList<string> args)
+        {
+            if (!_thread.Join(Timeout))
+            {
+                throw new WireGuardLinkException($"{file} {string.Join(' ', args)} exited but its output stayed open for {Timeout.TotalSeconds} s (a process it started holds it)");
+            }
+
+            return _error is null ? _text : throw new WireGuardLinkException($"reading the output of {file} failed: {_error.Message}");
         }
     }
 

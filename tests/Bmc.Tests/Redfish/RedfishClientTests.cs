@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.Json.Nodes;
 using Kldload.Bmc.Redfish;
 
 namespace Kldload.Bmc.Tests.Redfish;
@@ -16,14 +15,14 @@ public sealed class RedfishClientTests
     public async Task PowerStateAndUuid_PinnedSelfSignedCertificate_ReadAsRedfishtoolReadsThem()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service));
+        await using var client = new RedfishClient(Redfishtool.Options(service));
 
         Assert.Equal(BmcPowerState.Off, await client.GetPowerStateAsync());
         var uuid = await client.GetSystemUuidAsync();
 
         Assert.Equal(service.Uuid, uuid.Reported);
         Assert.Equal(service.Fingerprint, client.PresentedFingerprint);
-        var system = await RedfishtoolGetSystemAsync(service);
+        var system = await Redfishtool.GetSystemAsync(service);
         Assert.Equal("Off", system["PowerState"]!.GetValue<string>());
         Assert.Equal(uuid.Reported, Guid.Parse(system["UUID"]!.GetValue<string>()));
     }
@@ -32,13 +31,13 @@ public sealed class RedfishClientTests
     public async Task PowerOnOffCycle_ResetTypesAndStateSeenByRedfishtool()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service));
+        await using var client = new RedfishClient(Redfishtool.Options(service));
 
         await client.SetPowerAsync(BmcPowerAction.On);
-        Assert.Equal("On", (await RedfishtoolGetSystemAsync(service))["PowerState"]!.GetValue<string>());
+        Assert.Equal("On", (await Redfishtool.GetSystemAsync(service))["PowerState"]!.GetValue<string>());
         await client.SetPowerAsync(BmcPowerAction.Cycle);
         await client.SetPowerAsync(BmcPowerAction.Off);
-        Assert.Equal("Off", (await RedfishtoolGetSystemAsync(service))["PowerState"]!.GetValue<string>());
+        Assert.Equal("Off", (await Redfishtool.GetSystemAsync(service))["PowerState"]!.GetValue<string>());
         // A cycle of a system that is off starts it.
         await client.SetPowerAsync(BmcPowerAction.Cycle);
 
@@ -50,9 +49,9 @@ public sealed class RedfishClientTests
     public async Task ResetByRedfishtool_ReadByClient()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service));
+        await using var client = new RedfishClient(Redfishtool.Options(service));
 
-        var (code, output) = await RedfishtoolAsync(service, "Systems", "-I", RedfishService.SystemId, "reset", "On");
+        var (code, output) = await Redfishtool.RunAsync(service, "Systems", "-I", RedfishService.SystemId, "reset", "On");
 
         Assert.True(code == 0, output);
         Assert.Equal(["On"], service.Resets);
@@ -65,14 +64,14 @@ public sealed class RedfishClientTests
     public async Task OneTimeNetworkBoot_BootOverrideIsPxeOnce(bool efi, string mode)
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service));
+        await using var client = new RedfishClient(Redfishtool.Options(service));
 
         await client.SetOneTimeNetworkBootAsync(efi);
 
         Assert.Equal("Pxe", service.BootTarget);
         Assert.Equal("Once", service.BootEnabled);
         Assert.Equal(efi ? mode : null, service.BootMode);
-        var boot = (await RedfishtoolGetSystemAsync(service))["Boot"]!;
+        var boot = (await Redfishtool.GetSystemAsync(service))["Boot"]!;
         Assert.Equal("Pxe", boot["BootSourceOverrideTarget"]!.GetValue<string>());
         Assert.Equal("Once", boot["BootSourceOverrideEnabled"]!.GetValue<string>());
     }
@@ -81,7 +80,7 @@ public sealed class RedfishClientTests
     public async Task WrongFingerprint_AuthenticationFailedBeforeAnyRequest()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service) with { CertificateFingerprint = new string('A', 64) });
+        await using var client = new RedfishClient(Redfishtool.Options(service) with { CertificateFingerprint = new string('A', 64) });
 
         var e = await Assert.ThrowsAsync<BmcException>(() => client.SetPowerAsync(BmcPowerAction.On));
 
@@ -96,7 +95,7 @@ public sealed class RedfishClientTests
     public async Task NoFingerprint_SelfSignedRefusedWithTheFingerprintToPin()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service) with { CertificateFingerprint = null });
+        await using var client = new RedfishClient(Redfishtool.Options(service) with { CertificateFingerprint = null });
 
         var e = await Assert.ThrowsAsync<BmcException>(() => client.GetPowerStateAsync());
 
@@ -110,7 +109,7 @@ public sealed class RedfishClientTests
     {
         await using var service = await RedfishService.StartAsync();
         var colons = string.Join(':', service.Fingerprint.Chunk(2).Select(c => new string(c).ToLowerInvariant()));
-        await using var client = new RedfishClient(Options(service) with { CertificateFingerprint = colons });
+        await using var client = new RedfishClient(Redfishtool.Options(service) with { CertificateFingerprint = colons });
 
         Assert.Equal(BmcPowerState.Off, await client.GetPowerStateAsync());
     }
@@ -119,7 +118,7 @@ public sealed class RedfishClientTests
     public async Task WrongPassword_AuthenticationFailedAndNothingChanged()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service) with { Password = "nope" });
+        await using var client = new RedfishClient(Redfishtool.Options(service) with { Password = "nope" });
 
         var e = await Assert.ThrowsAsync<BmcException>(() => client.SetPowerAsync(BmcPowerAction.On));
 
@@ -127,14 +126,14 @@ public sealed class RedfishClientTests
         Assert.Contains("root", e.Message);
         Assert.Empty(service.Resets);
         // redfishtool is refused the same way.
-        Assert.NotEqual(0, (await RedfishtoolAsync(service, "-p", "nope", "Systems", "-I", RedfishService.SystemId, "get")).ExitCode);
+        Assert.NotEqual(0, (await Redfishtool.RunAsync(service, "-p", "nope", "Systems", "-I", RedfishService.SystemId, "get")).ExitCode);
     }
 
     [Fact]
     public async Task UnknownSystem_CommandRefusedWithTheServicesMessage()
     {
         await using var service = await RedfishService.StartAsync();
-        await using var client = new RedfishClient(Options(service) with { SystemId = "nope" });
+        await using var client = new RedfishClient(Redfishtool.Options(service) with { SystemId = "nope" });
 
         var e = await Assert.ThrowsAsync<BmcException>(() => client.GetPowerStateAsync());
 
@@ -148,7 +147,7 @@ public sealed class RedfishClientTests
     {
         await using var service = await RedfishService.StartAsync();
         service.Delay = TimeSpan.FromSeconds(30);
-        await using var client = new RedfishClient(Options(service) with { AttemptTimeout = TimeSpan.FromMilliseconds(300), Attempts = 2 });
+        await using var client = new RedfishClient(Redfishtool.Options(service) with { AttemptTimeout = TimeSpan.FromMilliseconds(300), Attempts = 2 });
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
         var e = await Assert.ThrowsAsync<BmcException>(() => client.GetPowerStateAsync(guard.Token));
@@ -181,30 +180,5 @@ public sealed class RedfishClientTests
         var e = await Assert.ThrowsAsync<BmcException>(() => client.GetPowerStateAsync());
 
         Assert.Equal(BmcErrorKind.Unreachable, e.Kind);
-    }
-
-    private static RedfishOptions Options(RedfishService service) => new()
-    {
-        BaseAddress = service.BaseAddress,
-        SystemId = RedfishService.SystemId,
-        User = RedfishService.User,
-        Password = RedfishService.Password,
-        CertificateFingerprint = service.Fingerprint,
-    };
-
-    private static async Task<JsonNode> RedfishtoolGetSystemAsync(RedfishService service)
-    {
-        var (code, output) = await RedfishtoolAsync(service, "Systems", "-I", RedfishService.SystemId, "get");
-        Assert.True(code == 0, output);
-        return JsonNode.Parse(output[output.IndexOf('{', StringComparison.Ordinal)..])!;
-    }
-
-    private static async Task<(int ExitCode, string Output)> RedfishtoolAsync(RedfishService service, params string[] args)
-    {
-        var password = args.Length > 1 && args[0] == "-p" ? args[1] : RedfishService.Password;
-        var rest = args.Length > 1 && args[0] == "-p" ? args[2..] : args;
-        var r = await Task.Run(() => ExternalTool.TryRun("redfishtool",
-            ["-r", service.BaseAddress.Authority, "-u", RedfishService.User, "-p", password, "-S", "Always", .. rest], timeout: TimeSpan.FromSeconds(60)));
-        return (r.ExitCode, r.StdOut + r.StdErr);
     }
 }

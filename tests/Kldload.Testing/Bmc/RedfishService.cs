@@ -45,7 +45,17 @@ public sealed class RedfishService : IAsyncDisposable
 
     public Guid Uuid { get; } = Guid.Parse("38947555-7742-3448-3784-823347823834");
 
-    public string PowerState { get; set; } = "Off";
+    private string _powerState = "Off";
+
+    /// <summary>The system's power: a QEMU process's when the service drives one, else a stored value.</summary>
+    public string PowerState
+    {
+        get => Machine is { } machine ? (machine.IsRunning ? "On" : "Off") : _powerState;
+        set => _powerState = value;
+    }
+
+    /// <summary>The VM that Reset drives through QMP, when the test gave one.</summary>
+    public QemuMachine? Machine { get; private set; }
 
     public string BootTarget { get; private set; } = "None";
 
@@ -69,7 +79,8 @@ public sealed class RedfishService : IAsyncDisposable
 
     public int Requests { get; private set; }
 
-    public static async Task<RedfishService> StartAsync()
+    /// <summary>Starts the service; with <paramref name="machine"/> its Reset action drives that VM.</summary>
+    public static async Task<RedfishService> StartAsync(QemuMachine? machine = null)
     {
         using var key = RSA.Create(2048);
         var request = new CertificateRequest("CN=bmc.test", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -84,7 +95,7 @@ public sealed class RedfishService : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(certificate)));
         var app = builder.Build();
-        var service = new RedfishService(app, certificate);
+        var service = new RedfishService(app, certificate) { Machine = machine };
         service.Map(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -182,19 +193,18 @@ public sealed class RedfishService : IAsyncDisposable
             var type = body?["ResetType"]?.GetValue<string>();
             lock (_lock)
             {
-                switch (type)
+                if (type is not ("On" or "ForceOn" or "ForceOff" or "GracefulShutdown" or "PowerCycle" or "ForceRestart" or "GracefulRestart"))
                 {
-                    case "On" or "ForceOn":
-                        PowerState = "On";
-                        break;
-                    case "ForceOff" or "GracefulShutdown":
-                        PowerState = "Off";
-                        break;
-                    case "PowerCycle" or "ForceRestart" or "GracefulRestart":
-                        PowerState = "On";
-                        break;
-                    default:
-                        return Results.Text(Error("Base.1.8.ActionParameterNotSupported", $"The parameter ResetType={type} is not supported by the action ComputerSystem.Reset."), "application/json", statusCode: 400);
+                    return Results.Text(Error("Base.1.8.ActionParameterNotSupported", $"The parameter ResetType={type} is not supported by the action ComputerSystem.Reset."), "application/json", statusCode: 400);
+                }
+
+                if (Machine is { } machine)
+                {
+                    Drive(machine, type);
+                }
+                else
+                {
+                    _powerState = type is "ForceOff" or "GracefulShutdown" ? "Off" : "On";
                 }
 
                 _resets.Add(type);
@@ -202,6 +212,62 @@ public sealed class RedfishService : IAsyncDisposable
 
             return Results.NoContent();
         });
+    }
+
+    /// <summary>A reset on the VM (under the lock): the boot override is honoured and consumed by a start, as firmware does.</summary>
+    private void Drive(QemuMachine machine, string type)
+    {
+        switch (type)
+        {
+            case "On" or "ForceOn":
+                machine.Start(NetworkBootOnNextStart());
+                break;
+            case "ForceOff":
+                machine.PowerOff();
+                break;
+            case "GracefulShutdown":
+                machine.PressPowerButton();
+                break;
+            case "PowerCycle":
+                machine.PowerOff();
+                machine.Start(NetworkBootOnNextStart());
+                break;
+            default:
+                // A restart keeps the process, unless a boot override waits: SeaBIOS reads its boot
+                // order when QEMU starts, so the override needs a new process.
+                if (BootTarget == "Pxe" && BootEnabled != "Disabled")
+                {
+                    machine.PowerOff();
+                    machine.Start(NetworkBootOnNextStart());
+                }
+                else if (machine.IsRunning)
+                {
+                    machine.Reset();
+                }
+                else
+                {
+                    machine.Start(false);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>True when the next start boots from the network; a one-time override is spent by it.</summary>
+    private bool NetworkBootOnNextStart()
+    {
+        if (BootTarget != "Pxe" || BootEnabled == "Disabled")
+        {
+            return false;
+        }
+
+        if (BootEnabled == "Once")
+        {
+            BootEnabled = "Disabled";
+            BootTarget = "None";
+        }
+
+        return true;
     }
 
     private IResult ServiceRoot() => Json(new JsonObject

@@ -7,6 +7,8 @@ using Kldload.ImageStore;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Power;
 using Kldload.Provisioner.Tests.Attestation;
+using Kldload.Provisioner.Tests.Dashboard;
+using Microsoft.Playwright;
 
 namespace Kldload.Provisioner.Tests.Power;
 
@@ -130,6 +132,21 @@ public sealed class RolloutTests : IAsyncLifetime
         var resume = await _host.Admin.PostAsync(new Uri($"/api/v1/rollouts/{id}/resume", UriKind.Relative), null);
         Assert.Equal(HttpStatusCode.Conflict, resume.StatusCode);
         Assert.Contains("only a paused rollout", await resume.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // The dashboard's rollout panel shows the same: the state, each node's chip and the reason.
+        await using var chromium = await HeadlessChromium.LaunchAsync();
+        var page = await chromium.DashboardAsync(_host.Http.BaseAddress!, File.ReadAllText(Path.Combine(_dir, "admin.token")).Trim());
+        var panel = page.Locator($"#rollouts .rollout[data-id='{id}']");
+        await panel.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        var shown = await panel.InnerTextAsync();
+        Assert.Contains("Failed", shown, StringComparison.Ordinal);
+        Assert.Contains("channel stable", shown, StringComparison.Ordinal);
+        Assert.Contains("0/2 Ready · wave 1/2", shown, StringComparison.Ordinal);
+        Assert.Equal("node-a Failed", await panel.Locator(".nodes span.Failed").InnerTextAsync());
+        Assert.Equal("node-b Pending", await panel.Locator(".nodes span.Pending").InnerTextAsync());
+        Assert.StartsWith("the node is Quarantined: firmware-drift", await panel.Locator(".nodes span.Failed").GetAttributeAsync("title"), StringComparison.Ordinal);
+        Assert.Contains("stopped: node node-a failed", shown, StringComparison.Ordinal);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = HeadlessChromium.ScreenshotPath("rollout-failed.png"), FullPage = true });
     }
 
     [Fact]

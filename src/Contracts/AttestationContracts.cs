@@ -71,4 +71,17 @@ public sealed record BurnInReport(bool Passed, double Seconds, bool CpuOk, bool 
 /// <summary>One disk's read pass: bytes read and read errors.</summary>
 public sealed record BurnInDiskReport(string? Name, long BytesRead, int Errors);
 
-public sealed record ReadyResponse(string NodeId, string State, double? BootToMeshSeconds);
+/// <summary>
+/// The answer to ready. <paramref name="Install"/> is the node's profile's install block (issue 20): it
+/// rides on this answer because ready is the first message the node receives through the mesh tunnel,
+/// whose peer key came in the CA-signed bundle the agent verified, so nobody on the boot LAN can
+/// forge it (a kernel argument could be: docs/install.md).
+/// </summary>
+public sealed record ReadyResponse(string NodeId, string State, double? BootToMeshSeconds, InstallRequest? Install = null);
+
+/// <summary>
+/// What the agent installs: <paramref name="Target"/> <c>zfs-root</c> on <paramref name="Disks"/> (paths
+/// under <c>/dev</c>), or on every eligible disk when <paramref name="AutoDisks"/>; the installed node keeps
+/// <paramref name="KeepEnvironments"/> boot environments.
+/// </summary>
+public sealed record InstallRequest(string Target, bool AutoDisks, IReadOnlyList<string>? Disks, int KeepEnvironments);

@@ -303,6 +303,11 @@ public static class NodeEndpoints
             return Problem(StatusCodes.Status422UnprocessableEntity, "invalid burn-in", burnInError);
         }
 
+        if (body.Install?.Validate() is { Count: > 0 } installErrors)
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, "invalid install", string.Join("; ", installErrors));
+        }
+
         body.Name = name;
         profiles.Upsert(body);
         return Results.Ok(body);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Kldload.Contracts;
 using Kldload.Provisioner.Inventory;
+using Kldload.Provisioner.Settings;
 using Prometheus;
 
 namespace Kldload.Provisioner.Attestation;
@@ -12,7 +13,7 @@ namespace Kldload.Provisioner.Attestation;
 /// (<c>kldload.burnin=N</c>), ready must carry its result: recorded as an event, and a failed one
 /// quarantines the node instead. The result is the node's own report: it never raises trust.
 /// </summary>
-public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessions, AttestationRecorder recorder, TimeProvider time)
+public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessions, AttestationRecorder recorder, TimeProvider time, IProfileStore profiles, InstallSettings install)
 {
     private static readonly Histogram TimeToMesh = Metrics.CreateHistogram(
         "kldload_boot_to_mesh_seconds",
@@ -34,7 +35,7 @@ public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessio
         var node = nodes.Store.Get(session.ResolvedNodeId ?? session.NodeId)!;
         if (node.State == NodeState.Ready)
         {
-            return new ReadyResponse(node.Id, node.State.ToString(), node.LastBootToMeshSeconds);
+            return new ReadyResponse(node.Id, node.State.ToString(), node.LastBootToMeshSeconds, InstallFor(node));
         }
 
         if (node.State != NodeState.Attested)
@@ -78,8 +79,14 @@ public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessio
         }
 
         recorder.Count("ready", "ok", "none");
-        return new ReadyResponse(node.Id, node.State.ToString(), seconds);
+        return new ReadyResponse(node.Id, node.State.ToString(), seconds, InstallFor(node));
     }
+
+    /// <summary>The install block of the profile the node booted with, as the agent receives it; null when none.</summary>
+    private InstallRequest? InstallFor(NodeRecord node) =>
+        node.Profile is { } name && profiles.Get(name)?.Install is { Target: { } target, Disks: { } disks }
+            ? new InstallRequest(target, disks.IsAuto, disks.IsAuto ? null : disks.Paths, install.KeepEnvironments)
+            : null;
 
     /// <summary>One line for the event: the parts, the disks and the node's detail.</summary>
     private static string Summary(BurnInReport r)

@@ -62,6 +62,7 @@ public static partial class KldloadHost
         builder.Services.AddSingleton(config.Backup);
         builder.Services.AddSingleton(config.Limits);
         builder.Services.AddSingleton(config.Inventory);
+        builder.Services.AddSingleton(config.Install);
         builder.Services.AddSingleton(config.Admin);
         builder.Services.AddSingleton(TimeProvider.System);
 

@@ -102,6 +102,7 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
             commission jsonb
         );
         """,
+        "ALTER TABLE profiles ADD COLUMN install jsonb;",
     ]);
 
     // Hardware facts stay text, not jsonb: they are RFC 8785 canonical JSON whose exact bytes a quote bound.
@@ -140,7 +141,7 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
 
     private const string EventColumns = "id, node_id, at, kind, message, actor, reason";
 
-    private const string ProfileColumns = "name, priority, match, channel, image, kernel_args, loader, require_secure_boot, enrollment_policy, commission";
+    private const string ProfileColumns = "name, priority, match, channel, image, kernel_args, loader, require_secure_boot, enrollment_policy, commission, install";
 
     private readonly PostgresKldloadDatabase _db;
 
@@ -303,11 +304,11 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
         using var command = _db.CreateCommand(
             $"""
             INSERT INTO profiles ({ProfileColumns})
-            VALUES (@name, @priority, @match, @channel, @image, @kernel_args, @loader, @require_secure_boot, @enrollment_policy, @commission)
+            VALUES (@name, @priority, @match, @channel, @image, @kernel_args, @loader, @require_secure_boot, @enrollment_policy, @commission, @install)
             ON CONFLICT (name) DO UPDATE SET priority = EXCLUDED.priority, match = EXCLUDED.match, channel = EXCLUDED.channel,
                 image = EXCLUDED.image, kernel_args = EXCLUDED.kernel_args, loader = EXCLUDED.loader,
                 require_secure_boot = EXCLUDED.require_secure_boot, enrollment_policy = EXCLUDED.enrollment_policy,
-                commission = EXCLUDED.commission
+                commission = EXCLUDED.commission, install = EXCLUDED.install
             """);
         var p = command.Parameters;
         p.Add(Text("name", profile.Name));
@@ -320,6 +321,7 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
         p.Add(Boolean("require_secure_boot", profile.RequireSecureBoot));
         p.Add(Text("enrollment_policy", profile.EnrollmentPolicy));
         p.Add(Jsonb("commission", profile.Commission));
+        p.Add(Jsonb("install", profile.Install));
         command.ExecuteNonQuery();
     }
 
@@ -491,6 +493,7 @@ public sealed class PostgresNodeStore : INodeStore, IProfileStore
                 RequireSecureBoot = r.Nullable<bool>(7),
                 EnrollmentPolicy = r.NullableText(8),
                 Commission = r.FromJsonb<Commission>(9),
+                Install = r.FromJsonb<ProfileInstall>(10),
             });
         }
 

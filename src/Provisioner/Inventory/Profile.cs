@@ -121,4 +121,7 @@ public sealed class Profile : IKldloadDocument
 
     /// <summary>Checks the agent runs before Ready (burn-in); null = none.</summary>
     public Commission? Commission { get; set; }
+
+    /// <summary>Install to disk (issue 20, docs/install.md); null = the node boots the live image into RAM, as always.</summary>
+    public ProfileInstall? Install { get; set; }
 }

@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Settings;
 public sealed record KldloadConfiguration
 {
     /// <summary>The sections kldload owns; unknown keys under them are errors.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory", "Database", "Admin"];
+    public static readonly IReadOnlyList<string> Sections = ["Kldload", "Tftp", "Dhcp", "Dhcp6", "Boot", "Attestation", "Mesh", "Auth", "Images", "Backup", "Limits", "Inventory", "Install", "Database", "Admin"];
 
     /// <summary>
     /// Top-level names that belong to ASP.NET Core's host, Kestrel and the logging libraries (and the
@@ -50,6 +50,8 @@ public sealed record KldloadConfiguration
     public required LimitsSettings Limits { get; init; }
 
     public required InventorySettings Inventory { get; init; }
+
+    public required InstallSettings Install { get; init; }
 
     public required DatabaseSettings Database { get; init; }
 
@@ -109,6 +111,7 @@ public sealed record KldloadConfiguration
             Backup = BackupSettings.Read(r),
             Limits = LimitsSettings.Read(r),
             Inventory = InventorySettings.Read(r),
+            Install = InstallSettings.Read(r),
             Database = DatabaseSettings.Read(r),
             Admin = AdminSettings.Read(r, kldload),
             Urls = ReadUrls(r),

@@ -382,6 +382,7 @@ public abstract class NodeStoreContract
             RequireSecureBoot = true,
             EnrollmentPolicy = "Approve",
             Commission = new Commission { BurnIn = "5m" },
+            Install = new ProfileInstall { Target = ProfileInstall.ZfsRoot, Disks = new InstallDisks { Paths = ["/dev/vda", "/dev/disk/by-id/nvme-SN7"] } },
         };
         Profiles.Upsert(profile);
 
@@ -389,6 +390,7 @@ public abstract class NodeStoreContract
 
         Assert.Equal(Json(profile), Json(read));
         Assert.Equal(300, read.Commission!.BurnInSeconds);
+        Assert.Equal(["/dev/vda", "/dev/disk/by-id/nvme-SN7"], read.Install!.Disks!.Paths);
     }
 
     [Fact]
@@ -477,7 +479,7 @@ public sealed class PostgresNodeStoreTests : NodeStoreContract, IClassFixture<Po
 
         Assert.Equal("rack1-node7", second.FindByMac("52:54:00:00:00:07")!.Name);
         Assert.True(second.Append(new NodeEvent { NodeId = "0123456789ab", At = T0, Message = "b" }).Id > first.Id);
-        Assert.Equal(1, other.SchemaVersion("inventory"));
+        Assert.Equal(2, other.SchemaVersion("inventory"));
     }
 
     public static TheoryData<string, string, object> BootPathLookups() => new()

@@ -14,6 +14,7 @@ using Kldload.Provisioner.Listeners;
 using Kldload.Provisioner.Mesh;
 using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Storage;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Prometheus;
 using Serilog;
 using Serilog.Events;
@@ -88,6 +89,7 @@ public static partial class KldloadHost
         AddProvisioner(builder, config);
 
         builder.AddTftpListener(config);
+        builder.Services.TryAddSingleton(BootLoaderFiles.Disabled);
         builder.AddDhcpListener(config);
         builder.AddDhcp6Listener(config);
         builder.AddImageStore(config);

@@ -10,6 +10,8 @@ namespace Kldload.ImageStore;
 /// </summary>
 internal sealed class BundleVerifier(TrustedKeys trusted)
 {
+    private static readonly SignedEntries SignedEntries = new("bundle", BundleFormat.IndexEntry, BundleFormat.SignatureEntry, "; nothing imported");
+
     /// <summary>
     /// Checks <paramref name="content"/> and returns what it carries. Throws <see cref="BundleException"/>
     /// naming the first check that fails.
@@ -27,7 +29,7 @@ internal sealed class BundleVerifier(TrustedKeys trusted)
             throw new BundleException($"bundle is not signed (no {BundleFormat.SignatureEntry}); nothing imported");
         }
 
-        var signerId = VerifySignature(content.Index, content.Signature);
+        var signerId = BundleSignature.Verify(content.Index, content.Signature, trusted, SignedEntries);
 
         JsonDocument doc;
         try
@@ -121,47 +123,6 @@ internal sealed class BundleVerifier(TrustedKeys trusted)
             var channel = root.TryGetProperty("channel", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
             return new VerifiedBundle(images, channel, signerId);
         }
-    }
-
-    private string VerifySignature(byte[] index, byte[] signatureFile)
-    {
-        string? algorithm, keyId, signature;
-        try
-        {
-            using var doc = JsonDocument.Parse(signatureFile);
-            var r = doc.RootElement;
-            algorithm = r.TryGetProperty("algorithm", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
-            keyId = r.TryGetProperty("keyId", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
-            signature = r.TryGetProperty("signature", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-        }
-        catch (JsonException e)
-        {
-            throw new BundleException($"{BundleFormat.SignatureEntry} is not valid JSON ({e.Message}); nothing imported", e);
-        }
-
-        if (algorithm is null || keyId is null || signature is null || BundleSignatureAlgorithmNames.FromText(algorithm) is not { } alg)
-        {
-            throw new BundleException($"{BundleFormat.SignatureEntry} needs algorithm (ed25519 or ecdsa-p256-sha256), keyId and signature; nothing imported");
-        }
-
-        var key = trusted.Find(keyId)
-            ?? throw new BundleException($"bundle is signed by key {keyId}, which is not among the {trusted.Keys.Count} trusted keys in {trusted.Directory}; nothing imported");
-        byte[] raw;
-        try
-        {
-            raw = Convert.FromBase64String(signature);
-        }
-        catch (FormatException e)
-        {
-            throw new BundleException($"{BundleFormat.SignatureEntry}: signature is not base64; nothing imported", e);
-        }
-
-        if (key.Algorithm != alg || !key.Verify(index, raw))
-        {
-            throw new BundleException($"signature does not verify with trusted key {keyId} ({key.Source}): {BundleFormat.IndexEntry} was altered or signed by another key; nothing imported");
-        }
-
-        return keyId;
     }
 }
 

@@ -47,7 +47,8 @@ public sealed class BundleVerifierTests : IDisposable
             ["blobs"] = new JsonArray(blobs.Select(b => (JsonNode)new JsonObject { ["digest"] = b.Digest.ToString(), ["size"] = b.Size }).ToArray()),
         }.ToJsonString());
 
-    private static byte[] Signature(BundleSigningKey key, byte[] index) =>
+    /// <summary>A <c>bundle.sig</c> (or <c>kit.sig</c>) by <paramref name="key"/> over <paramref name="index"/>.</summary>
+    internal static byte[] Signature(BundleSigningKey key, byte[] index) =>
         Encoding.UTF8.GetBytes(new JsonObject
         {
             ["algorithm"] = BundleSignatureAlgorithmNames.ToText(key.Algorithm),

@@ -89,6 +89,67 @@ public sealed partial class FolderLayersTests
         Assert.True(wrong.Count == 0, "folder and namespace differ:\n" + string.Join("\n", wrong));
     }
 
+    /// <summary>
+    /// Services are looked up only in the composition root: outside <c>Hosting/</c> a class asks for
+    /// what it needs (constructor, endpoint parameter, filter) and an optional feature is a seam that
+    /// is always registered. A registration factory (<c>AddSingleton(sp =&gt; ...)</c>) may resolve its
+    /// dependencies from its <c>sp</c>; <see cref="LookupsToMove"/> are the runtime lookups still to move.
+    /// </summary>
+    [Fact]
+    public void ServiceLookups_OnlyInTheCompositionRoot()
+    {
+        var lookups = FolderUses.SourceFiles(HostDirectory)
+            .Select(f => (File: Path.GetRelativePath(HostDirectory, f).Replace(Path.DirectorySeparatorChar, '/'), Code: FolderUses.CodeOnly(File.ReadAllText(f))))
+            .Where(f => !f.File.StartsWith("Hosting/", StringComparison.Ordinal) && !LookupsToMove.Contains(f.File))
+            .SelectMany(f => ServiceLookups(f.File, f.Code))
+            .ToList();
+
+        Assert.True(lookups.Count == 0, "service lookups outside Hosting/ (ask for the service instead, or register a seam):\n" + string.Join("\n", lookups));
+    }
+
+    [Fact]
+    public void ServiceLookups_FindOptionalAndRuntimeLookups_NotRegistrationFactories()
+    {
+        const string Source = """
+            services.AddSingleton(sp => new A(sp.GetRequiredService<B>(), sp.GetServices<C>()));
+            if (http.RequestServices.GetService<BootStepRecorder>() is { } steps) { }
+            var d = services.GetRequiredService<D>();
+            var e = sp.GetService<E>();
+            var f = provider.GetRequiredKeyedService<F>("f");
+            """;
+
+        var found = ServiceLookups("Api/Sample.cs", FolderUses.CodeOnly(Source));
+
+        Assert.Equal(["Api/Sample.cs:2", "Api/Sample.cs:3", "Api/Sample.cs:4", "Api/Sample.cs:5"], found.Select(l => l[..l.IndexOf(' ', StringComparison.Ordinal)]).ToList());
+    }
+
+    /// <summary>Runtime lookups outside <c>Hosting/</c> that predate the rule (files this change did not own).</summary>
+    private static readonly HashSet<string> LookupsToMove = new(StringComparer.Ordinal)
+    {
+        "Api/AdminRoutes.cs", // UseOperatorTokens resolves AdminToken and OperatorTokens per request
+        "Listeners/MeshHubHosting.cs", // MeshStartup resolves the mesh identity in StartAsync
+    };
+
+    /// <summary>
+    /// Each call of <c>GetService</c>, <c>GetServices</c>, <c>GetRequiredService</c> or a keyed variant in
+    /// <paramref name="code"/>, except a non-optional one on <c>sp</c>, a registration factory's provider.
+    /// </summary>
+    private static IEnumerable<string> ServiceLookups(string file, string code)
+    {
+        var lines = code.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            foreach (Match m in ServiceLookup().Matches(lines[i]))
+            {
+                var optional = m.Groups["method"].Value is "GetService" or "GetKeyedService";
+                if (m.Groups["receiver"].Value != "sp" || optional)
+                {
+                    yield return $"{file}:{i + 1} {m.Value.Trim()}";
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Scan_EveryKindOfUse_IsFound()
     {
@@ -151,6 +212,9 @@ public sealed partial class FolderLayersTests
 
     [GeneratedRegex(@"^\s*namespace\s+([\w.]+)\s*[;{]", RegexOptions.Multiline)]
     private static partial Regex NamespaceDeclaration();
+
+    [GeneratedRegex(@"(?:(?<receiver>\w+)\s*\.\s*)?(?<method>GetService|GetServices|GetRequiredService|GetKeyedService|GetKeyedServices|GetRequiredKeyedService)\b\s*[<(]")]
+    private static partial Regex ServiceLookup();
 }
 
 /// <summary>One use of folder <see cref="To"/> by a file of folder <see cref="From"/> (empty = the root).</summary>

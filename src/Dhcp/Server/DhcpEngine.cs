@@ -8,8 +8,9 @@ namespace Kldload.Dhcp.Server;
 /// <summary>
 /// The DHCPv4 state machine (RFC 2131 section 4.3) for full and proxy mode: datagram in, reply out. It
 /// owns the decisions (which message is answered, granted, NAKed or dropped, and why); addresses and
-/// leases are <see cref="DhcpAddressAllocator"/>'s, reply bytes <see cref="DhcpReplyBuilder"/>'s and boot
-/// options <see cref="DhcpBootOptionBuilder"/>'s. No sockets and no timers: time comes from the injected
+/// leases are <see cref="DhcpAddressAllocator"/>'s, reply bytes <see cref="DhcpReplyBuilder"/>'s, boot
+/// options <see cref="DhcpBootOptionBuilder"/>'s, proxy answers <see cref="DhcpProxyResponder"/>'s and
+/// the load-balancing split <see cref="DhcpPeerClients"/>'. No sockets and no timers: time comes from the injected
 /// <see cref="TimeProvider"/>, leases go to the injected <see cref="ILeaseStore"/>, boot answers come
 /// from <see cref="IDhcpBootPolicy"/>. Calls are serialised by an internal lock; the server loop is the
 /// only caller on the hot path.
@@ -35,9 +36,9 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
     private readonly Lock _lock = new();
     private readonly ReservationBook _reservations;
     private readonly DhcpAddressAllocator _allocator;
-    private readonly DhcpBootOptionBuilder _boot;
     private readonly DhcpReplyBuilder _replies;
-    private readonly HashBuckets _buckets;
+    private readonly DhcpProxyResponder _proxy;
+    private readonly DhcpPeerClients _peerClients;
     private bool _peerAlive;
 
     public DhcpEngine(DhcpServerOptions options, ILeaseStore store, IDhcpBootPolicy bootPolicy, TimeProvider time)
@@ -51,9 +52,10 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         _time = time;
         _reservations = new ReservationBook(options.Reservations);
         _allocator = new DhcpAddressAllocator(options, _reservations, store);
-        _boot = new DhcpBootOptionBuilder(options.ServerAddress, bootPolicy);
-        _replies = new DhcpReplyBuilder(options, _reservations, _boot);
-        _buckets = options.LoadBalancing.Buckets();
+        var boot = new DhcpBootOptionBuilder(options.ServerAddress, bootPolicy);
+        _replies = new DhcpReplyBuilder(options, _reservations, boot);
+        _proxy = new DhcpProxyResponder(options, boot, _replies);
+        _peerClients = new DhcpPeerClients(options.LoadBalancing.Buckets(), _allocator);
     }
 
     public DhcpEngineCounters Counters { get; } = new();
@@ -243,7 +245,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         {
             outcome = request.Op != BootOp.BootRequest
                 ? DhcpOutcome.Ignored(DhcpDropReason.NotARequest, request)
-                : _options.Mode == DhcpServerMode.Proxy ? HandleProxy(request, type, context) : HandleFull(request, type, context);
+                : _options.Mode == DhcpServerMode.Proxy ? _proxy.Answer(request, type, context) : HandleFull(request, type, context);
         }
 
         if (outcome.Drop is { } reason)
@@ -267,12 +269,12 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
             return DhcpOutcome.Ignored(DhcpDropReason.WrongPort, request);
         }
 
-        if (HasOversizedLeaseOption(request))
+        if (DhcpClientIdentity.HasOversizedLeaseOption(request))
         {
             return DhcpOutcome.Ignored(DhcpDropReason.OversizedOption, request);
         }
 
-        if (_peerAlive && IsBalanced(request, type) && !_buckets.Contains(ClientHash.Of(request)))
+        if (_peerAlive && _peerClients.IsPeers(request, type))
         {
             return DhcpOutcome.Ignored(DhcpDropReason.PeerClient, request);
         }
@@ -297,7 +299,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
         }
 
         var now = _time.GetUtcNow();
-        var clientId = ClientIdOf(request);
+        var clientId = DhcpClientIdentity.Of(request);
         if (_allocator.MakeRoomForOffer(clientId, subnetIndex, now))
         {
             Counters.CountDropped(DhcpDropReason.OfferTableFull);
@@ -312,7 +314,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
     private DhcpOutcome Request(DhcpMessage request, DhcpReceiveContext context)
     {
         var now = _time.GetUtcNow();
-        var clientId = ClientIdOf(request);
+        var clientId = DhcpClientIdentity.Of(request);
         var serverId = request.Options.GetAddress(DhcpOptionCode.ServerIdentifier);
         var requested = request.Options.GetAddress(DhcpOptionCode.RequestedIPAddress);
         var linkAddress = request.RelayAddress.IsAny ? _options.ServerAddress : request.RelayAddress;
@@ -393,20 +395,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
     {
         var subnet = _options.Subnets[subnetIndex];
         var reservation = _reservations.Find(request);
-        _allocator.Grant(
-            new DhcpLease
-            {
-                Address = address,
-                ClientId = clientId,
-                HardwareAddress = request.HardwareAddressText,
-                State = DhcpLeaseState.Active,
-                Expires = now + subnet.LeaseTime,
-                HostName = reservation?.HostName ?? request.Options.GetString(DhcpOptionCode.HostName),
-                // Only a relay's option 82 says where the client is (see ReservationBook.TrustedRelayInformation).
-                RelayAgentInformation = request.RelayAddress.IsAny ? null : request.Options.Get(DhcpOptionCode.RelayAgentInformation),
-                RelayAddress = request.RelayAddress,
-            },
-            now);
+        _allocator.Grant(DhcpLease.Bound(request, clientId, address, now + subnet.LeaseTime, reservation?.HostName), now);
         var outcome = _replies.Lease(DhcpMessageType.Ack, request, context, subnet, address);
         return outcome.Reply is { } reply ? outcome with { Reply = reply with { NeedsDurableLease = true } } : outcome;
     }
@@ -415,7 +404,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
     {
         var serverId = request.Options.GetAddress(DhcpOptionCode.ServerIdentifier);
         var address = request.Options.GetAddress(DhcpOptionCode.RequestedIPAddress);
-        var clientId = ClientIdOf(request);
+        var clientId = DhcpClientIdentity.Of(request);
         if (serverId != _options.ServerAddress || address is not { } a
             || !_allocator.TryGetLease(a, out var lease) || lease.ClientId != clientId)
         {
@@ -429,7 +418,7 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
 
     private DhcpOutcome Release(DhcpMessage request)
     {
-        var clientId = ClientIdOf(request);
+        var clientId = DhcpClientIdentity.Of(request);
         if (!_allocator.TryGetLease(request.ClientAddress, out var lease) || lease.ClientId != clientId || lease.State != DhcpLeaseState.Active)
         {
             return DhcpOutcome.Ignored(DhcpDropReason.NotForUs, request);
@@ -450,73 +439,4 @@ public sealed class DhcpEngine : IDhcpLeaseQuery
 
         return _replies.Lease(DhcpMessageType.Ack, request, context, _options.Subnets[index], Ipv4Address.Any, inform: true);
     }
-
-    // ---- proxy mode (PXE 2.1 section 2.2.4) ---------------------------------------------------
-
-    private DhcpOutcome HandleProxy(DhcpMessage request, DhcpMessageType type, DhcpReceiveContext context)
-    {
-        var client = BootClient.From(request);
-        if (!client.IsBootClient)
-        {
-            return DhcpOutcome.Ignored(DhcpDropReason.NotBootClient, request);
-        }
-
-        var onBootPort = context.LocalPort == _options.ProxyPort;
-        var answers = onBootPort
-            ? type is DhcpMessageType.Request or DhcpMessageType.Inform
-            : type == DhcpMessageType.Discover
-                || (type == DhcpMessageType.Request && request.Options.GetAddress(DhcpOptionCode.ServerIdentifier) == _options.ServerAddress);
-        if (!answers)
-        {
-            return DhcpOutcome.Ignored(DhcpDropReason.NotForUs, request);
-        }
-
-        if (_boot.Decide(client) is not { } answer)
-        {
-            return DhcpOutcome.Ignored(DhcpDropReason.NotBootClient, request);
-        }
-
-        var replyType = type == DhcpMessageType.Discover ? DhcpMessageType.Offer : DhcpMessageType.Ack;
-        return _replies.Proxy(replyType, request, context, client, answer, onBootPort);
-    }
-
-    /// <summary>
-    /// True when an option the lease keeps (61, 12, 82) is longer than <see cref="MaxLeaseOptionLength"/>:
-    /// only RFC 3396 concatenation of several instances makes one that long.
-    /// </summary>
-    private static bool HasOversizedLeaseOption(DhcpMessage request) =>
-        request.Options.Get(DhcpOptionCode.ClientIdentifier) is { Length: > MaxLeaseOptionLength }
-        || request.Options.Get(DhcpOptionCode.HostName) is { Length: > MaxLeaseOptionLength }
-        || request.Options.Get(DhcpOptionCode.RelayAgentInformation) is { Length: > MaxLeaseOptionLength };
-
-    /// <summary>
-    /// RFC 3074 section 5: which messages are load balanced by the client's bucket. A DISCOVER, an INFORM,
-    /// and a REQUEST that names no server: INIT-REBOOT (no ciaddr), and REBINDING (ciaddr, broadcast).
-    /// A REQUEST naming a server (SELECTING), a DECLINE and a RELEASE go to the server they name. The
-    /// transport does not say whether a REQUEST with ciaddr was unicast (RENEWING) or broadcast
-    /// (REBINDING), so one whose lease this server knows for that client is answered whatever its
-    /// bucket: a client this server bound while its peer was silent keeps renewing here, and two ACKs
-    /// of one lease to one client grant nothing twice.
-    /// </summary>
-    private bool IsBalanced(DhcpMessage request, DhcpMessageType type)
-    {
-        if (type is DhcpMessageType.Discover or DhcpMessageType.Inform)
-        {
-            return true;
-        }
-
-        if (type != DhcpMessageType.Request || request.Options.GetAddress(DhcpOptionCode.ServerIdentifier) is not null)
-        {
-            return false;
-        }
-
-        return request.ClientAddress.IsAny
-            || !(_allocator.TryGetLease(request.ClientAddress, out var lease) && lease.ClientId == ClientIdOf(request) && lease.State == DhcpLeaseState.Active);
-    }
-
-    /// <summary>RFC 2131 section 4.2: option 61 when present, otherwise htype and chaddr.</summary>
-    private static string ClientIdOf(DhcpMessage request) =>
-        request.Options.Get(DhcpOptionCode.ClientIdentifier) is { Length: > 0 } id
-            ? "id:" + Convert.ToHexString(id)
-            : "hw:" + Convert.ToHexString(request.HardwareAddress);
 }

@@ -1,3 +1,4 @@
+using Kldload.Dhcp.Options;
 using Kldload.Dhcp.Protocol;
 
 namespace Kldload.Dhcp.Server;
@@ -40,6 +41,23 @@ public sealed record DhcpLease
 
     /// <summary>giaddr of the relay that forwarded the last request; 0.0.0.0 when not relayed.</summary>
     public Ipv4Address RelayAddress { get; init; }
+
+    /// <summary>
+    /// The active lease a REQUEST is granted: its client, chaddr and host name (the reservation's when it
+    /// names one), and option 82 and giaddr when a relay forwarded it.
+    /// </summary>
+    internal static DhcpLease Bound(DhcpMessage request, string clientId, Ipv4Address address, DateTimeOffset expires, string? reservedHostName) => new()
+    {
+        Address = address,
+        ClientId = clientId,
+        HardwareAddress = request.HardwareAddressText,
+        State = DhcpLeaseState.Active,
+        Expires = expires,
+        HostName = reservedHostName ?? request.Options.GetString(DhcpOptionCode.HostName),
+        // Only a relay's option 82 says where the client is (see ReservationBook.TrustedRelayInformation).
+        RelayAgentInformation = request.RelayAddress.IsAny ? null : request.Options.Get(DhcpOptionCode.RelayAgentInformation),
+        RelayAddress = request.RelayAddress,
+    };
 
     /// <summary>True when the address is held for its client (or out of use) at <paramref name="now"/>.</summary>
     public bool IsHeldAt(DateTimeOffset now) => State != DhcpLeaseState.Released && Expires > now;

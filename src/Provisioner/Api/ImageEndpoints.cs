@@ -51,9 +51,9 @@ public static partial class ImageEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         string[] methods = [HttpMethods.Get, HttpMethods.Head];
-        app.MapMethods("/images/{digest}", methods, ServeDigestAsync).ExcludeFromDescription().AddEndpointFilter(RecordFetch);
-        app.MapMethods("/images/channels/{channel}/{file}", methods, ServeChannelFileAsync).ExcludeFromDescription().AddEndpointFilter(RecordFetch);
-        app.MapMethods("/images/{name}/{version}/{file}", methods, ServeImageFileAsync).ExcludeFromDescription().AddEndpointFilter(RecordFetch);
+        app.MapMethods("/images/{digest}", methods, ServeDigestAsync).ExcludeFromDescription().AddEndpointFilter<ImageFetchRecorder>();
+        app.MapMethods("/images/channels/{channel}/{file}", methods, ServeChannelFileAsync).ExcludeFromDescription().AddEndpointFilter<ImageFetchRecorder>();
+        app.MapMethods("/images/{name}/{version}/{file}", methods, ServeImageFileAsync).ExcludeFromDescription().AddEndpointFilter<ImageFetchRecorder>();
         return app;
     }
 
@@ -110,27 +110,6 @@ public static partial class ImageEndpoints
         // A physical path: Kestrel hands it to IHttpResponseBodyFeature.SendFileAsync (no managed
         // buffering of the content by kldload); Range, If-None-Match and HEAD are handled there.
         return new CachedFileResult(Results.File(path, "application/octet-stream", lastModified: null, entityTag: new EntityTagHeaderValue($"\"{digest}\""), enableRangeProcessing: true), cacheControl);
-    }
-
-    /// <summary>Once a GET has been answered with content, puts the download in the fetching node's history.</summary>
-    private static ValueTask<object?> RecordFetch(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var http = context.HttpContext;
-        if (HttpMethods.IsGet(http.Request.Method) && http.RequestServices.GetService<Inventory.BootStepRecorder>() is { } steps)
-        {
-            http.Response.OnCompleted(() =>
-            {
-                if (http.Response.StatusCode is StatusCodes.Status200OK or StatusCodes.Status206PartialContent)
-                {
-                    var range = http.Response.StatusCode == StatusCodes.Status206PartialContent ? $" (range {http.Response.Headers.ContentRange})" : string.Empty;
-                    steps.ImageFetched(http.Connection.RemoteIpAddress, $"image fetch: {http.Request.Path} ({http.Response.ContentLength ?? 0} bytes){range}");
-                }
-
-                return Task.CompletedTask;
-            });
-        }
-
-        return next(context);
     }
 
     private static IResult NotFound(string detail) => Results.Problem(title: "not found", detail: detail, statusCode: StatusCodes.Status404NotFound);

@@ -1,28 +1,24 @@
 using System.Net;
 using Kldload.Provisioner.Inventory;
-using Prometheus;
 
 namespace Kldload.Provisioner.Attestation;
 
 /// <summary>
-/// What the attestation steps report: outcomes counted in <c>kldload_attestations_total</c>, refusals
+/// What the attestation steps report: outcomes told to the <see cref="IAttestationObserver"/> (the host counts
+/// them in <c>kldload_attestations_total</c>), refusals
 /// recorded on the session and, when a node is named, in that node's history with the source address.
 /// </summary>
-public sealed class AttestationRecorder(NodeService nodes, IAttestationSessionStore sessions)
+public sealed class AttestationRecorder(NodeService nodes, IAttestationSessionStore sessions, IAttestationObserver observer)
 {
-    private static readonly Counter Outcomes = Metrics.CreateCounter("kldload_attestations_total", "Attestation steps by outcome and reason.", "step", "outcome", "reason");
+    public void Count(string step, string outcome, string reason) => observer.StepEnded(step, outcome, reason);
 
-    private static readonly Counter HardwareChanges = Metrics.CreateCounter("kldload_hardware_changes_total", "Differences in a node's hardware facts between attested boots, by part.", "part");
-
-    public void Count(string step, string outcome, string reason) => Outcomes.WithLabels(step, outcome, reason).Inc();
-
-    /// <summary>Counts the differences one attested boot's facts showed (<c>kldload_hardware_changes_total{part}</c>).</summary>
+    /// <summary>Counts the differences one attested boot's facts showed (the host's <c>kldload_hardware_changes_total{part}</c>).</summary>
     public void CountHardwareChanges(IEnumerable<HardwareDifference> changes)
     {
         ArgumentNullException.ThrowIfNull(changes);
         foreach (var change in changes)
         {
-            HardwareChanges.WithLabels(change.Part).Inc();
+            observer.HardwareChanged(change.Part);
         }
     }
 

@@ -3,7 +3,6 @@ using System.Net;
 using Kldload.Contracts;
 using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Settings;
-using Prometheus;
 
 namespace Kldload.Provisioner.Attestation;
 
@@ -13,13 +12,8 @@ namespace Kldload.Provisioner.Attestation;
 /// (<c>kldload.burnin=N</c>), ready must carry its result: recorded as an event, and a failed one
 /// quarantines the node instead. The result is the node's own report: it never raises trust.
 /// </summary>
-public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessions, AttestationRecorder recorder, TimeProvider time, IProfileStore profiles, InstallSettings install)
+public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessions, AttestationRecorder recorder, IAttestationObserver observer, TimeProvider time, IProfileStore profiles, InstallSettings install)
 {
-    private static readonly Histogram TimeToMesh = Metrics.CreateHistogram(
-        "kldload_boot_to_mesh_seconds",
-        "Seconds from a node's first DHCP packet (or script request) to mesh-ready.",
-        new HistogramConfiguration { Buckets = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600] });
-
     /// <summary>Step 4: the node reached the hub through its tunnel; it is Ready.</summary>
     public ReadyResponse Ready(ReadyRequest request, IPAddress? remote, bool hubRunning)
     {
@@ -75,7 +69,7 @@ public sealed class ReadyStep(NodeService nodes, IAttestationSessionStore sessio
             n => n.LastBootToMeshSeconds = seconds);
         if (seconds is { } value)
         {
-            TimeToMesh.Observe(value);
+            observer.ReachedMesh(value);
         }
 
         recorder.Count("ready", "ok", "none");

@@ -8,21 +8,15 @@ using Kldload.ImageStore;
 using Kldload.Provisioner.Leases;
 using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Storage;
-using Prometheus;
 
 namespace Kldload.Provisioner.Backup;
 
 /// <summary>
 /// Backups taken by the running service (admin API and schedule): one at a time, while DHCP, TFTP
-/// and HTTP keep serving. Outcomes go to the log and to the <c>kldload_backup*</c> metrics.
+/// and HTTP keep serving. Outcomes go to the log and to the <see cref="IBackupObserver"/> (the host's <c>kldload_backup*</c> metrics).
 /// </summary>
-public sealed partial class BackupService(KldloadConfiguration config, DhcpLeases dhcpLeases, Dhcp6Leases dhcp6Leases, TimeProvider time, ILogger<BackupService> logger, IKldloadDatabase? database = null)
+public sealed partial class BackupService(KldloadConfiguration config, DhcpLeases dhcpLeases, Dhcp6Leases dhcp6Leases, TimeProvider time, ILogger<BackupService> logger, IBackupObserver observer, IKldloadDatabase? database = null)
 {
-    private static readonly Counter Runs = Metrics.CreateCounter("kldload_backups_total", "Backups by trigger (api, schedule) and outcome (ok, failed).", "trigger", "outcome");
-    private static readonly Gauge LastSuccess = Metrics.CreateGauge("kldload_backup_last_success_timestamp_seconds", "Unix time of the last backup that completed.");
-    private static readonly Gauge LastBytes = Metrics.CreateGauge("kldload_backup_last_bytes", "Plaintext size of the last completed backup, in bytes.");
-    private static readonly Gauge LastSeconds = Metrics.CreateGauge("kldload_backup_last_duration_seconds", "How long the last completed backup took.");
-
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Where this service's backups read from.</summary>
@@ -60,17 +54,14 @@ public sealed partial class BackupService(KldloadConfiguration config, DhcpLease
                 var manifest = await BackupWriter.WriteAsync(Source(), age, includeImages, NoTransferProgress.Instance, time, cancellationToken).ConfigureAwait(false);
                 await age.CompleteAsync(cancellationToken).ConfigureAwait(false);
                 var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-                Runs.WithLabels(trigger, "ok").Inc();
-                LastSuccess.Set(time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0);
-                LastBytes.Set(age.Position);
-                LastSeconds.Set(seconds);
+                observer.Completed(trigger, time.GetUtcNow(), age.Position, seconds);
                 Log.Completed(logger, trigger, manifest.Counts.ToString(), age.Position, seconds);
                 return manifest;
             }
         }
         catch (Exception e)
         {
-            Runs.WithLabels(trigger, "failed").Inc();
+            observer.Failed(trigger);
             Log.Failed(logger, trigger, e.Message);
             throw;
         }

@@ -12,9 +12,9 @@ public static class LoaderEndpoints
     public static WebApplication MapLoaderEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapMethods("/tftp/{**name}", [HttpMethods.Get, HttpMethods.Head], (string name, IServiceProvider services) =>
+        app.MapMethods("/tftp/{**name}", [HttpMethods.Get, HttpMethods.Head], (string name, BootLoaderFiles source) =>
         {
-            if (services.GetService<ITftpFileSource>() is not { } source)
+            if (!source.Enabled)
             {
                 return Results.Problem(title: "not found", detail: "TFTP is disabled (Tftp:Enabled=false): no boot loaders are served", statusCode: StatusCodes.Status404NotFound);
             }

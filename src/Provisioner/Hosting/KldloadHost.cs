@@ -14,6 +14,7 @@ using Kldload.Provisioner.Listeners;
 using Kldload.Provisioner.Mesh;
 using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Storage;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Prometheus;
 using Serilog;
 using Serilog.Events;
@@ -89,6 +90,7 @@ public static partial class KldloadHost
         AddProvisioner(builder, config);
 
         builder.AddTftpListener(config);
+        builder.Services.TryAddSingleton(BootLoaderFiles.Disabled);
         builder.AddDhcpListener(config);
         builder.AddDhcp6Listener(config);
         builder.AddImageStore(config);
@@ -131,6 +133,7 @@ public static partial class KldloadHost
         app.UseHttpMetrics();
         app.UseRateLimiter();
         app.UseOperatorTokens();
+        app.UseScrapeTimeMetrics("/metrics");
         MapHealth(app);
         app.MapMetrics("/metrics");
         app.MapImageEndpoints();
@@ -177,7 +180,13 @@ public static partial class KldloadHost
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(AdminToken.LoadOrCreate(config.Auth));
         builder.Services.AddSingleton<OperatorTokens>();
-        builder.Services.AddSingleton(sp => new NodeService(sp.GetRequiredService<INodeStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IClusterNotifications>())
+        // The Prometheus side of the domain services: they report to these observers, the host owns the metrics.
+        builder.Services.AddSingleton<PrometheusInventoryObserver>();
+        builder.Services.AddSingleton<IInventoryObserver>(sp => sp.GetRequiredService<PrometheusInventoryObserver>());
+        builder.Services.AddSingleton<IScrapeTimeMetrics>(sp => sp.GetRequiredService<PrometheusInventoryObserver>());
+        builder.Services.AddSingleton<IAttestationObserver, PrometheusAttestationObserver>();
+        builder.Services.AddSingleton<IBackupObserver, PrometheusBackupObserver>();
+        builder.Services.AddSingleton(sp => new NodeService(sp.GetRequiredService<INodeStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IClusterNotifications>(), sp.GetRequiredService<IInventoryObserver>())
         {
             MaxDiscovered = config.Inventory.MaxDiscovered,
         });

@@ -3,7 +3,6 @@ using System.Net;
 using System.Threading.Channels;
 using Kldload.Dhcp.Server;
 using Kldload.Provisioner.Leases;
-using Prometheus;
 
 namespace Kldload.Provisioner.Inventory;
 
@@ -11,14 +10,11 @@ namespace Kldload.Provisioner.Inventory;
 /// Puts the boot steps that arrive without a MAC (TFTP transfers, image downloads) into the right
 /// node's history. The node is found by the client's address: its active DHCP lease (Full mode), else
 /// the address its last iPXE script request came from. Callers only queue (bounded, never blocking);
-/// a background task writes the events. Steps from an address no node is known at are counted
-/// (<c>kldload_boot_steps_unattributed_total</c>), not guessed.
+/// a background task writes the events. Steps from an address no node is known at are told to the
+/// <see cref="IInventoryObserver"/> (the host counts them in <c>kldload_boot_steps_unattributed_total</c>), not guessed.
 /// </summary>
-public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases leases, Dhcp6Leases leases6, ILogger<BootStepRecorder> logger) : BackgroundService
+public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases leases, Dhcp6Leases leases6, IInventoryObserver observer, ILogger<BootStepRecorder> logger) : BackgroundService
 {
-    private static readonly Counter Unattributed = Metrics.CreateCounter(
-        "kldload_boot_steps_unattributed_total", "TFTP transfers and image downloads from an address no node is known at, by kind.", "kind");
-
     private readonly ConcurrentDictionary<IPAddress, string> _scriptAddresses = new();
     private readonly Channel<(IPAddress Client, NodeEventKind Kind, string Message)> _queue =
         Channel.CreateBounded<(IPAddress, NodeEventKind, string)>(new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -56,7 +52,7 @@ public sealed partial class BootStepRecorder(NodeService nodes, DhcpLeases lease
                 }
                 else
                 {
-                    Unattributed.WithLabels(kind.ToString()).Inc();
+                    observer.BootStepUnattributed(kind);
                 }
             }
             catch (Exception e)

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using Kldload.Provisioner.Storage;
-using Prometheus;
 
 namespace Kldload.Provisioner.Inventory;
 
@@ -63,9 +62,6 @@ public sealed record BootFacts(string Mac, string? Uuid, string? Serial, string?
 /// </summary>
 public sealed class NodeService
 {
-    private static readonly Gauge NodesByState = Metrics.CreateGauge("kldload_nodes", "Nodes by state.", "state");
-    private static readonly Counter BootSteps = Metrics.CreateCounter("kldload_boots_total", "Boot steps seen, by stage.", "stage");
-
     private readonly INodeStore _store;
     private readonly TimeProvider _time;
     private readonly Lock _writeLock = new();
@@ -75,6 +71,7 @@ public sealed class NodeService
     private readonly List<Channel<NodeEvent>> _subscribers = [];
 
     private readonly IClusterNotifications _cluster;
+    private readonly IInventoryObserver _observer;
 
     /// <param name="store">The inventory.</param>
     /// <param name="time">The clock of event times.</param>
@@ -82,13 +79,14 @@ public sealed class NodeService
     /// The other instances on the same database: each event recorded here is announced to them, and
     /// theirs reach this instance's live listeners. None (one instance) by default.
     /// </param>
-    public NodeService(INodeStore store, TimeProvider time, IClusterNotifications? cluster = null)
+    /// <param name="observer">Told of each boot step recorded (the host counts them); none by default.</param>
+    public NodeService(INodeStore store, TimeProvider time, IClusterNotifications? cluster = null, IInventoryObserver? observer = null)
     {
         _store = store;
         _time = time;
         _cluster = cluster ?? SingleInstanceNotifications.Instance;
         _cluster.Subscribe(ClusterTopics.NodeEvent, OnEventElsewhere);
-        Metrics.DefaultRegistry.AddBeforeCollectCallback(UpdateStateGauge);
+        _observer = observer ?? SilentInventoryObserver.Instance;
     }
 
     public INodeStore Store => _store;
@@ -173,7 +171,7 @@ public sealed class NodeService
             node.LastSeenAt = now;
             _store.Upsert(node);
             Emit(node, stage, message, "node", null);
-            BootSteps.WithLabels(stage.ToString()).Inc();
+            _observer.BootStepRecorded(stage);
             return node;
         }
     }
@@ -369,15 +367,6 @@ public sealed class NodeService
             {
                 s.Writer.TryWrite(e);
             }
-        }
-    }
-
-    private void UpdateStateGauge()
-    {
-        // Index counts: a scrape deserializes no node document.
-        foreach (var state in Enum.GetValues<NodeState>())
-        {
-            NodesByState.WithLabels(state.ToString()).Set(_store.Count(state));
         }
     }
 }

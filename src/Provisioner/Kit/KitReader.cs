@@ -1,6 +1,5 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
-using System.Text.Json;
 using Kldload.ImageStore;
 
 namespace Kldload.Provisioner.Kit;
@@ -16,6 +15,7 @@ public static class KitReader
 {
     private const int MaxIndexBytes = 4 << 20;
     private const int MaxSignatureBytes = 64 << 10;
+    private static readonly SignedEntries SignedEntries = new("kit", KitFormat.IndexEntry, KitFormat.SignatureEntry, string.Empty);
 
     /// <summary>
     /// Verifies the kit at <paramref name="path"/>; <paramref name="staging"/> is created only once the
@@ -101,46 +101,17 @@ public static class KitReader
         return buffer.ToArray();
     }
 
-    /// <summary>Checks <c>kit.sig</c> over the exact index bytes as <c>bundle.sig</c> is checked: same algorithms, same key ids, same trust directory.</summary>
+    /// <summary>Checks <c>kit.sig</c> over the exact index bytes as <c>bundle.sig</c> is checked (<see cref="BundleSignature"/>).</summary>
     private static string VerifySignature(byte[] index, byte[] signatureFile, TrustedKeys trusted)
     {
-        string? algorithm, keyId, signature;
         try
         {
-            using var doc = JsonDocument.Parse(signatureFile);
-            var r = doc.RootElement;
-            algorithm = r.TryGetProperty("algorithm", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
-            keyId = r.TryGetProperty("keyId", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
-            signature = r.TryGetProperty("signature", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+            return BundleSignature.Verify(index, signatureFile, trusted, SignedEntries);
         }
-        catch (JsonException e)
+        catch (BundleException e)
         {
-            throw new KitException($"{KitFormat.SignatureEntry} is not valid JSON ({e.Message})", e);
+            throw new KitException(e.Message, e.InnerException);
         }
-
-        if (algorithm is null || keyId is null || signature is null || BundleSignatureAlgorithmNames.FromText(algorithm) is not { } alg)
-        {
-            throw new KitException($"{KitFormat.SignatureEntry} needs algorithm (ed25519 or ecdsa-p256-sha256), keyId and signature");
-        }
-
-        var key = trusted.Find(keyId)
-            ?? throw new KitException($"kit is signed by key {keyId}, which is not among the {trusted.Keys.Count} trusted keys in {trusted.Directory}");
-        byte[] raw;
-        try
-        {
-            raw = Convert.FromBase64String(signature);
-        }
-        catch (FormatException e)
-        {
-            throw new KitException($"{KitFormat.SignatureEntry}: signature is not base64", e);
-        }
-
-        if (key.Algorithm != alg || !key.Verify(index, raw))
-        {
-            throw new KitException($"signature does not verify with trusted key {keyId} ({key.Source}): {KitFormat.IndexEntry} was altered or signed by another key");
-        }
-
-        return keyId;
     }
 
     private static async Task StageAsync(Stream content, string target, KitEntry listed, CancellationToken cancellationToken)

@@ -114,7 +114,6 @@ public sealed partial class Dhcp6Listener(
             SendFailed = (reply, e) => Log.SendFailed(logger, reply.Destination.ToString(), e.Message),
             FlushFailed = e => Log.FlushFailed(logger, e.Message),
         };
-        Dhcp6Metrics.Register(this);
         leases.Publish(Engine);
         _transport.Start();
         _loop = Task.Run(() => server.RunAsync(_stop.Token));

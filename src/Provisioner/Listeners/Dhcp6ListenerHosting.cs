@@ -9,8 +9,8 @@ namespace Kldload.Provisioner.Listeners;
 public static class Dhcp6ListenerHosting
 {
     /// <summary>
-    /// Registers the boot policy (shared with DHCPv4), the DHCPv6 listener as a hosted service and its
-    /// readiness check (<c>dhcp6</c>). With <c>Dhcp6:Mode</c> Off nothing is registered: no socket is opened.
+    /// Registers the boot policy (shared with DHCPv4), the DHCPv6 listener as a hosted service, its
+    /// readiness check (<c>dhcp6</c>) and its metrics. With <c>Dhcp6:Mode</c> Off nothing is registered: no socket is opened.
     /// </summary>
     public static WebApplicationBuilder AddDhcp6Listener(this WebApplicationBuilder builder, KldloadConfiguration config)
     {
@@ -26,6 +26,7 @@ public static class Dhcp6ListenerHosting
         builder.Services.AddSingleton<Dhcp6Listener>();
         builder.Services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<Dhcp6Listener>().Readiness);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Dhcp6Listener>());
+        builder.Services.AddSingleton<IScrapeTimeMetrics, Dhcp6Metrics>();
         return builder;
     }
 }

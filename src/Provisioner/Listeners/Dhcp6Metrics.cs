@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Listeners;
 /// <c>kldload_dhcp6_dropped_total{reason}</c>, <c>kldload_dhcp6_malformed_total{error}</c>,
 /// <c>kldload_dhcp6_leases_active</c>, <c>kldload_dhcp6_queue_overflows_total</c>.
 /// </summary>
-internal static class Dhcp6Metrics
+internal sealed class Dhcp6Metrics(Dhcp6Listener listener) : IScrapeTimeMetrics
 {
     private static readonly Counter Received = Metrics.CreateCounter("kldload_dhcp6_packets_received_total", "DHCPv6 messages received, by message type (relay-forward counted besides the message it carries).", "type");
     private static readonly Counter Sent = Metrics.CreateCounter("kldload_dhcp6_packets_sent_total", "DHCPv6 messages sent, by message type (relay-reply counted besides the message it carries).", "type");
@@ -19,29 +19,10 @@ internal static class Dhcp6Metrics
     private static readonly Gauge LeasesActive = Metrics.CreateGauge("kldload_dhcp6_leases_active", "DHCPv6 leases bound now.");
     private static readonly Counter QueueOverflows = Metrics.CreateCounter("kldload_dhcp6_queue_overflows_total", "DHCPv6 datagrams lost because the receive queue was full.");
 
-    private static readonly Lock Gate = new();
-    private static Dhcp6Listener? _current;
-    private static bool _registered;
-
-    public static void Register(Dhcp6Listener listener)
+    /// <summary>Copies the listener's counters into the metrics (at scrape time; nothing before the listener started).</summary>
+    public void Refresh()
     {
-        lock (Gate)
-        {
-            _current = listener;
-            if (_registered)
-            {
-                return;
-            }
-
-            _registered = true;
-            Metrics.DefaultRegistry.AddBeforeCollectCallback(Update);
-        }
-    }
-
-    private static void Update()
-    {
-        var listener = _current;
-        if (listener?.Engine is not { } engine)
+        if (listener.Engine is not { } engine)
         {
             return;
         }

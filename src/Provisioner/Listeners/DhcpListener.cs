@@ -117,7 +117,6 @@ public sealed partial class DhcpListener(
         };
         var store = _store;
         leases.Publish(mode == DhcpServerMode.Full ? Engine : null, mode == DhcpServerMode.Full ? store.Snapshot : null);
-        DhcpMetrics.Register(this);
         _transport.Start();
         _loop = Task.Run(() => server.RunAsync(_stop.Token));
         if (heartbeat is not null)

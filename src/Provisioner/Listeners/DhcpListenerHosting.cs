@@ -9,8 +9,8 @@ namespace Kldload.Provisioner.Listeners;
 public static class DhcpListenerHosting
 {
     /// <summary>
-    /// Registers the boot policy, the DHCP listener as a hosted service and its readiness check
-    /// (<c>dhcp</c>), and the router advertisement listener on the same interface unless
+    /// Registers the boot policy, the DHCP listener as a hosted service, its readiness check
+    /// (<c>dhcp</c>) and its metrics, and the router advertisement listener on the same interface unless
     /// <c>Dhcp:RouterAdvertisements</c> is Off. With <c>Dhcp:Mode</c> Off nothing is registered: no socket is opened.
     /// </summary>
     public static WebApplicationBuilder AddDhcpListener(this WebApplicationBuilder builder, KldloadConfiguration config)
@@ -26,6 +26,7 @@ public static class DhcpListenerHosting
         builder.Services.AddSingleton<DhcpListener>();
         builder.Services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<DhcpListener>().Readiness);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DhcpListener>());
+        builder.Services.AddSingleton<IScrapeTimeMetrics, DhcpMetrics>();
         if (config.Dhcp.Mode == DhcpMode.Full)
         {
             builder.Services.AddHostedService<DhcpPoolMonitor>();
@@ -34,6 +35,7 @@ public static class DhcpListenerHosting
         {
             builder.Services.AddSingleton<RouterAdvertisementListener>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<RouterAdvertisementListener>());
+            builder.Services.AddSingleton<IScrapeTimeMetrics, RouterAdvertisementMetrics>();
         }
 
         return builder;

@@ -15,7 +15,7 @@ namespace Kldload.Provisioner.Listeners;
 /// <c>kldload_dhcp_pool_addresses{subnet,state}</c> (state: active, offered, declined, reserved, free;
 /// they add up to the pool's size).
 /// </summary>
-internal static class DhcpMetrics
+internal sealed class DhcpMetrics(DhcpListener listener) : IScrapeTimeMetrics
 {
     private static readonly Counter Received = Metrics.CreateCounter("kldload_dhcp_packets_received_total", "DHCP messages received, by message type.", "type");
     private static readonly Counter Sent = Metrics.CreateCounter("kldload_dhcp_packets_sent_total", "DHCP replies sent, by message type.", "type");
@@ -28,29 +28,10 @@ internal static class DhcpMetrics
 
     private static readonly Gauge PoolAddresses = Metrics.CreateGauge("kldload_dhcp_pool_addresses", "Addresses of each DHCP pool, by subnet and state (they add up to the pool size).", "subnet", "state");
 
-    private static readonly Lock Gate = new();
-    private static DhcpListener? _current;
-    private static bool _registered;
-
-    public static void Register(DhcpListener listener)
+    /// <summary>Copies the listener's counters into the metrics (at scrape time; nothing before the listener started).</summary>
+    public void Refresh()
     {
-        lock (Gate)
-        {
-            _current = listener;
-            if (_registered)
-            {
-                return;
-            }
-
-            _registered = true;
-            Metrics.DefaultRegistry.AddBeforeCollectCallback(Update);
-        }
-    }
-
-    private static void Update()
-    {
-        var listener = _current;
-        if (listener?.Engine is not { } engine)
+        if (listener.Engine is not { } engine)
         {
             return;
         }

@@ -78,7 +78,6 @@ public sealed partial class RouterAdvertisementListener(
             return Task.CompletedTask;
         }
 
-        RouterAdvertisementMetrics.Register(this);
         _loop = Task.Run(() => ReceiveLoop(_socket, Advertiser, iface));
         if (mode == RouterAdvertisementMode.Auto)
         {

@@ -10,7 +10,7 @@ namespace Kldload.Provisioner.Listeners;
 /// <c>kldload_ra_send_failures_total</c> and <c>kldload_ra_silenced</c> (1 while Auto mode keeps quiet
 /// because another router advertises).
 /// </summary>
-internal static class RouterAdvertisementMetrics
+internal sealed class RouterAdvertisementMetrics(RouterAdvertisementListener listener) : IScrapeTimeMetrics
 {
     private static readonly Counter Solicitations = Metrics.CreateCounter("kldload_ra_solicitations_received_total", "Valid IPv6 router solicitations received on Dhcp:Interface.");
     private static readonly Counter Sent = Metrics.CreateCounter("kldload_ra_advertisements_sent_total", "Empty router advertisements sent in answer to solicitations.");
@@ -19,29 +19,10 @@ internal static class RouterAdvertisementMetrics
     private static readonly Counter SendFailures = Metrics.CreateCounter("kldload_ra_send_failures_total", "ICMPv6 messages the kernel refused to send.");
     private static readonly Gauge Silenced = Metrics.CreateGauge("kldload_ra_silenced", "1 while Auto mode does not answer because another router advertises.");
 
-    private static readonly Lock Gate = new();
-    private static RouterAdvertisementListener? _current;
-    private static bool _registered;
-
-    public static void Register(RouterAdvertisementListener listener)
+    /// <summary>Copies the listener's counters into the metrics (at scrape time; nothing before the listener started).</summary>
+    public void Refresh()
     {
-        lock (Gate)
-        {
-            _current = listener;
-            if (_registered)
-            {
-                return;
-            }
-
-            _registered = true;
-            Metrics.DefaultRegistry.AddBeforeCollectCallback(Update);
-        }
-    }
-
-    private static void Update()
-    {
-        var listener = _current;
-        if (listener?.Advertiser is not { } advertiser)
+        if (listener.Advertiser is not { } advertiser)
         {
             return;
         }

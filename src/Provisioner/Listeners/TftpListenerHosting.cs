@@ -43,6 +43,7 @@ public static class TftpListenerHosting
                 ? new CompositeFileSource(generated, signed, grub)
                 : new CompositeFileSource(generated, signed, grub, new RootDirectoryFileSource(settings.Root));
         });
+        builder.Services.AddSingleton(sp => new BootLoaderFiles(sp.GetRequiredService<ITftpFileSource>()));
         builder.Services.AddSingleton(new TftpServerOptions
         {
             MaxSessions = settings.MaxSessions,

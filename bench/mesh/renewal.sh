@@ -12,21 +12,15 @@ set -euo pipefail
 lifetime=${LIFETIME:-00:10:00}
 rounds=${ROUNDS:-1}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-dotnet build "$repo/src/Provisioner" -c Release -nologo -v q >/dev/null
-dotnet build "$repo/src/Agent" -c Release -nologo -v q >/dev/null
-kldload_dll="$repo/src/Provisioner/bin/Release/net10.0/kldload.dll"
-agent_dll="$repo/src/Agent/bin/Release/net10.0/kldload-agent.dll"
+source "$repo/bench/lib/mesh.sh"
+mesh_build "$repo"
 
 work=$(mktemp -d /tmp/kl-bench-renew.XXXXXX)
 id=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 k=klrk-$id n=klrn-$id lan=10.82.0 port=8080
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  mesh_stop "${pids[@]}"
   ip netns del "$k" 2>/dev/null || true
   ip netns del "$n" 2>/dev/null || true
   rm -rf "$work"
@@ -34,11 +28,8 @@ cleanup() {
 trap cleanup EXIT
 
 wait_for() { # description, seconds, command...
-  local what=$1 deadline=$((SECONDS + $2)); shift 2
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "bench: $what not reached" >&2; tail -n 20 "$work"/*.log >&2; exit 1; }
-    sleep 0.5
-  done
+  local what=$1 seconds=$2; shift 2
+  mesh_wait_for "$what" "$seconds" "$work" "$@"
 }
 
 # Checked on every try (a command substitution in wait_for's arguments would be read once).

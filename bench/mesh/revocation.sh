@@ -17,21 +17,15 @@ sizes=("$@")
 renewals=${RENEWALS:-20}
 limit=${PHASE_SECONDS:-600}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-dotnet build "$repo/src/Provisioner" -c Release -nologo -v q >/dev/null
-dotnet build "$repo/src/Agent" -c Release -nologo -v q >/dev/null
-kldload_dll="$repo/src/Provisioner/bin/Release/net10.0/kldload.dll"
-agent_dll="$repo/src/Agent/bin/Release/net10.0/kldload-agent.dll"
+source "$repo/bench/lib/mesh.sh"
+mesh_build "$repo"
 
 work=$(mktemp -d /tmp/kl-bench-mesh.XXXXXX)
 pids=()
 namespaces=()
 interfaces=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  mesh_stop "${pids[@]}"
   pids=()
   # Each agent's wireguard-go outlives the agent: stop it by the PID of the process serving the
   # interface this script named (unique per run).
@@ -50,11 +44,8 @@ trap 'cleanup; rm -rf "$work"' EXIT
 stamp() { while IFS= read -r line; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$line"; done; }
 
 wait_for() { # description, command...: retries until the command succeeds or the phase limit passes
-  local what=$1 deadline=$((SECONDS + limit)); shift
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "bench: $what not reached within $limit s" >&2; tail -n 20 "$work"/run/*.log >&2; exit 1; }
-    sleep 0.5
-  done
+  local what=$1; shift
+  mesh_wait_for "$what" "$limit" "$work/run" "$@"
 }
 
 peers_of() { ip netns exec "$1" wg show "$2" peers 2>/dev/null | grep -c . || true; }

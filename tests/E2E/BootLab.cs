@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Kldload.Testing;
 
 namespace Kldload.E2E.Tests;
 
@@ -57,19 +58,7 @@ internal sealed class BootLab : IAsyncDisposable
 
     private static readonly SemaphoreSlim s_imageBuild = new(1, 1);
 
-    public static string RepositoryRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kldload.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            return dir?.FullName ?? throw new InvalidOperationException("Kldload.sln not found above " + AppContext.BaseDirectory);
-        }
-    }
+    public static string RepositoryRoot => RepositoryPaths.Root;
 
     /// <summary>Creates the namespace and bridge, imports the live image (built when missing) and starts kldload.</summary>
     public static async Task<BootLab> StartAsync(LabOptions? options = null)

@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Kldload.Agent.Commissioning;
-using Kldload.Agent.Tests.Trust;
 
 namespace Kldload.Agent.Tests.Commissioning;
 
@@ -10,7 +9,7 @@ namespace Kldload.Agent.Tests.Commissioning;
 /// LiteDB) and shown by the admin API as the node sent them.
 /// </summary>
 [Trait("Tier", "Peer")]
-public sealed class FactsAttestationTests(NodeTpm tpm) : IClassFixture<NodeTpm>, IDisposable
+public sealed class FactsAttestationTests(ManufacturedSwtpm tpm) : IClassFixture<ManufacturedSwtpm>, IDisposable
 {
     private readonly SwtpmProcess _swtpm = tpm.Swtpm;
     private readonly string _dir = Directory.CreateTempSubdirectory("klagent-facts-").FullName;

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Kldload.Agent.Commissioning;
 using Kldload.Facts;
+using Kldload.Testing;
 
 namespace Kldload.Agent.Tests.Commissioning;
 
@@ -29,36 +29,15 @@ public sealed class QualifyingDataTests : IDisposable
         await File.WriteAllBytesAsync(Path.Combine(_dir, "wg.raw"), wg);
 
         var agent = FactsBinding.Bound(nonce, wg, FactsBinding.DigestOfCanonical(FactsDocument.Canonical(facts)));
-        Assert.Equal(Convert.ToHexStringLower(agent), await ShellAsync("nonce.bin", "wg.raw", "facts.json"));
-        Assert.Equal(Convert.ToHexStringLower(FactsBinding.Unbound(nonce, wg)), await ShellAsync("nonce.bin", "wg.raw"));
+        Assert.Equal(Convert.ToHexStringLower(agent), Shell("nonce.bin", "wg.raw", "facts.json"));
+        Assert.Equal(Convert.ToHexStringLower(FactsBinding.Unbound(nonce, wg)), Shell("nonce.bin", "wg.raw"));
     }
 
-    private async Task<string> ShellAsync(params string[] args)
+    private string Shell(params string[] args)
     {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir };
-        psi.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tools", "attest-client.sh"));
-        psi.ArgumentList.Add("--qualifying-data");
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        Assert.True(p.ExitCode == 0, await stderr);
-        return (await stdout).Trim();
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Kldload.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
+        var r = ExternalTool.TryRun("bash", [Path.Combine(RepositoryPaths.Root, "tools", "attest-client.sh"), "--qualifying-data", .. args],
+            timeout: TimeSpan.FromMinutes(2), workingDirectory: _dir);
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        return r.StdOut.Trim();
     }
 }

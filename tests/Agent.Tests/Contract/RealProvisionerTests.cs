@@ -10,13 +10,13 @@ namespace Kldload.Agent.Tests.Contract;
 /// and a second provisioner (another data directory, so another CA) is refused.
 /// </summary>
 [Trait("Tier", "Peer")]
-public sealed class RealProvisionerTests : IClassFixture<Trust.NodeTpm>, IDisposable
+public sealed class RealProvisionerTests : IClassFixture<ManufacturedSwtpm>, IDisposable
 {
     private readonly SwtpmProcess _swtpm;
     private readonly string _dir = Directory.CreateTempSubdirectory("klagent-real-").FullName;
     private readonly List<string> _console = [];
 
-    public RealProvisionerTests(Trust.NodeTpm tpm) => _swtpm = tpm.Swtpm;
+    public RealProvisionerTests(ManufacturedSwtpm tpm) => _swtpm = tpm.Swtpm;
 
     public void Dispose() => Directory.Delete(_dir, true);
 

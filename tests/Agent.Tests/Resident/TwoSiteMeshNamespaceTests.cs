@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using Kldload.Testing.Postgres;
 using Npgsql;
 using Xunit.Abstractions;
@@ -23,38 +21,20 @@ namespace Kldload.Agent.Tests.Resident;
 /// Every address is inside the namespaces, which are deleted at the end (on failure too).
 /// </summary>
 [Trait("Tier", "Peer")]
-public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, PostgresFixture postgres) : IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class TwoSiteMeshNamespaceTests(ITestOutputHelper output, PostgresFixture postgres) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
-    private const int Port = 8080;
-    private readonly string _id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-    private readonly string _dir = Directory.CreateTempSubdirectory("klagent-2site-").FullName;
-    private readonly List<ChildProcess> _children = [];
-    private readonly List<string> _namespaces = [];
+    private const int Port = MeshNamespaceLab.Port;
+    private readonly MeshNamespaceLab _lab = new(output, "k2");
 
-    private string Ns(string role) => $"k2{role}-{_id}";
+    private string Ns(string role) => _lab.Ns(role);
 
-    private string Wg(string role) => $"k2{role}{_id}";
+    private string Wg(string role) => _lab.Wg(role);
 
     private static string Lan(string site) => site == "a" ? "10.81.1" : "10.81.2";
 
-    private static string Bin(string file) => Path.Combine(AppContext.BaseDirectory, file);
-
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var child in Enumerable.Reverse(_children))
-        {
-            await child.StopAsync();
-        }
-
-        foreach (var ns in _namespaces)
-        {
-            Command.Run("ip", "netns", "del", ns);
-        }
-
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task DisposeAsync() => _lab.DisposeAsync().AsTask();
 
     [Fact]
     public async Task TwoSitesOneDatabase_NodesReachEachOtherThroughPeeredHubs_ANodeMovingSitesKeepsItsIdentity()
@@ -63,7 +43,7 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
         foreach (var site in new[] { "a", "b" })
         {
             var ns = Ns("k" + site);
-            Namespace(ns);
+            _lab.Namespace(ns);
             Command.Ok("ip", "-n", ns, "link", "add", "br0", "type", "bridge");
             Command.Ok("ip", "-n", ns, "addr", "add", $"{Lan(site)}.1/24", "dev", "br0");
             Command.Ok("ip", "-n", ns, "link", "set", "br0", "up");
@@ -92,13 +72,9 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
         // One database, one CA key file, two data directories (two hub keys, two instance ids).
         var cluster = postgres.Cluster;
         var connection = new NpgsqlConnectionStringBuilder(cluster.CreateDatabase("twosite")) { Host = cluster.SocketDirectory }.ConnectionString;
-        var caKey = Path.Combine(_dir, "ca.key");
-        var image = Directory.CreateDirectory(Path.Combine(_dir, "image")).FullName;
-        File.WriteAllBytes(Path.Combine(image, "kernel"), RandomNumberGenerator.GetBytes(4096));
-        File.WriteAllBytes(Path.Combine(image, "initrd"), RandomNumberGenerator.GetBytes(4096));
-        var data = new Dictionary<string, string> { ["a"] = Path.Combine(_dir, "kldload-a"), ["b"] = Path.Combine(_dir, "kldload-b") };
-        Command.Ok(Dotnet, Bin("kldload.dll"), "image", "import", image, "--name", "live", "--version", "1", "--channel", "stable",
-            $"--Kldload:DataDir={data["a"]}", "--Database:Provider=PostgreSql", $"--Database:ConnectionString={connection}", $"--Mesh:CaKeyFile={caKey}");
+        var caKey = Path.Combine(_lab.Dir, "ca.key");
+        var data = new Dictionary<string, string> { ["a"] = Path.Combine(_lab.Dir, "kldload-a"), ["b"] = Path.Combine(_lab.Dir, "kldload-b") };
+        _lab.ImportImage(data["a"], "--Database:Provider=PostgreSql", $"--Database:ConnectionString={connection}", $"--Mesh:CaKeyFile={caKey}");
 
         // A announces its hub to other hubs at its WAN address; B at its LAN address (the default: the
         // endpoint its nodes dial), which A reaches through the route above.
@@ -112,9 +88,8 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
 
         // B's live stream, open before anything happens on A.
         var adminB = File.ReadAllText(Path.Combine(data["b"], "admin.token")).Trim();
-        var streamB = ChildProcess.Start(output, "events-b", "ip", "netns", "exec", Ns("kb"), "curl", "-sN", "-H", $"Authorization: Bearer {adminB}",
+        var streamB = _lab.Start("events-b", "ip", "netns", "exec", Ns("kb"), "curl", "-sN", "-H", $"Authorization: Bearer {adminB}",
             $"http://{Lan("b")}.1:{Port}/api/v1/events/stream");
-        _children.Add(streamB);
         await streamB.WaitForAsync(l => l.Contains(": kldload events", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
 
         // n1 through A, n2 through B.
@@ -127,8 +102,8 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
 
         // Hub A routes n2's address to hub B, and the nodes reach each other through both hubs.
         await WaitAsync(() => AllowedIpsOf(Ns("ka"), Wg("ka"), hubKeyB).Contains(second.Mesh + "/128", StringComparison.Ordinal), "hub A never routed n2 to hub B");
-        Assert.True(await PingAsync(n1, second.Mesh, TimeSpan.FromSeconds(30)), "n1 (site A) cannot ping n2 (site B) through the hubs");
-        Assert.True(await PingAsync(n2, first.Mesh, TimeSpan.FromSeconds(30)), "n2 (site B) cannot ping n1 (site A) through the hubs");
+        Assert.True(await MeshNamespaceLab.PingAsync(n1, second.Mesh, TimeSpan.FromSeconds(30)), "n1 (site A) cannot ping n2 (site B) through the hubs");
+        Assert.True(await MeshNamespaceLab.PingAsync(n2, first.Mesh, TimeSpan.FromSeconds(30)), "n2 (site B) cannot ping n1 (site A) through the hubs");
 
         // n1 moves: agent and swtpm stopped (a power-off), the cable moved to B's LAN with the same MAC.
         await first.Agent.TerminateAsync();
@@ -146,22 +121,13 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
         await WaitAsync(() => AllowedIpsOf(Ns("ka"), Wg("ka"), hubKeyB).Contains(first.Mesh + "/128", StringComparison.Ordinal), "hub A never moved n1's route to hub B");
         Assert.DoesNotContain(first.PublicKey, Command.Ok("ip", "netns", "exec", Ns("ka"), "wg", "show", Wg("ka"), "peers"), StringComparison.Ordinal);
         Assert.DoesNotContain(first.Mesh + "/128", AllowedIpsOf(Ns("kb"), Wg("kb"), hubKeyA), StringComparison.Ordinal);
-        Assert.True(await PingAsync(n1, second.Mesh, TimeSpan.FromSeconds(30)), "n1 cannot ping n2 after moving to site B");
-    }
-
-    private const string Dotnet = "dotnet";
-
-    private void Namespace(string name)
-    {
-        Command.Ok("ip", "netns", "add", name);
-        _namespaces.Add(name);
-        Command.Ok("ip", "-n", name, "link", "set", "lo", "up");
+        Assert.True(await MeshNamespaceLab.PingAsync(n1, second.Mesh, TimeSpan.FromSeconds(30)), "n1 cannot ping n2 after moving to site B");
     }
 
     private string NodeNamespace(string role)
     {
         var ns = Ns(role);
-        Namespace(ns);
+        _lab.Namespace(ns);
         return ns;
     }
 
@@ -177,21 +143,9 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
         Command.Ok("ip", "-n", ns, "route", "replace", "default", "via", $"{Lan(site)}.1");
     }
 
-    private async Task StartKldloadAsync(string site, string data, string connection, string caKey, params string[] extra)
-    {
-        var ns = Ns("k" + site);
-        var kldload = ChildProcess.Start(output, "kldload-" + site, "ip", ["netns", "exec", ns, Dotnet, Bin("kldload.dll"), "serve",
-            $"--urls=http://{Lan(site)}.1:{Port}", $"--Kldload:DataDir={data}", "--Tftp:Enabled=false",
-            "--Database:Provider=PostgreSql", $"--Database:ConnectionString={connection}", $"--Mesh:CaKeyFile={caKey}",
-            "--Mesh:Enabled=true", $"--Mesh:Interface={Wg("k" + site)}", "--Mesh:Keepalive=5",
-            "--Attestation:EnrollmentPolicy=Lab", "--Boot:DefaultChannel=stable", .. extra]);
-        _children.Add(kldload);
-        await kldload.WaitForAsync(l => l.Contains("Kldload.Host: kldload", StringComparison.Ordinal) && l.Contains(" serving on ", StringComparison.Ordinal), TimeSpan.FromSeconds(90));
-        for (var i = 0; i < 100 && Command.Run("ip", "netns", "exec", ns, "curl", "-sf", $"http://{Lan(site)}.1:{Port}/readyz").ExitCode != 0; i++)
-        {
-            await Task.Delay(200);
-        }
-    }
+    private Task<ChildProcess> StartKldloadAsync(string site, string data, string connection, string caKey, params string[] extra) =>
+        _lab.StartKldloadAsync("kldload-" + site, Ns("k" + site), Lan(site), data, Wg("k" + site),
+            ["--Database:Provider=PostgreSql", $"--Database:ConnectionString={connection}", $"--Mesh:CaKeyFile={caKey}", .. extra]);
 
     private sealed record Attested(string Node, string Mesh, string PublicKey, ChildProcess Agent, ChildProcess Tpm);
 
@@ -199,43 +153,13 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
     /// <remarks>Each run (boot) of a node has a fresh agent state (a live image keeps nothing) and its own swtpm ports.</remarks>
     private async Task<Attested> AttestAsync(string role, string ns, string site, int run)
     {
-        var state = Directory.CreateDirectory(Path.Combine(_dir, role)).FullName;
+        var state = Directory.CreateDirectory(Path.Combine(_lab.Dir, role)).FullName;
         var tpm = Directory.CreateDirectory(Path.Combine(state, "tpm")).FullName;
         var agentState = Directory.CreateDirectory(Path.Combine(state, "run" + run)).FullName;
-        var tpmPort = 2311 + (10 * run);
-        var swtpm = ChildProcess.Start(output, $"swtpm-{role}-{run}", "ip", "netns", "exec", ns, "swtpm", "socket", "--tpm2",
-            "--server", $"type=tcp,port={tpmPort},bindaddr=127.0.0.1", "--ctrl", $"type=tcp,port={tpmPort + 1},bindaddr=127.0.0.1",
-            "--tpmstate", $"dir={tpm}", "--flags", "not-need-init,startup-clear");
-        _children.Add(swtpm);
-        var mac = Command.Ok("ip", "-n", ns, "-o", "link", "show", "lan0").Split("link/ether ")[1].Split(' ')[0];
-        string? script = null;
-        for (var i = 0; i < 50 && script is null; i++)
-        {
-            var r = Command.Run("ip", "netns", "exec", ns, "curl", "-sf", $"http://{Lan(site)}.1:{Port}/boot.ipxe?mac={mac}");
-            script = r.ExitCode == 0 ? r.Output : null;
-            if (script is null)
-            {
-                await Task.Delay(200);
-            }
-        }
-
-        var token = TokenPattern().Match(script ?? "").Groups[1].Value;
-        Assert.False(string.IsNullOrEmpty(token), script);
-        var cmdline = Path.Combine(agentState, "cmdline");
-        File.WriteAllText(cmdline, $"console=ttyS0 kldload.server=http://{Lan(site)}.1:{Port} kldload.token={token}\n");
         var iface = Wg(role + run.ToString(CultureInfo.InvariantCulture));
-        var agent = ChildProcess.Start(output, $"agent-{role}-{run}", new Dictionary<string, string>
-        {
-            ["KLDLOAD_AGENT_STATE"] = agentState,
-            ["KLDLOAD_AGENT_INTERFACE"] = iface,
-            ["KLDLOAD_AGENT_TPM"] = $"swtpm:127.0.0.1:{tpmPort}",
-            ["KLDLOAD_AGENT_WIREGUARD"] = "userspace",
-        }, "ip", "netns", "exec", ns, Dotnet, Bin("kldload-agent.dll"), cmdline);
-        _children.Add(agent);
-        await agent.WaitForAsync(l => l.Contains("resident: control channel", StringComparison.Ordinal), TimeSpan.FromSeconds(120));
-        var ready = ReadyPattern().Match(agent.Output).Groups;
+        var node = await _lab.BootNodeAsync($"{role}-{run}", ns, Lan(site), tpm, 2311 + (10 * run), agentState, iface);
         var key = Command.Ok("ip", "netns", "exec", ns, "wg", "show", iface, "public-key").Trim();
-        return new Attested(ready[1].Value, ready[2].Value, key, agent, swtpm);
+        return new Attested(node.Id, node.Mesh, key, node.Agent, node.Tpm);
     }
 
     private static string AllowedIpsOf(string ns, string iface, string peerKey) =>
@@ -251,26 +175,4 @@ public sealed partial class TwoSiteMeshNamespaceTests(ITestOutputHelper output, 
             await Task.Delay(100);
         }
     }
-
-    private static async Task<bool> PingAsync(string ns, string address, TimeSpan within)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        do
-        {
-            if (Command.Run("ip", "netns", "exec", ns, "busybox", "ping", "-c", "1", "-W", "1", address).ExitCode == 0)
-            {
-                return true;
-            }
-
-            await Task.Delay(200);
-        }
-        while (clock.Elapsed < within);
-        return false;
-    }
-
-    [GeneratedRegex(@"kldload\.token=(\S+)")]
-    private static partial Regex TokenPattern();
-
-    [GeneratedRegex(@"READY node=(\S+) mesh=(\S+)")]
-    private static partial Regex ReadyPattern();
 }

@@ -6,33 +6,13 @@ using Kldload.Tpm.Structures;
 
 namespace Kldload.Agent.Tests.Trust;
 
-/// <summary>A manufactured TPM (swtpm_setup with EK certificates: RSA at 0x81010001, P-384 at 0x81010016).</summary>
-public sealed class NodeTpm : IDisposable
-{
-    private readonly string _dir = Directory.CreateTempSubdirectory("klagent-e2e-").FullName;
-
-    public NodeTpm()
-    {
-        SwtpmManufacturer.Manufacture(_dir);
-        Swtpm = SwtpmProcess.StartOn(Path.Combine(_dir, "state"));
-    }
-
-    public SwtpmProcess Swtpm { get; }
-
-    public void Dispose()
-    {
-        Swtpm.Dispose();
-        Directory.Delete(_dir, true);
-    }
-}
-
 /// <summary>
 /// Issue 13, attack 7, end to end: the agent's own attestation client and trust step, with a real TPM
 /// (swtpm) holding the pin, against a provisioner on loopback HTTP. A "boot" is one attestation; a
 /// "reboot" restarts swtpm on its saved state.
 /// </summary>
 [Trait("Tier", "Peer")]
-public sealed class AgentTrustEndToEndTests : IClassFixture<NodeTpm>, IAsyncLifetime, IDisposable
+public sealed class AgentTrustEndToEndTests : IClassFixture<ManufacturedSwtpm>, IAsyncLifetime, IDisposable
 {
     private readonly SwtpmProcess _swtpm;
     private readonly TestMesh _genuine = new("site-genuine");
@@ -40,7 +20,7 @@ public sealed class AgentTrustEndToEndTests : IClassFixture<NodeTpm>, IAsyncLife
     private readonly List<string> _console = [];
     private StandInProvisioner _server = null!;
 
-    public AgentTrustEndToEndTests(NodeTpm tpm) => _swtpm = tpm.Swtpm;
+    public AgentTrustEndToEndTests(ManufacturedSwtpm tpm) => _swtpm = tpm.Swtpm;
 
     public async Task InitializeAsync()
     {

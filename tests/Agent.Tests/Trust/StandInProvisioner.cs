@@ -3,15 +3,13 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Kldload.MeshCA.Authority;
+using Kldload.Testing.Web;
 using Kldload.Tpm.Marshalling;
 using Kldload.Tpm.Structures;
 using Kldload.Tpm.Verification;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Kldload.Agent.Tests.Trust;
@@ -72,8 +70,7 @@ internal sealed class StandInProvisioner : IAsyncDisposable
         app.MapPost("/api/v1/attest/quote", p.QuoteAsync);
         app.MapPost("/api/v1/attest/activate", p.ActivateAsync);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        p.BaseAddress = new Uri(address + "/");
+        p.BaseAddress = new Uri(ListenAddress.Of(app) + "/");
         return p;
     }
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Kldload.Bmc.Ipmi;
 using Kldload.Bmc.Ipmi.Protocol;
+using Kldload.Testing.Network;
 
 namespace Kldload.Bmc.Tests.Peer;
 
@@ -158,7 +159,7 @@ public sealed class IpmiSimPeerTests
     [Fact]
     public async Task ClosedPort_UnreachableWithinTheRetryBudget()
     {
-        var port = FreeUdpPort();
+        var port = FreePort.Udp();
         var options = new IpmiLanOptions { Host = "127.0.0.1", Port = port, User = "admin", Password = "x", AttemptTimeout = TimeSpan.FromMilliseconds(200), Attempts = 3 };
         await using var client = await IpmiLanClient.ConnectAsync(options);
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -210,12 +211,5 @@ public sealed class IpmiSimPeerTests
             Assert.True(stopwatch.Elapsed < timeout, "condition not met in time");
             await Task.Delay(100);
         }
-    }
-
-    private static int FreeUdpPort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }

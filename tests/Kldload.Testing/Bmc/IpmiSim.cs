@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Kldload.Bmc.Ipmi.Protocol;
+using Kldload.Testing.Network;
 
 namespace Kldload.Testing.Bmc;
 
@@ -9,7 +10,7 @@ namespace Kldload.Testing.Bmc;
 /// OpenIPMI's ipmi_sim as a BMC on 127.0.0.1 and an ephemeral port, with a chassis_control script
 /// whose state (power, boot device) lives in files the test can read. Stopped by its PID.
 /// ipmi_sim has no cipher suite 17 and needs chassis_control for power and boot parameters.
-/// This file is shared with the Provisioner tests (linked there), so there is one copy to fix.
+/// Part of the test kit: the Bmc and Provisioner tests both use this one.
 /// </summary>
 public sealed class IpmiSim : IAsyncDisposable
 {
@@ -48,7 +49,7 @@ public sealed class IpmiSim : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var directory = System.IO.Directory.CreateTempSubdirectory("kl-ipmisim-").FullName;
-            var port = FreeUdpPort();
+            var port = FreePort.Udp();
             await File.WriteAllTextAsync(Path.Combine(directory, "power"), poweredOn ? "1\n" : "0\n");
             var script = Path.Combine(directory, "chassis.sh");
             // ipmi_sim runs: chassis.sh [mc] get power boot ... | chassis.sh [mc] set power 1 boot pxe ...
@@ -187,12 +188,5 @@ public sealed class IpmiSim : IAsyncDisposable
         }
 
         return false;
-    }
-
-    private static int FreeUdpPort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }

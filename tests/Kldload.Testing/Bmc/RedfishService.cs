@@ -3,12 +3,10 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
+using Kldload.Testing.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Kldload.Testing.Bmc;
@@ -98,8 +96,7 @@ public sealed class RedfishService : IAsyncDisposable
         var service = new RedfishService(app, certificate) { Machine = machine };
         service.Map(app);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        service.BaseAddress = new Uri(address);
+        service.BaseAddress = new Uri(ListenAddress.Of(app));
         return service;
     }
 

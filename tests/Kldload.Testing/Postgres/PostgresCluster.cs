@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using Kldload.Testing.Network;
 using Kldload.Testing.Processes;
 using Npgsql;
 
@@ -65,7 +64,7 @@ public sealed class PostgresCluster : IDisposable
             AsOwner(asRoot, Path.Combine(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"], TimeSpan.FromSeconds(120));
             for (var attempt = 1; ; attempt++)
             {
-                var port = FreePort();
+                var port = FreePort.Tcp();
                 var options = $"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} -c fsync=off -c full_page_writes=off -c max_connections=200";
                 var started = AsOwnerTry(asRoot, Path.Combine(bin, "pg_ctl"), ["-D", data, "-l", Path.Combine(directory, "server.log"), "-o", options, "-w", "-t", "60", "start"], TimeSpan.FromSeconds(90));
                 if (started.ExitCode == 0)
@@ -200,13 +199,6 @@ public sealed class PostgresCluster : IDisposable
         asRoot
             ? ExternalTool.TryRun("runuser", ["-u", "postgres", "--", file, .. args], timeout: timeout)
             : ExternalTool.TryRun(file, args, timeout: timeout);
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 }
 
 /// <summary>

@@ -12,9 +12,9 @@ public static class ExternalTool
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
     /// <summary>Runs <paramref name="file"/> and throws with its stderr unless it exits 0.</summary>
-    public static string Run(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
+    public static string Run(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? env = null, string? workingDirectory = null)
     {
-        var r = TryRun(file, args, stdin, timeout, env);
+        var r = TryRun(file, args, stdin, timeout, env, workingDirectory);
         if (r.ExitCode != 0)
         {
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {r.ExitCode}: {r.StdErr.Trim()} {r.StdOut.Trim()}");
@@ -23,7 +23,12 @@ public static class ExternalTool
         return r.StdOut;
     }
 
-    public static Result TryRun(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
+    /// <summary>
+    /// Runs <paramref name="file"/> (in <paramref name="workingDirectory"/> when given, with <paramref name="env"/>
+    /// added to its environment) and returns what it ended with; past <paramref name="timeout"/> (30 s unless
+    /// given) it is killed and a <see cref="TimeoutException"/> thrown.
+    /// </summary>
+    public static Result TryRun(string file, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IDictionary<string, string>? env = null, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -31,6 +36,7 @@ public static class ExternalTool
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var a in args)
         {

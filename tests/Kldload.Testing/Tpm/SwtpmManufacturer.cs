@@ -5,7 +5,7 @@ namespace Kldload.Testing.Tpm;
 /// <summary>
 /// Manufactures a swtpm the way a vendor would: <c>swtpm_setup --create-ek-cert</c> with its own
 /// local CA (<c>swtpm_localca</c>, in a directory of the caller's), so the EK certificates in NV chain
-/// to a root only this test trusts. Shared with the provisioner's tests (linked source).
+/// to a root only this test trusts.
 /// </summary>
 public static class SwtpmManufacturer
 {

@@ -358,19 +358,8 @@ public abstract class AttestationFlowTests : IAsyncLifetime
     }
 
     /// <summary>Attests with an event log of no measurements (swtpm's PCRs are all zero), up to activate.</summary>
-    private async Task<JsonElement> AttestWithEmptyLogAsync(SwtpmNode node, string token, string mac)
-    {
-        using var session = await Agent.BeginAsync(_host.Http, node, token, mac);
-        var (t, ek, ak, sessionId, nonce) = session;
-        var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, node.WireGuardKey().Public);
-        body["eventLog"] = Convert.ToBase64String(EventLogs.EmptySha256());
-        var q = await Agent.PostAsync(_host.Http, "quote", body);
-        Assert.True(q.IsSuccessStatusCode, await q.Content.ReadAsStringAsync());
-        var proof = Agent.Proof(ek, ak, await q.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
-        var a = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof });
-        Assert.True(a.IsSuccessStatusCode, await a.Content.ReadAsStringAsync());
-        return await a.Content.ReadFromJsonAsync<JsonElement>();
-    }
+    private async Task<JsonElement> AttestWithEmptyLogAsync(SwtpmNode node, string token, string mac) =>
+        (await Agent.AttestWithEmptyLogAsync(_host.Http, node, token, mac)).Activation;
 
     [Fact]
     public async Task Restart_InTheMiddleOfTheFlow_LosesNothing()

@@ -253,19 +253,8 @@ public sealed class LanAttackTests : IAsyncLifetime
         Assert.Equal("Attested", labeled.GetProperty("state").GetString());
     }
 
-    private async Task<JsonElement> AttestWithLogAsync(SwtpmNode node, string token, string mac)
-    {
-        using var session = await Agent.BeginAsync(_host.Http, node, token, mac);
-        var (t, ek, ak, sessionId, nonce) = session;
-        var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, node.WireGuardKey().Public);
-        body["eventLog"] = Convert.ToBase64String(EventLogs.EmptySha256());
-        var q = await Agent.PostAsync(_host.Http, "quote", body);
-        Assert.True(q.IsSuccessStatusCode, await q.Content.ReadAsStringAsync());
-        var proof = Agent.Proof(ek, ak, await q.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
-        var a = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof });
-        Assert.True(a.IsSuccessStatusCode, await a.Content.ReadAsStringAsync());
-        return await a.Content.ReadFromJsonAsync<JsonElement>();
-    }
+    private async Task<JsonElement> AttestWithLogAsync(SwtpmNode node, string token, string mac) =>
+        (await Agent.AttestWithEmptyLogAsync(_host.Http, node, token, mac)).Activation;
 
     private static readonly string[] MalformedEkKinds = ["sha1", "rsa1024", "ecc-off-curve", "ecc-short"];
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 
@@ -85,26 +84,13 @@ public sealed class ReferenceClientTests : IAsyncLifetime
 
     private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(SwtpmNode tpm, Dictionary<string, string> environment, params string[] args)
     {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tools", "attest-client.sh"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["TPM2TOOLS_TCTI"] = tpm.Tcti;
+        var env = new Dictionary<string, string> { ["TPM2TOOLS_TCTI"] = tpm.Tcti };
         foreach (var (key, value) in environment)
         {
-            psi.Environment[key] = value;
+            env[key] = value;
         }
 
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
+        var r = await Task.Run(() => ExternalTool.TryRun("bash", [Path.Combine(RepositoryPaths.Root, "tools", "attest-client.sh"), .. args], timeout: TimeSpan.FromMinutes(3), env: env));
+        return (r.ExitCode, r.StdOut, r.StdErr);
     }
-
-    private static string RepositoryRoot() => RepositoryPaths.Root;
 }

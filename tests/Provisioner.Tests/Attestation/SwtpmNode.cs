@@ -147,6 +147,24 @@ internal static class Agent
         return Convert.ToBase64String(HMACSHA256.HashData(recovered, Encoding.UTF8.GetBytes(sessionId)));
     }
 
+    /// <summary>
+    /// Challenge, quote with an event log of no measurements (swtpm's PCRs are all zero) and activate;
+    /// returns the session and the activate response (ready is the caller's).
+    /// </summary>
+    public static async Task<(string SessionId, JsonElement Activation)> AttestWithEmptyLogAsync(HttpClient http, SwtpmNode node, string token, string mac)
+    {
+        using var session = await BeginAsync(http, node, token, mac);
+        var (t, ek, ak, sessionId, nonce) = session;
+        var body = BuildQuote(t, ek, ak, sessionId, nonce, node.WireGuardKey().Public);
+        body["eventLog"] = Convert.ToBase64String(EventLogs.EmptySha256());
+        var q = await PostAsync(http, "quote", body);
+        Assert.True(q.IsSuccessStatusCode, await q.Content.ReadAsStringAsync());
+        var proof = Proof(ek, ak, await q.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
+        var a = await PostAsync(http, "activate", new { sessionId, proof });
+        Assert.True(a.IsSuccessStatusCode, await a.Content.ReadAsStringAsync());
+        return (sessionId, await a.Content.ReadFromJsonAsync<JsonElement>());
+    }
+
     /// <summary>The whole happy path; returns the activate response.</summary>
     public static async Task<JsonElement> AttestAsync(HttpClient http, SwtpmNode node, string token, string mac, EkKind kind = EkKind.RsaL1)
     {

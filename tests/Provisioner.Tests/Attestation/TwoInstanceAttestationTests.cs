@@ -11,31 +11,18 @@ namespace Kldload.Provisioner.Tests.Attestation;
 [Trait("Tier", "Integration")]
 public sealed class TwoInstanceAttestationTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-two-").FullName;
-    private readonly string _connectionString = postgres.CreateDatabase();
-    private TestHost _a = null!;
-    private TestHost _b = null!;
+    private TwoInstances _hosts = null!;
 
-    public async Task InitializeAsync()
-    {
-        _a = await StartAsync("a");
-        _b = await StartAsync("b");
-    }
+    public async Task InitializeAsync() => _hosts = await TwoInstances.StartAsync(postgres.CreateDatabase(), "kldload-two-", Images,
+        "--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab");
 
-    public async Task DisposeAsync()
-    {
-        await _b.DisposeAsync();
-        await _a.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync().AsTask();
 
-    private Task<TestHost> StartAsync(string name)
+    private static FixedImages Images()
     {
         var images = new FixedImages();
         images.Channels["stable"] = FixedImages.Image("live", "1");
-        return TestHost.StartAsync(Path.Combine(_dir, name), images,
-            "--Boot:DefaultChannel=stable", "--Attestation:EnrollmentPolicy=Lab",
-            "--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}", $"--Mesh:CaKeyFile={Path.Combine(_dir, "ca.key")}");
+        return images;
     }
 
     private static async Task<string> BootAsync(TestHost host, string mac)
@@ -49,8 +36,8 @@ public sealed class TwoInstanceAttestationTests(PostgresFixture postgres) : ICla
     {
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:5a:00:01";
-        var throughA = await Agent.AttestAsync(_a.Http, tpm, await BootAsync(_a, mac), mac);
-        var throughB = await Agent.AttestAsync(_b.Http, tpm, await BootAsync(_b, mac), mac);
+        var throughA = await Agent.AttestAsync(_hosts.A.Http, tpm, await BootAsync(_hosts.A, mac), mac);
+        var throughB = await Agent.AttestAsync(_hosts.B.Http, tpm, await BootAsync(_hosts.B, mac), mac);
 
         Assert.Equal("Attested", throughB.GetProperty("state").GetString());
         Assert.Equal(throughA.GetProperty("nodeId").GetString(), throughB.GetProperty("nodeId").GetString());
@@ -58,7 +45,7 @@ public sealed class TwoInstanceAttestationTests(PostgresFixture postgres) : ICla
         Assert.Equal(throughA.GetProperty("caBundle").GetString(), throughB.GetProperty("caBundle").GetString());
 
         // Both instances see one node, Ready, with the key the TPM derives.
-        foreach (var host in new[] { _a, _b })
+        foreach (var host in new[] { _hosts.A, _hosts.B })
         {
             var node = await host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
             Assert.Equal("Ready", node.GetProperty("state").GetString());

@@ -1,12 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Kldload.Age;
 using Kldload.ImageStore;
 using Kldload.Provisioner.Backup;
-using Kldload.Provisioner.Cli;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Settings;
 using Kldload.Provisioner.Tests.Attestation;
 using LiteDB;
@@ -50,8 +47,8 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         var host = await StartAsync(Source);
         await using (host.ConfigureAwait(false))
         {
-            await ImportAsync(host, "1");
-            await ImportAsync(host, "2");
+            await HostImages.ImportLiveAsync(host, "1");
+            await HostImages.ImportLiveAsync(host, "2");
             Assert.True((await host.Admin.PostAsync(new Uri("/api/v1/channels/stable/rollback", UriKind.Relative), null)).IsSuccessStatusCode);
             await Agent.AttestAsync(host.Http, tpm, await Agent.BootTokenAsync(host.Http, mac), mac);
             await Agent.BootTokenAsync(host.Http, "52:54:00:b0:00:02"); // a second node, only discovered
@@ -67,7 +64,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         var file = Path.Combine(_dir, "site.age");
         await File.WriteAllBytesAsync(file, archive);
         var target = Path.Combine(_dir, "restored");
-        var (code, stdout, stderr) = await CliAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
+        var (code, stdout, stderr) = await InProcessCli.RunAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
         Assert.True(code == 0, stderr);
         Assert.Contains("holds 2 nodes", stdout, StringComparison.Ordinal);
 
@@ -112,7 +109,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         byte[] archive;
         await using (host.ConfigureAwait(false))
         {
-            await ImportAsync(host, "1");
+            await HostImages.ImportLiveAsync(host, "1");
             archive = await BackupThroughApiAsync(host);
         }
 
@@ -131,7 +128,7 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         {
             var file = Path.Combine(_dir, c.Name + ".age");
             await File.WriteAllBytesAsync(file, c.Bytes);
-            var (code, _, stderr) = await CliAsync(["restore", file, .. c.Keys, $"--Kldload:DataDir={target}"]);
+            var (code, _, stderr) = await InProcessCli.RunAsync(["restore", file, .. c.Keys, $"--Kldload:DataDir={target}"]);
             Assert.Equal(1, code);
             Assert.True(stderr.Contains($"restore refused ({c.Reason})", StringComparison.Ordinal), $"{c.Name}: {stderr}");
             Assert.False(Directory.Exists(target), $"{c.Name}: the target was created");
@@ -143,16 +140,16 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         await File.WriteAllTextAsync(Path.Combine(target, "precious"), "keep me");
         var good = Path.Combine(_dir, "good.age");
         await File.WriteAllBytesAsync(good, archive);
-        var refused = await CliAsync("restore", good, "-i", _identityFile, $"--Kldload:DataDir={target}");
+        var refused = await InProcessCli.RunAsync("restore", good, "-i", _identityFile, $"--Kldload:DataDir={target}");
         Assert.Equal(1, refused.Code);
         Assert.Contains("restore refused (target not empty)", refused.Stderr, StringComparison.Ordinal);
-        var forcedBad = await CliAsync("restore", Path.Combine(_dir, "flipped.age"), "-i", _identityFile, "--force", $"--Kldload:DataDir={target}");
+        var forcedBad = await InProcessCli.RunAsync("restore", Path.Combine(_dir, "flipped.age"), "-i", _identityFile, "--force", $"--Kldload:DataDir={target}");
         Assert.Equal(1, forcedBad.Code);
         Assert.Equal(["precious"], Directory.GetFileSystemEntries(target).Select(Path.GetFileName));
         Assert.Empty(Directory.GetDirectories(_dir, "target.before-restore-*"));
 
         // --force with a good archive: restored, and the old content kept aside, never deleted.
-        var forced = await CliAsync("restore", good, "-i", _identityFile, "--force", $"--Kldload:DataDir={target}");
+        var forced = await InProcessCli.RunAsync("restore", good, "-i", _identityFile, "--force", $"--Kldload:DataDir={target}");
         Assert.True(forced.Code == 0, forced.Stderr);
         Assert.True(File.Exists(Path.Combine(target, "kldload.db")));
         var aside = Assert.Single(Directory.GetDirectories(_dir, "target.before-restore-*"));
@@ -165,23 +162,23 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         var host = await StartAsync(Source);
         await using (host.ConfigureAwait(false))
         {
-            await ImportAsync(host, "1");
+            await HostImages.ImportLiveAsync(host, "1");
             var pass = Path.Combine(_dir, "pass.txt");
             await File.WriteAllTextAsync(pass, "a long passphrase\n");
             var file = Path.Combine(_dir, "p.age");
             var url = host.Http.BaseAddress!.ToString();
-            var backup = await CliAsync("backup", "-o", file, "--passphrase-file", pass, "--server", url, $"--Kldload:DataDir={Source}");
+            var backup = await InProcessCli.RunAsync("backup", "-o", file, "--passphrase-file", pass, "--server", url, $"--Kldload:DataDir={Source}");
             Assert.True(backup.Code == 0, backup.Stderr);
             Assert.False(File.Exists(file + ".partial"));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
 
-            var verify = await CliAsync("backup", "verify", file, "--passphrase-file", pass);
+            var verify = await InProcessCli.RunAsync("backup", "verify", file, "--passphrase-file", pass);
             Assert.True(verify.Code == 0, verify.Stderr);
             Assert.Contains("intact", verify.Stdout, StringComparison.Ordinal);
             Assert.Contains("1 image versions, 1 channels, 2 blobs", verify.Stdout, StringComparison.Ordinal);
 
             await File.WriteAllTextAsync(pass, "not the passphrase\n");
-            var wrong = await CliAsync("backup", "verify", file, "--passphrase-file", pass);
+            var wrong = await InProcessCli.RunAsync("backup", "verify", file, "--passphrase-file", pass);
             Assert.Equal(1, wrong.Code);
             Assert.Contains("wrong passphrase", wrong.Stderr, StringComparison.Ordinal);
         }
@@ -256,21 +253,21 @@ public sealed class BackupRestoreTests : IAsyncLifetime
             var second = await Assert.ThrowsAsync<Kldload.Provisioner.Settings.SettingBindException>(() => StartAsync(Source));
             Assert.Contains("another kldload process is using this data directory", second.Message, StringComparison.Ordinal);
 
-            var offline = await CliAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}");
+            var offline = await InProcessCli.RunAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}");
             Assert.Equal(1, offline.Code);
             Assert.Contains("back up through it (without --offline)", offline.Stderr, StringComparison.Ordinal);
             Assert.False(File.Exists(Path.Combine(_dir, "x.age")));
 
             var good = Path.Combine(_dir, "good.age");
             await File.WriteAllBytesAsync(good, await BackupThroughApiAsync(host));
-            var forced = await CliAsync("restore", good, "-i", _identityFile, "--force", $"--Kldload:DataDir={Source}");
+            var forced = await InProcessCli.RunAsync("restore", good, "-i", _identityFile, "--force", $"--Kldload:DataDir={Source}");
             Assert.Equal(1, forced.Code);
             Assert.Contains("stop it before restoring", forced.Stderr, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(Source, "kldload.db")));
         }
 
         // Stopped: the lock is released and an offline backup works.
-        var after = await CliAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
+        var after = await InProcessCli.RunAsync("backup", "--offline", "-o", Path.Combine(_dir, "x.age"), "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
         Assert.True(after.Code == 0, after.Stderr);
         Assert.Contains("holds 0 nodes", after.Stdout, StringComparison.Ordinal);
     }
@@ -305,10 +302,10 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         }
 
         var file = Path.Combine(_dir, "leases.age");
-        var backup = await CliAsync("backup", "--offline", "-o", file, "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
+        var backup = await InProcessCli.RunAsync("backup", "--offline", "-o", file, "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
         Assert.True(backup.Code == 0, backup.Stderr);
         var target = Path.Combine(_dir, "restored");
-        var restore = await CliAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
+        var restore = await InProcessCli.RunAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
         Assert.True(restore.Code == 0, restore.Stderr);
 
         using var restored = Kldload.Dhcp.Leases.LiteDbLeaseStore.Open(Path.Combine(target, "leases.db"));
@@ -346,10 +343,10 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         }
 
         var file = Path.Combine(_dir, "leases6.age");
-        var backup = await CliAsync("backup", "--offline", "-o", file, "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
+        var backup = await InProcessCli.RunAsync("backup", "--offline", "-o", file, "-r", _identity.Recipient.ToString(), $"--Kldload:DataDir={Source}", "-q");
         Assert.True(backup.Code == 0, backup.Stderr);
         var target = Path.Combine(_dir, "restored6");
-        var restore = await CliAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
+        var restore = await InProcessCli.RunAsync("restore", file, "-i", _identityFile, $"--Kldload:DataDir={target}");
         Assert.True(restore.Code == 0, restore.Stderr);
 
         using var restored = Kldload.Dhcp.Dhcp6.Leases.Dhcp6LeaseJournalStore.Open(Path.Combine(target, "leases6.journal"));
@@ -387,31 +384,6 @@ public sealed class BackupRestoreTests : IAsyncLifetime
         var cut = headerEnd + 16 + 65536 + 16;
         Assert.True(cut < archive.Length, "the archive needs more than one chunk");
         return cut;
-    }
-
-    private static async Task ImportAsync(TestHost host, string version)
-    {
-        var src = Directory.CreateTempSubdirectory("kldload-backup-img-").FullName;
-        try
-        {
-            await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), RandomNumberGenerator.GetBytes(100_000));
-            await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(150_000));
-            var store = host.Service<LiveImageStore>();
-            await store.ImportDirectoryAsync(src, new DirectoryImportOptions { Name = "live", Version = version, CommandLine = "console=ttyS0" }, "test");
-            store.Catalog.Promote("stable", new ImageKey("live", version), "test");
-        }
-        finally
-        {
-            Directory.Delete(src, recursive: true);
-        }
-    }
-
-    private static async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await KldloadCli.RunAsync(args, KldloadHost.RunAsync, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
     }
 
     private static void AssertSameDatabase(string expectedPath, string actualPath)

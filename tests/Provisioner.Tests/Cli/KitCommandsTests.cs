@@ -3,7 +3,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Kldload.Provisioner.Cli;
-using Kldload.Provisioner.Hosting;
 
 namespace Kldload.Provisioner.Tests.Cli;
 
@@ -26,11 +25,11 @@ public sealed class KitCommandsTests : IDisposable
     {
         var site = await SiteAsync();
         var kit = Path.Combine(_dir, "site.kit");
-        var export = await CliAsync(["kit", "export", "-o", kit, "--channel", "stable", "--channel", "testing", "--sign", site.Key, "--package", site.Package, "-q", .. site.Args]);
+        var export = await InProcessCli.RunAsync(["kit", "export", "-o", kit, "--channel", "stable", "--channel", "testing", "--sign", site.Key, "--package", site.Package, "-q", .. site.Args]);
         Assert.True(export.Code == 0, export.Stderr);
 
         var air = AirGap(site);
-        var import = await CliAsync(["kit", "import", kit, "-q", "--json", .. air.Args]);
+        var import = await InProcessCli.RunAsync(["kit", "import", kit, "-q", "--json", .. air.Args]);
         Assert.True(import.Code == 0, import.Stderr);
         using (var summary = JsonDocument.Parse(import.Stdout))
         {
@@ -41,7 +40,7 @@ public sealed class KitCommandsTests : IDisposable
         }
 
         // The image store sees both images and both channels, as `kldload image list` shows them.
-        var list = await CliAsync(["image", "list", "--json", .. air.Args]);
+        var list = await InProcessCli.RunAsync(["image", "list", "--json", .. air.Args]);
         Assert.True(list.Code == 0, list.Stderr);
         using (var doc = JsonDocument.Parse(list.Stdout))
         {
@@ -51,7 +50,7 @@ public sealed class KitCommandsTests : IDisposable
             Assert.Equal("live/2", channels["testing"]);
         }
 
-        Assert.Equal(0, (await CliAsync(["image", "verify", "-q", .. air.Args])).Code);
+        Assert.Equal(0, (await InProcessCli.RunAsync(["image", "verify", "-q", .. air.Args])).Code);
         foreach (var name in new[] { "undionly.kpxe", "snponly.efi", "ipxe-arm64.efi" })
         {
             Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(site.Tftp, name)), await File.ReadAllBytesAsync(Path.Combine(air.Tftp, name)));
@@ -65,7 +64,7 @@ public sealed class KitCommandsTests : IDisposable
         Assert.Empty(Directory.EnumerateDirectories(air.Data, ".kit-staging-*"));
 
         // The same kit again changes nothing and is accepted (not older).
-        var again = await CliAsync(["kit", "import", kit, "-q", .. air.Args]);
+        var again = await InProcessCli.RunAsync(["kit", "import", kit, "-q", .. air.Args]);
         Assert.True(again.Code == 0, again.Stderr);
         Assert.Contains("(already present)", again.Stdout, StringComparison.Ordinal);
         Assert.Contains("snponly.efi", again.Stdout, StringComparison.Ordinal);
@@ -77,14 +76,14 @@ public sealed class KitCommandsTests : IDisposable
     {
         var site = await SiteAsync();
         var stranger = Path.Combine(_dir, "keys", "stranger");
-        Assert.Equal(0, (await CliAsync(["image", "keygen", "-o", stranger])).Code);
+        Assert.Equal(0, (await InProcessCli.RunAsync(["image", "keygen", "-o", stranger])).Code);
         var kit = Path.Combine(_dir, "stranger.kit");
-        var export = await CliAsync(["kit", "export", "-o", kit, "--sign", stranger + ".key", "--package", site.Package, "-q", .. site.Args]);
+        var export = await InProcessCli.RunAsync(["kit", "export", "-o", kit, "--sign", stranger + ".key", "--package", site.Package, "-q", .. site.Args]);
         Assert.True(export.Code == 0, export.Stderr);
 
         var air = AirGap(site);
         var before = Snapshot(air.Root);
-        var refused = await CliAsync(["kit", "import", kit, "-q", .. air.Args]);
+        var refused = await InProcessCli.RunAsync(["kit", "import", kit, "-q", .. air.Args]);
         Assert.Equal(ExitCodes.Failed, refused.Code);
         Assert.Contains("not among the 1 trusted keys", refused.Stderr, StringComparison.Ordinal);
         Assert.Contains("nothing imported", refused.Stderr, StringComparison.Ordinal);
@@ -94,7 +93,7 @@ public sealed class KitCommandsTests : IDisposable
         var trusted = Path.Combine(_dir, "trust-stranger");
         Directory.CreateDirectory(trusted);
         File.Copy(stranger + ".pub", Path.Combine(trusted, "stranger.pub"));
-        var accepted = await CliAsync(["kit", "import", kit, "-q", "--trusted-keys", trusted, .. air.Args]);
+        var accepted = await InProcessCli.RunAsync(["kit", "import", kit, "-q", "--trusted-keys", trusted, .. air.Args]);
         Assert.True(accepted.Code == 0, accepted.Stderr);
     }
 
@@ -103,7 +102,7 @@ public sealed class KitCommandsTests : IDisposable
     {
         var site = await SiteAsync();
         var kit = Path.Combine(_dir, "site.kit");
-        var export = await CliAsync(["kit", "export", "-o", kit, "--sign", site.Key, "--package", site.Package, "-q", .. site.Args]);
+        var export = await InProcessCli.RunAsync(["kit", "export", "-o", kit, "--sign", site.Key, "--package", site.Package, "-q", .. site.Args]);
         Assert.True(export.Code == 0, export.Stderr);
         var bytes = await File.ReadAllBytesAsync(kit);
         var air = AirGap(site);
@@ -114,7 +113,7 @@ public sealed class KitCommandsTests : IDisposable
         entry[bytes.AsSpan().IndexOf(PackageMarker) + PackageMarker.Length + 100] ^= 0x01;
         var tampered = Path.Combine(_dir, "tampered-entry.kit");
         await File.WriteAllBytesAsync(tampered, entry);
-        var refused = await CliAsync(["kit", "import", tampered, "-q", .. air.Args]);
+        var refused = await InProcessCli.RunAsync(["kit", "import", tampered, "-q", .. air.Args]);
         Assert.Equal(ExitCodes.Failed, refused.Code);
         Assert.Contains("altered kit", refused.Stderr, StringComparison.Ordinal);
         Assert.Contains("nothing imported", refused.Stderr, StringComparison.Ordinal);
@@ -125,7 +124,7 @@ public sealed class KitCommandsTests : IDisposable
         index[bytes.AsSpan().IndexOf("\"created\": \"20"u8) + 14] ^= 0x01;
         tampered = Path.Combine(_dir, "tampered-index.kit");
         await File.WriteAllBytesAsync(tampered, index);
-        refused = await CliAsync(["kit", "import", tampered, "-q", .. air.Args]);
+        refused = await InProcessCli.RunAsync(["kit", "import", tampered, "-q", .. air.Args]);
         Assert.Equal(ExitCodes.Failed, refused.Code);
         Assert.Contains("signature does not verify", refused.Stderr, StringComparison.Ordinal);
         Assert.Equal(before, Snapshot(air.Root));
@@ -137,21 +136,21 @@ public sealed class KitCommandsTests : IDisposable
         var site = await SiteAsync();
         var older = Path.Combine(_dir, "older.kit");
         var newer = Path.Combine(_dir, "newer.kit");
-        Assert.Equal(0, (await CliAsync(["kit", "export", "-o", older, "--channel", "stable", "--sign", site.Key, "-q", .. site.Args])).Code);
-        Assert.Equal(0, (await CliAsync(["kit", "export", "-o", newer, "--channel", "stable", "--channel", "testing", "--sign", site.Key, "-q", .. site.Args])).Code);
+        Assert.Equal(0, (await InProcessCli.RunAsync(["kit", "export", "-o", older, "--channel", "stable", "--sign", site.Key, "-q", .. site.Args])).Code);
+        Assert.Equal(0, (await InProcessCli.RunAsync(["kit", "export", "-o", newer, "--channel", "stable", "--channel", "testing", "--sign", site.Key, "-q", .. site.Args])).Code);
 
         var air = AirGap(site);
-        var first = await CliAsync(["kit", "import", newer, "-q", .. air.Args]);
+        var first = await InProcessCli.RunAsync(["kit", "import", newer, "-q", .. air.Args]);
         Assert.True(first.Code == 0, first.Stderr);
         var record = await File.ReadAllTextAsync(Path.Combine(air.Data, "kit.json"));
 
-        var refused = await CliAsync(["kit", "import", older, "-q", .. air.Args]);
+        var refused = await InProcessCli.RunAsync(["kit", "import", older, "-q", .. air.Args]);
         Assert.Equal(ExitCodes.Failed, refused.Code);
         Assert.Contains("is older than the installed kit", refused.Stderr, StringComparison.Ordinal);
         Assert.Contains("--allow-downgrade", refused.Stderr, StringComparison.Ordinal);
         Assert.Equal(record, await File.ReadAllTextAsync(Path.Combine(air.Data, "kit.json")));
 
-        var allowed = await CliAsync(["kit", "import", older, "-q", "--allow-downgrade", .. air.Args]);
+        var allowed = await InProcessCli.RunAsync(["kit", "import", older, "-q", "--allow-downgrade", .. air.Args]);
         Assert.True(allowed.Code == 0, allowed.Stderr);
         Assert.NotEqual(record, await File.ReadAllTextAsync(Path.Combine(air.Data, "kit.json")));
     }
@@ -161,7 +160,7 @@ public sealed class KitCommandsTests : IDisposable
     {
         var site = await SiteAsync();
         var kit = Path.Combine(_dir, "none.kit");
-        var export = await CliAsync(["kit", "export", "-o", kit, "--channel", "nightly", "--sign", site.Key, "-q", .. site.Args]);
+        var export = await InProcessCli.RunAsync(["kit", "export", "-o", kit, "--channel", "nightly", "--sign", site.Key, "-q", .. site.Args]);
         Assert.Equal(ExitCodes.Failed, export.Code);
         Assert.Contains("channel nightly does not exist", export.Stderr, StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateFileSystemEntries(_dir, "*none.kit*"));
@@ -172,13 +171,13 @@ public sealed class KitCommandsTests : IDisposable
     {
         var site = await SiteAsync();
         var kit = Path.Combine(_dir, "site.kit");
-        Assert.Equal(0, (await CliAsync(["kit", "export", "-o", kit, "--channel", "testing", "--sign", site.Key, "-q", .. site.Args])).Code);
+        Assert.Equal(0, (await InProcessCli.RunAsync(["kit", "export", "-o", kit, "--channel", "testing", "--sign", site.Key, "-q", .. site.Args])).Code);
 
         var air = AirGap(site);
         var (server, url) = await KldloadProcess.ServeAsync(air.Data);
         await using (server)
         {
-            var import = await CliAsync(["kit", "import", kit, "-q", .. air.Args]);
+            var import = await InProcessCli.RunAsync(["kit", "import", kit, "-q", .. air.Args]);
             Assert.True(import.Code == 0, import.Stderr);
             using var http = new HttpClient { BaseAddress = url };
             http.DefaultRequestHeaders.Authorization = new("Bearer", (await File.ReadAllTextAsync(Path.Combine(air.Data, "admin.token"))).Trim());
@@ -219,7 +218,7 @@ public sealed class KitCommandsTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(key)!);
         if (!File.Exists(key + ".key"))
         {
-            Assert.Equal(0, (await CliAsync(["image", "keygen", "-o", key])).Code);
+            Assert.Equal(0, (await InProcessCli.RunAsync(["image", "keygen", "-o", key])).Code);
         }
 
         string[] args = [$"--Kldload:DataDir={data}", $"--Tftp:Root={tftp}", $"--Boot:Grub:ShimX64={shim}", $"--Boot:Grub:GrubX64={grub}", $"--Attestation:EkRootsDir={ek}"];
@@ -229,7 +228,7 @@ public sealed class KitCommandsTests : IDisposable
             Directory.CreateDirectory(src);
             await File.WriteAllBytesAsync(Path.Combine(src, "vmlinuz"), RandomNumberGenerator.GetBytes(5000));
             await File.WriteAllBytesAsync(Path.Combine(src, "initrd.img"), RandomNumberGenerator.GetBytes(9000));
-            var import = await CliAsync(["image", "import", src, "--name", "live", "--version", version, "--channel", version == "1" ? "stable" : "testing", "-q", .. args]);
+            var import = await InProcessCli.RunAsync(["image", "import", src, "--name", "live", "--version", version, "--channel", version == "1" ? "stable" : "testing", "-q", .. args]);
             Assert.True(import.Code == 0, import.Stderr);
         }
 
@@ -255,14 +254,6 @@ public sealed class KitCommandsTests : IDisposable
     private static string Snapshot(string root) => string.Join('\n', Directory.EnumerateFileSystemEntries(root, "*", SearchOption.AllDirectories)
         .Order(StringComparer.Ordinal)
         .Select(p => File.Exists(p) ? $"{Path.GetRelativePath(root, p)} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p)))}" : Path.GetRelativePath(root, p) + "/"));
-
-    private static async Task<(int Code, string Stdout, string Stderr)> CliAsync(string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await KldloadCli.RunAsync(args, KldloadHost.RunAsync, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     private sealed record Site(string[] Args, string Key, string PublicKey, string Package, string Tftp, string Shim, string Grub, string EkRoots);
 

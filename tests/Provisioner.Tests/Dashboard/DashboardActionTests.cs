@@ -106,16 +106,8 @@ public sealed class DashboardActionTests : IAsyncLifetime
     /// <summary>The agent's attestation with an empty event log (as <c>AttestationFlowTests</c>); posts ready when Attested.</summary>
     private async Task<string> AttestAsync(SwtpmNode node, string token, string mac)
     {
-        using var session = await Agent.BeginAsync(_host.Http, node, token, mac);
-        var (t, ek, ak, sessionId, nonce) = session;
-        var body = Agent.BuildQuote(t, ek, ak, sessionId, nonce, node.WireGuardKey().Public);
-        body["eventLog"] = Convert.ToBase64String(EventLogs.EmptySha256());
-        var q = await Agent.PostAsync(_host.Http, "quote", body);
-        Assert.True(q.IsSuccessStatusCode, await q.Content.ReadAsStringAsync());
-        var proof = Agent.Proof(ek, ak, await q.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
-        var a = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof });
-        Assert.True(a.IsSuccessStatusCode, await a.Content.ReadAsStringAsync());
-        var state = (await a.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString()!;
+        var (sessionId, activation) = await Agent.AttestWithEmptyLogAsync(_host.Http, node, token, mac);
+        var state = activation.GetProperty("state").GetString()!;
         if (state == "Attested")
         {
             var ready = await Agent.PostAsync(_host.Http, "ready", new { sessionId });

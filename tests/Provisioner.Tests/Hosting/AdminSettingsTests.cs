@@ -7,15 +7,11 @@ namespace Kldload.Provisioner.Tests.Hosting;
 /// <summary>The <c>Admin</c> section: listen URLs, certificate pair, known-servers file.</summary>
 public sealed class AdminSettingsTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kladminset-").FullName;
+    private readonly SettingsUnderTest _settings = new();
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _settings.Dispose();
 
-    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides)
-    {
-        var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_dir}", .. overrides], Path.Combine(AppContext.BaseDirectory, "appsettings.json"));
-        return KldloadConfiguration.Load(root, out errors);
-    }
+    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides) => _settings.Load(out errors, overrides);
 
     [Fact]
     public void Load_ShippedAppSettings_LeavesTheAdminSurfaceOnTheListenUrls()
@@ -24,7 +20,7 @@ public sealed class AdminSettingsTests : IDisposable
         Assert.Empty(errors);
         Assert.False(config.Admin.Separate);
         Assert.Null(config.Admin.CertificateFile);
-        Assert.Equal(Path.Combine(_dir, "admin-tls"), config.Admin.GeneratedDirectory);
+        Assert.Equal(Path.Combine(_settings.DataDir, "admin-tls"), config.Admin.GeneratedDirectory);
         Assert.EndsWith(Path.Combine("kldload", "known_servers"), config.Admin.KnownServersFile, StringComparison.Ordinal);
     }
 
@@ -67,14 +63,14 @@ public sealed class AdminSettingsTests : IDisposable
     [Fact]
     public void Load_CertificateProblems_AreAllListedAtOnce()
     {
-        var cert = Path.Combine(_dir, "admin.crt");
+        var cert = Path.Combine(_settings.DataDir, "admin.crt");
         using (var generated = AdminCertificate.Generate([], DateTimeOffset.UtcNow))
         {
             File.WriteAllText(cert, generated.ExportCertificatePem());
         }
 
         // The key file is missing, and the URL is plain HTTP: both reported in one pass.
-        var missing = Path.Combine(_dir, "admin.key");
+        var missing = Path.Combine(_settings.DataDir, "admin.key");
         Load(out var errors, "--Admin:Urls=http://127.0.0.1:8443", $"--Admin:CertificateFile={cert}", $"--Admin:CertificateKeyFile={missing}");
         Assert.Equal(2, errors.Count);
         Assert.Contains(errors, e => e.Key == "Admin:Urls");

@@ -5,22 +5,11 @@ namespace Kldload.Provisioner.Tests.Hosting;
 
 public sealed class Dhcp6SettingsTests : IDisposable
 {
-    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), $"kldload-dhcp6-settings-{Guid.NewGuid():N}");
+    private readonly SettingsUnderTest _settings = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dataDir))
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-    }
+    public void Dispose() => _settings.Dispose();
 
-    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides)
-    {
-        var appsettings = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
-        var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_dataDir}", .. overrides], appsettings);
-        return KldloadConfiguration.Load(root, out errors);
-    }
+    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides) => _settings.Load(out errors, overrides);
 
     [Fact]
     public void Load_Defaults_Dhcp6IsOff()

@@ -1,10 +1,6 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text.Json;
-using Kldload.MeshCA;
 using Kldload.Provisioner.Listeners;
 using Kldload.Provisioner.Tests.Attestation;
 using Kldload.Tpm.Device;
@@ -54,79 +50,11 @@ public class MeshListenEndpointsTests
 [Trait("Tier", "Peer")]
 public sealed class MeshListenerHostTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-meshlisten-").FullName;
-    private readonly FixedImages _images = new();
-    private readonly string _interface = "klt" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-    private readonly int _port = FreePort(SocketType.Stream, ProtocolType.Tcp);
-    private TestHost _host = null!;
+    private MeshHubHost _hub = null!;
 
-    public async Task InitializeAsync()
-    {
-        var prefix = RandomNumberGenerator.GetBytes(8);
-        prefix[0] = 0xFD;
-        var prefix6 = new IPAddress([.. prefix, .. new byte[8]]);
-        _images.Channels["stable"] = FixedImages.Image("live", "1");
-        _host = await TestHost.StartAsync(_dir, _images,
-            $"--urls=http://127.0.0.1:{_port}",
-            "--Boot:DefaultChannel=stable",
-            "--Attestation:EnrollmentPolicy=Lab",
-            "--Mesh:Enabled=true",
-            "--Mesh:Forwarding=false", // the host's own network namespace: its sysctls stay as they are
-            $"--Mesh:Interface={_interface}",
-            $"--Mesh:ListenPort={FreePort(SocketType.Dgram, ProtocolType.Udp)}",
-            $"--Mesh:Prefix6={prefix6}/64");
-    }
+    public async Task InitializeAsync() => _hub = await MeshHubHost.StartAsync("klt");
 
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static int FreePort(SocketType type, ProtocolType protocol)
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, type, protocol);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
-
-    private IPAddress Hub6 => _host.Service<MeshIdentityService>().Roster.Topology.HubAddress6;
-
-    /// <summary>A client whose connections leave from <paramref name="source"/> (null: the kernel's choice).</summary>
-    private HttpClient MeshClient(IPAddress? source = null)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, ct) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    if (source is not null)
-                    {
-                        socket.Bind(new IPEndPoint(source, 0));
-                    }
-
-                    await socket.ConnectAsync(context.DnsEndPoint, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri($"http://[{Hub6}]:{_port}") };
-    }
-
-    private static void Ip(params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true })!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"ip {string.Join(' ', args)}: {err}");
-    }
+    public Task DisposeAsync() => _hub.DisposeAsync().AsTask();
 
     [Fact]
     public async Task Ready_UrlsOnLoopbackOnly_AnsweredOnTheHubMeshAddressWhichServesNothingElse()
@@ -139,17 +67,17 @@ public sealed class MeshListenerHostTests : IAsyncLifetime
         var (_, wg) = node.WireGuardKey();
 
         // Challenge, quote and activate over the boot LAN listener (--urls, 127.0.0.1).
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, await Agent.BootTokenAsync(_host.Http, mac), mac);
-        var quote = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(tpm, ek, ak, sessionId, nonce, wg));
+        var (sessionId, nonce) = await Agent.ChallengeAsync(_hub.Host.Http, await Agent.BootTokenAsync(_hub.Host.Http, mac), mac);
+        var quote = await Agent.PostAsync(_hub.Host.Http, "quote", Agent.BuildQuote(tpm, ek, ak, sessionId, nonce, wg));
         Assert.True(quote.IsSuccessStatusCode, await quote.Content.ReadAsStringAsync());
         var proof = Agent.Proof(ek, ak, await quote.Content.ReadFromJsonAsync<JsonElement>(), sessionId);
-        var activate = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof });
+        var activate = await Agent.PostAsync(_hub.Host.Http, "activate", new { sessionId, proof });
         Assert.True(activate.IsSuccessStatusCode, await activate.Content.ReadAsStringAsync());
         var meshAddress = IPAddress.Parse((await activate.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("meshAddress").GetString()!);
 
         // The ready route answers on the hub address: from the hub's own address it is refused as not
         // coming from the node's mesh address (the endpoint ran its check), not connection refused.
-        using (var fromHub = MeshClient())
+        using (var fromHub = _hub.MeshClient())
         {
             var refused = await Agent.PostAsync(fromHub, "ready", new { sessionId });
             Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
@@ -157,7 +85,7 @@ public sealed class MeshListenerHostTests : IAsyncLifetime
 
             // Nothing else is served there: not the admin API (even with the token), the boot LAN routes, health.
             using var adminRequest = new HttpRequestMessage(HttpMethod.Get, "/api/v1/nodes");
-            adminRequest.Headers.Authorization = _host.Admin.DefaultRequestHeaders.Authorization;
+            adminRequest.Headers.Authorization = _hub.Host.Admin.DefaultRequestHeaders.Authorization;
             Assert.Equal(HttpStatusCode.NotFound, (await fromHub.SendAsync(adminRequest)).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await fromHub.GetAsync(new Uri($"/boot.ipxe?mac={mac}", UriKind.Relative))).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await fromHub.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
@@ -165,8 +93,8 @@ public sealed class MeshListenerHostTests : IAsyncLifetime
         }
 
         // The node's mesh address, put on the hub interface for this test, stands in for the tunnel's far end.
-        Ip("addr", "add", $"{meshAddress}/128", "dev", _interface, "nodad");
-        using (var fromNode = MeshClient(meshAddress))
+        _hub.AddAddress(meshAddress);
+        using (var fromNode = _hub.MeshClient(meshAddress))
         {
             var ready = await Agent.PostAsync(fromNode, "ready", new { sessionId });
             Assert.True(ready.IsSuccessStatusCode, await ready.Content.ReadAsStringAsync());
@@ -174,8 +102,8 @@ public sealed class MeshListenerHostTests : IAsyncLifetime
         }
 
         // The admin API is where --urls put it, and only there.
-        var nodes = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
+        var nodes = await _hub.Host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
         Assert.Equal("Ready", nodes.GetProperty("state").GetString());
-        Assert.All(_host.Service<Kldload.Provisioner.Boot.ServerUrl>().ListenUrls.Take(1), u => Assert.StartsWith("http://127.0.0.1:", u, StringComparison.Ordinal));
+        Assert.All(_hub.Host.Service<Kldload.Provisioner.Boot.ServerUrl>().ListenUrls.Take(1), u => Assert.StartsWith("http://127.0.0.1:", u, StringComparison.Ordinal));
     }
 }

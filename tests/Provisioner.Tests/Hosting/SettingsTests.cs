@@ -4,22 +4,11 @@ namespace Kldload.Provisioner.Tests.Hosting;
 
 public sealed class SettingsTests : IDisposable
 {
-    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), $"kldload-settings-{Guid.NewGuid():N}");
+    private readonly SettingsUnderTest _settings = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dataDir))
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-    }
+    public void Dispose() => _settings.Dispose();
 
-    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides)
-    {
-        var appsettings = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
-        var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_dataDir}", .. overrides], appsettings);
-        return KldloadConfiguration.Load(root, out errors);
-    }
+    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides) => _settings.Load(out errors, overrides);
 
     [Fact]
     public void Load_ShippedAppSettings_HasNoErrorsAndDocumentedDefaults()
@@ -36,7 +25,7 @@ public sealed class SettingsTests : IDisposable
         Assert.Equal(9100, config.Mesh.MetricsPort);
         Assert.Equal(MeshTopologyMode.HubAndSpoke, config.Mesh.Topology);
         Assert.Equal(new Uri("http://0.0.0.0:8080"), Assert.Single(config.Urls));
-        Assert.Equal(Path.Combine(_dataDir, "admin.token"), config.Auth.AdminTokenFile);
+        Assert.Equal(Path.Combine(_settings.DataDir, "admin.token"), config.Auth.AdminTokenFile);
         Assert.Null(config.Boot.DefaultChannel);
         Assert.Equal(Kldload.Dhcp.RouterDiscovery.RouterAdvertisementMode.Auto, config.Dhcp.RouterAdvertisements);
     }
@@ -165,7 +154,7 @@ public sealed class SettingsTests : IDisposable
         File.WriteAllText(file, """{ "Tfpt": { "Endpoint": "0.0.0.0:6969" }, "Logging": { "LogLevel": { "Default": "Information" } } }""");
         try
         {
-            var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_dataDir}"], file);
+            var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_settings.DataDir}"], file);
             KldloadConfiguration.Load(root, out var errors);
             var e = Assert.Single(errors);
             Assert.Equal("Tfpt:Endpoint", e.Key);

@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -23,80 +21,16 @@ namespace Kldload.Provisioner.Tests.Mesh;
 [Trait("Tier", "Peer")]
 public sealed class ControlChannelHostTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-control-").FullName;
-    private readonly FixedImages _images = new();
-    private readonly string _interface = "klc" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-    private readonly int _port = FreePort(SocketType.Stream, ProtocolType.Tcp);
-    private TestHost _host = null!;
+    private MeshHubHost _hub = null!;
 
-    public async Task InitializeAsync()
-    {
-        var prefix = RandomNumberGenerator.GetBytes(8);
-        prefix[0] = 0xFD;
-        _images.Channels["stable"] = FixedImages.Image("live", "1");
-        _host = await TestHost.StartAsync(_dir, _images,
-            $"--urls=http://127.0.0.1:{_port}",
-            "--Boot:DefaultChannel=stable",
-            "--Attestation:EnrollmentPolicy=Lab",
-            "--Mesh:Enabled=true",
-            "--Mesh:Forwarding=false", // the host's own network namespace: its sysctls stay as they are
-            "--Mesh:Topology=FullMesh",
-            "--Mesh:CertificateLifetime=01:00:00",
-            $"--Mesh:Interface={_interface}",
-            $"--Mesh:ListenPort={FreePort(SocketType.Dgram, ProtocolType.Udp)}",
-            $"--Mesh:Prefix6={new IPAddress([.. prefix, .. new byte[8]])}/64");
-    }
+    public async Task InitializeAsync() => _hub = await MeshHubHost.StartAsync("klc", "--Mesh:Topology=FullMesh", "--Mesh:CertificateLifetime=01:00:00");
 
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task DisposeAsync() => _hub.DisposeAsync().AsTask();
 
-    private static int FreePort(SocketType type, ProtocolType protocol)
-    {
-        using var s = new Socket(AddressFamily.InterNetwork, type, protocol);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
-    }
-
-    private MeshIdentityService Mesh => _host.Service<MeshIdentityService>();
+    private MeshIdentityService Mesh => _hub.Host.Service<MeshIdentityService>();
 
     /// <summary>A client on the hub's mesh address whose connections leave from <paramref name="source"/>.</summary>
-    private HttpClient MeshClient(IPAddress? source)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, ct) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    if (source is not null)
-                    {
-                        socket.Bind(new IPEndPoint(source, 0));
-                    }
-
-                    await socket.ConnectAsync(context.DnsEndPoint, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri($"http://[{Mesh.Roster.Topology.HubAddress6}]:{_port}"), Timeout = TimeSpan.FromSeconds(60) };
-    }
-
-    private static void Ip(params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true })!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"ip {string.Join(' ', args)}: {err}");
-    }
+    private HttpClient MeshClient(IPAddress? source) => _hub.MeshClient(source, TimeSpan.FromSeconds(60));
 
     private static Task<HttpResponseMessage> Watch(HttpClient http, ulong applied, int waitSeconds = 60, object[]? peers = null) =>
         http.PostAsJsonAsync(new Uri("/api/v1/mesh/watch", UriKind.Relative), new { appliedEpoch = applied, waitSeconds, agentState = "watching", peers = peers ?? [] });
@@ -118,10 +52,10 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         using var ek = EndorsementKey.Create(tpm, EkKind.RsaL1);
         using var ak = AttestationKey.Create(tpm, ek, TpmTemplates.AkRsa2048());
         var (_, wg) = node.WireGuardKey();
-        var (sessionId, nonce) = await Agent.ChallengeAsync(_host.Http, await Agent.BootTokenAsync(_host.Http, mac), mac);
-        var quote = await Agent.PostAsync(_host.Http, "quote", Agent.BuildQuote(tpm, ek, ak, sessionId, nonce, wg));
+        var (sessionId, nonce) = await Agent.ChallengeAsync(_hub.Host.Http, await Agent.BootTokenAsync(_hub.Host.Http, mac), mac);
+        var quote = await Agent.PostAsync(_hub.Host.Http, "quote", Agent.BuildQuote(tpm, ek, ak, sessionId, nonce, wg));
         Assert.True(quote.IsSuccessStatusCode, await quote.Content.ReadAsStringAsync());
-        var activate = await Agent.PostAsync(_host.Http, "activate", new { sessionId, proof = Agent.Proof(ek, ak, await quote.Content.ReadFromJsonAsync<JsonElement>(), sessionId) });
+        var activate = await Agent.PostAsync(_hub.Host.Http, "activate", new { sessionId, proof = Agent.Proof(ek, ak, await quote.Content.ReadFromJsonAsync<JsonElement>(), sessionId) });
         Assert.True(activate.IsSuccessStatusCode, await activate.Content.ReadAsStringAsync());
         return (await activate.Content.ReadFromJsonAsync<JsonElement>(), wg);
     }
@@ -144,7 +78,7 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         var otherId = other.GetProperty("nodeId").GetString()!;
         var meshAddress = IPAddress.Parse(watcher.GetProperty("meshAddress").GetString()!);
         var verifier = new PeerBundleVerifier(MeshCertificateAuthority.RootsOf(watcher.GetProperty("caBundle").GetString()!), watcherId, TimeProvider.System);
-        Ip("addr", "add", $"{meshAddress}/128", "dev", _interface, "nodad");
+        _hub.AddAddress(meshAddress);
         using var fromNode = MeshClient(meshAddress);
 
         var first = await Watch(fromNode, 0);
@@ -161,11 +95,11 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         ]);
         await WaitForAsync(async () =>
         {
-            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{watcherId}", UriKind.Relative));
+            var view = await _hub.Host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{watcherId}", UriKind.Relative));
             return view.TryGetProperty("controlChannel", out var c) && c.ValueKind == JsonValueKind.Object && c.GetProperty("appliedEpoch").GetUInt64() == current.Epoch ? c : (JsonElement?)null;
         });
         Assert.False(held.IsCompleted);
-        var listed = (await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative))).EnumerateArray().ToList();
+        var listed = (await _hub.Host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative))).EnumerateArray().ToList();
         Assert.Equal(handshake.ToUnixTimeSeconds(), listed.Single(n => n.GetProperty("id").GetString() == watcherId).GetProperty("lastHandshake").GetDateTimeOffset().ToUnixTimeSeconds());
         var silent = listed.Single(n => n.GetProperty("id").GetString() == otherId);
         Assert.True(!silent.TryGetProperty("lastHandshake", out var none) || none.ValueKind == JsonValueKind.Null, "a node that never called shows a handshake");
@@ -174,14 +108,14 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         if (action == "replace")
         {
             // New hardware seen once on the LAN (a boot script fetched): the replacement.
-            await Agent.BootTokenAsync(_host.Http, "52:54:00:4d:46:13");
-            var nodes = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative));
+            await Agent.BootTokenAsync(_hub.Host.Http, "52:54:00:4d:46:13");
+            var nodes = await _hub.Host.Admin.GetFromJsonAsync<JsonElement>(new Uri("/api/v1/nodes", UriKind.Relative));
             var fresh = nodes.EnumerateArray().Single(n => n.GetProperty("macs").EnumerateArray().Any(m => m.GetString() == "52:54:00:4d:46:13")).GetProperty("id").GetString();
-            done = await _host.Admin.PostAsJsonAsync(new Uri($"/api/v1/nodes/{otherId}/replace", UriKind.Relative), new { with = fresh });
+            done = await _hub.Host.Admin.PostAsJsonAsync(new Uri($"/api/v1/nodes/{otherId}/replace", UriKind.Relative), new { with = fresh });
         }
         else
         {
-            done = await _host.Admin.PostAsync(new Uri($"/api/v1/nodes/{otherId}/{action}", UriKind.Relative), null);
+            done = await _hub.Host.Admin.PostAsync(new Uri($"/api/v1/nodes/{otherId}/{action}", UriKind.Relative), null);
         }
 
         Assert.True(done.IsSuccessStatusCode, await done.Content.ReadAsStringAsync());
@@ -213,9 +147,9 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
             Assert.Equal("not-a-member", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString());
         }
 
-        Assert.Equal(HttpStatusCode.Forbidden, (await Watch(_host.Http, epoch)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Watch(_hub.Host.Http, epoch)).StatusCode);
 
-        Ip("addr", "add", $"{meshAddress}/128", "dev", _interface, "nodad");
+        _hub.AddAddress(meshAddress);
         using var fromNode = MeshClient(meshAddress);
 
         // An older epoch is answered at once with the current bundle.
@@ -231,7 +165,7 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         var held = Watch(fromNode, epoch);
         var status = await WaitForAsync(async () =>
         {
-            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
+            var view = await _hub.Host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
             return view.TryGetProperty("controlChannel", out var c) && c.ValueKind == JsonValueKind.Object && c.GetProperty("appliedEpoch").GetUInt64() == epoch ? c : (JsonElement?)null;
         });
         Assert.True(status.GetProperty("connected").GetBoolean());
@@ -270,7 +204,7 @@ public sealed class ControlChannelHostTests : IAsyncLifetime
         var mine = Watch(fromNode, without.Epoch);
         await WaitForAsync(async () =>
         {
-            var view = await _host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
+            var view = await _hub.Host.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{nodeId}", UriKind.Relative));
             return view.GetProperty("controlChannel").GetProperty("appliedEpoch").GetUInt64() == without.Epoch ? view : (JsonElement?)null;
         });
         Assert.True(Mesh.Decommission(nodeId));

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Kldload.Provisioner.Tests.Package;
@@ -162,28 +161,10 @@ public sealed class DebPackageTests(DebPackageFixture package) : IClassFixture<D
         return (p.ExitCode, p.Stdout, p.Stderr);
     }
 
+    /// <summary>Runs a tool to completion off the test's thread; killed (and a <see cref="TimeoutException"/> thrown) past <paramref name="timeout"/>.</summary>
     internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {timeout}");
-        }
-
-        return (p.ExitCode, await stdout, await stderr);
+        var r = await Task.Run(() => ExternalTool.TryRun(file, args, timeout: timeout));
+        return (r.ExitCode, r.StdOut, r.StdErr);
     }
 }

@@ -21,29 +21,16 @@ public sealed class ClusterNotificationsTests(PostgresFixture postgres) : IClass
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-cluster-").FullName;
-    private string _connectionString = null!;
-    private TestHost _a = null!;
-    private TestHost _b = null!;
+    private TwoInstances _hosts = null!;
 
     public async Task InitializeAsync()
     {
-        _connectionString = postgres.CreateDatabase();
-        _a = await StartAsync("a");
-        _b = await StartAsync("b");
-        await _a.Service<PostgresClusterNotifications>().Listening.WaitAsync(Patience);
-        await _b.Service<PostgresClusterNotifications>().Listening.WaitAsync(Patience);
+        _hosts = await TwoInstances.StartAsync(postgres.CreateDatabase(), "kldload-cluster-");
+        await _hosts.A.Service<PostgresClusterNotifications>().Listening.WaitAsync(Patience);
+        await _hosts.B.Service<PostgresClusterNotifications>().Listening.WaitAsync(Patience);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _b.DisposeAsync();
-        await _a.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private Task<TestHost> StartAsync(string name) => TestHost.StartAsync(Path.Combine(_dir, name), null,
-        "--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}", $"--Mesh:CaKeyFile={Path.Combine(_dir, "ca.key")}");
+    public Task DisposeAsync() => _hosts.DisposeAsync().AsTask();
 
     /// <summary>Opens B's live stream and waits until it is subscribed (the server writes its comment line after subscribing).</summary>
     private static async Task<(HttpResponseMessage Response, StreamReader Reader)> OpenStreamAsync(TestHost host)
@@ -76,17 +63,17 @@ public sealed class ClusterNotificationsTests(PostgresFixture postgres) : IClass
 
     private async Task<(string Id, JsonElement LastEvent)> DiscoverOnAAsync(string mac)
     {
-        await _a.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi", UriKind.Relative));
-        var node = await _a.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
+        await _hosts.A.Http.GetStringAsync(new Uri($"/boot.ipxe?mac={mac}&platform=efi", UriKind.Relative));
+        var node = await _hosts.A.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{mac}", UriKind.Relative));
         var id = node.GetProperty("id").GetString()!;
-        var events = await _a.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{id}/events", UriKind.Relative));
+        var events = await _hosts.A.Admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/nodes/{id}/events", UriKind.Relative));
         return (id, events.EnumerateArray().Last());
     }
 
     [Fact]
     public async Task EventRecordedThroughA_ArrivesOnTheLiveStreamOfB()
     {
-        var (response, reader) = await OpenStreamAsync(_b);
+        var (response, reader) = await OpenStreamAsync(_hosts.B);
         using (response)
         using (reader)
         {
@@ -102,13 +89,13 @@ public sealed class ClusterNotificationsTests(PostgresFixture postgres) : IClass
     [Fact]
     public async Task TokenCreatedOnA_AcceptedByB_ThenRevokedOnA_RefusedByB()
     {
-        var created = await _a.Admin.PostAsJsonAsync(new Uri("/api/v1/tokens", UriKind.Relative), new { name = "dash", role = "viewer" });
+        var created = await _hosts.A.Admin.PostAsJsonAsync(new Uri("/api/v1/tokens", UriKind.Relative), new { name = "dash", role = "viewer" });
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        using var onB = new HttpClient { BaseAddress = _b.Http.BaseAddress };
+        using var onB = new HttpClient { BaseAddress = _hosts.B.Http.BaseAddress };
         onB.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString());
 
         Assert.Equal(HttpStatusCode.OK, await StatusOnceSettledAsync(onB, HttpStatusCode.OK));
-        Assert.Equal(HttpStatusCode.OK, (await _a.Admin.PostAsync(new Uri("/api/v1/tokens/dash/revoke", UriKind.Relative), null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _hosts.A.Admin.PostAsync(new Uri("/api/v1/tokens/dash/revoke", UriKind.Relative), null)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusOnceSettledAsync(onB, HttpStatusCode.Unauthorized));
     }
 
@@ -146,15 +133,15 @@ public sealed class ClusterNotificationsTests(PostgresFixture postgres) : IClass
     public async Task MeshKeyRevokedOnA_IsOffTheRosterOfB()
     {
         var key = WireGuardKey.PublicKeyOf(RandomNumberGenerator.GetBytes(32));
-        _a.Service<MeshRoster>().Upsert(new MeshMember { NodeId = "n17", PublicKey = key, Address6 = IPAddress.Parse("fd17:0:0:1::17") });
-        var rosterB = _b.Service<MeshRoster>();
+        _hosts.A.Service<MeshRoster>().Upsert(new MeshMember { NodeId = "n17", PublicKey = key, Address6 = IPAddress.Parse("fd17:0:0:1::17") });
+        var rosterB = _hosts.B.Service<MeshRoster>();
         await WaitForAsync(() => rosterB.Find("n17") is not null);
 
-        Assert.True(_a.Service<MeshIdentityService>().Revoke("n17"));
+        Assert.True(_hosts.A.Service<MeshIdentityService>().Revoke("n17"));
 
         await WaitForAsync(() => rosterB.IsRevoked(key));
         Assert.Null(rosterB.Find("n17"));
-        Assert.Equal(_a.Service<MeshRoster>().Epoch, rosterB.Epoch);
+        Assert.Equal(_hosts.A.Service<MeshRoster>().Epoch, rosterB.Epoch);
     }
 
     private static async Task WaitForAsync(Func<bool> condition)
@@ -169,12 +156,12 @@ public sealed class ClusterNotificationsTests(PostgresFixture postgres) : IClass
     [Fact]
     public async Task ListenConnectionKilled_ReconnectsAndEventsFlowAgain()
     {
-        var listener = _b.Service<PostgresClusterNotifications>();
+        var listener = _hosts.B.Service<PostgresClusterNotifications>();
         var connections = listener.Connections;
         var pid = listener.ListenerProcessId;
         Assert.NotEqual(0, pid);
 
-        await using (var admin = new NpgsqlConnection(_connectionString))
+        await using (var admin = new NpgsqlConnection(_hosts.ConnectionString))
         {
             await admin.OpenAsync();
             await using var kill = new NpgsqlCommand("SELECT pg_terminate_backend(@pid)", admin);
@@ -186,7 +173,7 @@ public sealed class ClusterNotificationsTests(PostgresFixture postgres) : IClass
         await listener.Listening.WaitAsync(Patience);
         Assert.NotEqual(pid, listener.ListenerProcessId);
 
-        var (response, reader) = await OpenStreamAsync(_b);
+        var (response, reader) = await OpenStreamAsync(_hosts.B);
         using (response)
         using (reader)
         {

@@ -4,22 +4,11 @@ namespace Kldload.Provisioner.Tests.Storage;
 
 public sealed class DatabaseSettingsTests : IDisposable
 {
-    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), $"kldload-dbsettings-{Guid.NewGuid():N}");
+    private readonly SettingsUnderTest _settings = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dataDir))
-        {
-            Directory.Delete(_dataDir, recursive: true);
-        }
-    }
+    public void Dispose() => _settings.Dispose();
 
-    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides)
-    {
-        var appsettings = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
-        var root = KldloadConfiguration.BuildRoot([$"--Kldload:DataDir={_dataDir}", .. overrides], appsettings);
-        return KldloadConfiguration.Load(root, out errors);
-    }
+    private KldloadConfiguration Load(out IReadOnlyList<SettingError> errors, params string[] overrides) => _settings.Load(out errors, overrides);
 
     [Fact]
     public void Load_Default_IsLiteDbWithNoConnectionString()
@@ -42,8 +31,8 @@ public sealed class DatabaseSettingsTests : IDisposable
     [Fact]
     public void Load_PostgreSqlFromFile_ReadsTheFirstLine()
     {
-        Directory.CreateDirectory(_dataDir);
-        var file = Path.Combine(_dataDir, "db.conn");
+        Directory.CreateDirectory(_settings.DataDir);
+        var file = Path.Combine(_settings.DataDir, "db.conn");
         File.WriteAllText(file, "Host=/run/postgresql;Database=kldload;Username=kldload;Password=s3cret\n# comment\n");
         var config = Load(out var errors, "--Database:Provider=PostgreSql", $"--Database:ConnectionStringFile={file}");
         Assert.Empty(errors);

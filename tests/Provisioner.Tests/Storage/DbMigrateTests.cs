@@ -7,11 +7,9 @@ using Kldload.Dhcp.Dhcp6.Server;
 using Kldload.Dhcp.Leases;
 using Kldload.Dhcp.Protocol;
 using Kldload.Dhcp.Server;
-using Kldload.ImageStore;
 using Kldload.Provisioner.Api;
 using Kldload.Provisioner.Attestation;
 using Kldload.Provisioner.Cli;
-using Kldload.Provisioner.Hosting;
 using Kldload.Provisioner.Inventory;
 using Kldload.Provisioner.Power;
 using Kldload.Provisioner.Storage;
@@ -42,8 +40,8 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
         var host = await StartAsync();
         await using (host.ConfigureAwait(false))
         {
-            await ImportAsync(host, "1");
-            await ImportAsync(host, "2");
+            await HostImages.ImportLiveAsync(host, "1");
+            await HostImages.ImportLiveAsync(host, "2");
             Assert.True((await host.Admin.PostAsync(new Uri("/api/v1/channels/stable/rollback", UriKind.Relative), null)).IsSuccessStatusCode);
             await Agent.AttestAsync(host.Http, tpm, await Agent.BootTokenAsync(host.Http, mac), mac);
             await Agent.BootTokenAsync(host.Http, "52:54:00:d0:00:02"); // a second node, only discovered
@@ -53,7 +51,7 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
 
         SeedTheRest();
         var target = postgres.CreateDatabase();
-        var (code, stdout, stderr) = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", Uri(target));
+        var (code, stdout, stderr) = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", Uri(target));
         Assert.True(code == 0, stderr + stdout);
         Assert.DoesNotContain("MISMATCH", stdout, StringComparison.Ordinal);
         Assert.Contains("Database:Provider = PostgreSql", stdout, StringComparison.Ordinal);
@@ -110,17 +108,17 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
     {
         SeedSmallSite();
         var target = postgres.CreateDatabase();
-        var first = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target, "--json");
+        var first = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target, "--json");
         Assert.True(first.Code == 0, first.Stderr);
         Assert.True(JsonDocument.Parse(first.Stdout).RootElement.GetProperty("ok").GetBoolean());
         var counts = Counts(target);
 
-        var again = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
+        var again = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
         Assert.Equal(ExitCodes.Failed, again.Code);
         Assert.Contains("already holds kldload data (table nodes, node_events", again.Stderr, StringComparison.Ordinal);
         Assert.Equal(counts, Counts(target));
 
-        var replaced = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target, "--replace");
+        var replaced = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target, "--replace");
         Assert.True(replaced.Code == 0, replaced.Stderr);
         Assert.Equal(counts, Counts(target));
     }
@@ -133,7 +131,7 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
         using (var held = DataDirectoryLock.TryAcquire(_dir))
         {
             Assert.NotNull(held);
-            var (code, _, stderr) = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
+            var (code, _, stderr) = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
             Assert.Equal(ExitCodes.Failed, code);
             Assert.Contains("stop kldload serve there first", stderr, StringComparison.Ordinal);
         }
@@ -154,7 +152,7 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
             reject.ExecuteNonQuery();
         }
 
-        var (code, _, stderr) = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
+        var (code, _, stderr) = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
         Assert.Equal(ExitCodes.Failed, code);
         Assert.Contains("nothing was written", stderr, StringComparison.Ordinal);
         Assert.Contains("test_reject", stderr, StringComparison.Ordinal);
@@ -178,7 +176,7 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
             trigger.ExecuteNonQuery();
         }
 
-        var (code, stdout, stderr) = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
+        var (code, stdout, stderr) = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
         Assert.Equal(ExitCodes.Failed, code);
         Assert.Matches(@"(?m)^node events\s+2\s+2\s+MISMATCH$", stdout);
         Assert.Matches(@"(?m)^nodes\s+2\s+2\s+match ", stdout);
@@ -220,7 +218,7 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
 
         var target = postgres.CreateDatabase();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (code, stdout, stderr) = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
+        var (code, stdout, stderr) = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to", target);
         output.WriteLine($"migrated 1,000 nodes, 20,000 events, 10,000 leases (copy and read-back check) in {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.True(code == 0, stderr + stdout);
         Assert.Matches(@"(?m)^node events\s+20000\s+20000\s+match ", stdout);
@@ -261,12 +259,12 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
         var file = Path.Combine(_dir, "db.conn");
         await File.WriteAllTextAsync(file, Uri(postgres.CreateDatabase()) + "\n");
         File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-        var refused = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to-file", file);
+        var refused = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to-file", file);
         Assert.Equal(ExitCodes.BadSettings, refused.Code);
         Assert.Contains("chmod 600", refused.Stderr, StringComparison.Ordinal);
 
         File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var done = await CliAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to-file", file);
+        var done = await InProcessCli.RunAsync("db", "migrate", "--from", $"litedb:{_dir}", "--to-file", file);
         Assert.True(done.Code == 0, done.Stderr);
     }
 
@@ -296,7 +294,7 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
     [Fact]
     public async Task Migrate_FromWithoutLiteDbPrefix_Usage()
     {
-        var (code, _, stderr) = await CliAsync("db", "migrate", "--from", _dir, "--to", "postgres://h/db");
+        var (code, _, stderr) = await InProcessCli.RunAsync("db", "migrate", "--from", _dir, "--to", "postgres://h/db");
         Assert.Equal(ExitCodes.BadSettings, code);
         Assert.Contains("litedb:DIR", stderr, StringComparison.Ordinal);
     }
@@ -413,29 +411,4 @@ public sealed class DbMigrateTests(PostgresFixture postgres, Xunit.Abstractions.
 
     private static void AssertSame<T>(IEnumerable<T> expected, IEnumerable<T> actual) =>
         Assert.Equal(expected.Select(e => CanonicalRecords.Text(e)).ToList(), actual.Select(a => CanonicalRecords.Text(a)).ToList());
-
-    private static async Task ImportAsync(TestHost host, string version)
-    {
-        var src = Directory.CreateTempSubdirectory("kldload-migrate-img-").FullName;
-        try
-        {
-            await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), RandomNumberGenerator.GetBytes(100_000));
-            await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(150_000));
-            var store = host.Service<LiveImageStore>();
-            await store.ImportDirectoryAsync(src, new DirectoryImportOptions { Name = "live", Version = version, CommandLine = "console=ttyS0" }, "test");
-            store.Catalog.Promote("stable", new ImageKey("live", version), "test");
-        }
-        finally
-        {
-            Directory.Delete(src, recursive: true);
-        }
-    }
-
-    private static async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var code = await KldloadCli.RunAsync(args, KldloadHost.RunAsync, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 }

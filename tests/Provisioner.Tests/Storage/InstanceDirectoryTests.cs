@@ -18,37 +18,24 @@ namespace Kldload.Provisioner.Tests.Storage;
 [Trait("Tier", "Integration")]
 public sealed class InstanceDirectoryTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-instances-").FullName;
-    private readonly string _connectionString = postgres.CreateDatabase();
-    private TestHost _a = null!;
-    private TestHost _b = null!;
+    private TwoInstances _hosts = null!;
 
-    public async Task InitializeAsync()
-    {
-        string[] storage = ["--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}", $"--Mesh:CaKeyFile={Path.Combine(_dir, "ca.key")}"];
-        _a = await TestHost.StartAsync(Path.Combine(_dir, "a"), null, storage);
-        _b = await TestHost.StartAsync(Path.Combine(_dir, "b"), null, storage);
-    }
+    public async Task InitializeAsync() => _hosts = await TwoInstances.StartAsync(postgres.CreateDatabase(), "kldload-instances-");
 
-    public async Task DisposeAsync()
-    {
-        await _b.DisposeAsync();
-        await _a.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync().AsTask();
 
     [Fact]
     public async Task List_BothInstancesWithWhatEachLeft_ThenForgetTheStoppedOne()
     {
-        var idA = _a.Service<InstanceIdentity>().Name;
-        var idB = _b.Service<InstanceIdentity>().Name;
+        var idA = _hosts.A.Service<InstanceIdentity>().Name;
+        var idB = _hosts.B.Service<InstanceIdentity>().Name;
         const string gone = "site-gone-0001";
-        var database = _a.Service<PostgresKldloadDatabase>();
+        var database = _hosts.A.Service<PostgresKldloadDatabase>();
         var stale = DateTimeOffset.UtcNow.AddHours(-2);
 
         // What each instance left: the stopped one a hub and blobs, two hours ago; A a DHCP role, now.
-        _b.Service<IMeshRosterStore>().SaveHub(new MeshHubRecord { InstanceId = gone, PublicKey = new byte[32], Endpoint = "192.0.2.2:51820", SeenAt = stale });
-        _b.Service<IBlobLocations>().Publish(gone, new Uri("http://192.0.2.2:8080/"), [Sha256Digest.Of([1]), Sha256Digest.Of([2])]);
+        _hosts.B.Service<IMeshRosterStore>().SaveHub(new MeshHubRecord { InstanceId = gone, PublicKey = new byte[32], Endpoint = "192.0.2.2:51820", SeenAt = stale });
+        _hosts.B.Service<IBlobLocations>().Publish(gone, new Uri("http://192.0.2.2:8080/"), [Sha256Digest.Of([1]), Sha256Digest.Of([2])]);
         using (var command = database.DataSource.CreateCommand("UPDATE image_blob_holders SET seen = now() - interval '2 hours'"))
         {
             command.ExecuteNonQuery();
@@ -56,7 +43,7 @@ public sealed class InstanceDirectoryTests(PostgresFixture postgres) : IClassFix
 
         new PostgresDhcpPeerHeartbeat(database, new DhcpPeerLink("10.0.0.0/16", DhcpLoadBalancingRole.Primary, idA, TimeSpan.FromSeconds(10))).Beat();
 
-        var listed = await _a.Admin.GetFromJsonAsync<JsonElement>("/api/v1/instances");
+        var listed = await _hosts.A.Admin.GetFromJsonAsync<JsonElement>("/api/v1/instances");
         Assert.Equal([idA, gone], listed.EnumerateArray().Select(i => i.GetProperty("id").GetString()));
         var a = listed[0];
         var b = listed[1];
@@ -69,23 +56,23 @@ public sealed class InstanceDirectoryTests(PostgresFixture postgres) : IClassFix
         Assert.Equal("http://192.0.2.2:8080/", b.GetProperty("blobUrl").GetString());
 
         // B lists itself first (it left no rows), then the others.
-        var fromB = await _b.Admin.GetFromJsonAsync<JsonElement>("/api/v1/instances");
+        var fromB = await _hosts.B.Admin.GetFromJsonAsync<JsonElement>("/api/v1/instances");
         Assert.Equal([idB, .. new[] { idA, gone }.Order(StringComparer.Ordinal)], fromB.EnumerateArray().Select(i => i.GetProperty("id").GetString()));
 
         // The answering instance is never forgotten; one seen lately only with force; unknown: 404.
-        Assert.Equal(HttpStatusCode.Conflict, (await _a.Admin.DeleteAsync(new Uri($"/api/v1/instances/{idA}", UriKind.Relative))).StatusCode);
-        Assert.Equal(HttpStatusCode.Conflict, (await _b.Admin.DeleteAsync(new Uri($"/api/v1/instances/{idA}", UriKind.Relative))).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await _a.Admin.DeleteAsync(new Uri("/api/v1/instances/nobody", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await _hosts.A.Admin.DeleteAsync(new Uri($"/api/v1/instances/{idA}", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await _hosts.B.Admin.DeleteAsync(new Uri($"/api/v1/instances/{idA}", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _hosts.A.Admin.DeleteAsync(new Uri("/api/v1/instances/nobody", UriKind.Relative))).StatusCode);
 
         // Last seen two hours ago: forgotten without force, its three rows gone.
-        var forgotten = await _a.Admin.DeleteAsync(new Uri($"/api/v1/instances/{gone}", UriKind.Relative));
+        var forgotten = await _hosts.A.Admin.DeleteAsync(new Uri($"/api/v1/instances/{gone}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, forgotten.StatusCode);
         Assert.Equal(3, (await forgotten.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("removedRows").GetInt32());
-        Assert.Empty(_a.Service<IMeshRosterStore>().Hubs());
-        var after = await _a.Admin.GetFromJsonAsync<JsonElement>("/api/v1/instances");
+        Assert.Empty(_hosts.A.Service<IMeshRosterStore>().Hubs());
+        var after = await _hosts.A.Admin.GetFromJsonAsync<JsonElement>("/api/v1/instances");
         Assert.Equal([idA], after.EnumerateArray().Select(i => i.GetProperty("id").GetString()));
 
         // With force, a recently seen instance goes as well (A's heartbeat row, from B).
-        Assert.Equal(HttpStatusCode.OK, (await _b.Admin.DeleteAsync(new Uri($"/api/v1/instances/{idA}?force=true", UriKind.Relative))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _hosts.B.Admin.DeleteAsync(new Uri($"/api/v1/instances/{idA}?force=true", UriKind.Relative))).StatusCode);
     }
 }

@@ -15,25 +15,11 @@ namespace Kldload.Provisioner.Tests.Storage;
 [Trait("Tier", "Integration")]
 public sealed class PeerBlobTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>, IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("kldload-peerblob-").FullName;
-    private readonly string _connectionString = postgres.CreateDatabase();
-    private TestHost _a = null!;
-    private TestHost _b = null!;
+    private TwoInstances _hosts = null!;
 
-    public async Task InitializeAsync()
-    {
-        // Both instances are given the one key file that opens the mesh CA A creates in the database.
-        string[] storage = ["--Database:Provider=PostgreSql", $"--Database:ConnectionString={_connectionString}", $"--Mesh:CaKeyFile={Path.Combine(_dir, "ca.key")}"];
-        _a = await TestHost.StartAsync(Path.Combine(_dir, "a"), null, storage);
-        _b = await TestHost.StartAsync(Path.Combine(_dir, "b"), null, storage);
-    }
+    public async Task InitializeAsync() => _hosts = await TwoInstances.StartAsync(postgres.CreateDatabase(), "kldload-peerblob-");
 
-    public async Task DisposeAsync()
-    {
-        await _b.DisposeAsync();
-        await _a.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task DisposeAsync() => _hosts.DisposeAsync().AsTask();
 
     private async Task<(ImageManifest Image, byte[] Kernel)> ImportOnAAsync(string version)
     {
@@ -43,7 +29,7 @@ public sealed class PeerBlobTests(PostgresFixture postgres) : IClassFixture<Post
             var kernel = RandomNumberGenerator.GetBytes(200_000);
             await File.WriteAllBytesAsync(Path.Combine(src, "kernel"), kernel);
             await File.WriteAllBytesAsync(Path.Combine(src, "initrd"), RandomNumberGenerator.GetBytes(50_000));
-            var result = await _a.Service<LiveImageStore>().ImportDirectoryAsync(src, new DirectoryImportOptions { Name = "live", Version = version }, "test");
+            var result = await _hosts.A.Service<LiveImageStore>().ImportDirectoryAsync(src, new DirectoryImportOptions { Name = "live", Version = version }, "test");
             return (result.Images.Single(), kernel);
         }
         finally
@@ -56,49 +42,49 @@ public sealed class PeerBlobTests(PostgresFixture postgres) : IClassFixture<Post
     public async Task ImageImportedOnA_ServedByB_FetchedOnceVerifiedAndKept()
     {
         var (image, kernel) = await ImportOnAAsync("1");
-        var blobsB = _b.Service<LiveImageStore>().Blobs;
+        var blobsB = _hosts.B.Service<LiveImageStore>().Blobs;
         Assert.False(blobsB.Contains(image.Kernel));
 
         // Before A says it holds the blob, B has nowhere to fetch it from.
-        var before = await _b.Http.GetAsync(new Uri("/images/live/1/kernel", UriKind.Relative));
+        var before = await _hosts.B.Http.GetAsync(new Uri("/images/live/1/kernel", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
 
-        _a.Service<BlobLocationPublisher>().PublishNow();
-        var served = await _b.Http.GetByteArrayAsync(new Uri("/images/live/1/kernel", UriKind.Relative));
+        _hosts.A.Service<BlobLocationPublisher>().PublishNow();
+        var served = await _hosts.B.Http.GetByteArrayAsync(new Uri("/images/live/1/kernel", UriKind.Relative));
         Assert.Equal(kernel, served);
         Assert.True(blobsB.Contains(image.Kernel));
         Assert.True(await blobsB.VerifyAsync(image.Kernel));
-        var fetcher = _b.Service<PeerBlobFetcher>();
+        var fetcher = _hosts.B.Service<PeerBlobFetcher>();
         Assert.Equal(1, fetcher.Fetched);
 
         // The second request is served from B's own disk, and by digest too.
-        Assert.Equal(kernel, await _b.Http.GetByteArrayAsync(new Uri($"/images/{image.Kernel}", UriKind.Relative)));
+        Assert.Equal(kernel, await _hosts.B.Http.GetByteArrayAsync(new Uri($"/images/{image.Kernel}", UriKind.Relative)));
         Assert.Equal(1, fetcher.Fetched);
 
         // B now says it holds the blob, so a third instance could fetch it from B.
-        var holders = _a.Service<IBlobLocations>().HoldersOf(image.Kernel, _a.Service<InstanceIdentity>().Name, TimeSpan.FromMinutes(1));
-        Assert.Contains(holders, u => u.Port == new Uri(_b.Service<Kldload.Provisioner.Boot.ServerUrl>().ListenUrls[0]).Port);
+        var holders = _hosts.A.Service<IBlobLocations>().HoldersOf(image.Kernel, _hosts.A.Service<InstanceIdentity>().Name, TimeSpan.FromMinutes(1));
+        Assert.Contains(holders, u => u.Port == new Uri(_hosts.B.Service<Kldload.Provisioner.Boot.ServerUrl>().ListenUrls[0]).Port);
     }
 
     [Fact]
     public async Task HolderServingOtherBytes_Refused_NothingStored_NextHolderUsed()
     {
         var (image, kernel) = await ImportOnAAsync("2");
-        var locations = _b.Service<IBlobLocations>();
+        var locations = _hosts.B.Service<IBlobLocations>();
         using var liar = new LyingHolder(Encoding.ASCII.GetBytes(new string('x', 1000)));
 
         // Only the liar holds it: B refuses its bytes and serves nothing.
         locations.Add("liar", liar.Url, image.Kernel);
-        var refused = await _b.Http.GetAsync(new Uri("/images/live/2/kernel", UriKind.Relative));
+        var refused = await _hosts.B.Http.GetAsync(new Uri("/images/live/2/kernel", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
-        Assert.False(_b.Service<LiveImageStore>().Blobs.Contains(image.Kernel));
-        Assert.True(_b.Service<PeerBlobFetcher>().Refused >= 1);
+        Assert.False(_hosts.B.Service<LiveImageStore>().Blobs.Contains(image.Kernel));
+        Assert.True(_hosts.B.Service<PeerBlobFetcher>().Refused >= 1);
         Assert.True(liar.Requests >= 1);
-        Assert.Empty(Directory.GetFiles(_b.Service<LiveImageStore>().Blobs.Root, BlobStore.TempPrefix + "*"));
+        Assert.Empty(Directory.GetFiles(_hosts.B.Service<LiveImageStore>().Blobs.Root, BlobStore.TempPrefix + "*"));
 
         // With A recorded as well, B gets the true bytes.
-        _a.Service<BlobLocationPublisher>().PublishNow();
-        Assert.Equal(kernel, await _b.Http.GetByteArrayAsync(new Uri("/images/live/2/kernel", UriKind.Relative)));
+        _hosts.A.Service<BlobLocationPublisher>().PublishNow();
+        Assert.Equal(kernel, await _hosts.B.Http.GetByteArrayAsync(new Uri("/images/live/2/kernel", UriKind.Relative)));
     }
 
     [Fact]
@@ -106,12 +92,12 @@ public sealed class PeerBlobTests(PostgresFixture postgres) : IClassFixture<Post
     {
         using var liar = new LyingHolder(Encoding.ASCII.GetBytes("anything"));
         var digest = Sha256Digest.Of(Encoding.ASCII.GetBytes("anything"));
-        _b.Service<IBlobLocations>().Add("liar", liar.Url, digest);
+        _hosts.B.Service<IBlobLocations>().Add("liar", liar.Url, digest);
 
-        var response = await _b.Http.GetAsync(new Uri($"/images/{digest}", UriKind.Relative));
+        var response = await _hosts.B.Http.GetAsync(new Uri($"/images/{digest}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal(0, liar.Requests);
-        Assert.False(_b.Service<LiveImageStore>().Blobs.Contains(digest));
+        Assert.False(_hosts.B.Service<LiveImageStore>().Blobs.Contains(digest));
     }
 
     /// <summary>A holder on loopback that answers every request with the same bytes.</summary>

@@ -5,28 +5,6 @@ using Kldload.Tpm.Verification;
 
 namespace Kldload.Tpm.Tests.Swtpm;
 
-/// <summary>A TPM manufactured by <c>swtpm_setup --createek --ecc --create-ek-cert</c>: RSA EK at 0x81010001, P-384 EK at 0x81010016, both certificates in NV.</summary>
-public sealed class ManufacturedSwtpm : IDisposable
-{
-    private readonly string _dir = Directory.CreateTempSubdirectory("kltpm-eksel-").FullName;
-
-    public ManufacturedSwtpm()
-    {
-        SwtpmManufacturer.Manufacture(_dir);
-        Swtpm = SwtpmProcess.StartOn(Path.Combine(_dir, "state"));
-    }
-
-    public SwtpmProcess Swtpm { get; }
-
-    public string CaDirectory => Path.Combine(_dir, "ca");
-
-    public void Dispose()
-    {
-        Swtpm.Dispose();
-        Directory.Delete(_dir, true);
-    }
-}
-
 /// <summary>Which EK the agent uses: ECC when an ECC EK certificate is in NV, a persistent EK reused, the chain indices read.</summary>
 [Trait("Tier", "Peer")]
 public class EkSelectionTests : IClassFixture<ManufacturedSwtpm>

@@ -132,34 +132,8 @@ public class SecureBootReportTests
     }
 
     /// <summary>A crypto-agile log (SHA-256 bank only) with the given PCR 7 events.</summary>
-    private static TcgEventLog Log(params (uint Type, byte[] Data, byte[] Digest)[] events)
-    {
-        var spec = new List<byte>(Encoding.ASCII.GetBytes("Spec ID Event03\0"));
-        spec.AddRange(U32(0));
-        spec.AddRange([0, 2, 0, 2]);
-        spec.AddRange(U32(1));
-        spec.AddRange(U16(0x000B));
-        spec.AddRange(U16(32));
-        spec.Add(0);
-        var log = new List<byte>();
-        log.AddRange(U32(0));
-        log.AddRange(U32(3));
-        log.AddRange(new byte[20]);
-        log.AddRange(U32((uint)spec.Count));
-        log.AddRange(spec);
-        foreach (var (type, data, digest) in events)
-        {
-            log.AddRange(U32(7));
-            log.AddRange(U32(type));
-            log.AddRange(U32(1));
-            log.AddRange(U16(0x000B));
-            log.AddRange(digest);
-            log.AddRange(U32((uint)data.Length));
-            log.AddRange(data);
-        }
-
-        return TcgEventLog.Parse([.. log]);
-    }
+    private static TcgEventLog Log(params (uint Type, byte[] Data, byte[] Digest)[] events) =>
+        TcgEventLog.Parse(CryptoAgileLog.With([.. events.Select(e => (7u, e.Type, e.Digest, e.Data))]));
 
     private static byte[] U64(ulong v)
     {

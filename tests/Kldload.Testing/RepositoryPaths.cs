@@ -1,7 +1,7 @@
-namespace Kldload.Provisioner.Tests;
+namespace Kldload.Testing;
 
 /// <summary>Paths in the repository checkout the tests run from.</summary>
-internal static class RepositoryPaths
+public static class RepositoryPaths
 {
     /// <summary>The directory holding <c>Kldload.sln</c>, found upwards from the test binary.</summary>
     public static string Root

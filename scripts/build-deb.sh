@@ -44,12 +44,13 @@ DOTNET_BUNDLE_EXTRACT_BASE_DIR="$work/bundle" "$publish/kldload" completion bash
 grep -q '^complete -F _kldload kldload$' "$root/usr/share/bash-completion/completions/kldload" \
   || { echo "build-deb: 'kldload completion bash' printed no completion script" >&2; exit 1; }
 chmod 0644 "$root/usr/share/bash-completion/completions/kldload"
-# The package's settings are the repository's, with the data directory where the package keeps it.
-sed -e 's:"DataDir"\: "./var":"DataDir"\: "/var/lib/kldload":' \
-    -e 's:Relative to the working directory.:The package keeps it in /var/lib/kldload (0700, user kldload).:' \
-    appsettings.json >"$root/etc/kldload/appsettings.json"
+# The package's settings are the repository's with the data directory where the package keeps it and
+# the admin surface on loopback and the hub's mesh address (packaging/deb/appsettings.sed).
+sed -f packaging/deb/appsettings.sed appsettings.json >"$root/etc/kldload/appsettings.json"
 grep -q '"DataDir": "/var/lib/kldload"' "$root/etc/kldload/appsettings.json" \
   || { echo "build-deb: could not set Kldload:DataDir in the packaged appsettings.json" >&2; exit 1; }
+grep -q '"Urls": \[ "https://127.0.0.1:8443", "https://mesh-hub:8443" \]' "$root/etc/kldload/appsettings.json" \
+  || { echo "build-deb: could not set Admin:Urls in the packaged appsettings.json" >&2; exit 1; }
 chmod 0644 "$root/etc/kldload/appsettings.json"
 install -m 0644 packaging/kldload.service "$root/lib/systemd/system/kldload.service"
 install -m 0644 packaging/deb/copyright "$root/usr/share/doc/kldload/copyright"

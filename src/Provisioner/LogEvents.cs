@@ -117,4 +117,7 @@ internal static class LogEvents
 
     // The admin surface on its own listeners (Admin:Urls)
     public const int AdminSurface = 1100;
+
+    // The admin surface on the hub's mesh address (Admin:Urls https://mesh-hub:PORT)
+    public const int AdminMeshHubOff = 1110;
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Kldload.Provisioner.Attestation;
 using Kldload.Provisioner.Boot;
 using Kldload.Provisioner.Inventory;
 
@@ -11,8 +12,14 @@ public sealed record WhoAmIView(string Name, string Role);
 
 /// <summary>
 /// What an operator checks before approving a node (<c>GET /api/v1/nodes/{id}/approval</c>): the EK
-/// fingerprint, the EK certificate's subject and issuer when the TPM presented one, and the hardware
-/// facts recorded for the node (null until its first attestation is activated).
+/// fingerprint, the EK certificate's subject and issuer when the TPM presented one, the hardware
+/// facts recorded for the node (null until an attestation of it is admitted) and, while it waits for
+/// approval (Enrolling or Quarantined), the facts it sent with the attestation that left it waiting
+/// (<c>SentFacts</c>, from the node's last attestation whose TPM proved this EK; recorded nowhere else
+/// until the node is admitted). <c>SentFactsTrust</c> says what they are worth: <c>bound</c>, the quote
+/// the TPM signed covers them, so they are what that TPM's boot reported (still unapproved: approving
+/// is trusting them); <c>claimed</c>, sent beside the quote and not covered by it (the older quote
+/// form), so nothing proves them.
 /// </summary>
 public sealed record ApprovalView(
     string NodeId,
@@ -26,7 +33,10 @@ public sealed record ApprovalView(
     string? CertificateProblem,
     JsonElement? Facts,
     bool? FactsBound,
-    DateTime? FactsAt);
+    DateTime? FactsAt,
+    JsonElement? SentFacts = null,
+    string? SentFactsTrust = null,
+    DateTime? SentFactsAt = null);
 
 /// <summary>One bar of <c>GET /api/v1/nodes/{id}/boots</c>.</summary>
 public sealed record BootStepView(string Step, DateTime Start, DateTime End, double Seconds, string Message, bool Failed);
@@ -52,8 +62,8 @@ public static class DashboardApiEndpoints
             return new WhoAmIView(caller.Name, OperatorRoles.Name(caller.Role));
         });
         api.MapGet("/nodes/{id}/boots", Boots);
-        api.MapGet("/nodes/{id}/approval", (string id, NodeService nodes) =>
-            nodes.Find(id) is { } node ? Results.Ok(Approval(node)) : NotFound(id));
+        api.MapGet("/nodes/{id}/approval", (string id, NodeService nodes, IAttestationSessionStore sessions) =>
+            nodes.Find(id) is { } node ? Results.Ok(Approval(node, sessions)) : NotFound(id));
         return api;
     }
 
@@ -71,7 +81,7 @@ public static class DashboardApiEndpoints
             [.. b.Steps.Select(s => new BootStepView(s.Step.ToString(), s.Start, s.End, s.Seconds, s.Message, s.Failed))])).ToList());
     }
 
-    private static ApprovalView Approval(NodeRecord node)
+    private static ApprovalView Approval(NodeRecord node, IAttestationSessionStore sessions)
     {
         string? subject = null, issuer = null, problem = null;
         DateTime? notAfter = null;
@@ -91,8 +101,25 @@ public static class DashboardApiEndpoints
         }
 
         var view = NodeView.From(node);
-        return new ApprovalView(node.Id, node.Name, node.State.ToString(), node.EkFingerprint, node.EkApproved, subject, issuer, notAfter, problem,
+        var approval = new ApprovalView(node.Id, node.Name, node.State.ToString(), node.EkFingerprint, node.EkApproved, subject, issuer, notAfter, problem,
             view.Facts, view.FactsBound, view.FactsAt);
+        return node.State is NodeState.Enrolling or NodeState.Quarantined && node.EkFingerprint is { } ek && sessions.LastProven(node.Id, ek) is { Facts: { } sent } session
+            ? approval with { SentFacts = ParseFacts(sent), SentFactsTrust = session.FactsBound ? "bound" : "claimed", SentFactsAt = NodeView.Utc(session.CreatedAt) }
+            : approval;
+    }
+
+    /// <summary>The stored canonical JSON as a value; a session written by a broken agent shows as the text it sent.</summary>
+    private static JsonElement ParseFacts(string facts)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(facts);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return JsonSerializer.SerializeToElement(facts);
+        }
     }
 
     private static IResult NotFound(string id) =>

@@ -30,6 +30,14 @@ public interface IAttestationSessionStore
     /// </summary>
     int CloseFor(string nodeId, string? ekFingerprint, string why);
 
+    /// <summary>
+    /// The newest session whose TPM proved it holds <paramref name="ekFingerprint"/> (activate passed:
+    /// <see cref="AttestationSessionState.Activated"/>) and that landed on node <paramref name="nodeId"/>,
+    /// expired or not, until the sweep deletes it; null when none. What an operator is shown before
+    /// approving a node that waits in Enrolling: the facts that node sent.
+    /// </summary>
+    AttestationSession? LastProven(string nodeId, string ekFingerprint);
+
     /// <summary>Deletes sessions that expired more than a day ago (run in the background, not per request); returns how many.</summary>
     int DeleteExpired();
 }

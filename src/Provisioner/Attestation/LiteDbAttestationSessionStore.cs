@@ -84,6 +84,12 @@ public sealed class LiteDbAttestationSessionStore : IAttestationSessionStore
         _sessions.Update(_mapper.ToDocument(session));
     }
 
+    public AttestationSession? LastProven(string nodeId, string ekFingerprint) =>
+        _sessions.Find(BsonExpression.Create("$.EkFingerprint = @0", ekFingerprint))
+            .Select(_mapper.ToObject<AttestationSession>)
+            .Where(s => s.State == AttestationSessionState.Activated && s.ResolvedNodeId == nodeId)
+            .MaxBy(s => s.CreatedAt);
+
     public int CloseFor(string nodeId, string? ekFingerprint, string why)
     {
         lock (_gate)

@@ -56,6 +56,9 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         CREATE INDEX attestation_sessions_open_by_node ON attestation_sessions (node_id) WHERE state IN ('Challenged', 'Quoted');
         CREATE INDEX attestation_sessions_open_by_ek ON attestation_sessions (ek_fingerprint) WHERE state IN ('Challenged', 'Quoted');
         """,
+        """
+        CREATE INDEX attestation_sessions_proven_by_ek ON attestation_sessions (ek_fingerprint, created_at) WHERE state = 'Activated';
+        """,
     ]);
 
     // Facts stay text, not jsonb: they are RFC 8785 canonical JSON whose exact bytes the quote bound.
@@ -89,6 +92,14 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         """
         UPDATE attestation_sessions SET state = 'Failed', secret = NULL, closed_because = @why
         WHERE state IN ('Challenged', 'Quoted') AND (node_id = @node_id OR ek_fingerprint = @ek_fingerprint)
+        """;
+
+    /// <summary>The state repeats the partial index's predicate word for word, so the planner can use it.</summary>
+    internal const string LastProvenSql =
+        $"""
+        SELECT {Columns} FROM attestation_sessions
+        WHERE ek_fingerprint = @ek_fingerprint AND state = 'Activated' AND resolved_node_id = @node_id
+        ORDER BY created_at DESC LIMIT 1
         """;
 
     internal const string DeleteExpiredSql = "DELETE FROM attestation_sessions WHERE expires_at < @cutoff";
@@ -179,6 +190,14 @@ public sealed class PostgresAttestationSessionStore : IAttestationSessionStore
         using var command = _data.CreateCommand($"INSERT INTO attestation_sessions ({Columns}) VALUES ({Values})");
         Bind(command, session);
         command.ExecuteNonQuery();
+    }
+
+    public AttestationSession? LastProven(string nodeId, string ekFingerprint)
+    {
+        using var command = _data.CreateCommand(LastProvenSql);
+        command.Parameters.Add(Text("ek_fingerprint", ekFingerprint));
+        command.Parameters.Add(Text("node_id", nodeId));
+        return ReadOne(command);
     }
 
     public int CloseFor(string nodeId, string? ekFingerprint, string why)

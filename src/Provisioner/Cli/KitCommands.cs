@@ -212,12 +212,20 @@ internal static class KitCommands
         var trustedKeys = new Option<string?>("--trusted-keys") { Description = "Directory of trusted public keys (default Images:TrustedKeysDir).", HelpName = "DIR" };
         var allowDowngrade = new Option<bool>("--allow-downgrade") { Description = "Import a kit older than the last one imported here." };
         var installPackage = new Option<bool>("--install-package") { Description = "Run 'dpkg -i' on the kit's package (as root); without it the package is only copied to {DataDir}/packages." };
+        var installRoot = new Option<string?>("--install-root") { Description = "With --install-package: install into this root (dpkg --root), a chroot or an image being prepared, instead of this system.", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output." };
-        var c = new Command("import", "Verify a kit (signature by a trusted key, every digest, not older than the installed kit) and install it.") { file, trustedKeys, allowDowngrade, installPackage, json, quiet };
+        var c = new Command("import", "Verify a kit (signature by a trusted key, every digest, not older than the installed kit) and install it.") { file, trustedKeys, allowDowngrade, installPackage, installRoot, json, quiet };
         c.SetAction((parse, ct) => RunAsync(parse, "import", async (config, stdout, stderr) =>
         {
             var dataDir = config.Kldload.DataDir;
+            var root = parse.GetValue(installRoot) is { } r ? Path.GetFullPath(r) : null;
+            if (root is not null && !parse.GetValue(installPackage))
+            {
+                await stderr.WriteLineAsync("kldload: kit import: --install-root needs --install-package").ConfigureAwait(false);
+                return ExitCodes.BadSettings;
+            }
+
             var trusted = TrustedKeys.Load(parse.GetValue(trustedKeys) is { } dir ? Path.GetFullPath(dir) : config.Images.TrustedKeysDir);
             foreach (var problem in trusted.Problems)
             {
@@ -237,7 +245,7 @@ internal static class KitCommands
                 }
 
                 applying = true;
-                var report = await ApplyAsync(config, kit, access.Store, trusted, parse.GetValue(installPackage), parse.GetValue(quiet), stderr, ct).ConfigureAwait(false);
+                var report = await ApplyAsync(config, kit, access.Store, trusted, new PackageInstall(parse.GetValue(installPackage), root), parse.GetValue(quiet), stderr, ct).ConfigureAwait(false);
                 new KitInstalledRecord(kit.Index.Version, kit.KitId, kit.SignerId, DateTimeOffset.UtcNow).Write(dataDir);
                 await PrintAsync(stdout, kit, installed, report, parse.GetValue(json)).ConfigureAwait(false);
                 return ExitCodes.Ok;
@@ -264,8 +272,11 @@ internal static class KitCommands
     /// <summary>What one import did, for the summary.</summary>
     private sealed record ImportReport(JsonArray Images, JsonArray Loaders, JsonArray EkRoots, JsonObject? Package, List<string> Notes);
 
+    /// <summary>Whether to run dpkg on the kit's package, and into which root (null: this system).</summary>
+    private sealed record PackageInstall(bool Install, string? Root);
+
     /// <summary>Installs a verified kit: images (through the bundle import path) and channels, loaders, EK roots, the package.</summary>
-    private static async Task<ImportReport> ApplyAsync(KldloadConfiguration config, VerifiedKit kit, LiveImageStore store, TrustedKeys trusted, bool installPackage, bool quiet, TextWriter stderr, CancellationToken ct)
+    private static async Task<ImportReport> ApplyAsync(KldloadConfiguration config, VerifiedKit kit, LiveImageStore store, TrustedKeys trusted, PackageInstall installPackage, bool quiet, TextWriter stderr, CancellationToken ct)
     {
         var by = $"{Environment.UserName}@{Environment.MachineName} (cli kit import)";
         var report = new ImportReport([], [], [], null, []);
@@ -327,9 +338,9 @@ internal static class KitCommands
             var target = Path.Combine(config.Kldload.DataDir, "packages", pkg.Name);
             await InstallFileAsync(kit.Staged[pkg.Path], target, pkg.Sha256, ct).ConfigureAwait(false);
             var installedWithDpkg = false;
-            if (installPackage)
+            if (installPackage.Install)
             {
-                await RunDpkgAsync(target, ct).ConfigureAwait(false);
+                await RunDpkgAsync(target, installPackage.Root, ct).ConfigureAwait(false);
                 installedWithDpkg = true;
             }
             else
@@ -337,7 +348,7 @@ internal static class KitCommands
                 report.Notes.Add($"package copied to {target}; install it with: sudo dpkg -i {target} (or import with --install-package)");
             }
 
-            report = report with { Package = new JsonObject { ["name"] = pkg.Name, ["path"] = target, ["installed"] = installedWithDpkg } };
+            report = report with { Package = new JsonObject { ["name"] = pkg.Name, ["path"] = target, ["installed"] = installedWithDpkg, ["installRoot"] = installPackage.Root } };
         }
 
         return report;
@@ -366,9 +377,15 @@ internal static class KitCommands
         return true;
     }
 
-    private static async Task RunDpkgAsync(string package, CancellationToken ct)
+    private static async Task RunDpkgAsync(string package, string? root, CancellationToken ct)
     {
         var start = new ProcessStartInfo("dpkg") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var command = root is null ? "dpkg -i" : $"dpkg --root={root} -i";
+        if (root is not null)
+        {
+            start.ArgumentList.Add("--root=" + root);
+        }
+
         start.ArgumentList.Add("-i");
         start.ArgumentList.Add(package);
         Process process;
@@ -378,7 +395,7 @@ internal static class KitCommands
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new KitException($"dpkg -i {package}: {e.Message} (is this a Debian system?)", e);
+            throw new KitException($"{command} {package}: {e.Message} (is this a Debian system?)", e);
         }
 
         using (process)
@@ -391,7 +408,7 @@ internal static class KitCommands
             if (process.ExitCode != 0)
             {
                 var last = err.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "no output";
-                throw new KitException($"dpkg -i {package} exited with {process.ExitCode}: {last}");
+                throw new KitException($"{command} {package} exited with {process.ExitCode}: {last}");
             }
         }
     }
@@ -434,7 +451,8 @@ internal static class KitCommands
 
         if (report.Package is { } p)
         {
-            await stdout.WriteLineAsync($"  package {p["name"]} -> {p["path"]}{((bool)p["installed"]! ? " (installed with dpkg -i)" : string.Empty)}").ConfigureAwait(false);
+            var installedWhere = p["installRoot"] is { } into ? $" (installed with dpkg -i into {into})" : " (installed with dpkg -i)";
+            await stdout.WriteLineAsync($"  package {p["name"]} -> {p["path"]}{((bool)p["installed"]! ? installedWhere : string.Empty)}").ConfigureAwait(false);
         }
 
         foreach (var n in report.Notes)

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Kldload.MeshCA.Addressing;
 using Kldload.Provisioner.Listeners;
 using Kldload.Provisioner.Settings;
 using Microsoft.AspNetCore.Connections.Features;
@@ -81,7 +82,10 @@ public static partial class AdminSurface
         }
 
         var (certificate, source) = AdminCertificate.LoadOrCreate(config.Admin, TimeProvider.System);
-        var listeners = new AdminListeners(config.Admin.Urls, certificate, source);
+        var listeners = new AdminListeners(config.Admin.Urls, certificate, source)
+        {
+            MeshHubPort = config.Mesh.Enabled ? config.Admin.MeshHubPort : null,
+        };
         builder.Services.AddSingleton(listeners);
         builder.WebHost.ConfigureKestrel(kestrel => listeners.Listen(kestrel));
         return listeners;
@@ -146,8 +150,11 @@ public sealed class AdminListeners
         Fingerprint = AdminSettings.Fingerprint(certificate);
     }
 
-    /// <summary>The configured <c>Admin:Urls</c>.</summary>
+    /// <summary>The configured <c>Admin:Urls</c> (the addresses; the mesh hub entry is <see cref="MeshHubPort"/>).</summary>
     public IReadOnlyList<Uri> Urls { get; }
+
+    /// <summary>The port of <c>https://mesh-hub:PORT</c> while the mesh is on: the admin surface listens on the hub's addresses too; null otherwise.</summary>
+    public int? MeshHubPort { get; init; }
 
     public X509Certificate2 Certificate { get; }
 
@@ -177,15 +184,15 @@ public sealed class AdminListeners
 
     internal void Listen(KestrelServerOptions kestrel)
     {
+        void Configure(ListenOptions o)
+        {
+            o.UseHttps(Certificate);
+            AdminSurface.MarkConnections(o);
+            _bound.Add(o);
+        }
+
         foreach (var url in Urls)
         {
-            void Configure(ListenOptions o)
-            {
-                o.UseHttps(Certificate);
-                AdminSurface.MarkConnections(o);
-                _bound.Add(o);
-            }
-
             if (string.Equals(url.Host, "localhost", StringComparison.OrdinalIgnoreCase))
             {
                 kestrel.ListenLocalhost(url.Port, Configure);
@@ -193,6 +200,18 @@ public sealed class AdminListeners
             else
             {
                 kestrel.Listen(IPAddress.Parse(url.Host.Trim('[', ']')), url.Port, Configure);
+            }
+        }
+
+        // The hub's addresses are the mesh's own (Mesh:Prefix6, Mesh:Cidr4, or generated and kept in the
+        // data directory), known once the services are built; the hub interface carries them by the
+        // time Kestrel binds, as for the nodes' mesh listener.
+        if (MeshHubPort is { } port)
+        {
+            var hub = kestrel.ApplicationServices.GetRequiredService<MeshAddressAllocator>();
+            foreach (var address in hub.HubAddress4 is { } hub4 ? [hub.HubAddress6, hub4] : new[] { hub.HubAddress6 })
+            {
+                kestrel.Listen(address, port, Configure);
             }
         }
     }

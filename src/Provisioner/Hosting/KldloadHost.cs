@@ -258,6 +258,10 @@ public static partial class KldloadHost
         if (admin is not null)
         {
             Log.AdminSurface(log, string.Join(", ", admin.BoundUrls.Select(u => u.ToString().TrimEnd('/'))), admin.Fingerprint, admin.CertificateSource);
+            if (config.Admin.MeshHubPort is { } hubPort && !config.Mesh.Enabled)
+            {
+                Log.AdminMeshHubOff(log, hubPort);
+            }
         }
         if (config.Tftp.Enabled && config.Tftp.RootMissing)
         {
@@ -396,6 +400,9 @@ public static partial class KldloadHost
 
         [LoggerMessage(EventId = LogEvents.AdminSurface, Level = LogLevel.Information, Message = "admin API, dashboard and /metrics on {AdminUrls} only (TLS; certificate SHA-256 {Fingerprint} from {Source}); the --urls listeners serve the nodes' routes")]
         public static partial void AdminSurface(Microsoft.Extensions.Logging.ILogger logger, string adminUrls, string fingerprint, string source);
+
+        [LoggerMessage(EventId = LogEvents.AdminMeshHubOff, Level = LogLevel.Information, Message = "Admin:Urls names https://mesh-hub:{Port}, but the mesh is off (Mesh:Enabled=false): no admin listener on the hub's mesh address")]
+        public static partial void AdminMeshHubOff(Microsoft.Extensions.Logging.ILogger logger, int port);
 
         [LoggerMessage(EventId = LogEvents.HostStopped, Level = LogLevel.Information, Message = "kldload stopped cleanly")]
         public static partial void Stopped(Microsoft.Extensions.Logging.ILogger logger);

@@ -8,12 +8,28 @@ namespace Kldload.Provisioner.Settings;
 /// The <c>Admin</c> section: where operators reach kldload (issue 23). With <c>Admin:Urls</c> set, the
 /// admin API, the dashboard and <c>/metrics</c> answer only on those HTTPS listeners and the
 /// <c>--urls</c> listeners serve only what nodes need; unset, everything stays on <c>--urls</c> over
-/// plain HTTP as before. <c>Admin:KnownServersFile</c> is the CLI's side: the certificates it pinned.
+/// plain HTTP as before. One entry may name the hub's mesh addresses (<see cref="MeshHubHost"/>), which
+/// exist only while the mesh is on. <c>Admin:KnownServersFile</c> is the CLI's side: the certificates it pinned.
 /// </summary>
 public sealed record AdminSettings
 {
+    /// <summary>
+    /// The host that names the hub's mesh addresses in <c>Admin:Urls</c> (<c>https://mesh-hub:8443</c>):
+    /// kldload listens there on the hub's IPv6 address and, with <c>Mesh:Cidr4</c>, its IPv4 one, when
+    /// the mesh is on. A name, not an address, since the addresses are the mesh's (generated or
+    /// <c>Mesh:Prefix6</c>); any other name is refused in <c>Admin:Urls</c>, so this one cannot be
+    /// mistaken for a DNS name.
+    /// </summary>
+    public const string MeshHubHost = "mesh-hub";
+
     /// <summary><c>Admin:Urls</c>: HTTPS listen URLs of the admin surface (IP literal or <c>localhost</c>, explicit port); empty = off.</summary>
     public IReadOnlyList<Uri> Urls { get; init; } = [];
+
+    /// <summary>
+    /// The port of the <c>https://mesh-hub:PORT</c> entry of <c>Admin:Urls</c>: the admin surface also
+    /// listens on the hub's mesh addresses on it while <c>Mesh:Enabled</c>; null when there is none.
+    /// </summary>
+    public int? MeshHubPort { get; init; }
 
     /// <summary>True when the admin surface has listeners of its own.</summary>
     public bool Separate => Urls.Count > 0;
@@ -36,9 +52,25 @@ public sealed record AdminSettings
     internal static AdminSettings Read(SettingsReader r, KldloadSettings kldload)
     {
         var urls = new List<Uri>();
+        int? meshHubPort = null;
         foreach (var text in r.StringList("Admin:Urls").SelectMany(t => t.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
         {
-            if (ParseUrl(text, out var problem) is { } url)
+            if (Uri.TryCreate(text, UriKind.Absolute, out var named) && string.Equals(named.Host, MeshHubHost, StringComparison.OrdinalIgnoreCase))
+            {
+                if (ParseMeshHub(text, named, out var hubProblem) is not { } port)
+                {
+                    r.AddError("Admin:Urls", text, hubProblem);
+                }
+                else if (meshHubPort is not null)
+                {
+                    r.AddError("Admin:Urls", text, $"{MeshHubHost} is named twice; allowed: one https://{MeshHubHost}:PORT entry");
+                }
+                else
+                {
+                    meshHubPort = port;
+                }
+            }
+            else if (ParseUrl(text, out var problem) is { } url)
             {
                 urls.Add(url);
             }
@@ -46,6 +78,13 @@ public sealed record AdminSettings
             {
                 r.AddError("Admin:Urls", text, problem);
             }
+        }
+
+        if (meshHubPort is not null && urls.Count == 0)
+        {
+            // With the mesh off (or before the hub is up) the admin surface would have no listener at all.
+            r.AddError("Admin:Urls", $"https://{MeshHubHost}:{meshHubPort}",
+                $"{MeshHubHost} is served only while the mesh is on: list an address beside it, for example https://127.0.0.1:8443");
         }
 
         var certificate = r.OptionalString("Admin:CertificateFile") is { } c ? Path.GetFullPath(c) : null;
@@ -64,6 +103,7 @@ public sealed record AdminSettings
         return new AdminSettings
         {
             Urls = urls,
+            MeshHubPort = meshHubPort,
             CertificateFile = certificate,
             CertificateKeyFile = key,
             GeneratedDirectory = Path.Combine(kldload.DataDir, "admin-tls"),
@@ -116,6 +156,23 @@ public sealed record AdminSettings
         }
 
         return uri;
+    }
+
+    /// <summary>The <c>https://mesh-hub:PORT</c> entry: https, a fixed port (nodes and operators must know it), nothing else.</summary>
+    private static int? ParseMeshHub(string text, Uri uri, out string problem)
+    {
+        problem = $"allowed: https://{MeshHubHost}:PORT with a fixed port, for example https://{MeshHubHost}:8443 (the hub's mesh addresses, while the mesh is on)";
+        if (uri.Scheme != Uri.UriSchemeHttps || !HasExplicitPort(text) || uri.Port == 0)
+        {
+            return null;
+        }
+
+        if (uri.AbsolutePath != "/" || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment) || !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return null;
+        }
+
+        return uri.Port;
     }
 
     /// <summary>

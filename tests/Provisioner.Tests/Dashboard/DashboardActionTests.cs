@@ -103,20 +103,9 @@ public sealed class DashboardActionTests : IAsyncLifetime
         return script.Split("kldload.token=")[1].Split('\n')[0].Split(' ')[0].Trim();
     }
 
-    /// <summary>The agent's attestation with an empty event log (as <c>AttestationFlowTests</c>); posts ready when Attested.</summary>
-    private async Task<string> AttestAsync(SwtpmNode node, string token, string mac)
-    {
-        var (sessionId, activation) = await Agent.AttestWithEmptyLogAsync(_host.Http, node, token, mac);
-        var state = activation.GetProperty("state").GetString()!;
-        if (state == "Attested")
-        {
-            var ready = await Agent.PostAsync(_host.Http, "ready", new { sessionId });
-            Assert.True(ready.IsSuccessStatusCode, await ready.Content.ReadAsStringAsync());
-            return "Ready";
-        }
-
-        return state;
-    }
+    /// <summary>The agent's attestation (<see cref="ApprovalFactsTests.AttestAsync"/>), with <paramref name="facts"/> bound into the quote when given.</summary>
+    private Task<string> AttestAsync(SwtpmNode node, string token, string mac, string? facts = null) =>
+        ApprovalFactsTests.AttestAsync(_host.Http, node, token, mac, facts, bind: true);
 
     private static string Screenshots()
     {
@@ -130,7 +119,8 @@ public sealed class DashboardActionTests : IAsyncLifetime
     {
         using var tpm = new SwtpmNode();
         const string mac = "52:54:00:72:00:01";
-        Assert.Equal("Enrolling", await AttestAsync(tpm, await BootAsync(mac), mac));
+        const string facts = """{"schema":1,"system":{"manufacturer":"kldload","product":"dashboard box","serial":"KLD-DASH-7"},"memory":{"totalGiB":4,"totalBytes":4294967296,"dimms":[]}}""";
+        Assert.Equal("Enrolling", await AttestAsync(tpm, await BootAsync(mac), mac, facts));
         var ek = (await NodeAsync(mac)).GetProperty("ekFingerprint").GetString()!;
 
         var page = await OpenAsync(File.ReadAllText(Path.Combine(_dir, "admin.token")).Trim());
@@ -140,13 +130,16 @@ public sealed class DashboardActionTests : IAsyncLifetime
         await row.ClickAsync();
         await page.Locator("#actions button[data-action=approve]").ClickAsync();
 
-        // Before the click that approves: the EK fingerprint, the certificate line, the facts line.
+        // Before the click that approves: the EK fingerprint, the certificate line, and the facts the
+        // node sent with the attestation that left it waiting, marked as bound to its TPM's quote.
         var dialog = page.Locator("#confirm");
         await dialog.WaitForAsync(Wait);
         var shown = await page.Locator("#confirm-body").InnerTextAsync();
         Assert.Contains(ek, shown, StringComparison.Ordinal);
         Assert.Contains("EK certificate", shown, StringComparison.Ordinal);
-        Assert.Contains("Facts", shown, StringComparison.Ordinal);
+        Assert.Contains("bound to the quote of the TPM that proved this EK", shown, StringComparison.Ordinal);
+        Assert.Contains("kldload · dashboard box · serial KLD-DASH-7", shown, StringComparison.Ordinal);
+        Assert.Contains("4 GiB", shown, StringComparison.Ordinal);
         Assert.False((await NodeAsync(mac)).GetProperty("ekApproved").GetBoolean());
         await page.Locator("#confirm-ok").ClickAsync();
 

@@ -79,6 +79,7 @@ public sealed class DebPackageTests(DebPackageFixture package) : IClassFixture<D
         Assert.Equal("/etc/kldload/appsettings.json", stdout.Trim());
         var settings = await File.ReadAllTextAsync(Path.Combine(package.Root, "etc", "kldload", "appsettings.json"));
         Assert.Contains("\"DataDir\": \"/var/lib/kldload\"", settings, StringComparison.Ordinal);
+        Assert.Contains("\"Urls\": [ \"https://127.0.0.1:8443\", \"https://mesh-hub:8443\" ]", settings, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -104,7 +105,8 @@ public sealed class DebPackageTests(DebPackageFixture package) : IClassFixture<D
         Assert.True(code == 0, stderr);
         Assert.StartsWith("kldload ", stdout, StringComparison.Ordinal);
 
-        await using var server = KldloadProcess.StartFile(exe, _dir, env, "serve", "--urls", "http://127.0.0.1:0", $"--Kldload:DataDir={dataDir}", "--Tftp:Enabled=false");
+        // The packaged Admin:Urls with its loopback entry on a free port (the mesh is off: no mesh-hub listener).
+        await using var server = KldloadProcess.StartFile(exe, _dir, env, "serve", "--urls", "http://127.0.0.1:0", $"--Kldload:DataDir={dataDir}", "--Tftp:Enabled=false", "--Admin:Urls:0=https://127.0.0.1:0");
         var url = await server.WaitForListeningAsync(TimeSpan.FromSeconds(60));
         using var http = new HttpClient { BaseAddress = url };
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
@@ -112,8 +114,10 @@ public sealed class DebPackageTests(DebPackageFixture package) : IClassFixture<D
         var script = await http.GetStringAsync(new Uri("/boot.ipxe?mac=52:54:00:de:b0:01&platform=efi", UriKind.Relative));
         Assert.StartsWith("#!ipxe", script, StringComparison.Ordinal);
 
-        // The CLI (JSON over the admin API, trimmed System.Text.Json in both processes).
-        (code, stdout, stderr) = await RunKldloadAsync(exe, env, ["nodes", "list", "--json", "--server", url.ToString(), $"--Kldload:DataDir={dataDir}"]);
+        // The admin API is not on the boot LAN listener; the CLI on the data directory finds it (TLS,
+        // loopback) without --server (JSON over the admin API, trimmed System.Text.Json in both processes).
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync(new Uri("/api/v1/nodes", UriKind.Relative))).StatusCode);
+        (code, stdout, stderr) = await RunKldloadAsync(exe, env, ["nodes", "list", "--json", $"--Kldload:DataDir={dataDir}"]);
         Assert.True(code == 0, stderr);
         var nodes = JsonDocument.Parse(stdout).RootElement;
         Assert.Contains(nodes.EnumerateArray(), n => n.GetRawText().Contains("52:54:00:de:b0:01", StringComparison.Ordinal));

@@ -214,6 +214,38 @@ public abstract class AttestationSessionStoreContract
     }
 
     [Fact]
+    public void LastProven_SessionsOfTheEk_NewestActivatedOnTheNodeEvenExpired()
+    {
+        AttestationSession Proven(string resolvedTo, string facts, AttestationSessionState state = AttestationSessionState.Activated)
+        {
+            var s = Store.Open("aaaaaaaaaaaa", "tok-a", "52:54:00:00:00:01", Lifetime);
+            s.State = state;
+            s.EkFingerprint = "ek-1";
+            s.ResolvedNodeId = resolvedTo;
+            s.Facts = facts;
+            s.FactsBound = true;
+            Store.Save(s);
+            Time.Advance(TimeSpan.FromMinutes(1));
+            return s;
+        }
+
+        Proven("aaaaaaaaaaaa", """{"n":1}""");
+        var newest = Proven("aaaaaaaaaaaa", """{"n":2}""");
+        Proven("aaaaaaaaaaaa", """{"n":3}""", AttestationSessionState.Quoted); // not proven: activate never passed
+        Proven("aaaaaaaaaaaa", """{"n":4}""", AttestationSessionState.Failed);
+        Proven("bbbbbbbbbbbb", """{"n":5}"""); // the EK landed on another record
+
+        var found = Assert.IsType<AttestationSession>(Store.LastProven("aaaaaaaaaaaa", "ek-1"));
+        Assert.Equal(newest.Id, found.Id);
+        Assert.Equal("""{"n":2}""", found.Facts);
+        Assert.Null(Store.LastProven("aaaaaaaaaaaa", "ek-2"));
+        Assert.Null(Store.LastProven("cccccccccccc", "ek-1"));
+
+        Time.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(newest.Id, Store.LastProven("aaaaaaaaaaaa", "ek-1")?.Id);
+    }
+
+    [Fact]
     public void DeleteExpired_RemovesOnlySessionsExpiredOverADayAgo()
     {
         Store.Open("aaaaaaaaaaaa", "tok-a", "52:54:00:00:00:01", TimeSpan.FromMinutes(1));
@@ -395,10 +427,11 @@ public sealed class PostgresAttestationSessionStoreTests : AttestationSessionSto
     [InlineData(PostgresAttestationSessionStore.FindSql, "attestation_sessions_pkey")]
     [InlineData(PostgresAttestationSessionStore.TakeSql, "attestation_sessions_pkey")]
     [InlineData(PostgresAttestationSessionStore.DeleteExpiredSql, "attestation_sessions_expires_at")]
+    [InlineData(PostgresAttestationSessionStore.LastProvenSql, "attestation_sessions_proven_by_ek")]
     public void Lookup_IsAnIndexLookup(string sql, string index)
     {
         var plan = PostgresPlanCheck.Explain(_db, sql,
-            ("id", "x"), ("state", "Challenged"), ("next", "Quoted"), ("now", DateTime.UtcNow), ("cutoff", DateTime.UtcNow));
+            ("id", "x"), ("state", "Challenged"), ("next", "Quoted"), ("now", DateTime.UtcNow), ("cutoff", DateTime.UtcNow), ("ek_fingerprint", "ek"), ("node_id", "n"));
         Assert.Contains(index, plan, StringComparison.Ordinal);
         Assert.DoesNotContain("Seq Scan", plan, StringComparison.Ordinal);
     }

@@ -93,14 +93,14 @@ public sealed partial class FolderLayersTests
     /// Services are looked up only in the composition root: outside <c>Hosting/</c> a class asks for
     /// what it needs (constructor, endpoint parameter, filter) and an optional feature is a seam that
     /// is always registered. A registration factory (<c>AddSingleton(sp =&gt; ...)</c>) may resolve its
-    /// dependencies from its <c>sp</c>; <see cref="LookupsToMove"/> are the runtime lookups still to move.
+    /// dependencies from its <c>sp</c>.
     /// </summary>
     [Fact]
     public void ServiceLookups_OnlyInTheCompositionRoot()
     {
         var lookups = FolderUses.SourceFiles(HostDirectory)
             .Select(f => (File: Path.GetRelativePath(HostDirectory, f).Replace(Path.DirectorySeparatorChar, '/'), Code: FolderUses.CodeOnly(File.ReadAllText(f))))
-            .Where(f => !f.File.StartsWith("Hosting/", StringComparison.Ordinal) && !LookupsToMove.Contains(f.File))
+            .Where(f => !f.File.StartsWith("Hosting/", StringComparison.Ordinal))
             .SelectMany(f => ServiceLookups(f.File, f.Code))
             .ToList();
 
@@ -122,13 +122,6 @@ public sealed partial class FolderLayersTests
 
         Assert.Equal(["Api/Sample.cs:2", "Api/Sample.cs:3", "Api/Sample.cs:4", "Api/Sample.cs:5"], found.Select(l => l[..l.IndexOf(' ', StringComparison.Ordinal)]).ToList());
     }
-
-    /// <summary>Runtime lookups outside <c>Hosting/</c> that predate the rule (files this change did not own).</summary>
-    private static readonly HashSet<string> LookupsToMove = new(StringComparer.Ordinal)
-    {
-        "Api/AdminRoutes.cs", // UseOperatorTokens resolves AdminToken and OperatorTokens per request
-        "Listeners/MeshHubHosting.cs", // MeshStartup resolves the mesh identity in StartAsync
-    };
 
     /// <summary>
     /// Each call of <c>GetService</c>, <c>GetServices</c>, <c>GetRequiredService</c> or a keyed variant in

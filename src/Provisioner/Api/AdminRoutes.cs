@@ -126,7 +126,13 @@ public static class AdminRoutes
     public static IApplicationBuilder UseOperatorTokens(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        return app.Use(async (context, next) =>
+        return app.UseMiddleware<OperatorTokenMiddleware>();
+    }
+
+    /// <summary>The check <see cref="UseOperatorTokens"/> installs, given the two token sources by DI.</summary>
+    private sealed class OperatorTokenMiddleware(RequestDelegate next, AdminToken admin, OperatorTokens tokens)
+    {
+        public async Task InvokeAsync(HttpContext context)
         {
             var endpoint = context.GetEndpoint();
             if (endpoint?.Metadata.GetMetadata<AdminApiRoute>() is null)
@@ -136,8 +142,7 @@ public static class AdminRoutes
             }
 
             var header = context.Request.Headers.Authorization.ToString();
-            var services = context.RequestServices;
-            var caller = Authenticate(header, services.GetRequiredService<AdminToken>(), services.GetRequiredService<OperatorTokens>());
+            var caller = Authenticate(header, admin, tokens);
             if (caller is null)
             {
                 context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -166,12 +171,12 @@ public static class AdminRoutes
                 return;
             }
 
-            var revoked = services.GetRequiredService<OperatorTokens>().RevocationOf(caller.Name);
+            var revoked = tokens.RevocationOf(caller.Name);
             using (revoked.Register(context.Abort))
             {
                 await next(context).ConfigureAwait(false);
             }
-        });
+        }
     }
 
     /// <summary>The caller of an admin API request (set by <see cref="UseOperatorTokens"/>).</summary>

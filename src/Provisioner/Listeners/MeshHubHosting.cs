@@ -90,7 +90,11 @@ public static class MeshHubHosting
             MeshHubClusterSync.Follow(sp.GetRequiredService<IClusterNotifications>(), identity, sp.GetRequiredService<ILogger<MeshHubClusterSync>>());
             return identity;
         });
-        services.AddHostedService<MeshStartup>();
+        services.AddHostedService(sp => new MeshStartup(
+            new Lazy<MeshIdentityService>(sp.GetRequiredService<MeshIdentityService>),
+            sp.GetRequiredService<KldloadConfiguration>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<MeshStartup>>()));
         return builder;
     }
 
@@ -179,24 +183,25 @@ public static class MeshHubHosting
 }
 
 /// <summary>Opens the mesh CA, the address plan and the roster at start, so a broken CA stops the service at once.</summary>
-internal sealed partial class MeshStartup(IServiceProvider services, ILogger<MeshStartup> logger) : IHostedService
+internal sealed partial class MeshStartup(Lazy<MeshIdentityService> mesh, KldloadConfiguration configuration, TimeProvider time, ILogger<MeshStartup> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var identity = services.GetRequiredService<MeshIdentityService>();
+        // Lazy: the CA, address plan and roster open here, at this service's start, as before.
+        var identity = mesh.Value;
         Log.Ready(logger, identity.Authority.Location, identity.Addresses.Prefix6.ToString(), identity.Roster.Topology.HubEndpoint, identity.Roster.Members.Count, identity.Roster.Epoch);
         if (identity.Hub.IsRunning)
         {
             // The hub is up (it starts before this service): the other provisioners on the database
             // peer with it from now on, and it peers with each of them.
             var topology = identity.Roster.Topology;
-            var settings = services.GetRequiredService<KldloadConfiguration>().Mesh;
+            var settings = configuration.Mesh;
             var record = new MeshHubRecord
             {
                 InstanceId = topology.HubId!,
                 PublicKey = topology.HubPublicKey,
                 Endpoint = settings.PeerEndpoint ?? topology.HubEndpoint,
-                SeenAt = services.GetRequiredService<TimeProvider>().GetUtcNow(),
+                SeenAt = time.GetUtcNow(),
             };
             identity.AnnounceHub(record);
             Log.Announced(logger, record.InstanceId, record.Endpoint, identity.Roster.PeerHubs.Count);

@@ -8,19 +8,14 @@ namespace Kldload.Agent.Tests.Trust;
 [Trait("Tier", "Integration")]
 public sealed class TpmCaPinStoreTests : IDisposable
 {
-    private readonly SwtpmProcess _swtpm = SwtpmProcess.StartEmpty();
-    private readonly string _work = Directory.CreateTempSubdirectory("klagent-pin-").FullName;
+    private readonly SwtpmWorkspace _workspace = new("klagent-pin-");
 
-    public void Dispose()
-    {
-        _swtpm.Dispose();
-        Directory.Delete(_work, true);
-    }
+    public void Dispose() => _workspace.Dispose();
 
     [Fact]
     public void Read_FreshTpm_NoPin()
     {
-        using var tpm = _swtpm.Connect();
+        using var tpm = _workspace.Swtpm.Connect();
         Assert.Null(new TpmCaPinStore(tpm).Read());
     }
 
@@ -28,13 +23,13 @@ public sealed class TpmCaPinStoreTests : IDisposable
     public void Write_ThenRestart_PinSurvivesWithDocumentedLayout()
     {
         var hash = SHA256.HashData("mesh root SubjectPublicKeyInfo"u8);
-        using (var tpm = _swtpm.Connect())
+        using (var tpm = _workspace.Swtpm.Connect())
         {
             new TpmCaPinStore(tpm).Write(hash);
         }
 
-        NodeReboot.Reboot(_swtpm); // a reboot of the node: orderly TPM shutdown, state saved, TPM started again
-        using (var tpm = _swtpm.Connect())
+        NodeReboot.Reboot(_workspace.Swtpm); // a reboot of the node: orderly TPM shutdown, state saved, TPM started again
+        using (var tpm = _workspace.Swtpm.Connect())
         {
             Assert.Equal(hash, new TpmCaPinStore(tpm).Read());
             var (pub, _) = tpm.NvReadPublic(0x01804B4C);
@@ -44,14 +39,14 @@ public sealed class TpmCaPinStoreTests : IDisposable
             Assert.Equal(TpmAlgId.Sha256, pub.NameAlg);
         }
 
-        _swtpm.RunTool("tpm2_nvread", _work, "-C", "o", "-o", Path.Combine(_work, "pin.bin"), "0x1804b4c");
-        Assert.Equal([0x00, 0x0B, .. hash], File.ReadAllBytes(Path.Combine(_work, "pin.bin")));
+        _workspace.Swtpm.RunTool("tpm2_nvread", _workspace.Directory, "-C", "o", "-o", Path.Combine(_workspace.Directory, "pin.bin"), "0x1804b4c");
+        Assert.Equal([0x00, 0x0B, .. hash], File.ReadAllBytes(Path.Combine(_workspace.Directory, "pin.bin")));
     }
 
     [Fact]
     public void Write_Again_ReplacesThePin()
     {
-        using var tpm = _swtpm.Connect();
+        using var tpm = _workspace.Swtpm.Connect();
         var store = new TpmCaPinStore(tpm);
         store.Write(SHA256.HashData("first"u8));
         store.Write(SHA256.HashData("second"u8));
@@ -61,7 +56,7 @@ public sealed class TpmCaPinStoreTests : IDisposable
     [Fact]
     public void Read_DefinedButNeverWritten_NoPin()
     {
-        using var tpm = _swtpm.Connect();
+        using var tpm = _workspace.Swtpm.Connect();
         tpm.NvDefineSpace(TpmHandles.Owner, new TpmsNvPublic(TpmCaPinStore.Index, TpmAlgId.Sha256, (uint)TpmCaPinStore.Attributes, [], TpmCaPinStore.Size));
         Assert.Null(new TpmCaPinStore(tpm).Read());
     }
@@ -69,8 +64,8 @@ public sealed class TpmCaPinStoreTests : IDisposable
     [Fact]
     public void Read_IndexDefinedBySomeoneElse_RefusedUntilARepinRedefinesIt()
     {
-        _swtpm.RunTool("tpm2_nvdefine", _work, "-C", "o", "0x1804b4c", "-s", "34", "-a", "ownerread|ownerwrite|authread|authwrite");
-        using var tpm = _swtpm.Connect();
+        _workspace.Swtpm.RunTool("tpm2_nvdefine", _workspace.Directory, "-C", "o", "0x1804b4c", "-s", "34", "-a", "ownerread|ownerwrite|authread|authwrite");
+        using var tpm = _workspace.Swtpm.Connect();
         var store = new TpmCaPinStore(tpm);
         var e = Assert.Throws<CaPinException>(store.Read);
         Assert.Contains("not the agent's pin", e.Message, StringComparison.Ordinal);

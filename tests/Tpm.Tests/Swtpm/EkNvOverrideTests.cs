@@ -10,29 +10,24 @@ namespace Kldload.Tpm.Tests.Swtpm;
 [Trait("Tier", "Peer")]
 public sealed class EkNvOverrideTests : IDisposable
 {
-    private readonly SwtpmProcess _swtpm = SwtpmProcess.StartEmpty();
-    private readonly string _work = Directory.CreateTempSubdirectory("kltpm-nv-").FullName;
+    private readonly SwtpmWorkspace _workspace = new("kltpm-nv-");
 
-    public void Dispose()
-    {
-        _swtpm.Dispose();
-        Directory.Delete(_work, true);
-    }
+    public void Dispose() => _workspace.Dispose();
 
     private void DefineAndWrite(uint index, byte[] data)
     {
-        var file = Path.Combine(_work, $"{index:x8}.bin");
+        var file = Path.Combine(_workspace.Directory, $"{index:x8}.bin");
         File.WriteAllBytes(file, data);
         var hex = $"0x{index:x8}";
-        _swtpm.RunTool("tpm2_nvdefine", _work, "-C", "p", hex, "-s", data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _workspace.Swtpm.RunTool("tpm2_nvdefine", _workspace.Directory, "-C", "p", hex, "-s", data.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "-a", "ppwrite|ppread|ownerread|authread|platformcreate|no_da");
-        _swtpm.RunTool("tpm2_nvwrite", _work, "-C", "p", hex, "-i", file);
+        _workspace.Swtpm.RunTool("tpm2_nvwrite", _workspace.Directory, "-C", "p", hex, "-i", file);
     }
 
     [Fact]
     public void Create_NonceInNv_FillsUniqueAndChangesKey()
     {
-        using var tpm = _swtpm.Connect();
+        using var tpm = _workspace.Swtpm.Connect();
         byte[] defaultName;
         using (var ek = EndorsementKey.Create(tpm, EkKind.RsaL1))
         {
@@ -55,7 +50,7 @@ public sealed class EkNvOverrideTests : IDisposable
     [Fact]
     public void Create_TemplateInNv_ReplacesDefault()
     {
-        using var tpm = _swtpm.Connect();
+        using var tpm = _workspace.Swtpm.Connect();
         var stored = TpmTemplates.Ek(EkKind.EccP256H2);
         DefineAndWrite(0x01C0000C, stored.ToBytes());
         using var ek = EndorsementKey.Create(tpm, EkKind.EccP256L2);

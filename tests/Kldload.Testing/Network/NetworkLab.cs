@@ -141,6 +141,25 @@ public sealed class NetworkLab : IDisposable
     /// <summary>A TCP (IPv4) socket inside <paramref name="ns"/>, for HTTP clients that reach a server there.</summary>
     public static Socket CreateTcpSocketIn(string ns) => CreateSocketIn(ns, SocketType.Stream, ProtocolType.Tcp);
 
+    /// <summary>An HTTP handler whose connections are made inside <paramref name="ns"/> (<see cref="CreateTcpSocketIn"/>).</summary>
+    public static SocketsHttpHandler HttpHandlerIn(string ns) => new()
+    {
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = CreateTcpSocketIn(ns);
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    };
+
     private static Socket CreateSocketIn(string ns, SocketType type, ProtocolType protocol, AddressFamily family = AddressFamily.InterNetwork)
     {
         Socket? socket = null;

@@ -1,6 +1,5 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -235,25 +234,7 @@ public sealed partial class SiteRecoveryTests : IDisposable
     /// <summary>An admin client with the data directory's token; its connections are made in <paramref name="ns"/> when given.</summary>
     private static HttpClient Client(Uri url, string dataDir, string? ns)
     {
-        var handler = new SocketsHttpHandler();
-        if (ns is not null)
-        {
-            handler.ConnectCallback = async (context, ct) =>
-            {
-                var socket = NetworkLab.CreateTcpSocketIn(ns);
-                try
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
-        }
-
+        var handler = ns is null ? new SocketsHttpHandler() : NetworkLab.HttpHandlerIn(ns);
         var http = new HttpClient(handler) { BaseAddress = url, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim());
         return http;
